@@ -1,0 +1,117 @@
+"""Canonical JSON: RFC 8785 (JCS) limited to objects, arrays, strings, bools, null, safe ints.
+
+These are the only bytes Carbon Ledger ever hashes or signs. Floats are refused, not
+rounded: every amount is an integer in base units.
+"""
+
+import json
+from typing import Any
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class CanonicalError(ValueError):
+    """A value that has no canonical form; `path` names where (e.g. `$.data.points`)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _utf16_order(key: str) -> bytes:
+    """JCS sorts member names by their UTF-16 code units."""
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _normalise(value: Any, path: str) -> Any:
+    """Check `value` is canonical-JSON-able and return it with every object's keys sorted."""
+    if value is None or value is True or value is False or type(value) is str:
+        return value
+    if type(value) is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value
+        raise CanonicalError(path, f"integer {value} is beyond +-(2^53-1)")
+    if type(value) is dict:
+        for key in value:
+            if type(key) is not str:
+                raise CanonicalError(path, f"object key {key!r} is not a string")
+        return {
+            key: _normalise(value[key], f"{path}.{key}") for key in sorted(value, key=_utf16_order)
+        }
+    if type(value) in (list, tuple):
+        return [_normalise(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, float):
+        raise CanonicalError(path, "floats are not allowed; use an integer in base units")
+    raise CanonicalError(path, f"{type(value).__name__} is not a JSON value")
+
+
+def _find_lone_surrogate(value: Any, path: str) -> str | None:
+    """Path of the first string (or key) holding a lone surrogate, if any."""
+    if type(value) is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    items = value.items() if type(value) is dict else enumerate(value or ())
+    for key, item in items:
+        where = f"{path}.{key}" if type(value) is dict else f"{path}[{key}]"
+        if type(key) is str and _find_lone_surrogate(key, where):
+            return where
+        if type(item) in (str, dict, list):
+            found = _find_lone_surrogate(item, where)
+            if found:
+                return found
+    return None
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical UTF-8 bytes of `value`, or CanonicalError naming the offending path."""
+    text = _encoder.encode(_normalise(value, "$"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        where = _find_lone_surrogate(value, "$") or "$"
+        raise CanonicalError(where, "string holds a lone surrogate") from None
+
+
+def _refuse_float(literal: str) -> Any:
+    raise CanonicalError("$", f"number {literal} is not an integer")
+
+
+def _refuse_constant(literal: str) -> Any:
+    raise CanonicalError("$", f"{literal} is not JSON")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise CanonicalError("$", "duplicate object member names")
+    return result
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse JSON strictly: no floats, no NaN/Infinity, no duplicate keys, safe integers only."""
+    try:
+        value = json.loads(
+            data,
+            parse_float=_refuse_float,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_members,
+        )
+    except UnicodeDecodeError as error:
+        raise CanonicalError("$", f"not UTF-8: {error.reason}") from None
+    except json.JSONDecodeError as error:
+        raise CanonicalError("$", f"malformed JSON: {error.msg} at {error.pos}") from None
+    return _normalise(value, "$")
+
+
+def parse_canonical(data: bytes) -> Any:
+    """Parse bytes that must already be canonical JSON; anything else is refused."""
+    value = parse_json(data)
+    if canonical_json(value) != data:
+        raise CanonicalError("$", "bytes are valid JSON but not in canonical form")
+    return value

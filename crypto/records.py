@@ -1,0 +1,77 @@
+"""Exact record formats: what submitters sign, what entries hold, what receipts promise."""
+
+import base64
+import hashlib
+from typing import Any
+
+from crypto.canonical import canonical_json
+from crypto.keys import Signer, Verifier
+from crypto.merkle import leaf_hash
+
+SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
+RECEIPT_CONTEXT = b"carbon-ledger/receipt/v1\n"
+ENTRY_VERSION = 1
+
+
+def submission_message(submission: dict[str, Any]) -> bytes:
+    """The bytes a submitter's Ed25519 signature covers."""
+    return SUBMISSION_CONTEXT + canonical_json(submission)
+
+
+def sign_submission(signer: Signer, submission: dict[str, Any]) -> dict[str, Any]:
+    """The wire form `{"submission": ..., "signature": BASE64}` of a submission."""
+    signature = signer.sign(submission_message(submission))
+    return {"submission": submission, "signature": base64.b64encode(signature).decode()}
+
+
+def verify_submission(verifier: Verifier, submission: dict[str, Any], signature: bytes) -> bool:
+    """Whether `signature` is `verifier`'s signature of `submission`."""
+    return verifier.verify(submission_message(submission), signature)
+
+
+def entry_record(
+    *,
+    account: str,
+    seq: int,
+    prev: str,
+    submission: dict[str, Any],
+    signature: str,
+    effect: dict[str, Any],
+    recorded_at: str,
+) -> dict[str, Any]:
+    """An entry as the log commits to it (before canonical encoding)."""
+    return {
+        "v": ENTRY_VERSION,
+        "account": account,
+        "seq": seq,
+        "prev": prev,
+        "submission": submission,
+        "signature": signature,
+        "effect": effect,
+        "recorded_at": recorded_at,
+    }
+
+
+def entry_leaf_hash(entry_bytes: bytes) -> bytes:
+    """The RFC 6962 leaf hash of an entry: its id everywhere."""
+    return leaf_hash(entry_bytes)
+
+
+def receipt_promise(account: str, seq: int, leaf_hash_hex: str, origin: str) -> dict[str, Any]:
+    """What the ledger signs in a receipt: this leaf will be in log `origin`."""
+    return {"account": account, "seq": seq, "leaf_hash": leaf_hash_hex, "log": origin}
+
+
+def receipt_message(promise: dict[str, Any]) -> bytes:
+    """The bytes the ledger's receipt signature covers."""
+    return RECEIPT_CONTEXT + canonical_json(promise)
+
+
+def sign_receipt(signer: Signer, promise: dict[str, Any]) -> str:
+    """Base64 Ed25519 signature of a receipt promise by the ledger key."""
+    return base64.b64encode(signer.sign(receipt_message(promise))).decode()
+
+
+def submission_digest(submission_bytes: bytes) -> str:
+    """Hex SHA-256 of a submission's canonical bytes: what idempotency compares."""
+    return hashlib.sha256(submission_bytes).hexdigest()

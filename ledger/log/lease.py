@@ -1,0 +1,73 @@
+"""One integrator at a time: a PostgreSQL advisory lock, or a file lock beside SQLite."""
+
+import fcntl
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+ADVISORY_LOCK_KEY = 0x63_61_72_62_6F_6E  # "carbon"
+
+
+class Lease(Protocol):
+    def try_acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class FileLease:
+    """An exclusive flock on a file in the data directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = self.path.open("a")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        self._file = file
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class AdvisoryLease:
+    """A session advisory lock held on a dedicated PostgreSQL connection."""
+
+    def __init__(self, conninfo: str, key: int = ADVISORY_LOCK_KEY, **kwargs: Any) -> None:
+        self.conninfo = conninfo
+        self.kwargs = {k: v for k, v in kwargs.items() if k not in ("row_factory", "autocommit")}
+        self.key = key
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def try_acquire(self) -> bool:
+        connection = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
+        row = connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        if not (row and row[0]):
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def wait_for_lease(lease: Lease, stop: threading.Event, poll: float = 0.5) -> bool:
+    """Stand by until the lease is ours (True) or `stop` is set (False)."""
+    while not stop.is_set():
+        if lease.try_acquire():
+            return True
+        stop.wait(poll)
+    return False

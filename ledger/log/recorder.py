@@ -1,0 +1,155 @@
+"""Log tables beside eventsourcing's tracking table, so leaves and position commit together."""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL, Identifier
+
+
+@dataclass(frozen=True)
+class LogLeaf:
+    index: int
+    leaf_hash: bytes
+    account: str
+    seq: int
+    entry: bytes
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """What one integration step commits: new leaves, new stored hashes, the new checkpoint."""
+
+    leaves: Sequence[LogLeaf]
+    hashes_start: int
+    hashes: Sequence[bytes]
+    size: int
+    checkpoint: str
+
+
+TABLES = {
+    "hashes": "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)",
+    "leaves": (
+        "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, leaf_hash {blob} NOT NULL UNIQUE,"
+        " account TEXT NOT NULL, seq BIGINT NOT NULL, entry {blob} NOT NULL)"
+    ),
+    "checkpoints": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+}
+
+
+class LogRecorder(TrackingRecorder):
+    """Reads and writes the log's tables; one `record()` is one transaction."""
+
+    placeholder = "?"
+
+    def table(self, name: str) -> str:
+        raise NotImplementedError
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _sql(self, text: str, **tables: str) -> str:
+        names = {key: self.table(value) for key, value in tables.items()}
+        return text.replace("?", self.placeholder).format(**names)
+
+    def _all(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[Any]:
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(self._sql(text, **tables), params)
+            return [
+                tuple(row.values()) if isinstance(row, dict) else tuple(row)
+                for row in cursor.fetchall()
+            ]
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        """Stored Merkle hashes at the given storage indexes, in that order."""
+        if not indexes:
+            return []
+        wanted = sorted(set(indexes))
+        marks = ",".join("?" * len(wanted))
+        rows = self._all(f"SELECT idx, hash FROM {{t}} WHERE idx IN ({marks})", wanted, t="hashes")
+        found = {idx: bytes(hash_) for idx, hash_ in rows}
+        missing = [index for index in wanted if index not in found]
+        if missing:
+            raise LookupError(f"stored hashes missing: {missing[:5]}")
+        return [found[index] for index in indexes]
+
+    def stored_count(self) -> int:
+        return self._all("SELECT COUNT(*) FROM {t}", t="hashes")[0][0]
+
+    def tree_size(self) -> int:
+        rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
+        return rows[0][0] or 0
+
+    def latest_checkpoint(self) -> str | None:
+        rows = self._all("SELECT note FROM {t} ORDER BY size DESC LIMIT 1", t="checkpoints")
+        return rows[0][0] if rows else None
+
+    def index_of(self, leaf_hash: bytes) -> int | None:
+        rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")
+        return rows[0][0] if rows else None
+
+    def leaves(self, start: int, stop: int) -> list[LogLeaf]:
+        """Leaves with start <= index < stop, in index order."""
+        rows = self._all(
+            "SELECT idx, leaf_hash, account, seq, entry FROM {t} WHERE idx >= ? AND idx < ?"
+            " ORDER BY idx",
+            [start, stop],
+            t="leaves",
+        )
+        return [LogLeaf(i, bytes(h), a, s, bytes(e)) for i, h, a, s, e in rows]
+
+    def record(self, batch: LogBatch, tracking: Tracking | None) -> None:
+        """Commit a batch and the integrator's position in one transaction."""
+        with self.transaction(commit=True) as cursor:
+            cursor.executemany(
+                self._sql("INSERT INTO {t} VALUES (?, ?, ?, ?, ?)", t="leaves"),
+                [(x.index, x.leaf_hash, x.account, x.seq, x.entry) for x in batch.leaves],
+            )
+            cursor.executemany(
+                self._sql("INSERT INTO {t} VALUES (?, ?)", t="hashes"),
+                [(batch.hashes_start + i, h) for i, h in enumerate(batch.hashes)],
+            )
+            cursor.execute(
+                self._sql("INSERT INTO {t} VALUES (?, ?)", t="checkpoints"),
+                [batch.size, batch.checkpoint],
+            )
+            if tracking is not None:
+                self._insert_tracking(cursor, tracking)
+
+
+class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
+    def table(self, name: str) -> str:
+        return f"log_{name}"
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=commit)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            *(sql.format(t=self.table(name), blob="BLOB") for name, sql in TABLES.items()),
+        ]
+
+
+class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
+    placeholder = "%s"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        for name, sql in TABLES.items():
+            statement = sql.format(t="{0}.{1}", blob="BYTEA")
+            self.sql_create_statements.append(
+                SQL(statement).format(  # type: ignore[arg-type]
+                    Identifier(self.datastore.schema), Identifier(f"log_{name}")
+                )
+            )
+
+    def table(self, name: str) -> str:
+        return f'"{self.datastore.schema}"."log_{name}"'
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=commit)

@@ -1,0 +1,63 @@
+"""The key registry: which verifier keys may sign, with which roles; folded from `sys:keys`."""
+
+from dataclasses import dataclass, field
+
+from crypto.keys import KeyFormatError, Verifier, parse_verifier
+from ledger.errors import Conflict, Forbidden, Invalid, Unauthenticated
+
+REGISTRY_ACCOUNT = "sys:keys"
+ROLES = frozenset({"admin", "authority", "bank", "meter", "grader", "enterprise", "agri", "farm"})
+
+
+@dataclass
+class RegisteredKey:
+    verifier: Verifier
+    roles: frozenset[str]
+    revoked: bool = False
+
+
+@dataclass
+class KeyRegistry:
+    """Keys by id (`NAME+HHHHHHHH`), as registered and revoked on `sys:keys`."""
+
+    keys: dict[str, RegisteredKey] = field(default_factory=dict)
+
+    def authorise(self, key_id: str, roles: frozenset[str]) -> Verifier:
+        """The verifier of an unrevoked key holding one of `roles`; refuse anything else."""
+        registered = self.keys.get(key_id)
+        if registered is None:
+            raise Unauthenticated(f"key {key_id} is not registered", "submission.key")
+        if registered.revoked:
+            raise Forbidden(f"key {key_id} is revoked", "submission.key")
+        if not registered.roles & roles:
+            wanted = " or ".join(sorted(roles))
+            raise Forbidden(f"key {key_id} lacks the role {wanted}", "submission.type")
+        return registered.verifier
+
+    def check_registration(self, vkey: str, roles: list[str]) -> Verifier:
+        """Parse a KeyRegistered's verifier key and roles; refuse duplicates and unknown roles."""
+        try:
+            verifier = parse_verifier(vkey)
+        except KeyFormatError as error:
+            raise Invalid(f"bad verifier key: {error}", "submission.data.vkey") from None
+        unknown = sorted(set(roles) - ROLES)
+        if unknown or not roles:
+            raise Invalid(f"roles must be some of {sorted(ROLES)}", "submission.data.roles")
+        if verifier.key_id in self.keys:
+            raise Conflict(f"key {verifier.key_id} is already registered", "submission.data.vkey")
+        return verifier
+
+    def check_revocation(self, key_id: str) -> None:
+        """Refuse revoking a key that is unknown or already revoked."""
+        registered = self.keys.get(key_id)
+        if registered is None:
+            raise Invalid(f"key {key_id} is not registered", "submission.data.key")
+        if registered.revoked:
+            raise Conflict(f"key {key_id} is already revoked", "submission.data.key")
+
+    def register(self, vkey: str, roles: list[str]) -> None:
+        verifier = parse_verifier(vkey)
+        self.keys[verifier.key_id] = RegisteredKey(verifier, frozenset(roles))
+
+    def revoke(self, key_id: str) -> None:
+        self.keys[key_id].revoked = True

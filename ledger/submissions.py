@@ -1,0 +1,127 @@
+"""Stateless checks of a signed submission: shape, event type, data schema, time, key, signature."""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from crypto.canonical import CanonicalError, canonical_json
+from crypto.keys import KeyFormatError, Verifier, parse_verifier
+from crypto.records import SUBMISSION_CONTEXT, submission_digest
+from ledger.errors import Invalid, Malformed, Unauthenticated
+from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
+from ledger.rules import EventRule, decode_data, rule_for
+
+MAX_FUTURE = timedelta(minutes=5)
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+ACCOUNT_PATTERN = re.compile(r"(sys|per|ind|agr):[A-Za-z0-9._:-]{1,160}")
+AT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+class Submission(msgspec.Struct, forbid_unknown_fields=True):
+    account: str
+    type: str
+    data: dict[str, Any]
+    key: str
+    at: str
+    id: str
+
+
+class Wire(msgspec.Struct, forbid_unknown_fields=True):
+    submission: dict[str, Any]
+    signature: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A submission whose shape, schema and time are good; its signature is checked later."""
+
+    submission: dict[str, Any]
+    fields: Submission
+    message: bytes
+    signature: bytes
+    signature_text: str
+    rule: EventRule
+    data: Any
+
+    @property
+    def claim_key(self) -> tuple[str, str]:
+        return self.fields.key, self.fields.id
+
+    @property
+    def digest(self) -> str:
+        return submission_digest(self.message)
+
+
+def _convert(value: Any, kind: type, prefix: str) -> Any:
+    try:
+        return msgspec.convert(value, kind, strict=True)
+    except msgspec.ValidationError as error:
+        where = str(error).rsplit("at `$", 1)
+        field = prefix + where[1].rstrip("`") if len(where) == 2 else prefix
+        raise Malformed(str(error), field) from None
+
+
+def _check_at(at: str, now: datetime) -> None:
+    if not AT_PATTERN.fullmatch(at):
+        raise Invalid("`at` must be RFC 3339 UTC, e.g. 2026-11-25T08:00:00Z", "submission.at")
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        raise Invalid(f"`at` is not a real time: {at}", "submission.at") from None
+    if when > now + MAX_FUTURE:
+        raise Invalid("`at` is more than 5 minutes in the future", "submission.at")
+
+
+def check_submission(wire: Any, now: datetime) -> Checked:
+    """Everything about a wire submission that needs no ledger state."""
+    envelope = _convert(wire, Wire, "")
+    fields = _convert(envelope.submission, Submission, "submission")
+    if not ACCOUNT_PATTERN.fullmatch(fields.account):
+        raise Invalid(f"bad account id {fields.account!r}", "submission.account")
+    if not ID_PATTERN.fullmatch(fields.id):
+        raise Invalid("`id` must be 1-128 of [A-Za-z0-9._:-]", "submission.id")
+    try:
+        signature = base64.b64decode(envelope.signature, validate=True)
+    except binascii.Error:
+        raise Malformed("signature is not base64", "signature") from None
+    if len(signature) != 64:
+        raise Malformed("signature must be 64 bytes", "signature")
+    try:
+        message = SUBMISSION_CONTEXT + canonical_json(envelope.submission)
+    except CanonicalError as error:
+        raise Invalid(error.problem, "submission" + error.path[1:]) from None
+    rule = rule_for(fields.type, fields.account)
+    data = decode_data(rule, fields.data)
+    _check_at(fields.at, now)
+    return Checked(envelope.submission, fields, message, signature, envelope.signature, rule, data)
+
+
+def genesis_verifier(checked: Checked, registry: KeyRegistry) -> Verifier | None:
+    """The self-signed admin key of an empty registry's first KeyRegistered, if this is it."""
+    if registry.keys or checked.fields.account != REGISTRY_ACCOUNT:
+        return None
+    if checked.fields.type != "KeyRegistered" or "admin" not in checked.data.roles:
+        return None
+    try:
+        verifier = parse_verifier(checked.data.vkey)
+    except KeyFormatError:
+        return None
+    return verifier if verifier.key_id == checked.fields.key else None
+
+
+def authenticate(checked: Checked, registry: KeyRegistry) -> None:
+    """Refuse unless a registered, unrevoked key with the rule's role signed these bytes."""
+    verifier = genesis_verifier(checked, registry) or registry.authorise(
+        checked.fields.key, checked.rule.roles
+    )
+    if not verifier.verify(checked.message, checked.signature):
+        raise Unauthenticated("signature does not verify", "signature")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,99 @@
+"""Canonical JSON against RFC 8785 (PyPI rfc8785) and its refusals."""
+
+import math
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crypto.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalError,
+    canonical_json,
+    parse_canonical,
+    parse_json,
+)
+
+safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+texts = st.text(st.characters(exclude_categories=("Cs",)))
+json_values = st.recursive(
+    st.none() | st.booleans() | safe_ints | texts,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(texts, children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500)
+@given(json_values)
+def test_bytes_equal_rfc8785(value):
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_parse_round_trip(value):
+    data = canonical_json(value)
+    assert parse_canonical(data) == value
+
+
+def test_known_bytes():
+    value = {"b": [1, True, None], "a": "é\n\u2028\x7f\x01", "A": -5, "\U0001f600": 0, "\ue000": 1}
+    assert (
+        canonical_json(value)
+        == (
+            '{"A":-5,"a":"é\\n\u2028\x7f\\u0001","b":[1,true,null],"\U0001f600":0,"\ue000":1}'
+        ).encode()
+    )
+
+
+def test_keys_sort_by_utf16_code_units():
+    # U+1F600 is D83D DE00 in UTF-16: before U+E000, although after it by code point.
+    assert list(parse_json(canonical_json({"\ue000": 1, "\U0001f600": 2}))) == [
+        "\U0001f600",
+        "\ue000",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "path", "problem"),
+    [
+        ({"data": {"points": 1.0}}, "$.data.points", "floats are not allowed"),
+        ([math.nan], "$[0]", "floats are not allowed"),
+        ({"x": math.inf}, "$.x", "floats are not allowed"),
+        ({"n": 2**53}, "$.n", "beyond"),
+        ({"n": -(2**53)}, "$.n", "beyond"),
+        ({1: "a"}, "$", "not a string"),
+        ({"s": "a\ud800b"}, "$.s", "lone surrogate"),
+        ({"\udfff": 1}, "$.\udfff", "lone surrogate"),
+        ({"b": b"x"}, "$.b", "bytes is not a JSON value"),
+    ],
+)
+def test_refusals_name_the_path(value, path, problem):
+    with pytest.raises(CanonicalError) as caught:
+        canonical_json(value)
+    assert caught.value.path == path
+    assert problem in caught.value.problem
+
+
+def test_limits_are_inclusive():
+    assert (
+        canonical_json([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER])
+        == b"[9007199254740991,-9007199254740991]"
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"1.5", b"[1e3]", b"NaN", b"[Infinity]", b'{"a":1,"a":2}', b"9007199254740992", b"\xff", b"{"],
+)
+def test_parse_json_refuses(data):
+    with pytest.raises(CanonicalError):
+        parse_json(data)
+
+
+@pytest.mark.parametrize("data", [b'{"b":1,"a":2}', b'{"a": 1}', b'"\\u0041"', b"[1 ]"])
+def test_parse_canonical_refuses_non_canonical(data):
+    parse_json(data)
+    with pytest.raises(CanonicalError, match="not in canonical form"):
+        parse_canonical(data)

@@ -1,0 +1,32 @@
+"""The `carbon-ledger` command: one entry point, one module per subcommand group."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tools.keys import add_keys_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="carbon-ledger",
+        description="Carbon Ledger: signed, hash-chained carbon accounts with a verifiable log.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_keys_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named in `argv` and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
