@@ -78,10 +78,6 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalError(where, "string holds a lone surrogate") from None
 
 
-def _refuse_float(literal: str) -> Any:
-    raise CanonicalError("$", f"number {literal} is not an integer")
-
-
 def _refuse_constant(literal: str) -> Any:
     raise CanonicalError("$", f"{literal} is not JSON")
 
@@ -94,11 +90,14 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(data: bytes | str) -> Any:
-    """Parse JSON strictly: no floats, no NaN/Infinity, no duplicate keys, safe integers only."""
+    """Parse JSON strictly: no floats, no NaN/Infinity, no duplicate keys, safe integers only.
+
+    Floats are parsed, then refused by the same check as canonical_json, so the error
+    names where they are (e.g. `$.submission.data.quantity`).
+    """
     try:
         value = json.loads(
             data,
-            parse_float=_refuse_float,
             parse_constant=_refuse_constant,
             object_pairs_hook=_unique_members,
         )

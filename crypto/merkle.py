@@ -323,15 +323,11 @@ def _verify_trivial_consistency(
 def verify_consistency(
     first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise ProofError unless proof shows tree (second, second_root) extends (first, first_root).
-
-    RFC 9162 section 2.1.4.2 for 0 < first < second; for first == second the proof must be
-    empty and the roots equal; for first == 0 the proof must be empty and first_root EMPTY_ROOT.
-    """
+    """Raise ProofError unless proof shows (second, second_root) extends (first, first_root)."""
     if not 0 <= first <= second:
         raise ProofError(f"no consistency proof from size {first} to size {second}")
     _check_hash_sizes("roots and proof", [first_root, second_root, *proof])
-    if first == 0 or first == second:
+    if first == 0 or first == second:  # RFC 9162 section 2.1.4.2 covers 0 < first < second
         _verify_trivial_consistency(first, second, first_root, second_root, proof)
         return
     fr, sr = _consistency_roots(first, second, first_root, proof)
@@ -350,7 +346,9 @@ class _PendingReader:
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         """Return the hashes at the given storage positions, in the same order."""
         stored = iter(_read(self._store, [i for i in indexes if i < self._start]))
-        return [next(stored) if i < self._start else self._pending[i - self._start] for i in indexes]
+        return [
+            next(stored) if i < self._start else self._pending[i - self._start] for i in indexes
+        ]
 
 
 class MerkleTree:
@@ -373,9 +371,9 @@ class MerkleTree:
             raise TreeRangeError(f"tree size {size} is not in 0..{current}")
         return size
 
-    def append(self, leaf_hash: bytes) -> int:
-        """Append a record given its leaf hash and return its index."""
-        return self.append_many([leaf_hash])
+    def append(self, data_leaf_hash: bytes) -> int:
+        """Append a record given its leaf hash, leaf_hash(data), and return its index."""
+        return self.append_many([data_leaf_hash])
 
     def append_many(self, leaf_hashes: Iterable[bytes]) -> int:
         """Append records given their leaf hashes, in one store append; return the first index."""

@@ -1,6 +1,7 @@
 """The write side: accept signed submissions and append them as chained entries, exactly once."""
 
 import base64
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Receipt:
     entry: bytes
     log: str
     signature: str
+    replayed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -232,7 +234,7 @@ class Ledger:
             return None
         if claim.digest != checked.digest:
             raise _reused_id(checked)
-        return self.receipt_for(claim.account, claim.seq)
+        return dataclasses.replace(self.receipt_for(claim.account, claim.seq), replayed=True)
 
     def _refusal(self, checked: Checked, error: LedgerError) -> Receipt | LedgerError:
         """A refused retry of an accepted submission is no refusal: prefer the original receipt."""

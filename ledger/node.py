@@ -81,7 +81,7 @@ def open_node(data_dir: Path = DEFAULT_DATA, env: dict[str, str] | None = None) 
     keys = data_dir / "keys"
     ledger_key = load_or_create_key(keys / "ledger.key", LEDGER_KEY_NAME)
     admin_key = load_or_create_key(keys / "admin.key", ADMIN_KEY_NAME)
-    store = LedgerStore(env={**storage_env(data_dir), **(env or {})})
+    store = LedgerStore(env=storage_env(data_dir, env or {}))
     recorder_class = (
         PostgresLogRecorder if isinstance(store.factory, PostgresFactory) else SQLiteLogRecorder
     )

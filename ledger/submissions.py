@@ -12,11 +12,12 @@ import msgspec
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.records import SUBMISSION_CONTEXT, submission_digest
-from ledger.errors import Invalid, Malformed, Unauthenticated
+from ledger.errors import Invalid, Malformed, TooLarge, Unauthenticated
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import EventRule, decode_data, rule_for
 
 MAX_FUTURE = timedelta(minutes=5)
+MAX_SUBMISSION_BYTES = 12 * 1024  # the entry around it must stay within 16 KiB
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ACCOUNT_PATTERN = re.compile(r"(sys|per|ind|agr):[A-Za-z0-9._:-]{1,160}")
 AT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
@@ -95,6 +96,8 @@ def check_submission(wire: Any, now: datetime) -> Checked:
         message = SUBMISSION_CONTEXT + canonical_json(envelope.submission)
     except CanonicalError as error:
         raise Invalid(error.problem, "submission" + error.path[1:]) from None
+    if len(message) > MAX_SUBMISSION_BYTES:
+        raise TooLarge(f"submission is over {MAX_SUBMISSION_BYTES} bytes", "submission")
     rule = rule_for(fields.type, fields.account)
     data = decode_data(rule, fields.data)
     _check_at(fields.at, now)

@@ -5,6 +5,7 @@ import sys
 from collections.abc import Sequence
 
 from tools.keys import add_keys_commands
+from tools.serve import add_serve_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_keys_commands(commands)
+    add_serve_commands(commands)
     return parser
 
 

@@ -13,11 +13,12 @@ class LogReader:
     def __init__(self, log: LogRecorder) -> None:
         self.log = log
 
-    def checkpoint(self) -> str:
-        note = self.log.latest_checkpoint()
-        if note is None:
+    def checkpoint(self) -> tuple[int, str]:
+        """The newest signed checkpoint as (size, note)."""
+        latest = self.log.latest_checkpoint()
+        if latest is None:
             raise NotFound("the log has no checkpoint yet")
-        return note
+        return latest
 
     def size(self) -> int:
         return self.log.tree_size()

@@ -84,9 +84,10 @@ class LogRecorder(TrackingRecorder):
         rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
         return rows[0][0] or 0
 
-    def latest_checkpoint(self) -> str | None:
-        rows = self._all("SELECT note FROM {t} ORDER BY size DESC LIMIT 1", t="checkpoints")
-        return rows[0][0] if rows else None
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        """The newest signed checkpoint as (size, note)."""
+        rows = self._all("SELECT size, note FROM {t} ORDER BY size DESC LIMIT 1", t="checkpoints")
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def index_of(self, leaf_hash: bytes) -> int | None:
         rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")

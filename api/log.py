@@ -1,0 +1,69 @@
+"""Public log endpoints: checkpoint, key, inclusion and consistency proofs, keys, health."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import NodeDep
+
+router = APIRouter(tags=["log"])
+NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+@router.get("/v1/log/checkpoint", response_class=PlainTextResponse, summary="Signed checkpoint")
+async def checkpoint(node: NodeDep) -> PlainTextResponse:
+    _, note = await run_in_threadpool(node.reader.checkpoint)
+    return PlainTextResponse(note, media_type=NOTE_TYPE, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/v1/log/key", response_class=PlainTextResponse, summary="The log's verifier key")
+async def log_key(node: NodeDep) -> PlainTextResponse:
+    return PlainTextResponse(node.ledger_key.verifier.text + "\n", media_type=NOTE_TYPE)
+
+
+@router.get("/v1/log/proof/inclusion", summary="RFC 9162 inclusion proof")
+def inclusion(
+    index: Annotated[int, Query(ge=0, le=2**53)],
+    tree_size: Annotated[int, Query(ge=1, le=2**53)],
+    node: NodeDep,
+) -> dict[str, Any]:
+    leaf, hashes = node.reader.inclusion(index, tree_size)
+    return {
+        "index": index,
+        "tree_size": tree_size,
+        "leaf_hash": leaf.hex(),
+        "hashes": [h.hex() for h in hashes],
+    }
+
+
+@router.get("/v1/log/proof/consistency", summary="RFC 9162 consistency proof")
+def consistency(
+    first: Annotated[int, Query(ge=1, le=2**53)],
+    second: Annotated[int, Query(ge=1, le=2**53)],
+    node: NodeDep,
+) -> dict[str, Any]:
+    hashes = node.reader.consistency(first, second)
+    return {"first": first, "second": second, "hashes": [h.hex() for h in hashes]}
+
+
+@router.get("/v1/keys", summary="The key registry: every key, its roles, whether revoked")
+def keys(node: NodeDep) -> dict[str, Any]:
+    registry = node.ledger.registry()
+    return {
+        "keys": [
+            {
+                "key": key_id,
+                "vkey": registered.verifier.text,
+                "roles": sorted(registered.roles),
+                "revoked": registered.revoked,
+            }
+            for key_id, registered in sorted(registry.keys.items())
+        ]
+    }
+
+
+@router.get("/healthz", summary="Liveness, with the log's size")
+def healthz(node: NodeDep) -> dict[str, Any]:
+    return {"status": "ok", "tree_size": node.reader.size()}

@@ -1,0 +1,120 @@
+"""POST /v1/submissions and /v1/submissions/batch: hand signed submissions to the ledger."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.body import read_json
+from api.deps import NodeDep
+from ledger.errors import LedgerError, Malformed
+from ledger.ledger import Receipt
+from ledger.node import Node
+
+MAX_SUBMISSION_BODY = 32 * 1024
+MAX_BATCH = 1000
+MAX_BATCH_BODY = MAX_BATCH * MAX_SUBMISSION_BODY
+WAIT_SECONDS = 10.0
+
+router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
+WIRE_SCHEMA = {
+    "type": "object",
+    "required": ["submission", "signature"],
+    "properties": {
+        "submission": {
+            "type": "object",
+            "required": ["account", "type", "data", "key", "at", "id"],
+            "properties": {
+                "account": {"type": "string"},
+                "type": {"type": "string"},
+                "data": {"type": "object"},
+                "key": {"type": "string"},
+                "at": {"type": "string"},
+                "id": {"type": "string"},
+            },
+        },
+        "signature": {"type": "string"},
+    },
+}
+Wait = Annotated[
+    bool, Query(description="return once the entry is in a signed checkpoint, with proof")
+]
+
+
+def _with_proof(node: Node, receipt: Receipt) -> dict[str, Any]:
+    """The receipt, plus its log index, a checkpoint and the inclusion proof if integrated."""
+    body = receipt.to_json()
+    index = node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), WAIT_SECONDS)
+    body["index"] = index
+    if index is not None:
+        size, note = node.reader.checkpoint()
+        _, proof = node.reader.inclusion(index, size)
+        body["checkpoint"] = note
+        body["inclusion"] = [h.hex() for h in proof]
+    return body
+
+
+def _receipt_body(node: Node, receipt: Receipt, wait: bool) -> dict[str, Any]:
+    if wait:
+        return _with_proof(node, receipt)
+    return {**receipt.to_json(), "index": node.log.index_of(bytes.fromhex(receipt.leaf_hash))}
+
+
+@router.post(
+    "",
+    summary="Append one signed submission",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
+)
+async def submit(request: Request, node: NodeDep, wait: Wait = False) -> JSONResponse:
+    wire = await read_json(request, MAX_SUBMISSION_BODY)
+    receipt = await run_in_threadpool(node.ledger.submit, wire)
+    body = await run_in_threadpool(_receipt_body, node, receipt, wait)
+    return JSONResponse(body, status_code=200 if receipt.replayed else 201)
+
+
+def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, Any]]:
+    results = node.ledger.submit_batch(wires)
+    return [
+        {"status": error.status, "problem": error.problem()}
+        if isinstance(error := result, LedgerError)
+        else {
+            "status": 200 if result.replayed else 201,
+            "receipt": _receipt_body(node, result, wait),
+        }
+        for result in results
+    ]
+
+
+@router.post(
+    "/batch",
+    summary="Append up to 1000 signed submissions, with a result per item",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["submissions"],
+                        "properties": {
+                            "submissions": {
+                                "type": "array",
+                                "maxItems": MAX_BATCH,
+                                "items": WIRE_SCHEMA,
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
+async def submit_batch(request: Request, node: NodeDep, wait: Wait = False) -> JSONResponse:
+    body = await read_json(request, MAX_BATCH_BODY)
+    wires = body.get("submissions") if isinstance(body, dict) else None
+    if not isinstance(wires, list) or set(body) != {"submissions"}:
+        raise Malformed('body must be {"submissions": [...]}', "submissions")
+    if not 1 <= len(wires) <= MAX_BATCH:
+        raise Malformed(f"a batch holds 1 to {MAX_BATCH} submissions", "submissions")
+    results = await run_in_threadpool(_batch_results, node, wires, wait)
+    return JSONResponse({"results": results})

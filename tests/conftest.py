@@ -1,0 +1,69 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL (own schema each)."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ledger.node import Node, open_node
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(**PG, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def postgres_env(schema: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": PG["dbname"],
+        "POSTGRES_HOST": PG["host"],
+        "POSTGRES_PORT": str(PG["port"]),
+        "POSTGRES_USER": PG["user"],
+        "POSTGRES_PASSWORD": "postgres",
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "4",
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """eventsourcing settings for one test: SQLite in its tmp dir, or its own PG schema."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not _postgres_reachable():
+        if IN_CI:
+            pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true")
+        pytest.skip("PostgreSQL is not reachable")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(**PG, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield postgres_env(schema)
+    finally:
+        with psycopg.connect(**PG, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def node(data_dir: Path, storage: dict[str, str]) -> Iterator[Node]:
+    opened = open_node(data_dir, storage)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -1,0 +1,91 @@
+"""Helpers for tests: signed submissions, registered keys, log checks."""
+
+import base64
+import itertools
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from crypto.checkpoint import open_checkpoint
+from crypto.keys import Signer, generate_signer
+from crypto.merkle import verify_inclusion
+from crypto.records import sign_submission
+from ledger.node import Node
+
+_ids = itertools.count()
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def signed(
+    signer: Signer,
+    account: str,
+    type_: str,
+    data: dict[str, Any],
+    *,
+    id_: str | None = None,
+    at: str | None = None,
+) -> dict[str, Any]:
+    """A wire submission signed by `signer`."""
+    submission = {
+        "account": account,
+        "type": type_,
+        "data": data,
+        "key": signer.key_id,
+        "at": at or now_text(),
+        "id": id_ or f"t-{next(_ids)}",
+    }
+    return sign_submission(signer, submission)
+
+
+def register(node: Node, name: str, roles: list[str]) -> Signer:
+    """A new key, registered by the node's admin key."""
+    signer = generate_signer(name)
+    node.ledger.submit(
+        signed(
+            node.admin_key,
+            "sys:keys",
+            "KeyRegistered",
+            {"vkey": signer.verifier.text, "roles": roles},
+        )
+    )
+    return signer
+
+
+def integrate_all(node: Node) -> None:
+    integrator = node.integrator()
+    integrator.ensure_checkpoint()
+    while integrator.step():
+        pass
+
+
+def entry_of(receipt_json: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(base64.b64decode(receipt_json["entry"]))
+
+
+def check_log(node: Node) -> list[dict[str, Any]]:
+    """Assert the whole log holds: dense indices, chains, proofs against the checkpoint."""
+    size, note = node.reader.checkpoint()
+    checkpoint, _ = open_checkpoint(note, node.ledger_key.verifier)
+    assert checkpoint.size == size
+    leaves = node.log.leaves(0, size)
+    assert [leaf.index for leaf in leaves] == list(range(size))
+    heads: dict[str, str] = {}
+    entries = []
+    for leaf in leaves:
+        entry = json.loads(leaf.entry)
+        assert entry["account"] == leaf.account and entry["seq"] == leaf.seq
+        assert entry["prev"] == heads.get(leaf.account, ""), f"chain broken at {leaf.index}"
+        assert entry["seq"] == (0 if entry["prev"] == "" else entry["seq"])
+        heads[leaf.account] = leaf.leaf_hash.hex()
+        _, proof = node.reader.inclusion(leaf.index, size)
+        verify_inclusion(leaf.index, size, leaf.leaf_hash, proof, checkpoint.root_hash)
+        entries.append(entry)
+    seqs: dict[str, list[int]] = {}
+    for entry in entries:
+        seqs.setdefault(entry["account"], []).append(entry["seq"])
+    for account, numbers in seqs.items():
+        assert numbers == list(range(len(numbers))), f"{account} seqs {numbers}"
+    return entries

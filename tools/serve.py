@@ -1,0 +1,69 @@
+"""`carbon-ledger serve` and `carbon-ledger integrate`."""
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_app
+from ledger.node import DEFAULT_DATA, open_node
+
+DATA_ENV = "CARBON_LEDGER_DATA"
+INTEGRATE_ENV = "CARBON_LEDGER_INTEGRATE"
+
+
+def app_from_env() -> FastAPI:
+    """The app for one uvicorn worker, configured by environment (used with --workers)."""
+    node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))))
+    integrate = os.environ.get(INTEGRATE_ENV, "1") == "1"
+    return create_app(node, node.run_integrator if integrate else None)
+
+
+def serve(args: argparse.Namespace) -> int:
+    os.environ[DATA_ENV] = str(args.data)
+    os.environ[INTEGRATE_ENV] = "0" if args.no_integrator else "1"
+    node = open_node(args.data)  # first start: keys and genesis, before any worker races
+    print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
+    node.close()
+    uvicorn.run(
+        "tools.serve:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def integrate(args: argparse.Namespace) -> int:
+    node = open_node(args.data)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"integrator for {args.data.resolve()}: waiting for the lease", flush=True)
+    node.run_integrator(stop)
+    node.close()
+    return 0
+
+
+def _data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+
+
+def add_serve_commands(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="run the HTTP API (and the integrator)")
+    _data_option(parser)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--no-integrator", action="store_true", help="run the integrator apart")
+    parser.set_defaults(func=serve)
+    parser = commands.add_parser("integrate", help="run the integrator on its own")
+    _data_option(parser)
+    parser.set_defaults(func=integrate)
