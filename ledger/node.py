@@ -10,7 +10,7 @@ from crypto.keys import Signer
 from crypto.records import sign_submission
 from ledger.keyfiles import load_or_create_key
 from ledger.ledger import Ledger
-from ledger.log.integrator import Integrator
+from ledger.log.integrator import BATCH_LIMIT, Integrator
 from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
 from ledger.log.reader import LogReader
 from ledger.log.recorder import LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
@@ -48,13 +48,13 @@ class Node:
             return AdvisoryLease(pool.conninfo, **pool.kwargs)
         return FileLease(self.data_dir / "integrator.lock")
 
-    def run_integrator(self, stop: threading.Event) -> None:
+    def run_integrator(self, stop: threading.Event, batch: int = BATCH_LIMIT) -> None:
         """Stand by for the lease, then integrate until stopped."""
         lease = self.lease()
         if not wait_for_lease(lease, stop):
             return
         try:
-            self.integrator().run(stop, self.ledger.appended)
+            self.integrator().run(stop, self.ledger.appended, batch)
         finally:
             lease.release()
 

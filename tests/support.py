@@ -3,6 +3,7 @@
 import base64
 import itertools
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from crypto.checkpoint import open_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.merkle import verify_inclusion
 from crypto.records import sign_submission
+from ledger.account import ENTRY_TOPICS
 from ledger.node import Node
 
 _ids = itertools.count()
@@ -89,3 +91,17 @@ def check_log(node: Node) -> list[dict[str, Any]]:
     for account, numbers in seqs.items():
         assert numbers == list(range(len(numbers))), f"{account} seqs {numbers}"
     return entries
+
+
+def settle(node: Node, timeout: float = 5.0) -> None:
+    """Wait until a running integrator has integrated every entry appended so far."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        position = node.log.max_tracking_id(node.store.name) or 0
+        pending = node.store.recorder.select_notifications(
+            start=position + 1, limit=1, topics=ENTRY_TOPICS
+        )
+        if not pending:
+            return
+        time.sleep(0.02)
+    raise TimeoutError("the integrator did not catch up")

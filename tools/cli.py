@@ -30,5 +30,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m tools.cli
     sys.exit(main())

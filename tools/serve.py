@@ -47,7 +47,7 @@ def integrate(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     print(f"integrator for {args.data.resolve()}: waiting for the lease", flush=True)
-    node.run_integrator(stop)
+    node.run_integrator(stop, batch=args.batch)
     node.close()
     return 0
 
@@ -66,4 +66,5 @@ def add_serve_commands(commands: Any) -> None:
     parser.set_defaults(func=serve)
     parser = commands.add_parser("integrate", help="run the integrator on its own")
     _data_option(parser)
+    parser.add_argument("--batch", type=int, default=1000, help="entries per transaction")
     parser.set_defaults(func=integrate)

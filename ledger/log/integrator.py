@@ -68,11 +68,13 @@ class Integrator:
         self.log.record(batch, Tracking(self.store.name, notifications[-1].id))
         return len(leaves)
 
-    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+    def run(
+        self, stop: threading.Event, wake: threading.Event | None = None, batch: int = BATCH_LIMIT
+    ) -> None:
         """Integrate until `stop` is set, polling briefly when idle."""
         self.ensure_checkpoint()
         while not stop.is_set():
-            if self.step() == 0:
+            if self.step(batch) == 0:
                 if wake is not None:
                     wake.wait(0.05)
                     wake.clear()

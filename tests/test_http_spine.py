@@ -1,0 +1,140 @@
+"""The spine over HTTP on both backends: receipts, proofs, and RFC 9457 problems for bad input."""
+
+import base64
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from crypto.checkpoint import open_checkpoint
+from crypto.keys import generate_signer, parse_verifier
+from crypto.merkle import verify_consistency, verify_inclusion
+from crypto.records import receipt_message, receipt_promise
+from tests.support import register, settle, signed
+
+
+@pytest.fixture
+def client(node):
+    with TestClient(create_app(node, node.run_integrator)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def bank(node):
+    return register(node, "bank.abc", ["bank"])
+
+
+def _problem(response, status, field=None):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    if field is not None:
+        assert body["field"] == field, body
+    return body
+
+
+def test_submit_wait_returns_a_proof_that_verifies(client, bank):
+    log_key = parse_verifier(client.get("/v1/log/key").text.strip())
+    wire = signed(bank, "per:abc:p1", "AccountOpened", {})
+    response = client.post("/v1/submissions?wait=true", json=wire)
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    checkpoint, _ = open_checkpoint(receipt["checkpoint"], log_key)
+    leaf = bytes.fromhex(receipt["leaf_hash"])
+    proof = [bytes.fromhex(h) for h in receipt["inclusion"]]
+    verify_inclusion(receipt["index"], checkpoint.size, leaf, proof, checkpoint.root_hash)
+    promise = receipt_promise(
+        receipt["account"], receipt["seq"], receipt["leaf_hash"], receipt["log"]
+    )
+    assert log_key.verify(receipt_message(promise), base64.b64decode(receipt["signature"]))
+    assert json.loads(base64.b64decode(receipt["entry"]))["submission"] == wire["submission"]
+    again = client.post("/v1/submissions", json=wire)
+    assert again.status_code == 200 and again.json()["leaf_hash"] == receipt["leaf_hash"]
+    assert again.json()["index"] == receipt["index"]
+
+
+def test_batch_has_a_result_per_item(client, bank):
+    wires = [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(20)]
+    wires.append(signed(bank, "per:abc:p0", "AccountOpened", {}))
+    response = client.post("/v1/submissions/batch?wait=true", json={"submissions": wires})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201] * 20 + [409]
+    assert results[-1]["problem"]["field"] == "submission.type"
+    assert sorted(r["receipt"]["index"] for r in results[:20]) == list(range(2, 22))
+    retry = client.post("/v1/submissions/batch", json={"submissions": wires[:20]})
+    assert [r["status"] for r in retry.json()["results"]] == [200] * 20
+
+
+def test_proof_endpoints_match_checkpoints(client, node, bank):
+    log_key = node.ledger_key.verifier
+    sizes_and_roots = []
+    for round_ in range(3):
+        wires = [signed(bank, f"per:abc:r{round_}-{i}", "AccountOpened", {}) for i in range(5)]
+        client.post("/v1/submissions/batch?wait=true", json={"submissions": wires})
+        settle(node)
+        checkpoint, _ = open_checkpoint(client.get("/v1/log/checkpoint").text, log_key)
+        sizes_and_roots.append((checkpoint.size, checkpoint.root_hash))
+    (first, first_root), (second, second_root) = sizes_and_roots[0], sizes_and_roots[-1]
+    proof = client.get(f"/v1/log/proof/consistency?first={first}&second={second}").json()
+    verify_consistency(
+        first, second, first_root, second_root, [bytes.fromhex(h) for h in proof["hashes"]]
+    )
+    for index in range(second):
+        body = client.get(f"/v1/log/proof/inclusion?index={index}&tree_size={second}").json()
+        hashes = [bytes.fromhex(h) for h in body["hashes"]]
+        verify_inclusion(index, second, bytes.fromhex(body["leaf_hash"]), hashes, second_root)
+
+
+def test_keys_and_health(client, node, bank):
+    keys = client.get("/v1/keys").json()["keys"]
+    assert {k["key"] for k in keys} == {node.admin_key.key_id, bank.key_id}
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
+    meter = register(node, "meter.m1", ["meter"])
+    good = signed(bank, "per:abc:p1", "AccountOpened", {})
+    settle(node)
+    before = client.get("/healthz").json()["tree_size"]
+    post = client.post
+    _problem(post("/v1/submissions", content=b"{not json"), 400)
+    _problem(
+        post("/v1/submissions", content=b'{"submission": {"data": {"x": 1.5}}}'),
+        400,
+        "submission.data.x",
+    )
+    _problem(post("/v1/submissions", json={**good, "signature": "%%%"}), 400, "signature")
+    _problem(
+        post("/v1/submissions", json={**good, "signature": base64.b64encode(bytes(64)).decode()}),
+        401,
+        "signature",
+    )
+    stranger = generate_signer("bank.nobody")
+    _problem(post("/v1/submissions", json=signed(stranger, "per:abc:p1", "AccountOpened", {})), 401)
+    _problem(post("/v1/submissions", json=signed(meter, "per:abc:p1", "AccountOpened", {})), 403)
+    future = signed(bank, "per:abc:p1", "AccountOpened", {}, at="2099-01-01T00:00:00Z")
+    _problem(post("/v1/submissions", json=future), 422, "submission.at")
+    _problem(post("/v1/submissions", content=b"x" * 40000), 413)
+    _problem(post("/v1/submissions/batch", json={"submissions": []}), 400, "submissions")
+    _problem(post("/v1/submissions/batch", json=[good]), 400, "submissions")
+    _problem(post("/v1/submissions/batch", json={"submissions": [good] * 1001}), 400, "submissions")
+    _problem(client.get("/v1/log/proof/inclusion?index=99&tree_size=1"), 422, "index")
+    _problem(client.get("/v1/log/proof/inclusion?index=0&tree_size=999"), 422, "tree_size")
+    _problem(client.get("/v1/log/proof/inclusion?index=-1&tree_size=1"), 400, "index")
+    _problem(client.get("/v1/log/proof/inclusion?tree_size=1"), 400, "index")
+    _problem(client.get("/v1/log/proof/consistency?first=5&second=2"), 422)
+    _problem(client.get("/v1/nowhere"), 404)
+    settle(node)
+    assert client.get("/healthz").json()["tree_size"] == before
+    assert post("/v1/submissions", json=good).status_code == 201
+
+
+def test_revoked_key_is_refused(client, node, bank):
+    revoke = signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id})
+    assert client.post("/v1/submissions", json=revoke).status_code == 201
+    _problem(
+        client.post("/v1/submissions", json=signed(bank, "per:abc:p9", "AccountOpened", {})), 403
+    )
