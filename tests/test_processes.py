@@ -26,8 +26,8 @@ def test_two_processes_submitting_lose_and_duplicate_nothing(node, data_dir, sto
         subprocess.Popen(
             [
                 sys.executable,
-                "-c",
-                SUBMITTER,
+                "-m",
+                "tests.proc_submitter",
                 str(data_dir),
                 json.dumps(storage),
                 str(key_file),
