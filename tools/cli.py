@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from tools.keys import add_keys_commands
 from tools.serve import add_serve_commands
+from tools.submit import add_submit_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_keys_commands(commands)
     add_serve_commands(commands)
+    add_submit_command(commands)
     return parser
 
 

@@ -1,0 +1,242 @@
+"""Go's note.Open and tlog.CheckRecord / tlog.CheckTree accept what the HTTP API serves.
+
+The Go side is tests/interop/tlogtool, built once per session with the Debian packages
+golang-go and golang-golang-x-mod-dev. Without them the tests skip, except in CI (CI=true).
+Runs on SQLite and on PostgreSQL (the `node` fixture).
+"""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from crypto.checkpoint import Checkpoint, open_checkpoint
+from crypto.keys import parse_verifier
+from tests.support import integrate_all, register, signed
+
+GOPATH = Path("/usr/share/gocode")
+GO_MOD_SOURCE = GOPATH / "src" / "golang.org" / "x" / "mod" / "sumdb"
+TOOL_SOURCE = Path(__file__).resolve().parent / "interop" / "tlogtool" / "main.go"
+# Submissions per batch, integrated after each: with the genesis entry and the bank key's
+# registration the checkpoints have sizes 1, 2, 3, 8, 16, 33, 64 and 100 (powers of two and
+# their neighbours, where proof shapes change).
+BATCHES = (1, 5, 8, 17, 31, 36)
+
+Tool = Callable[[dict[str, Any]], subprocess.CompletedProcess[bytes]]
+
+
+@pytest.fixture(scope="session")
+def tlogtool(tmp_path_factory: pytest.TempPathFactory) -> Tool:
+    """Build tlogtool once; return a runner taking the input object."""
+    compiler = shutil.which("go")
+    if compiler is None or not (GO_MOD_SOURCE / "note").is_dir():
+        reason = (
+            "Go and golang.org/x/mod are needed for the interoperability tests "
+            "(apt-get install golang-go golang-golang-x-mod-dev)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; they must not be skipped in CI", pytrace=False)
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp("tlogtool")
+    shutil.copy(TOOL_SOURCE, work / "main.go")
+    env = {
+        **os.environ,
+        "GOPATH": str(GOPATH),
+        "GO111MODULE": "off",
+        "GOCACHE": str(work / "cache"),
+        "GOFLAGS": "",
+    }
+    build = subprocess.run(
+        [compiler, "build", "-o", "tlogtool", "main.go"], cwd=work, env=env, capture_output=True
+    )
+    assert build.returncode == 0, build.stderr.decode()
+
+    def run(request: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [work / "tlogtool"], input=json.dumps(request).encode(), capture_output=True
+        )
+
+    return run
+
+
+@dataclass
+class Served:
+    """What the API served while the log grew."""
+
+    client: TestClient
+    vkey: str
+    origin: str
+    notes: list[str]  # the checkpoint after each integration, oldest first
+    checkpoints: dict[int, Checkpoint]  # by size, as Python opens them
+    entries: dict[str, str]  # leaf hash (hex) -> base64 entry, from the batch receipts
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(self.checkpoints)
+
+    def inclusion(self, index: int, tree_size: int) -> dict[str, Any]:
+        response = self.client.get(
+            "/v1/log/proof/inclusion", params={"index": index, "tree_size": tree_size}
+        )
+        assert response.status_code == 200, response.text
+        proof = response.json()
+        assert (proof["index"], proof["tree_size"]) == (index, tree_size)
+        if proof["leaf_hash"] in self.entries:
+            proof["leaf_data"] = self.entries[proof["leaf_hash"]]
+        return proof
+
+    def consistency(self, first: int, second: int) -> dict[str, Any]:
+        response = self.client.get(
+            "/v1/log/proof/consistency", params={"first": first, "second": second}
+        )
+        assert response.status_code == 200, response.text
+        proof = response.json()
+        assert (proof["first"], proof["second"]) == (first, second)
+        # The roots from the checkpoints served earlier, one in hex and one in base64.
+        if first in self.checkpoints:
+            proof["first_root"] = self.checkpoints[first].root_hash.hex()
+        if second in self.checkpoints:
+            proof["second_root"] = base64.b64encode(self.checkpoints[second].root_hash).decode()
+        return proof
+
+
+@pytest.fixture
+def served(node) -> Iterator[Served]:
+    """A log grown in batches through the API, with every checkpoint it served on the way."""
+    with TestClient(create_app(node)) as client:
+        key = client.get("/v1/log/key")
+        assert key.status_code == 200
+        vkey = key.text.removesuffix("\n")
+        verifier = parse_verifier(vkey)
+        notes: list[str] = []
+        checkpoints: dict[int, Checkpoint] = {}
+        entries: dict[str, str] = {}
+
+        def integrate() -> None:
+            integrate_all(node)
+            response = client.get("/v1/log/checkpoint")
+            assert response.status_code == 200, response.text
+            checkpoint, _ = open_checkpoint(response.text, verifier, origin=node.origin)
+            notes.append(response.text)
+            checkpoints[checkpoint.size] = checkpoint
+
+        integrate()
+        bank = register(node, "bank.go-interop", ["bank"])
+        integrate()
+        opened = 0
+        for count in BATCHES:
+            wires = [
+                signed(bank, f"per:goi:p{opened + i}", "AccountOpened", {}) for i in range(count)
+            ]
+            opened += count
+            response = client.post("/v1/submissions/batch", json={"submissions": wires})
+            assert response.status_code == 200, response.text
+            for result in response.json()["results"]:
+                assert result["status"] == 201, result
+                entries[result["receipt"]["leaf_hash"]] = result["receipt"]["entry"]
+            integrate()
+        yield Served(client, vkey, node.origin, notes, checkpoints, entries)
+
+
+def _run(tlogtool: Tool, served: Served, **items: Any) -> tuple[int, dict[str, Any]]:
+    """Go's verdicts on `items` (inclusion and consistency proofs) with every checkpoint."""
+    request = {
+        "vkey": served.vkey,
+        "origin": served.origin,
+        "checkpoints": served.notes,
+        "inclusion": [],
+        "consistency": [],
+        **items,
+    }
+    result = tlogtool(request)
+    assert result.returncode in (0, 1), result.stderr.decode()
+    return result.returncode, json.loads(result.stdout)
+
+
+def _errors(verdicts: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    return [(i, v["err"]) for i, v in enumerate(verdicts) if not v["ok"]]
+
+
+def test_go_accepts_served_checkpoints_and_proofs(tlogtool, served):
+    assert served.sizes == [1, 2, 3, 8, 16, 33, 64, 100]
+    inclusion = [served.inclusion(i, n) for n in served.sizes for i in range(n)]
+    consistency = [served.consistency(m, n) for n in served.sizes for m in served.sizes if m <= n]
+    returncode, verdicts = _run(tlogtool, served, inclusion=inclusion, consistency=consistency)
+    errors = {key: _errors(verdicts[key]) for key in ("checkpoints", "inclusion", "consistency")}
+    assert errors == {"checkpoints": [], "inclusion": [], "consistency": []}
+    assert returncode == 0
+    # Go read each checkpoint's size and root as Python did.
+    expected = [open_checkpoint(note, parse_verifier(served.vkey))[0] for note in served.notes]
+    assert [(c["size"], c["root"]) for c in verdicts["checkpoints"]] == [
+        (c.size, base64.b64encode(c.root_hash).decode()) for c in expected
+    ]
+    assert len(verdicts["inclusion"]) == sum(served.sizes) == 227
+    assert len(verdicts["consistency"]) == 36
+    # Every entry submitted through the API was hashed by Go (tlog.RecordHash) too.
+    assert sum("leaf_data" in p for p in inclusion if p["tree_size"] == 100) == sum(BATCHES)
+
+
+def _flip(hex_hash: str) -> str:
+    """The hash with its last bit flipped."""
+    raw = bytearray(bytes.fromhex(hex_hash))
+    raw[-1] ^= 1
+    return raw.hex()
+
+
+def test_go_refuses_tampered_proofs(tlogtool, served):
+    good = served.inclusion(37, 100)
+    bad_hash = {**good, "hashes": [*good["hashes"][:2], _flip(good["hashes"][2])]}
+    bad_leaf = {**good, "leaf_hash": _flip(good["leaf_hash"])}
+    bad_leaf.pop("leaf_data")
+    bad_data = {**good, "leaf_data": base64.b64encode(b"{}").decode()}
+    wrong_index = {**good, "index": 38}
+    short = {**good, "hashes": good["hashes"][:-1]}
+    longer = {**good, "hashes": [*good["hashes"], good["hashes"][0]]}
+    fine = served.consistency(33, 100)
+    tampered = {**fine, "hashes": [_flip(fine["hashes"][0]), *fine["hashes"][1:]]}
+    wrong_first = {**served.consistency(16, 100), "first_root": None, "first": 8}
+    given_root = {**fine, "second_root": _flip(served.checkpoints[100].root_hash.hex())}
+    # No checkpoint of size 20 was served, so Go takes this root as given; it is no tree's.
+    unknown_root = {**served.consistency(20, 100), "first_root": "ab" * 32}
+    returncode, verdicts = _run(
+        tlogtool,
+        served,
+        inclusion=[good, bad_hash, bad_leaf, bad_data, wrong_index, short, longer],
+        consistency=[fine, tampered, wrong_first, given_root, unknown_root],
+    )
+    assert returncode == 1
+    assert [v["ok"] for v in verdicts["checkpoints"]] == [True] * len(served.notes)
+    assert [v["ok"] for v in verdicts["inclusion"]] == [True] + [False] * 6
+    assert [v["ok"] for v in verdicts["consistency"]] == [True, False, False, False, False]
+    assert "tlog.CheckRecord" in verdicts["inclusion"][1]["err"]
+    assert "RecordHash" in verdicts["inclusion"][3]["err"]
+    assert "tlog.CheckTree" in verdicts["consistency"][1]["err"]
+    assert "tlog.CheckTree" in verdicts["consistency"][2]["err"]
+    assert "not the checkpoint's" in verdicts["consistency"][3]["err"]
+    assert "tlog.CheckTree" in verdicts["consistency"][4]["err"]
+
+
+def test_go_refuses_a_tampered_checkpoint(tlogtool, served):
+    note = served.notes[-1]
+    body, signature = note.split("\n\n", 1)
+    lines = body.split("\n")
+    root = bytearray(base64.b64decode(lines[2]))
+    root[0] ^= 0x80
+    forged = "\n".join([*lines[:2], base64.b64encode(root).decode()]) + "\n\n" + signature
+    result = tlogtool(
+        {"vkey": served.vkey, "checkpoints": [note, forged], "inclusion": [], "consistency": []}
+    )
+    assert result.returncode == 1
+    verdicts = json.loads(result.stdout)["checkpoints"]
+    assert verdicts[0]["ok"]
+    assert not verdicts[1]["ok"]
+    assert "note.Open" in verdicts[1]["err"]
