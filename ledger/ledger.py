@@ -2,13 +2,16 @@
 
 import base64
 import dataclasses
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import canonical_json
@@ -16,6 +19,7 @@ from crypto.keys import Signer
 from crypto.records import entry_leaf_hash, entry_record, receipt_promise, sign_receipt
 from ledger.account import Account, Claim, account_uuid, claim_uuid
 from ledger.errors import Conflict, LedgerError, TooLarge
+from ledger.loading import AccountLoader
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
 from ledger.store import LedgerStore
@@ -23,6 +27,8 @@ from ledger.submissions import Checked, authenticate, check_submission, now_utc
 
 MAX_ENTRY_BYTES = 16 * 1024
 MAX_ATTEMPTS = 20
+BACKOFF_SECONDS = 0.002  # jittered, doubling: the loser of a race must not starve
+CRYPTO_THREADS = 2  # Ed25519 in `cryptography` releases the GIL
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,14 @@ class Receipt:
 
 @dataclass
 class _Pending:
-    """An entry applied in memory, waiting for its transaction."""
+    """An entry applied in memory, waiting for its transaction and its receipt signature."""
 
     checked: Checked
     account: Account
     claim: Claim
-    receipt: Receipt
+    seq: int
+    leaf_hash: str
+    entry: bytes
 
 
 def _reused_id(checked: Checked) -> Conflict:
@@ -82,40 +90,45 @@ class Ledger:
         self.signer = signer
         self.origin = origin
         self.clock = clock
+        self.accounts = AccountLoader(store)
         self.appended = threading.Event()
+        self._crypto = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="ledger-crypto")
+        self._registry: Account | None = None
+        self._registry_lock = threading.Lock()
 
     def submit(self, wire: Any) -> Receipt:
         """Append one submission (or return its original receipt); LedgerError if refused."""
-        checked = check_submission(wire, self.clock())
-        return self._submit_checked(checked)
+        return self._submit_checked(check_submission(wire, self.clock()))
 
     def submit_batch(self, wires: Sequence[Any]) -> list[Receipt | LedgerError]:
         """Append many submissions in one transaction when possible; a result per item."""
         now = self.clock()
         results: list[Receipt | LedgerError | None] = [None] * len(wires)
-        checked_items: list[tuple[int, Checked]] = []
+        unique: list[tuple[int, Checked]] = []
+        first_of: dict[tuple[str, str], tuple[int, Checked]] = {}
+        repeats: list[tuple[int, Checked, int]] = []
         for position, wire in enumerate(wires):
             try:
-                checked_items.append((position, check_submission(wire, now)))
+                checked = check_submission(wire, now)
             except LedgerError as error:
                 results[position] = error
-        checked_by_position = dict(checked_items)
-        registry = self.registry()
-        pending: list[tuple[int, _Pending]] = []
-        accounts: dict[str, Account | None] = {}
-        seen: dict[tuple[str, str], int] = {}
-        for position, checked in checked_items:
-            first = seen.get(checked.claim_key)
-            if first is not None:
-                same = checked_by_position[first].digest == checked.digest
-                results[position] = results[first] if same else _reused_id(checked)
                 continue
-            seen[checked.claim_key] = position
+            if checked.claim_key in first_of:
+                repeats.append((position, checked, first_of[checked.claim_key][0]))
+                continue
+            first_of[checked.claim_key] = (position, checked)
+            unique.append((position, checked))
+        authenticated = self._authenticate_all(unique, results)
+        accounts = self.accounts.get_many(c.fields.account for _, c, _ in authenticated)
+        pending: list[tuple[int, _Pending]] = []
+        registry = self.registry()
+        for position, checked, verified in authenticated:
+            account_id = checked.fields.account
             try:
-                authenticate(checked, registry)
-                account_id = checked.fields.account
-                if account_id not in accounts:
-                    accounts[account_id] = self._load(account_id)
+                if not verified:
+                    authenticate(
+                        checked, registry
+                    )  # its key may be registered earlier in the batch
                 item = self._apply(checked, accounts[account_id])
             except LedgerError as error:
                 results[position] = self._refusal(checked, error)
@@ -124,16 +137,27 @@ class Ledger:
             if account_id == REGISTRY_ACCOUNT:
                 registry = item.account.state
             pending.append((position, item))
-            results[position] = item.receipt
-        if pending and not self._save(pending):
+        if pending and not self._save([item for _, item in pending]):
+            self.accounts.evict(item.checked.fields.account for _, item in pending)
             for position, item in pending:
                 results[position] = self._submit_or_error(item.checked)
+        else:
+            for (position, _), receipt in zip(pending, self._sign_all(pending), strict=True):
+                results[position] = receipt
+        for position, checked, first in repeats:
+            same = first_of[checked.claim_key][1].digest == checked.digest
+            results[position] = results[first] if same else _reused_id(checked)
         return [result for result in results if result is not None]
 
     def registry(self) -> KeyRegistry:
-        """The key registry as of now."""
-        account = self._load(REGISTRY_ACCOUNT)
-        return account.state if account else KeyRegistry()
+        """The key registry as of now (brought up to date on every call)."""
+        key = account_uuid(REGISTRY_ACCOUNT)
+        with self._registry_lock:
+            after = self._registry.version if self._registry else None
+            news = list(self.store.events.get(key, gt=after))
+            if news:
+                self._registry = project_aggregate(self._registry, news)
+            return self._registry.state if self._registry else KeyRegistry()
 
     def receipt_for(self, account_id: str, seq: int) -> Receipt:
         """The receipt of an account's entry `seq` (for replays and lookups)."""
@@ -143,25 +167,64 @@ class Ledger:
         event = events[0]
         return self._receipt(account_id, seq, event.leaf_hash, event.entry.encode())
 
+    def _authenticate_all(
+        self, items: list[tuple[int, Checked]], results: list[Any]
+    ) -> list[tuple[int, Checked, bool]]:
+        """Check signatures in parallel; refusals go to `results`, the rest come back.
+
+        Items signed by a key not yet registered come back unverified (False): a
+        KeyRegistered earlier in the same batch may register it, so the sequential pass
+        checks them against the registry as it then is.
+        """
+        registry = self.registry()
+
+        def check(item: tuple[int, Checked]) -> LedgerError | bool:
+            checked = item[1]
+            if checked.fields.key not in registry.keys:
+                return False
+            try:
+                authenticate(checked, registry)
+            except LedgerError as error:
+                return error
+            return True
+
+        passed = []
+        for (position, checked), outcome in zip(items, self._crypto.map(check, items), strict=True):
+            if isinstance(outcome, LedgerError):
+                results[position] = self._refusal(checked, outcome)
+            else:
+                passed.append((position, checked, outcome))
+        return passed
+
+    def _sign_all(self, pending: list[tuple[int, _Pending]]) -> list[Receipt]:
+        return list(
+            self._crypto.map(
+                lambda item: self._receipt(
+                    item[1].checked.fields.account, item[1].seq, item[1].leaf_hash, item[1].entry
+                ),
+                pending,
+            )
+        )
+
     def _submit_checked(self, checked: Checked) -> Receipt:
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             try:
                 authenticate(checked, self.registry())
-                item = self._apply(checked, self._load(checked.fields.account))
+                item = self._apply(checked, self.accounts.get(checked.fields.account))
             except LedgerError as error:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
                     return outcome
                 raise outcome from None
-            try:
-                self.store.save(item.account, item.claim)
-            except IntegrityError:
-                replay = self._replay(checked)
-                if replay is not None:
-                    return replay
-                continue
-            self.appended.set()
-            return item.receipt
+            if self._save([item]):
+                return self._receipt(
+                    item.checked.fields.account, item.seq, item.leaf_hash, item.entry
+                )
+            self.accounts.evict([checked.fields.account])
+            replay = self._replay(checked)
+            if replay is not None:
+                return replay
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** min(attempt, 6)))
         raise Conflict("the account is too busy; retry", "submission.account")
 
     def _submit_or_error(self, checked: Checked) -> Receipt | LedgerError:
@@ -170,20 +233,15 @@ class Ledger:
         except LedgerError as error:
             return error
 
-    def _save(self, pending: list[tuple[int, _Pending]]) -> bool:
-        accounts = {id(item.account): item.account for _, item in pending}
+    def _save(self, pending: list[_Pending]) -> bool:
+        """Save entries and claims in one transaction; False if the store refused (a conflict)."""
+        accounts = {id(item.account): item.account for item in pending}
         try:
-            self.store.save(*accounts.values(), *(item.claim for _, item in pending))
+            self.store.save(*accounts.values(), *(item.claim for item in pending))
         except IntegrityError:
             return False
         self.appended.set()
         return True
-
-    def _load(self, account_id: str) -> Account | None:
-        try:
-            return self.store.repository.get(account_uuid(account_id))
-        except AggregateNotFoundError:
-            return None
 
     def _apply(self, checked: Checked, account: Account | None) -> _Pending:
         fields = checked.fields
@@ -216,15 +274,12 @@ class Ledger:
             account=fields.account,
             seq=seq,
         )
-        return _Pending(
-            checked, account, claim, self._receipt(fields.account, seq, leaf, entry_bytes)
-        )
+        return _Pending(checked, account, claim, seq, leaf, entry_bytes)
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
-        return Receipt(
-            account_id, seq, leaf, entry_bytes, self.origin, sign_receipt(self.signer, promise)
-        )
+        signature = sign_receipt(self.signer, promise)
+        return Receipt(account_id, seq, leaf, entry_bytes, self.origin, signature)
 
     def _replay(self, checked: Checked) -> Receipt | None:
         """The original receipt if (key, id) was used for these bytes; Conflict if for others."""

@@ -34,4 +34,7 @@ class LedgerStore(Application):
     """Accounts and idempotency claims, with the notification log the integrator follows."""
 
     name = "ledger"
-    env = {"AGGREGATE_CACHE_MAXSIZE": "50000"}  # noqa: RUF012 (eventsourcing's own class var)
+    env = {  # noqa: RUF012 (eventsourcing's own class variable)
+        "AGGREGATE_CACHE_MAXSIZE": "100000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",  # see ledger.loading: conflicts evict instead
+    }
