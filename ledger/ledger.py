@@ -189,7 +189,7 @@ class Ledger:
             return True
 
         passed = []
-        for (position, checked), outcome in zip(items, self._crypto.map(check, items), strict=True):
+        for (position, checked), outcome in zip(items, self._parallel(check, items), strict=True):
             if isinstance(outcome, LedgerError):
                 results[position] = self._refusal(checked, outcome)
             else:
@@ -197,14 +197,22 @@ class Ledger:
         return passed
 
     def _sign_all(self, pending: list[tuple[int, _Pending]]) -> list[Receipt]:
-        return list(
-            self._crypto.map(
-                lambda item: self._receipt(
-                    item[1].checked.fields.account, item[1].seq, item[1].leaf_hash, item[1].entry
-                ),
-                pending,
+        def sign(item: tuple[int, _Pending]) -> Receipt:
+            entry = item[1]
+            return self._receipt(
+                entry.checked.fields.account, entry.seq, entry.leaf_hash, entry.entry
             )
-        )
+
+        return self._parallel(sign, pending)
+
+    def _parallel(self, work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """`work` over items, in one chunk per crypto thread (Ed25519 releases the GIL)."""
+        if len(items) < 2 * CRYPTO_THREADS:
+            return [work(item) for item in items]
+        size = -(-len(items) // CRYPTO_THREADS)
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        done = self._crypto.map(lambda chunk: [work(item) for item in chunk], chunks)
+        return [outcome for chunk in done for outcome in chunk]
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
