@@ -56,9 +56,11 @@ def _with_proof(node: Node, receipt: Receipt) -> dict[str, Any]:
 
 
 def _receipt_body(node: Node, receipt: Receipt, wait: bool) -> dict[str, Any]:
+    """The receipt; a new entry has no index yet, a replayed one may have."""
     if wait:
         return _with_proof(node, receipt)
-    return {**receipt.to_json(), "index": node.log.index_of(bytes.fromhex(receipt.leaf_hash))}
+    index = node.log.index_of(bytes.fromhex(receipt.leaf_hash)) if receipt.replayed else None
+    return {**receipt.to_json(), "index": index}
 
 
 @router.post(
