@@ -32,6 +32,13 @@ def test_genesis_registers_the_admin_key_signed_by_itself(node):
     assert node.ledger.registry().keys[node.admin_key.key_id].roles == {"admin"}
 
 
+def test_first_start_writes_private_keys_with_mode_0600(node, data_dir):
+    for name in ("ledger.key", "admin.key"):
+        path = data_dir / "keys" / name
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.read_text().startswith("PRIVATE+KEY+")
+
+
 def test_reopening_does_not_repeat_genesis(node, data_dir, storage):
     from ledger.node import open_node
 

@@ -1,0 +1,70 @@
+"""Arbitrary bodies and query strings never make the API answer 500."""
+
+import json
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.app import create_app
+from crypto.keys import generate_signer
+from tests.support import signed
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+signer = generate_signer("bank.fuzz")
+good = signed(signer, "per:fuzz:p1", "AccountOpened", {})
+
+
+def _mutations():
+    return st.one_of(
+        json_values,
+        st.builds(lambda v: {**good, "submission": v}, json_values),
+        st.builds(lambda v: {**good, "submission": {**good["submission"], "data": v}}, json_values),
+        st.builds(
+            lambda k, v: {**good, "submission": {**good["submission"], k: v}},
+            st.sampled_from(sorted(good["submission"])),
+            json_values,
+        ),
+    )
+
+
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(body=_mutations(), raw=st.binary(max_size=64))
+def test_submissions_never_500(node, body, raw):
+    client = TestClient(create_app(node))
+    for path in ("/v1/submissions", "/v1/submissions/batch"):
+        response = client.post(path, content=json.dumps(body, allow_nan=True).encode())
+        assert response.status_code < 500, response.text
+        response = client.post(path, content=raw)
+        assert response.status_code < 500, response.text
+    batch_body = json.dumps({"submissions": [body]}, allow_nan=True).encode()
+    batch = client.post("/v1/submissions/batch", content=batch_body)
+    assert batch.status_code < 500, batch.text
+
+
+@FUZZ
+@given(
+    index=st.text(max_size=6) | st.integers().map(str),
+    size=st.text(max_size=6) | st.integers().map(str),
+)
+def test_proofs_never_500(node, index, size):
+    client = TestClient(create_app(node))
+    for url in (
+        "/v1/log/proof/inclusion",
+        "/v1/log/proof/consistency",
+    ):
+        response = client.get(
+            url, params={"index": index, "tree_size": size, "first": index, "second": size}
+        )
+        assert response.status_code < 500, response.text
