@@ -11,19 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import canonical_json
 from crypto.keys import Signer
 from crypto.records import entry_leaf_hash, entry_record, receipt_promise, sign_receipt
 from ledger.account import Account, Claim, account_uuid, claim_uuid
+from ledger.domain.common import Context
+from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, LedgerError, TooLarge
 from ledger.loading import AccountLoader
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
 from ledger.store import LedgerStore
 from ledger.submissions import Checked, authenticate, check_submission, now_utc
+from ledger.system import SystemState
 
 MAX_ENTRY_BYTES = 16 * 1024
 MAX_ATTEMPTS = 20
@@ -93,8 +96,7 @@ class Ledger:
         self.accounts = AccountLoader(store)
         self.appended = threading.Event()
         self._crypto = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="ledger-crypto")
-        self._registry: Account | None = None
-        self._registry_lock = threading.Lock()
+        self.system = SystemState(store)
 
     def submit(self, wire: Any) -> Receipt:
         """Append one submission (or return its original receipt); LedgerError if refused."""
@@ -118,24 +120,22 @@ class Ledger:
                 continue
             first_of[checked.claim_key] = (position, checked)
             unique.append((position, checked))
-        authenticated = self._authenticate_all(unique, results)
+        system = self.system.now()
+        authenticated = self._authenticate_all(unique, results, system[REGISTRY_ACCOUNT])
         accounts = self.accounts.get_many(c.fields.account for _, c, _ in authenticated)
         pending: list[tuple[int, _Pending]] = []
-        registry = self.registry()
         for position, checked, verified in authenticated:
             account_id = checked.fields.account
             try:
-                if not verified:
-                    authenticate(
-                        checked, registry
-                    )  # its key may be registered earlier in the batch
-                item = self._apply(checked, accounts[account_id])
+                if not verified:  # its key may be registered earlier in the batch
+                    authenticate(checked, system[REGISTRY_ACCOUNT])
+                item = self._apply(checked, accounts[account_id], system)
             except LedgerError as error:
                 results[position] = self._refusal(checked, error)
                 continue
             accounts[account_id] = item.account
-            if account_id == REGISTRY_ACCOUNT:
-                registry = item.account.state
+            if account_id in system:
+                system[account_id] = item.account.state
             pending.append((position, item))
         if pending and not self._save([item for _, item in pending]):
             self.accounts.evict(item.checked.fields.account for _, item in pending)
@@ -150,14 +150,8 @@ class Ledger:
         return [result for result in results if result is not None]
 
     def registry(self) -> KeyRegistry:
-        """The key registry as of now (brought up to date on every call)."""
-        key = account_uuid(REGISTRY_ACCOUNT)
-        with self._registry_lock:
-            after = self._registry.version if self._registry else None
-            news = list(self.store.events.get(key, gt=after))
-            if news:
-                self._registry = project_aggregate(self._registry, news)
-            return self._registry.state if self._registry else KeyRegistry()
+        """The key registry as of now."""
+        return self.system.now()[REGISTRY_ACCOUNT]
 
     def receipt_for(self, account_id: str, seq: int) -> Receipt:
         """The receipt of an account's entry `seq` (for replays and lookups)."""
@@ -168,7 +162,7 @@ class Ledger:
         return self._receipt(account_id, seq, event.leaf_hash, event.entry.encode())
 
     def _authenticate_all(
-        self, items: list[tuple[int, Checked]], results: list[Any]
+        self, items: list[tuple[int, Checked]], results: list[Any], registry: KeyRegistry
     ) -> list[tuple[int, Checked, bool]]:
         """Check signatures in parallel; refusals go to `results`, the rest come back.
 
@@ -176,7 +170,6 @@ class Ledger:
         KeyRegistered earlier in the same batch may register it, so the sequential pass
         checks them against the registry as it then is.
         """
-        registry = self.registry()
 
         def check(item: tuple[int, Checked]) -> LedgerError | bool:
             checked = item[1]
@@ -217,8 +210,9 @@ class Ledger:
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                authenticate(checked, self.registry())
-                item = self._apply(checked, self.accounts.get(checked.fields.account))
+                system = self.system.now()
+                authenticate(checked, system[REGISTRY_ACCOUNT])
+                item = self._apply(checked, self.accounts.get(checked.fields.account), system)
             except LedgerError as error:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
@@ -251,10 +245,13 @@ class Ledger:
         self.appended.set()
         return True
 
-    def _apply(self, checked: Checked, account: Account | None) -> _Pending:
+    def _apply(self, checked: Checked, account: Account | None, system: dict[str, Any]) -> _Pending:
         fields = checked.fields
         state = account.state if account else initial_state(fields.account)
-        effect = checked.rule.decide(state, checked.data)
+        context = Context(
+            fields.account, fields.key, fields.at, system[FACTORS_ACCOUNT], system[METHODS_ACCOUNT]
+        )
+        effect = checked.rule.decide(state, checked.data, context)
         seq = account.seq + 1 if account else 0
         entry = entry_record(
             account=fields.account,

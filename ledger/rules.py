@@ -1,120 +1,49 @@
-"""Event types: which account they go on, which roles may submit them, their data and effect."""
+"""Every event type the ledger accepts, by account kind; the table the write side consults."""
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from ledger.errors import Conflict, Invalid
-from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
+from ledger.domain import agricultural, industrial, keys, personal, reference, runs
+from ledger.domain.common import EventRule
+from ledger.errors import Invalid
+
+MODULES = (keys, reference, runs, personal, industrial, agricultural)
+
+RULES: dict[str, list[EventRule]] = {}
+for _module in MODULES:
+    for _type, _rule in _module.RULES.items():
+        RULES.setdefault(_type, []).append(_rule)
+
+ACCOUNT_KINDS: dict[str, Any] = {k: v for m in MODULES for k, v in m.ACCOUNT_KINDS.items()}
 
 
-class KeyRegistered(msgspec.Struct, forbid_unknown_fields=True):
-    vkey: str
-    roles: list[str]
-
-
-class KeyRevoked(msgspec.Struct, forbid_unknown_fields=True):
-    key: str
-
-
-class AccountOpened(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
-@dataclass
-class PersonalAccount:
-    """State of a bank's personal carbon account."""
-
-    opened: bool = False
-
-
-Decide = Callable[[Any, Any], dict[str, Any]]
-Evolve = Callable[[Any, Any, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class EventRule:
-    """What the ledger needs to know to accept and apply one event type."""
-
-    account_prefix: str
-    roles: frozenset[str]
-    schema: type[msgspec.Struct]
-    decide: Decide
-    evolve: Evolve
-
-    def matches(self, account: str) -> bool:
-        if self.account_prefix.endswith(":"):
-            return account.startswith(self.account_prefix)
-        return account == self.account_prefix
-
-
-def _decide_key_registered(registry: KeyRegistry, data: KeyRegistered) -> dict[str, Any]:
-    registry.check_registration(data.vkey, data.roles)
-    return {}
-
-
-def _decide_key_revoked(registry: KeyRegistry, data: KeyRevoked) -> dict[str, Any]:
-    registry.check_revocation(data.key)
-    return {}
-
-
-def _decide_account_opened(account: PersonalAccount, _: AccountOpened) -> dict[str, Any]:
-    if account.opened:
-        raise Conflict("the account is already open", "submission.type")
-    return {}
-
-
-def _open(account: PersonalAccount, _: AccountOpened, __: dict[str, Any]) -> None:
-    account.opened = True
-
-
-RULES: dict[str, EventRule] = {
-    "KeyRegistered": EventRule(
-        REGISTRY_ACCOUNT,
-        frozenset({"admin"}),
-        KeyRegistered,
-        _decide_key_registered,
-        lambda registry, data, _: registry.register(data.vkey, data.roles),
-    ),
-    "KeyRevoked": EventRule(
-        REGISTRY_ACCOUNT,
-        frozenset({"admin"}),
-        KeyRevoked,
-        _decide_key_revoked,
-        lambda registry, data, _: registry.revoke(data.key),
-    ),
-    "AccountOpened": EventRule(
-        "per:", frozenset({"bank"}), AccountOpened, _decide_account_opened, _open
-    ),
-}
-
-ACCOUNT_KINDS: dict[str, Callable[[], Any]] = {
-    REGISTRY_ACCOUNT: KeyRegistry,
-    "per:": PersonalAccount,
-}
+def _kind(account: str) -> str | None:
+    if account in ACCOUNT_KINDS:
+        return account
+    prefix = account.split(":", 1)[0] + ":"
+    return prefix if prefix in ACCOUNT_KINDS else None
 
 
 def rule_for(event_type: str, account: str) -> EventRule:
     """The rule for `event_type` on `account`, or Invalid naming the field at fault."""
-    rule = RULES.get(event_type)
-    if rule is None:
+    rules = RULES.get(event_type)
+    if rules is None:
         raise Invalid(f"unknown event type {event_type!r}", "submission.type")
-    if not rule.matches(account):
-        raise Invalid(
-            f"{event_type} goes on {rule.account_prefix} accounts, not {account}",
-            "submission.account",
-        )
-    return rule
+    kind = _kind(account)
+    for rule in rules:
+        if rule.account_prefix == kind:
+            return rule
+    places = ", ".join(rule.account_prefix for rule in rules)
+    raise Invalid(f"{event_type} goes on {places} accounts, not {account}", "submission.account")
 
 
 def initial_state(account: str) -> Any:
     """A new account's empty state, by its kind."""
-    for prefix, make in ACCOUNT_KINDS.items():
-        if account == prefix or (prefix.endswith(":") and account.startswith(prefix)):
-            return make()
-    raise Invalid(f"unknown account kind: {account}", "submission.account")
+    kind = _kind(account)
+    if kind is None:
+        raise Invalid(f"unknown account kind: {account}", "submission.account")
+    return ACCOUNT_KINDS[kind]()
 
 
 def decode_data(rule: EventRule, data: Any) -> Any:

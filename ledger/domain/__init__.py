@@ -1,0 +1,1 @@
+"""Business rules of the three account systems: pure state, decisions and effects."""

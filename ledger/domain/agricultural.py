@@ -1,0 +1,186 @@
+"""Agricultural carbon accounts `agr:<code>`: reductions, sinks and emissions -> green list."""
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+import msgspec
+
+from ledger.domain import graded
+from ledger.domain.common import (
+    Applied,
+    Context,
+    EventRule,
+    check_period,
+    co2e_grams,
+    parse_date,
+    period_of,
+)
+from ledger.domain.grading import agri_grade
+from ledger.errors import Conflict, Invalid
+
+PREFIX = "agr:"
+FACTORS = "agri-factors"
+METHOD = "agri-grading"
+
+
+class FarmRegistered(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    kind: Literal["grain", "pig", "fertiliser"]
+    district: str
+
+
+class AgriActivityRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}):
+    activity: str
+    quantity: int
+    unit: str
+    from_: str
+    to: str
+
+
+class GradeAssigned(msgspec.Struct, forbid_unknown_fields=True):
+    period: str
+    grade: Literal["dark_green", "mid_green", "light_green", "none"]
+    method: str
+    reduction_g: int
+    emission_g: int
+    inputs: list[str]
+
+
+@dataclass(frozen=True)
+class Activity:
+    end: str
+    reduction_g: int
+    emission_g: int
+
+
+@dataclass
+class FarmAccount(graded.GradedAccount):
+    activities: dict[str, Activity] = field(default_factory=dict)
+
+    def figures(self, period: str) -> tuple[int, int, list[str]] | None:
+        """(reduction_g, emission_g, input leaf hashes) of a period with activity."""
+        live = {
+            leaf: a
+            for leaf, a in self.activities.items()
+            if leaf not in self.reversed and period_of(a.end, period)
+        }
+        if not live:
+            return None
+        reduction = sum(a.reduction_g for a in live.values())
+        emission = sum(a.emission_g for a in live.values())
+        return reduction, emission, sorted(live)
+
+
+def _decide_registered(
+    account: FarmAccount, data: FarmRegistered, context: Context
+) -> dict[str, Any]:
+    if not data.name or not data.district:
+        raise Invalid("name and district are required", "submission.data.name")
+    if account.registered is not None:
+        raise Conflict("the farm is already registered", "submission.type")
+    return {}
+
+
+def _decide_activity(
+    account: FarmAccount, data: AgriActivityRecorded, context: Context
+) -> dict[str, Any]:
+    account.check_registered(context)
+    start = parse_date(data.from_, "submission.data.from")
+    end = parse_date(data.to, "submission.data.to")
+    if start > end:
+        raise Invalid("`from` is after `to`", "submission.data.from")
+    if data.to > context.at[:10]:
+        raise Invalid("`to` is after the submission's `at`", "submission.data.to")
+    if data.quantity < 0:
+        raise Invalid("`quantity` must not be negative", "submission.data.quantity")
+    table = context.factors.current(FACTORS, data.to, "submission.data.to")
+    factor = table.body.activities.get(data.activity)
+    if factor is None:
+        known = ", ".join(sorted(table.body.activities))
+        raise Invalid(
+            f"unknown activity {data.activity!r}; one of {known}", "submission.data.activity"
+        )
+    if data.unit != factor.unit:
+        raise Invalid(
+            f"{data.activity} is counted in {factor.unit}, not {data.unit}", "submission.data.unit"
+        )
+    grams = co2e_grams(data.quantity, factor.co2e_ug_per_unit)
+    emission = grams if factor.kind == "emission" else 0
+    return {"reduction_g": grams - emission, "emission_g": emission, "rules": table.cite}
+
+
+def _decide_reversed(
+    account: FarmAccount, data: graded.EntryReversed, context: Context
+) -> dict[str, Any]:
+    account.check_registered(context)
+    target = account.check_reversible(data.entry, account.activities)
+    return {
+        "reverses": data.entry,
+        "reduction_g": -target.reduction_g,
+        "emission_g": -target.emission_g,
+        "on": target.end,
+    }
+
+
+def _decide_grade(account: FarmAccount, data: GradeAssigned, context: Context) -> dict[str, Any]:
+    account.check_registered(context)
+    check_period(data.period, "submission.data.period")
+    method = context.methods.cited(data.method)
+    if method is None or method.name != METHOD:
+        raise Invalid(f"{data.method!r} is not a published {METHOD}", "submission.data.method")
+    figures = account.figures(data.period)
+    if figures is None:
+        raise Invalid(f"no activity for {data.period}", "submission.data.period")
+    reduction, emission, inputs = figures
+    graded.check_grade_inputs(data.inputs, inputs)
+    if (data.reduction_g, data.emission_g) != (reduction, emission):
+        raise Invalid(
+            f"this farm's {data.period} figures are {reduction} g, {emission} g",
+            "submission.data.reduction_g",
+        )
+    grade = agri_grade(method.body, reduction, emission)
+    if grade != data.grade:
+        raise Invalid(f"{data.method} gives {grade} for these figures", "submission.data.grade")
+    return {}
+
+
+def _register(account: FarmAccount, entry: Applied) -> None:
+    account.registered = msgspec.to_builtins(entry.data)
+
+
+def _record_activity(account: FarmAccount, entry: Applied) -> None:
+    effect = entry.effect
+    account.activities[entry.leaf_hash] = Activity(
+        entry.data.to, effect["reduction_g"], effect["emission_g"]
+    )
+
+
+def _reverse(account: FarmAccount, entry: Applied) -> None:
+    account.reversed.add(entry.data.entry)
+
+
+AUTHORITY = frozenset({"authority"})
+RULES = {
+    "FarmRegistered": EventRule(PREFIX, AUTHORITY, FarmRegistered, _decide_registered, _register),
+    "AgriActivityRecorded": EventRule(
+        PREFIX, frozenset({"agri"}), AgriActivityRecorded, _decide_activity, _record_activity
+    ),
+    "EntryReversed": EventRule(
+        PREFIX, frozenset({"agri", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
+    ),
+    "GradeAssigned": EventRule(
+        PREFIX, frozenset({"grader"}), GradeAssigned, _decide_grade, graded.assign
+    ),
+    "GradeDisputed": EventRule(
+        PREFIX,
+        frozenset({"farm"}),
+        graded.GradeDisputed,
+        partial(graded.decide_disputed, key_prefix="farm"),
+        graded.dispute,
+    ),
+    "DisputeResolved": EventRule(
+        PREFIX, AUTHORITY, graded.DisputeResolved, graded.decide_resolved, graded.resolve
+    ),
+}
+ACCOUNT_KINDS = {PREFIX: FarmAccount}

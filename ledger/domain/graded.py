@@ -1,0 +1,100 @@
+"""What industrial and agricultural accounts share: registration, reversals, grades, disputes."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from ledger.domain.common import Applied, Context, check_leaf_hash
+from ledger.errors import Conflict, Forbidden, Invalid
+
+
+class GradeDisputed(msgspec.Struct, forbid_unknown_fields=True):
+    grade: str
+    reason: str
+    evidence: list[str]
+
+
+class DisputeResolved(msgspec.Struct, forbid_unknown_fields=True):
+    dispute: str
+    outcome: Literal["upheld", "rejected"]
+    note: str
+
+
+class EntryReversed(msgspec.Struct, forbid_unknown_fields=True):
+    entry: str
+    reason: str
+
+
+@dataclass
+class GradedAccount:
+    """State common to enterprises and farms."""
+
+    registered: dict[str, Any] | None = None
+    reversed: set[str] = field(default_factory=set)
+    grades: dict[str, dict[str, Any]] = field(default_factory=dict)  # leaf -> GradeAssigned data
+    latest_grade: dict[str, str] = field(default_factory=dict)  # period -> leaf
+    disputes: dict[str, str | None] = field(default_factory=dict)  # leaf -> outcome or None
+
+    def check_registered(self, context: Context) -> None:
+        if self.registered is None:
+            raise Conflict(f"{context.account} is not registered", "submission.account")
+
+    def check_reversible(self, leaf: str, reversible: dict[str, Any]) -> Any:
+        check_leaf_hash(leaf, "submission.data.entry")
+        target = reversible.get(leaf)
+        if target is None:
+            raise Invalid("not a reversible entry of this account", "submission.data.entry")
+        if leaf in self.reversed:
+            raise Conflict("that entry is already reversed", "submission.data.entry")
+        return target
+
+
+def decide_disputed(
+    account: GradedAccount, data: GradeDisputed, context: Context, key_prefix: str
+) -> dict[str, Any]:
+    code = context.account.split(":", 1)[1]
+    if context.key_name != f"{key_prefix}.{code}":
+        raise Forbidden(
+            f"only key {key_prefix}.{code} may dispute grades of {context.account}",
+            "submission.key",
+        )
+    check_leaf_hash(data.grade, "submission.data.grade")
+    if data.grade not in account.grades:
+        raise Invalid("not a grade of this account", "submission.data.grade")
+    for position, evidence in enumerate(data.evidence):
+        check_leaf_hash(evidence, f"submission.data.evidence[{position}]")
+    if not data.reason:
+        raise Invalid("give a reason", "submission.data.reason")
+    return {}
+
+
+def decide_resolved(account: GradedAccount, data: DisputeResolved, _: Context) -> dict[str, Any]:
+    check_leaf_hash(data.dispute, "submission.data.dispute")
+    if data.dispute not in account.disputes:
+        raise Invalid("not a dispute of this account", "submission.data.dispute")
+    if account.disputes[data.dispute] is not None:
+        raise Conflict("that dispute is already resolved", "submission.data.dispute")
+    return {}
+
+
+def dispute(account: GradedAccount, entry: Applied) -> None:
+    account.disputes[entry.leaf_hash] = None
+
+
+def resolve(account: GradedAccount, entry: Applied) -> None:
+    account.disputes[entry.data.dispute] = entry.data.outcome
+
+
+def assign(account: GradedAccount, entry: Applied) -> None:
+    data = msgspec.to_builtins(entry.data)
+    account.grades[entry.leaf_hash] = data
+    account.latest_grade[data["period"]] = entry.leaf_hash
+
+
+def check_grade_inputs(inputs: list[str], expected: list[str]) -> None:
+    if inputs != expected:
+        raise Invalid(
+            f"inputs must be this account's {len(expected)} live entries of the period, sorted",
+            "submission.data.inputs",
+        )

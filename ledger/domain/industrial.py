@@ -1,0 +1,283 @@
+"""Industrial carbon accounts `ind:<unified social credit code>`: metered energy -> grades."""
+
+import re
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+import msgspec
+
+from ledger.domain import graded
+from ledger.domain.common import (
+    Applied,
+    Context,
+    EventRule,
+    check_period,
+    co2e_grams,
+    parse_date,
+    period_of,
+    year_before,
+)
+from ledger.domain.grading import industrial_grade
+from ledger.errors import Conflict, Invalid
+
+PREFIX = "ind:"
+FACTORS = "industrial-factors"
+METHOD = "industrial-grading"
+INDUSTRY = re.compile(r"[A-T]\d{2}")
+CREDIT_CODE = re.compile(r"[0-9A-Z]{18}")
+
+
+class EnterpriseRegistered(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    industry: str
+    district: str
+
+
+class EnergyReadingRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}):
+    meter: str
+    energy: Literal["electricity", "steam", "natural_gas", "raw_coal", "water"]
+    quantity: int
+    unit: Literal["Wh", "MJ", "L", "g"]
+    from_: str
+    to: str
+
+
+class OutputValueReported(msgspec.Struct, forbid_unknown_fields=True):
+    period: str
+    value_fen: int
+
+
+class Previous(msgspec.Struct, forbid_unknown_fields=True):
+    co2e_g: int
+    value_fen: int
+
+
+class GradeAssigned(msgspec.Struct, forbid_unknown_fields=True):
+    period: str
+    grade: Literal["dark_green", "light_green", "yellow", "red"]
+    method: str
+    co2e_g: int
+    value_fen: int
+    industry: str
+    industry_co2e_g: int
+    industry_value_fen: int
+    previous: Previous | None
+    inputs: list[str]
+
+
+@dataclass(frozen=True)
+class Reading:
+    meter: str
+    energy: str
+    start: str
+    end: str
+    co2e_g: int
+    scope3: bool
+
+
+@dataclass
+class EnterpriseAccount(graded.GradedAccount):
+    readings: dict[str, Reading] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, int]] = field(default_factory=dict)  # leaf -> (period, fen)
+
+    def live_readings(self, period: str) -> dict[str, Reading]:
+        return {
+            leaf: r
+            for leaf, r in self.readings.items()
+            if leaf not in self.reversed and not r.scope3 and period_of(r.end, period)
+        }
+
+    def live_output(self, period: str) -> tuple[str, int] | None:
+        for leaf, (reported, fen) in self.outputs.items():
+            if reported == period and leaf not in self.reversed:
+                return leaf, fen
+        return None
+
+    def figures(self, period: str) -> tuple[int, int, list[str]] | None:
+        """(co2e_g, value_fen, input leaf hashes) of a period with readings and output value."""
+        readings = self.live_readings(period)
+        output = self.live_output(period)
+        if not readings or output is None or output[1] <= 0:
+            return None
+        co2e = sum(r.co2e_g for r in readings.values())
+        return co2e, output[1], sorted([*readings, output[0]])
+
+
+def _decide_registered(
+    account: EnterpriseAccount, data: EnterpriseRegistered, context: Context
+) -> dict[str, Any]:
+    if not CREDIT_CODE.fullmatch(context.account[len(PREFIX) :]):
+        raise Invalid(
+            "an enterprise account is ind:<18-character credit code>", "submission.account"
+        )
+    if not INDUSTRY.fullmatch(data.industry):
+        raise Invalid("industry must be a GB/T 4754 code such as C26", "submission.data.industry")
+    if not data.name or not data.district:
+        raise Invalid("name and district are required", "submission.data.name")
+    if account.registered is not None:
+        raise Conflict("the enterprise is already registered", "submission.type")
+    return {}
+
+
+def _decide_reading(
+    account: EnterpriseAccount, data: EnergyReadingRecorded, context: Context
+) -> dict[str, Any]:
+    account.check_registered(context)
+    start = parse_date(data.from_, "submission.data.from")
+    end = parse_date(data.to, "submission.data.to")
+    if start > end:
+        raise Invalid("`from` is after `to`", "submission.data.from")
+    if data.to > context.at[:10]:
+        raise Invalid("`to` is after the submission's `at`", "submission.data.to")
+    if data.quantity < 0:
+        raise Invalid("`quantity` must not be negative", "submission.data.quantity")
+    table = context.factors.current(FACTORS, data.to, "submission.data.to")
+    factor = table.body.energies.get(data.energy)
+    if factor is None:
+        raise Invalid(f"{table.cite} has no factor for {data.energy}", "submission.data.energy")
+    if data.unit != factor.unit:
+        raise Invalid(
+            f"{data.energy} is metered in {factor.unit}, not {data.unit}", "submission.data.unit"
+        )
+    for leaf, reading in account.readings.items():
+        same_meter = (reading.meter, reading.energy) == (data.meter, data.energy)
+        overlaps = reading.start <= data.to and data.from_ <= reading.end
+        if same_meter and overlaps and leaf not in account.reversed:
+            raise Conflict(
+                f"meter {data.meter} already has {data.energy} for {reading.start}..{reading.end}",
+                "submission.data.from",
+            )
+    grams = co2e_grams(data.quantity, factor.co2e_ug_per_unit)
+    key = "scope3_co2e_g" if factor.scope3 else "co2e_g"
+    return {key: grams, "rules": table.cite}
+
+
+def _decide_output(
+    account: EnterpriseAccount, data: OutputValueReported, context: Context
+) -> dict[str, Any]:
+    account.check_registered(context)
+    check_period(data.period, "submission.data.period")
+    if "-Q" not in data.period:
+        raise Invalid("output value is reported per quarter, YYYY-Qn", "submission.data.period")
+    if data.value_fen < 0:
+        raise Invalid("`value_fen` must not be negative", "submission.data.value_fen")
+    if account.live_output(data.period) is not None:
+        raise Conflict(
+            f"output value for {data.period} is reported; reverse it first",
+            "submission.data.period",
+        )
+    return {"period": data.period, "value_fen": data.value_fen}
+
+
+def _decide_reversed(
+    account: EnterpriseAccount, data: graded.EntryReversed, context: Context
+) -> dict[str, Any]:
+    account.check_registered(context)
+    reversible = {**account.readings, **account.outputs}
+    target = account.check_reversible(data.entry, reversible)
+    if isinstance(target, Reading):
+        key = "scope3_co2e_g" if target.scope3 else "co2e_g"
+        return {"reverses": data.entry, key: -target.co2e_g, "on": target.end}
+    period, fen = target
+    return {"reverses": data.entry, "period": period, "value_fen": -fen}
+
+
+def expected_grade(account: EnterpriseAccount, data: GradeAssigned, method: Any) -> str:
+    """The grade the cited method gives these figures (checked against the account's own)."""
+    previous = (data.previous.co2e_g, data.previous.value_fen) if data.previous else None
+    return industrial_grade(
+        method, data.co2e_g, data.value_fen, data.industry_co2e_g, data.industry_value_fen, previous
+    )
+
+
+def _decide_grade(
+    account: EnterpriseAccount, data: GradeAssigned, context: Context
+) -> dict[str, Any]:
+    account.check_registered(context)
+    check_period(data.period, "submission.data.period")
+    method = context.methods.cited(data.method)
+    if method is None or method.name != METHOD:
+        raise Invalid(f"{data.method!r} is not a published {METHOD}", "submission.data.method")
+    figures = account.figures(data.period)
+    if figures is None:
+        raise Invalid(f"no readings and output value for {data.period}", "submission.data.period")
+    co2e, value, inputs = figures
+    graded.check_grade_inputs(data.inputs, inputs)
+    if (data.co2e_g, data.value_fen) != (co2e, value):
+        raise Invalid(
+            f"this account's {data.period} figures are {co2e} g, {value} fen",
+            "submission.data.co2e_g",
+        )
+    if data.industry != account.registered["industry"]:
+        raise Invalid(
+            f"the enterprise is in {account.registered['industry']}", "submission.data.industry"
+        )
+    before = account.figures(year_before(data.period))
+    previous = None if data.previous is None else (data.previous.co2e_g, data.previous.value_fen)
+    if previous != (before[:2] if before else None):
+        raise Invalid(
+            "`previous` must be the same period a year earlier, or null", "submission.data.previous"
+        )
+    if data.industry_value_fen <= 0 or data.industry_co2e_g < 0:
+        raise Invalid("industry totals must be positive", "submission.data.industry_value_fen")
+    grade = expected_grade(account, data, method.body)
+    if grade != data.grade:
+        raise Invalid(f"{data.method} gives {grade} for these figures", "submission.data.grade")
+    return {}
+
+
+def _register(account: EnterpriseAccount, entry: Applied) -> None:
+    account.registered = msgspec.to_builtins(entry.data)
+
+
+def _record_reading(account: EnterpriseAccount, entry: Applied) -> None:
+    data = entry.data
+    scope3 = "scope3_co2e_g" in entry.effect
+    grams = entry.effect["scope3_co2e_g" if scope3 else "co2e_g"]
+    account.readings[entry.leaf_hash] = Reading(
+        data.meter, data.energy, data.from_, data.to, grams, scope3
+    )
+
+
+def _record_output(account: EnterpriseAccount, entry: Applied) -> None:
+    account.outputs[entry.leaf_hash] = (entry.data.period, entry.data.value_fen)
+
+
+def _reverse(account: EnterpriseAccount, entry: Applied) -> None:
+    account.reversed.add(entry.data.entry)
+
+
+AUTHORITY = frozenset({"authority"})
+RULES = {
+    "EnterpriseRegistered": EventRule(
+        PREFIX, AUTHORITY, EnterpriseRegistered, _decide_registered, _register
+    ),
+    "EnergyReadingRecorded": EventRule(
+        PREFIX, frozenset({"meter"}), EnergyReadingRecorded, _decide_reading, _record_reading
+    ),
+    "OutputValueReported": EventRule(
+        PREFIX,
+        frozenset({"meter", "authority"}),
+        OutputValueReported,
+        _decide_output,
+        _record_output,
+    ),
+    "EntryReversed": EventRule(
+        PREFIX, frozenset({"meter", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
+    ),
+    "GradeAssigned": EventRule(
+        PREFIX, frozenset({"grader"}), GradeAssigned, _decide_grade, graded.assign
+    ),
+    "GradeDisputed": EventRule(
+        PREFIX,
+        frozenset({"enterprise"}),
+        graded.GradeDisputed,
+        partial(graded.decide_disputed, key_prefix="ent"),
+        graded.dispute,
+    ),
+    "DisputeResolved": EventRule(
+        PREFIX, AUTHORITY, graded.DisputeResolved, graded.decide_resolved, graded.resolve
+    ),
+}
+ACCOUNT_KINDS = {PREFIX: EnterpriseAccount}

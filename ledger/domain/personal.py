@@ -1,0 +1,208 @@
+"""Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from ledger.domain.common import Applied, Context, EventRule, check_leaf_hash, parse_date
+from ledger.errors import Conflict, Forbidden, Invalid
+
+PREFIX = "per:"
+FACTORS = "personal-factors"
+
+
+class AccountOpened(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class GreenBehaviourRecorded(msgspec.Struct, forbid_unknown_fields=True):
+    behaviour: str
+    count: int
+    on: str
+    ref: str
+
+
+class PointsRedeemed(msgspec.Struct, forbid_unknown_fields=True):
+    points: int
+    use: Literal["loan_rate_discount", "fee_deduction", "goods", "donation", "custom_product"]
+    ref: str
+
+
+class EntryReversed(msgspec.Struct, forbid_unknown_fields=True):
+    entry: str
+    reason: str
+
+
+@dataclass
+class Counted:
+    """A reversible entry's figures, kept so a reversal can undo exactly them."""
+
+    type: str
+    points: int
+    co2e_g: int
+    counted: int = 0
+    usage_keys: tuple[str, ...] = ()
+
+
+@dataclass
+class PersonalAccount:
+    opened: bool = False
+    points: int = 0
+    co2e_g: int = 0
+    issued: int = 0
+    redeemed: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+    refs: set[str] = field(default_factory=set)
+    entries: dict[str, Counted] = field(default_factory=dict)
+    reversed: set[str] = field(default_factory=set)
+
+
+def bank_of(account: str) -> str:
+    return account.split(":")[1]
+
+
+def _check_bank_and_open(account: PersonalAccount, context: Context) -> None:
+    bank = bank_of(context.account)
+    if context.key_name != f"bank.{bank}":
+        raise Forbidden(f"only key bank.{bank} may write to {context.account}", "submission.key")
+    if not account.opened:
+        raise Conflict(f"{context.account} is not open", "submission.account")
+
+
+def _check_ref(account: PersonalAccount, ref: str) -> None:
+    if not ref or len(ref) > 128:
+        raise Invalid("`ref` must be 1-128 characters", "submission.data.ref")
+    if ref in account.refs:
+        raise Conflict(f"ref {ref!r} was already recorded on this account", "submission.data.ref")
+
+
+def _decide_opened(account: PersonalAccount, _: AccountOpened, context: Context) -> dict[str, Any]:
+    bank = bank_of(context.account)
+    if context.key_name != f"bank.{bank}":
+        raise Forbidden(f"only key bank.{bank} may open {context.account}", "submission.key")
+    if len(context.account.split(":")) != 3:
+        raise Invalid("a personal account is per:<bank>:<pid>", "submission.account")
+    if account.opened:
+        raise Conflict("the account is already open", "submission.type")
+    return {}
+
+
+def usage_keys(behaviour: str, on: str) -> tuple[str, str]:
+    """The day and month counters a behaviour on a date uses."""
+    return f"{behaviour}|{on}", f"{behaviour}|{on[:7]}"
+
+
+def _decide_behaviour(
+    account: PersonalAccount, data: GreenBehaviourRecorded, context: Context
+) -> dict[str, Any]:
+    _check_bank_and_open(account, context)
+    parse_date(data.on, "submission.data.on")
+    if data.on > context.at[:10]:
+        raise Invalid("`on` is after the submission's `at`", "submission.data.on")
+    if data.count < 1:
+        raise Invalid("`count` must be at least 1", "submission.data.count")
+    _check_ref(account, data.ref)
+    table = context.factors.current(FACTORS, data.on, "submission.data.on")
+    factor = table.body.behaviours.get(data.behaviour)
+    if factor is None:
+        known = ", ".join(sorted(table.body.behaviours))
+        raise Invalid(
+            f"unknown behaviour {data.behaviour!r}; one of {known}", "submission.data.behaviour"
+        )
+    day, month = usage_keys(data.behaviour, data.on)
+    counted = data.count
+    if factor.daily_cap is not None:
+        counted = min(counted, max(0, factor.daily_cap - account.usage.get(day, 0)))
+    if factor.monthly_cap is not None:
+        counted = min(counted, max(0, factor.monthly_cap - account.usage.get(month, 0)))
+    co2e_g = counted * factor.co2e_g
+    return {
+        "counted": counted,
+        "co2e_g": co2e_g,
+        "points": co2e_g // table.body.g_per_point,
+        "rules": table.cite,
+    }
+
+
+def _decide_redeemed(
+    account: PersonalAccount, data: PointsRedeemed, context: Context
+) -> dict[str, Any]:
+    _check_bank_and_open(account, context)
+    if data.points < 1:
+        raise Invalid("`points` must be at least 1", "submission.data.points")
+    _check_ref(account, data.ref)
+    if data.points > account.points:
+        raise Conflict(
+            f"balance is {account.points} points; cannot redeem {data.points}",
+            "submission.data.points",
+        )
+    return {"points": -data.points}
+
+
+def _decide_reversed(
+    account: PersonalAccount, data: EntryReversed, context: Context
+) -> dict[str, Any]:
+    _check_bank_and_open(account, context)
+    check_leaf_hash(data.entry, "submission.data.entry")
+    target = account.entries.get(data.entry)
+    if target is None:
+        raise Invalid("not a reversible entry of this account", "submission.data.entry")
+    if data.entry in account.reversed:
+        raise Conflict("that entry is already reversed", "submission.data.entry")
+    if account.points - target.points < 0:
+        raise Conflict(
+            f"reversing it would take the balance below zero ({account.points} points)",
+            "submission.data.entry",
+        )
+    return {"reverses": data.entry, "points": -target.points, "co2e_g": -target.co2e_g}
+
+
+def _open(account: PersonalAccount, _: Applied) -> None:
+    account.opened = True
+
+
+def _record_behaviour(account: PersonalAccount, entry: Applied) -> None:
+    effect = entry.effect
+    keys = usage_keys(entry.data.behaviour, entry.data.on)
+    for key in keys:
+        account.usage[key] = account.usage.get(key, 0) + effect["counted"]
+    account.points += effect["points"]
+    account.co2e_g += effect["co2e_g"]
+    account.issued += effect["points"]
+    account.refs.add(entry.data.ref)
+    account.entries[entry.leaf_hash] = Counted(
+        entry.type, effect["points"], effect["co2e_g"], effect["counted"], keys
+    )
+
+
+def _redeem(account: PersonalAccount, entry: Applied) -> None:
+    account.points -= entry.data.points
+    account.redeemed += entry.data.points
+    account.refs.add(entry.data.ref)
+    account.entries[entry.leaf_hash] = Counted(entry.type, -entry.data.points, 0)
+
+
+def _reverse(account: PersonalAccount, entry: Applied) -> None:
+    target = account.entries[entry.data.entry]
+    account.reversed.add(entry.data.entry)
+    account.points -= target.points
+    account.co2e_g -= target.co2e_g
+    if target.type == "PointsRedeemed":
+        account.redeemed += target.points
+    else:
+        account.issued -= target.points
+    for key in target.usage_keys:
+        account.usage[key] -= target.counted
+
+
+BANK = frozenset({"bank"})
+RULES = {
+    "AccountOpened": EventRule(PREFIX, BANK, AccountOpened, _decide_opened, _open),
+    "GreenBehaviourRecorded": EventRule(
+        PREFIX, BANK, GreenBehaviourRecorded, _decide_behaviour, _record_behaviour
+    ),
+    "PointsRedeemed": EventRule(PREFIX, BANK, PointsRedeemed, _decide_redeemed, _redeem),
+    "EntryReversed": EventRule(PREFIX, BANK, EntryReversed, _decide_reversed, _reverse),
+}
+ACCOUNT_KINDS = {PREFIX: PersonalAccount}

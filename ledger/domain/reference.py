@@ -1,0 +1,194 @@
+"""Reference data on `sys:` accounts: factor tables and grading methods, versioned and cited."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from ledger.domain.common import Applied, Context, EventRule, parse_date
+from ledger.errors import Conflict, Invalid
+
+FACTORS_ACCOUNT = "sys:factors"
+METHODS_ACCOUNT = "sys:methods"
+
+
+class BehaviourFactor(msgspec.Struct, forbid_unknown_fields=True):
+    co2e_g: int
+    daily_cap: int | None = None
+    monthly_cap: int | None = None
+
+
+class PersonalFactors(msgspec.Struct, forbid_unknown_fields=True):
+    """`personal-factors`: grams CO2e per behaviour, caps per account, grams per point."""
+
+    g_per_point: int
+    behaviours: dict[str, BehaviourFactor]
+
+
+class EnergyFactor(msgspec.Struct, forbid_unknown_fields=True):
+    unit: Literal["Wh", "MJ", "L", "g"]
+    co2e_ug_per_unit: int
+    scope3: bool = False
+
+
+class IndustrialFactors(msgspec.Struct, forbid_unknown_fields=True):
+    """`industrial-factors`: micrograms CO2e per base unit of each metered energy."""
+
+    energies: dict[str, EnergyFactor]
+
+
+class ActivityFactor(msgspec.Struct, forbid_unknown_fields=True):
+    unit: str
+    co2e_ug_per_unit: int
+    kind: Literal["reduction", "sink", "emission"]
+
+
+class AgriFactors(msgspec.Struct, forbid_unknown_fields=True):
+    """`agri-factors`: micrograms CO2e per unit of each activity, and whether it reduces."""
+
+    activities: dict[str, ActivityFactor]
+
+
+class IndustrialBand(msgspec.Struct, forbid_unknown_fields=True):
+    grade: str
+    k_max_permille: int
+
+
+class IndustrialGrading(msgspec.Struct, forbid_unknown_fields=True):
+    """`industrial-grading`: K bands (greenest first), the grade beyond them, the vertical step."""
+
+    bands: list[IndustrialBand]
+    beyond: str
+    improved_permille: int
+
+
+class AgriGrading(msgspec.Struct, forbid_unknown_fields=True):
+    """`agri-grading`: neutralisation degree D thresholds, in percent."""
+
+    dark_green_percent: int
+    mid_green_percent: int
+
+
+FACTOR_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    "personal-factors": PersonalFactors,
+    "industrial-factors": IndustrialFactors,
+    "agri-factors": AgriFactors,
+}
+METHOD_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    "industrial-grading": IndustrialGrading,
+    "agri-grading": AgriGrading,
+}
+
+
+class FactorTablePublished(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    version: int
+    valid_from: str
+    factors: dict[str, Any]
+    source: str
+
+
+class GradingMethodPublished(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    version: int
+    valid_from: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Published:
+    """One version of a factor table or grading method."""
+
+    name: str
+    version: int
+    valid_from: str
+    body: Any
+    leaf_hash: str
+
+    @property
+    def cite(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass
+class ReferenceBook:
+    """Every published version, by name, oldest first."""
+
+    versions: dict[str, list[Published]] = field(default_factory=dict)
+
+    def current(self, name: str, on: str, field_name: str) -> Published:
+        """The newest version of `name` valid on date `on`; Invalid if there is none."""
+        valid = [p for p in self.versions.get(name, []) if p.valid_from <= on]
+        if not valid:
+            raise Invalid(f"no {name} is valid on {on}", field_name)
+        return max(valid, key=lambda p: (p.valid_from, p.version))
+
+    def cited(self, cite: str) -> Published | None:
+        """The version a `NAME@N` citation names."""
+        name, _, version = cite.rpartition("@")
+        for published in self.versions.get(name, []):
+            if str(published.version) == version:
+                return published
+        return None
+
+    def check_next(self, name: str, version: int, valid_from: str) -> None:
+        parse_date(valid_from, "submission.data.valid_from")
+        expected = len(self.versions.get(name, [])) + 1
+        if version != expected:
+            raise Conflict(
+                f"{name} is at version {expected - 1}; publish {expected}",
+                "submission.data.version",
+            )
+
+    def add(self, name: str, version: int, valid_from: str, body: Any, leaf_hash: str) -> None:
+        self.versions.setdefault(name, []).append(
+            Published(name, version, valid_from, body, leaf_hash)
+        )
+
+
+def _body(
+    schemas: dict[str, type[msgspec.Struct]], name: str, body: dict[str, Any], field: str
+) -> Any:
+    schema = schemas.get(name)
+    if schema is None:
+        raise Invalid(f"unknown name {name!r}; one of {sorted(schemas)}", "submission.data.name")
+    try:
+        return msgspec.convert(body, schema, strict=True)
+    except msgspec.ValidationError as error:
+        raise Invalid(str(error), field) from None
+
+
+def _decide_factors(book: ReferenceBook, data: FactorTablePublished, _: Context) -> dict[str, Any]:
+    _body(FACTOR_SCHEMAS, data.name, data.factors, "submission.data.factors")
+    book.check_next(data.name, data.version, data.valid_from)
+    return {}
+
+
+def _decide_method(book: ReferenceBook, data: GradingMethodPublished, _: Context) -> dict[str, Any]:
+    _body(METHOD_SCHEMAS, data.name, data.params, "submission.data.params")
+    book.check_next(data.name, data.version, data.valid_from)
+    return {}
+
+
+def _add_factors(book: ReferenceBook, entry: Applied) -> None:
+    data = entry.data
+    body = _body(FACTOR_SCHEMAS, data.name, data.factors, "submission.data.factors")
+    book.add(data.name, data.version, data.valid_from, body, entry.leaf_hash)
+
+
+def _add_method(book: ReferenceBook, entry: Applied) -> None:
+    data = entry.data
+    body = _body(METHOD_SCHEMAS, data.name, data.params, "submission.data.params")
+    book.add(data.name, data.version, data.valid_from, body, entry.leaf_hash)
+
+
+AUTHORITY = frozenset({"authority"})
+RULES = {
+    "FactorTablePublished": EventRule(
+        FACTORS_ACCOUNT, AUTHORITY, FactorTablePublished, _decide_factors, _add_factors
+    ),
+    "GradingMethodPublished": EventRule(
+        METHODS_ACCOUNT, AUTHORITY, GradingMethodPublished, _decide_method, _add_method
+    ),
+}
+ACCOUNT_KINDS = {FACTORS_ACCOUNT: ReferenceBook, METHODS_ACCOUNT: ReferenceBook}

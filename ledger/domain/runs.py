@@ -1,0 +1,37 @@
+"""Grading runs on `sys:grading`: an authority asks for a period to be graded, on the record."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from ledger.domain.common import Applied, Context, EventRule, check_period
+
+RUNS_ACCOUNT = "sys:grading"
+
+
+class GradingRunRequested(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["industrial", "agri"]
+    period: str
+
+
+@dataclass
+class GradingRuns:
+    runs: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, period, leaf)
+
+
+def _decide(_: GradingRuns, data: GradingRunRequested, __: Context) -> dict[str, Any]:
+    check_period(data.period, "submission.data.period")
+    return {}
+
+
+def _record(runs: GradingRuns, entry: Applied) -> None:
+    runs.runs.append((entry.data.kind, entry.data.period, entry.leaf_hash))
+
+
+RULES = {
+    "GradingRunRequested": EventRule(
+        RUNS_ACCOUNT, frozenset({"authority"}), GradingRunRequested, _decide, _record
+    )
+}
+ACCOUNT_KINDS = {RUNS_ACCOUNT: GradingRuns}

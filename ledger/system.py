@@ -1,0 +1,36 @@
+"""The `sys:` accounts every decision consults: keys, factor tables, grading methods."""
+
+import threading
+from typing import Any
+
+from eventsourcing.application import project_aggregate
+
+from ledger.account import Account, account_uuid
+from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
+from ledger.registry import REGISTRY_ACCOUNT
+from ledger.rules import initial_state
+from ledger.store import LedgerStore
+
+SYSTEM_ACCOUNTS = (REGISTRY_ACCOUNT, FACTORS_ACCOUNT, METHODS_ACCOUNT)
+
+
+class SystemState:
+    """Read-only copies of the system accounts, brought up to date on every `now()`."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self._aggregates: dict[str, Account | None] = dict.fromkeys(SYSTEM_ACCOUNTS)
+        self._lock = threading.Lock()
+
+    def now(self) -> dict[str, Any]:
+        """Each system account's state as of now (one query per account)."""
+        with self._lock:
+            states = {}
+            for account, aggregate in self._aggregates.items():
+                after = aggregate.version if aggregate else None
+                news = list(self.store.events.get(account_uuid(account), gt=after))
+                if news:
+                    aggregate = project_aggregate(aggregate, news)
+                    self._aggregates[account] = aggregate
+                states[account] = aggregate.state if aggregate else initial_state(account)
+            return states
