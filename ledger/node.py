@@ -3,11 +3,14 @@
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eventsourcing.postgres import PostgresFactory
 
 from crypto.keys import Signer
 from crypto.records import sign_submission
+from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
+from ledger.errors import LedgerError
 from ledger.keyfiles import load_or_create_key
 from ledger.ledger import Ledger
 from ledger.log.integrator import BATCH_LIMIT, Integrator
@@ -15,11 +18,16 @@ from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
 from ledger.log.reader import LogReader
 from ledger.log.recorder import LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
 from ledger.registry import REGISTRY_ACCOUNT
+from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
 from ledger.store import LedgerStore, storage_env
+from ledger.system import SYSTEM_ACCOUNTS
 
 DEFAULT_DATA = Path("data")
 LEDGER_KEY_NAME = "ledger.quzhou"
 ADMIN_KEY_NAME = "admin.quzhou"
+AUTHORITY_KEY_NAME = "authority.quzhou"
+GRADER_KEY_NAME = "grader.quzhou"
+SEED_AT = "2026-01-01T00:00:00Z"
 
 
 @dataclass
@@ -31,6 +39,8 @@ class Node:
     log: LogRecorder
     ledger_key: Signer
     admin_key: Signer
+    authority_key: Signer
+    grader_key: Signer
     ledger: Ledger
     reader: LogReader
 
@@ -62,17 +72,77 @@ class Node:
         self.store.close()
 
 
+def _signed(signer: Signer, account: str, type_: str, data: dict[str, Any], id_: str) -> Any:
+    submission = {
+        "account": account,
+        "type": type_,
+        "data": data,
+        "key": signer.key_id,
+        "at": SEED_AT,
+        "id": id_,
+    }
+    return sign_submission(signer, submission)
+
+
 def _genesis(ledger: Ledger, admin: Signer) -> None:
     """Seq 0 of sys:keys: the admin key registering itself (a no-op once done)."""
-    submission = {
-        "account": REGISTRY_ACCOUNT,
-        "type": "KeyRegistered",
-        "data": {"vkey": admin.verifier.text, "roles": ["admin"]},
-        "key": admin.key_id,
-        "at": "2026-01-01T00:00:00Z",
-        "id": "genesis",
-    }
-    ledger.submit(sign_submission(admin, submission))
+    data = {"vkey": admin.verifier.text, "roles": ["admin"]}
+    ledger.submit(_signed(admin, REGISTRY_ACCOUNT, "KeyRegistered", data, "genesis"))
+
+
+def _seed(ledger: Ledger, admin: Signer, authority: Signer, grader: Signer) -> None:
+    """Register the dev authority and grader keys and publish version 1 of the reference data.
+
+    Only what is missing is submitted, so a restart, or a second node on the same
+    database, changes nothing.
+    """
+    system = ledger.system.now()
+    registry, factors, methods = (system[a] for a in SYSTEM_ACCOUNTS)
+    if admin.key_id not in registry.keys:
+        return  # this data directory's admin key does not govern this database
+    wires = [
+        _signed(
+            admin,
+            REGISTRY_ACCOUNT,
+            "KeyRegistered",
+            {"vkey": key.verifier.text, "roles": [role]},
+            f"seed-{role}",
+        )
+        for key, role in ((authority, "authority"), (grader, "grader"))
+        if key.key_id not in registry.keys
+    ]
+    wires += [
+        _signed(
+            authority,
+            FACTORS_ACCOUNT,
+            "FactorTablePublished",
+            {
+                "name": name,
+                "version": 1,
+                "valid_from": SEED_VALID_FROM,
+                "factors": body,
+                "source": source,
+            },
+            f"seed-{name}-v1",
+        )
+        for name, (body, source) in FACTOR_TABLES.items()
+        if name not in factors.versions
+    ]
+    wires += [
+        _signed(
+            authority,
+            METHODS_ACCOUNT,
+            "GradingMethodPublished",
+            {"name": name, "version": 1, "valid_from": SEED_VALID_FROM, "params": params},
+            f"seed-{name}-v1",
+        )
+        for name, params in GRADING_METHODS.items()
+        if name not in methods.versions
+    ]
+    if wires:
+        for result in ledger.submit_batch(wires):
+            if isinstance(result, LedgerError):
+                raise RuntimeError(f"seeding the ledger failed: {result.detail}")
 
 
 def open_node(data_dir: Path = DEFAULT_DATA, env: dict[str, str] | None = None) -> Node:
@@ -81,6 +151,8 @@ def open_node(data_dir: Path = DEFAULT_DATA, env: dict[str, str] | None = None) 
     keys = data_dir / "keys"
     ledger_key = load_or_create_key(keys / "ledger.key", LEDGER_KEY_NAME)
     admin_key = load_or_create_key(keys / "admin.key", ADMIN_KEY_NAME)
+    authority_key = load_or_create_key(keys / "authority.key", AUTHORITY_KEY_NAME)
+    grader_key = load_or_create_key(keys / "grader.key", GRADER_KEY_NAME)
     store = LedgerStore(env=storage_env(data_dir, env or {}))
     recorder_class = (
         PostgresLogRecorder if isinstance(store.factory, PostgresFactory) else SQLiteLogRecorder
@@ -89,4 +161,15 @@ def open_node(data_dir: Path = DEFAULT_DATA, env: dict[str, str] | None = None) 
     ledger = Ledger(store, ledger_key, ledger_key.name)
     if ledger.registry().keys == {}:
         _genesis(ledger, admin_key)
-    return Node(data_dir, store, log, ledger_key, admin_key, ledger, LogReader(log))
+    _seed(ledger, admin_key, authority_key, grader_key)
+    return Node(
+        data_dir,
+        store,
+        log,
+        ledger_key,
+        admin_key,
+        authority_key,
+        grader_key,
+        ledger,
+        LogReader(log),
+    )

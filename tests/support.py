@@ -105,3 +105,7 @@ def settle(node: Node, timeout: float = 5.0) -> None:
             return
         time.sleep(0.02)
     raise TimeoutError("the integrator did not catch up")
+
+
+SEED_ENTRIES = 8  # genesis, authority and grader keys, three factor tables, two methods
+SEED_KEYS = 3  # entries on sys:keys after seeding

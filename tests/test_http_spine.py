@@ -11,7 +11,7 @@ from crypto.checkpoint import open_checkpoint
 from crypto.keys import generate_signer, parse_verifier
 from crypto.merkle import verify_consistency, verify_inclusion
 from crypto.records import receipt_message, receipt_promise
-from tests.support import register, settle, signed
+from tests.support import SEED_ENTRIES, register, settle, signed
 
 
 @pytest.fixture
@@ -63,7 +63,9 @@ def test_batch_has_a_result_per_item(client, bank):
     results = response.json()["results"]
     assert [r["status"] for r in results] == [201] * 20 + [409]
     assert results[-1]["problem"]["field"] == "submission.type"
-    assert sorted(r["receipt"]["index"] for r in results[:20]) == list(range(2, 22))
+    assert sorted(r["receipt"]["index"] for r in results[:20]) == list(
+        range(SEED_ENTRIES + 1, SEED_ENTRIES + 21)
+    )
     retry = client.post("/v1/submissions/batch", json={"submissions": wires[:20]})
     assert [r["status"] for r in retry.json()["results"]] == [200] * 20
 
@@ -90,7 +92,8 @@ def test_proof_endpoints_match_checkpoints(client, node, bank):
 
 def test_keys_and_health(client, node, bank):
     keys = client.get("/v1/keys").json()["keys"]
-    assert {k["key"] for k in keys} == {node.admin_key.key_id, bank.key_id}
+    seeded = {node.admin_key, node.authority_key, node.grader_key}
+    assert {k["key"] for k in keys} == {k.key_id for k in seeded} | {bank.key_id}
     assert client.get("/healthz").json()["status"] == "ok"
 
 

@@ -19,7 +19,7 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.ledger import Receipt
-from tests.support import check_log, integrate_all, register, signed
+from tests.support import SEED_ENTRIES, SEED_KEYS, check_log, integrate_all, register, signed
 
 
 def test_genesis_registers_the_admin_key_signed_by_itself(node):
@@ -46,7 +46,7 @@ def test_reopening_does_not_repeat_genesis(node, data_dir, storage):
     try:
         assert again.ledger_key.text == node.ledger_key.text
         integrate_all(again)
-        assert again.reader.size() == 1
+        assert again.reader.size() == SEED_ENTRIES
     finally:
         again.close()
 
@@ -71,10 +71,10 @@ def test_chains_link_and_indices_are_dense(node):
     assert all(isinstance(r, Receipt) for r in results)
     integrate_all(node)
     entries = check_log(node)
-    assert len(entries) == 103
+    assert len(entries) == SEED_ENTRIES + 102
     keys = [e for e in entries if e["account"] == "sys:keys"]
-    assert [e["seq"] for e in keys] == [0, 1, 2]
-    assert keys[1]["prev"] != "" and keys[2]["prev"] != keys[1]["prev"]
+    assert [e["seq"] for e in keys] == list(range(SEED_KEYS + 2))
+    assert keys[-2]["prev"] != "" and keys[-1]["prev"] != keys[-2]["prev"]
 
 
 def test_retry_returns_the_original_receipt(node):
@@ -91,7 +91,7 @@ def test_retry_returns_the_original_receipt(node):
     batch = node.ledger.submit_batch([wire, wire])
     assert [r.leaf_hash for r in batch] == [first.leaf_hash] * 2
     integrate_all(node)
-    assert node.reader.size() == 3
+    assert node.reader.size() == SEED_ENTRIES + 2
 
 
 def test_same_id_other_bytes_is_a_conflict(node):
@@ -285,7 +285,7 @@ def test_concurrent_submitters_lose_and_duplicate_nothing(node):
     ]
     integrate_all(node)
     entries = check_log(node)
-    assert len(entries) == 2 + len(everything)
+    assert len(entries) == SEED_ENTRIES + 1 + len(everything)
     assert len({o.leaf_hash for o in outcomes}) == len(everything)
 
 
@@ -317,7 +317,7 @@ def test_integrator_crash_between_steps_leaves_the_log_exact(node):
     restarted = node.integrator()
     assert restarted.step(limit=10) == 10
     integrate_all(node)
-    assert len(check_log(node)) == 32
+    assert len(check_log(node)) == SEED_ENTRIES + 31
 
 
 def test_a_second_integrator_stands_by(node):

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ledger.keyfiles import write_new_key
-from tests.support import check_log, integrate_all, register, signed
+from tests.support import SEED_ENTRIES, SEED_KEYS, check_log, integrate_all, register, signed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,9 +42,9 @@ def test_two_processes_submitting_lose_and_duplicate_nothing(node, data_dir, sto
     assert [child.wait(timeout=120) for child in children] == [0, 0]
     integrate_all(node)
     entries = check_log(node)
-    assert len(entries) == 2 + 160
+    assert len(entries) == SEED_ENTRIES + 1 + 160
     registry = [e for e in entries if e["account"] == "sys:keys"]
-    assert len(registry) == 2 + 80
+    assert len(registry) == SEED_KEYS + 1 + 80
     assert len({e["submission"]["id"] for e in entries}) == len(entries)
 
 
@@ -59,7 +59,7 @@ def _integrate(data_dir: Path, storage: dict[str, str]) -> subprocess.Popen[byte
 
 def test_killed_integrator_restarts_exactly(node, data_dir, storage):
     bank = register(node, "bank.abc", ["bank"])
-    total = 2 + 1200
+    total = SEED_ENTRIES + 1 + 1200
     for start in range(0, 1200, 400):
         node.ledger.submit_batch(
             [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(start, start + 400)]

@@ -1,0 +1,68 @@
+"""Version 1 of each factor table and grading method, from shared/domain.md's proposed defaults.
+
+These are published as entries on `sys:factors` and `sys:methods` at first start; rules
+only ever read the published entries, so an authority can publish version 2 and every
+later effect cites the version it used.
+"""
+
+from typing import Any
+
+SEED_VALID_FROM = "2020-01-01"
+
+PERSONAL_FACTORS: dict[str, Any] = {
+    "g_per_point": 1,
+    "behaviours": {
+        "online_payment": {"co2e_g": 5, "daily_cap": 10},
+        "online_transfer": {"co2e_g": 24, "daily_cap": 10},
+        "e_statement": {"co2e_g": 24, "monthly_cap": 1},
+        "online_bill_payment": {"co2e_g": 89, "monthly_cap": 10},
+        "online_application": {"co2e_g": 89},
+        "online_wealth_management": {"co2e_g": 24, "daily_cap": 5},
+        "online_loan": {"co2e_g": 89, "monthly_cap": 5},
+        "paperless_branch": {"co2e_g": 24, "daily_cap": 5},
+    },
+}
+
+INDUSTRIAL_FACTORS: dict[str, Any] = {
+    "energies": {
+        "electricity": {"unit": "Wh", "co2e_ug_per_unit": 570_300},
+        "steam": {"unit": "MJ", "co2e_ug_per_unit": 110_000_000},
+        "natural_gas": {"unit": "L", "co2e_ug_per_unit": 2_162_000},
+        "raw_coal": {"unit": "g", "co2e_ug_per_unit": 1_900_000},
+        "water": {"unit": "L", "co2e_ug_per_unit": 168_000, "scope3": True},
+    }
+}
+
+AGRI_FACTORS: dict[str, Any] = {
+    "activities": {
+        "straw_returned": {"unit": "g", "co2e_ug_per_unit": 150_000, "kind": "sink"},
+        "organic_fertiliser": {"unit": "g", "co2e_ug_per_unit": 166_000, "kind": "reduction"},
+        "biogas_used": {"unit": "L", "co2e_ug_per_unit": 2_000_000, "kind": "reduction"},
+        "pigs_in_stock": {"unit": "head_day", "co2e_ug_per_unit": 821_917_808, "kind": "emission"},
+    }
+}
+
+FACTOR_TABLES = {
+    "personal-factors": (
+        PERSONAL_FACTORS,
+        "domain.md proposed default: g CO2e per behaviour and caps (CITIC, Ant Forest peers)",
+    ),
+    "industrial-factors": (
+        INDUSTRIAL_FACTORS,
+        "MEE notice 2023 no. 43 grid 0.5703 tCO2/MWh; national accounting guidelines defaults",
+    ),
+    "agri-factors": (AGRI_FACTORS, "domain.md proposed default, illustrative; DB3308/T 100-2021"),
+}
+
+GRADING_METHODS: dict[str, dict[str, Any]] = {
+    "industrial-grading": {
+        "bands": [
+            {"grade": "dark_green", "k_max_permille": 800},
+            {"grade": "light_green", "k_max_permille": 1000},
+            {"grade": "yellow", "k_max_permille": 1200},
+        ],
+        "beyond": "red",
+        "improved_permille": 50,
+    },
+    "agri-grading": {"dark_green_percent": 100, "mid_green_percent": 50},
+}
