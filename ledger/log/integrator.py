@@ -92,4 +92,4 @@ class Integrator:
         if digest.hex() != event.leaf_hash:
             raise IntegrityFault(f"notification {notification.id}: leaf hash mismatch")
         record = json.loads(entry)
-        return LogLeaf(index, digest, record["account"], record["seq"], entry)
+        return LogLeaf(index, digest, record["account"], record["seq"], entry, notification.id)

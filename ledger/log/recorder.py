@@ -18,6 +18,7 @@ class LogLeaf:
     account: str
     seq: int
     entry: bytes
+    notification_id: int
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,19 @@ TABLES = {
     "hashes": "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)",
     "leaves": (
         "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, leaf_hash {blob} NOT NULL UNIQUE,"
-        " account TEXT NOT NULL, seq BIGINT NOT NULL, entry {blob} NOT NULL)"
+        " account TEXT NOT NULL, seq BIGINT NOT NULL, entry {blob} NOT NULL,"
+        " notification_id BIGINT NOT NULL UNIQUE, UNIQUE (account, seq))"
     ),
     "checkpoints": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
 }
+
+
+LEAF_COLUMNS = "idx, leaf_hash, account, seq, entry, notification_id"
+
+
+def _leaf(row: Sequence[Any]) -> LogLeaf:
+    index, leaf_hash, account, seq, entry, notification_id = row
+    return LogLeaf(index, bytes(leaf_hash), account, seq, bytes(entry), notification_id)
 
 
 class LogRecorder(TrackingRecorder):
@@ -96,19 +106,30 @@ class LogRecorder(TrackingRecorder):
     def leaves(self, start: int, stop: int) -> list[LogLeaf]:
         """Leaves with start <= index < stop, in index order."""
         rows = self._all(
-            "SELECT idx, leaf_hash, account, seq, entry FROM {t} WHERE idx >= ? AND idx < ?"
-            " ORDER BY idx",
+            f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE idx >= ? AND idx < ? ORDER BY idx",
             [start, stop],
             t="leaves",
         )
-        return [LogLeaf(i, bytes(h), a, s, bytes(e)) for i, h, a, s, e in rows]
+        return [_leaf(row) for row in rows]
+
+    def account_leaves(self, account: str, after_seq: int = -1, limit: int = 1000) -> list[LogLeaf]:
+        """An account's integrated entries with seq > after_seq, in seq order."""
+        rows = self._all(
+            f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [account, after_seq, limit],
+            t="leaves",
+        )
+        return [_leaf(row) for row in rows]
 
     def record(self, batch: LogBatch, tracking: Tracking | None) -> None:
         """Commit a batch and the integrator's position in one transaction."""
         with self.transaction(commit=True) as cursor:
             cursor.executemany(
-                self._sql("INSERT INTO {t} VALUES (?, ?, ?, ?, ?)", t="leaves"),
-                [(x.index, x.leaf_hash, x.account, x.seq, x.entry) for x in batch.leaves],
+                self._sql("INSERT INTO {t} VALUES (?, ?, ?, ?, ?, ?)", t="leaves"),
+                [
+                    (x.index, x.leaf_hash, x.account, x.seq, x.entry, x.notification_id)
+                    for x in batch.leaves
+                ],
             )
             cursor.executemany(
                 self._sql("INSERT INTO {t} VALUES (?, ?)", t="hashes"),
