@@ -2,6 +2,7 @@
 
 import base64
 import dataclasses
+import json
 import random
 import threading
 import time
@@ -67,6 +68,11 @@ class _Pending:
     seq: int
     leaf_hash: str
     entry: bytes
+
+
+def receipt_submission(receipt: Receipt) -> dict[str, Any]:
+    """The submission inside a receipt's entry."""
+    return json.loads(receipt.entry)["submission"]
 
 
 def _reused_id(checked: Checked) -> Conflict:

@@ -10,9 +10,10 @@ from eventsourcing.postgres import PostgresFactory
 from crypto.keys import Signer
 from crypto.records import sign_submission
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
-from ledger.errors import LedgerError
+from ledger.errors import Conflict, Invalid, LedgerError
+from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key
-from ledger.ledger import Ledger
+from ledger.ledger import Ledger, Receipt, receipt_submission
 from ledger.log.integrator import BATCH_LIMIT, Integrator
 from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
 from ledger.log.reader import LogReader
@@ -67,6 +68,43 @@ class Node:
             self.integrator().run(stop, self.ledger.appended, batch)
         finally:
             lease.release()
+
+    def grader(self) -> Grader:
+        return Grader(self.ledger, self.log, self.grader_key)
+
+    def run_grading(
+        self, wire: Any, *, integrate: bool = False, timeout: float = 30.0
+    ) -> tuple[Receipt, RunResult]:
+        """Record a signed GradingRunRequested, wait until the log holds it, then grade.
+
+        Waiting for the request's own leaf means every entry appended before it is
+        integrated too, so the grader sees every account that has data. A retried
+        request grades again, which appends only what changed.
+        """
+        submission = wire.get("submission") if isinstance(wire, dict) else None
+        if not isinstance(submission, dict) or submission.get("type") != "GradingRunRequested":
+            raise Invalid("a grading run is a GradingRunRequested submission", "submission.type")
+        receipt = self.ledger.submit(wire)
+        if integrate:
+            self.integrate_pending()
+        if self.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout) is None:
+            raise Conflict("the log did not integrate the run request in time; retry", "submission")
+        data = receipt_submission(receipt)["data"]
+        return receipt, self.grader().run(data["kind"], data["period"])
+
+    def integrate_pending(self) -> bool:
+        """Integrate everything appended so far, if no other integrator holds the lease."""
+        lease = self.lease()
+        if not lease.try_acquire():
+            return False
+        try:
+            integrator = self.integrator()
+            integrator.ensure_checkpoint()
+            while integrator.step():
+                pass
+        finally:
+            lease.release()
+        return True
 
     def close(self) -> None:
         self.store.close()

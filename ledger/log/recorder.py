@@ -121,6 +121,15 @@ class LogRecorder(TrackingRecorder):
         )
         return [_leaf(row) for row in rows]
 
+    def accounts(self, prefix: str) -> list[str]:
+        """Ids of accounts with integrated entries whose id starts with `prefix`."""
+        rows = self._all(
+            "SELECT DISTINCT account FROM {t} WHERE account >= ? AND account < ? ORDER BY account",
+            [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)],
+            t="leaves",
+        )
+        return [row[0] for row in rows]
+
     def record(self, batch: LogBatch, tracking: Tracking | None) -> None:
         """Commit a batch and the integrator's position in one transaction."""
         with self.transaction(commit=True) as cursor:

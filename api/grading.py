@@ -1,0 +1,30 @@
+"""POST /v1/grading/runs: a signed GradingRunRequested, then the grades it produced."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.body import read_json
+from api.deps import NodeDep
+from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
+
+router = APIRouter(prefix="/v1/grading", tags=["grading"])
+
+
+@router.post(
+    "/runs",
+    summary="Grade every enterprise or farm with data in a period (authority-signed request)",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
+)
+async def grading_run(request: Request, node: NodeDep) -> JSONResponse:
+    wire = await read_json(request, MAX_SUBMISSION_BODY)
+    receipt, result = await run_in_threadpool(node.run_grading, wire)
+    body: dict[str, Any] = {
+        "request": receipt.to_json(),
+        "appended": [r.to_json() for r in result.appended],
+        "unchanged": result.unchanged,
+        "refused": [error.problem() for error in result.refused],
+    }
+    return JSONResponse(body, status_code=201 if result.appended else 200)
