@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import log, submissions
+from api import grading, log, submissions
 from api.problems import install_problem_handlers
 from ledger.node import Node
 
@@ -40,4 +40,5 @@ def create_app(node: Node, background: Background | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(submissions.router)
     app.include_router(log.router)
+    app.include_router(grading.router)
     return app

@@ -4,6 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tools.grade import add_grade_command
 from tools.keys import add_keys_commands
 from tools.serve import add_serve_commands
 from tools.submit import add_submit_command
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands)
     add_serve_commands(commands)
     add_submit_command(commands)
+    add_grade_command(commands)
     return parser
 
 

@@ -18,7 +18,7 @@ def _pid(args: argparse.Namespace) -> int:
     try:
         secret = args.secret_file.read_bytes()
     except OSError as error:
-        return _fail(f"cannot read the secret file: {error.strerror or error}")
+        return _fail(f"cannot read {args.secret_file}: {error.strerror or error}")
     if len(secret) < MIN_SECRET_BYTES:
         return _fail(f"the secret file holds {len(secret)} bytes; at least {MIN_SECRET_BYTES}")
     count = 0

@@ -1,0 +1,59 @@
+"""Who is reading: bearer token -> principal, and which accounts a principal may read."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.tokens import REGULATOR, TokenStore, parse_principal
+from ledger.errors import Unauthenticated
+
+bearer = HTTPBearer(auto_error=False, description="a token from `carbon-ledger tokens create`")
+
+
+class TokenNotAccepted(Unauthenticated):
+    """No bearer token, or one that is unknown or revoked."""
+
+    title = "Bearer token required"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A token's holder: the regulator, a bank, an enterprise or a farm."""
+
+    kind: str
+    code: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Principal":
+        return cls(*parse_principal(text))
+
+    def can_read(self, account_id: str) -> bool:
+        """Whether this principal may read `account_id`."""
+        if self.kind == REGULATOR:
+            return True
+        if self.kind == "bank":
+            return account_id.startswith(f"per:{self.code}:")
+        owned = {"ent": f"ind:{self.code}", "farm": f"agr:{self.code}"}.get(self.kind)
+        return account_id == owned
+
+
+def token_store(request: Request) -> TokenStore:
+    return request.app.state.tokens
+
+
+def principal_of(
+    store: Annotated[TokenStore, Depends(token_store)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The principal of the request's `Authorization: Bearer` token; 401 if there is none."""
+    if credentials is None:
+        raise TokenNotAccepted("send Authorization: Bearer <token>")
+    principal = store.principal_for(credentials.credentials)
+    if principal is None:
+        raise TokenNotAccepted("the bearer token is unknown or revoked")
+    return Principal.parse(principal)
+
+
+PrincipalDep = Annotated[Principal, Depends(principal_of)]
