@@ -6,8 +6,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import grading, log, submissions
+from api import accounts, grading, log, submissions
 from api.problems import install_problem_handlers
+from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import Node
 
 Background = Callable[[threading.Event], None]
@@ -37,8 +38,10 @@ def create_app(node: Node, background: Background | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
+    app.state.tokens = TokenStore(node.data_dir / TOKENS_FILE)
     install_problem_handlers(app)
     app.include_router(submissions.router)
     app.include_router(log.router)
+    app.include_router(accounts.router)
     app.include_router(grading.router)
     return app

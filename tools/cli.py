@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from tools.grade import add_grade_command
 from tools.keys import add_keys_commands
+from tools.pid import add_pid_command
 from tools.serve import add_serve_commands
 from tools.submit import add_submit_command
+from tools.tokens import add_token_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands)
     add_serve_commands(commands)
     add_submit_command(commands)
+    add_pid_command(commands)
+    add_token_commands(commands)
     add_grade_command(commands)
     return parser
 

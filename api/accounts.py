@@ -1,0 +1,178 @@
+"""GET /v1/accounts/...: an account's state and entries, to principals whose scope covers it."""
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from eventsourcing.application import project_aggregate
+from fastapi import APIRouter, Query
+
+from api.auth import Principal, PrincipalDep
+from api.deps import NodeDep
+from ledger.account import Account, account_uuid
+from ledger.domain.agricultural import FarmAccount
+from ledger.domain.graded import GradedAccount
+from ledger.domain.industrial import EnterpriseAccount
+from ledger.domain.personal import PersonalAccount
+from ledger.domain.reference import ReferenceBook
+from ledger.domain.runs import GradingRuns
+from ledger.errors import NotFound
+from ledger.node import Node
+from ledger.registry import KeyRegistry
+
+MAX_ENTRIES = 1000
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+
+def _no_such_account() -> NotFound:
+    """The one refusal for an account that does not exist or is outside the reader's scope."""
+    return NotFound("no such account")
+
+
+def _check_scope(principal: Principal, account_id: str) -> None:
+    if not principal.can_read(account_id):
+        raise _no_such_account()
+
+
+def _personal(account: PersonalAccount) -> dict[str, Any]:
+    return {
+        "opened": account.opened,
+        "points": account.points,
+        "co2e_g": account.co2e_g,
+        "issued": account.issued,
+        "redeemed": account.redeemed,
+    }
+
+
+def _graded(account: GradedAccount) -> dict[str, Any]:
+    return {
+        "registered": account.registered,
+        "grades": {
+            period: {"grade": account.grades[leaf]["grade"], "leaf_hash": leaf}
+            for period, leaf in sorted(account.latest_grade.items())
+        },
+        "open_disputes": sorted(
+            leaf for leaf, outcome in account.disputes.items() if outcome is None
+        ),
+    }
+
+
+def _industrial(account: EnterpriseAccount) -> dict[str, Any]:
+    return {
+        **_graded(account),
+        "readings": len(account.readings.keys() - account.reversed),
+        "outputs": dict(
+            sorted(
+                (period, value_fen)
+                for leaf, (period, value_fen) in account.outputs.items()
+                if leaf not in account.reversed
+            )
+        ),
+    }
+
+
+def _agricultural(account: FarmAccount) -> dict[str, Any]:
+    return {**_graded(account), "activities": len(account.activities.keys() - account.reversed)}
+
+
+def _keys(registry: KeyRegistry) -> dict[str, Any]:
+    return {
+        "keys": {
+            key_id: {"roles": sorted(key.roles), "revoked": key.revoked}
+            for key_id, key in sorted(registry.keys.items())
+        }
+    }
+
+
+def _reference(book: ReferenceBook) -> dict[str, Any]:
+    return {
+        name: [
+            {"version": p.version, "valid_from": p.valid_from, "leaf_hash": p.leaf_hash}
+            for p in versions
+        ]
+        for name, versions in sorted(book.versions.items())
+    }
+
+
+def _runs(runs: GradingRuns) -> dict[str, Any]:
+    return {
+        "runs": [
+            {"kind": kind, "period": period, "leaf_hash": leaf} for kind, period, leaf in runs.runs
+        ]
+    }
+
+
+PRESENTERS: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    PersonalAccount: ("personal", _personal),
+    EnterpriseAccount: ("industrial", _industrial),
+    FarmAccount: ("agricultural", _agricultural),
+    KeyRegistry: ("keys", _keys),
+    ReferenceBook: ("reference", _reference),
+    GradingRuns: ("grading_runs", _runs),
+}
+
+
+def _current(node: Node, account_id: str) -> Account | None:
+    """The account's aggregate, brought up to date: another process may have appended."""
+    aggregate = node.ledger.accounts.get(account_id)
+    after = aggregate.version if aggregate else None
+    news = list(node.store.events.get(account_uuid(account_id), gt=after))
+    return project_aggregate(aggregate, news) if news else aggregate
+
+
+@router.get("/{account_id}", summary="An account's current state (write side)")
+def account_state(account_id: str, principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
+    _check_scope(principal, account_id)
+    aggregate = _current(node, account_id)
+    if aggregate is None:
+        raise _no_such_account()
+    kind, present = PRESENTERS[type(aggregate.state)]
+    return {
+        "account": account_id,
+        "seq": aggregate.seq,
+        "head": aggregate.head,
+        "kind": kind,
+        "state": present(aggregate.state),
+    }
+
+
+def _entry(entry_bytes: bytes, leaf_hash: str, index: int | None) -> dict[str, Any]:
+    entry = json.loads(entry_bytes)
+    return {
+        "seq": entry["seq"],
+        "index": index,
+        "leaf_hash": leaf_hash,
+        "type": entry["submission"]["type"],
+        "effect": entry["effect"],
+        "recorded_at": entry["recorded_at"],
+        "entry": base64.b64encode(entry_bytes).decode(),
+    }
+
+
+@router.get(
+    "/{account_id}/entries",
+    summary="An account's entries after a seq: integrated ones with their log index, then newer",
+)
+def account_entries(
+    account_id: str,
+    principal: PrincipalDep,
+    node: NodeDep,
+    after_seq: Annotated[int, Query(ge=-1, le=2**53)] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES)] = 100,
+) -> dict[str, Any]:
+    _check_scope(principal, account_id)
+    leaves = node.log.account_leaves(account_id, after_seq, limit)
+    entries = [_entry(leaf.entry, leaf.leaf_hash.hex(), leaf.index) for leaf in leaves]
+    last = entries[-1]["seq"] if entries else after_seq
+    key = account_uuid(account_id)
+    if len(entries) < limit:  # entries past the integrated ones: versions are seq + 1
+        newer = node.store.events.get(key, gt=last + 1, limit=limit - len(entries))
+        entries += [_entry(event.entry.encode(), event.leaf_hash, None) for event in newer]
+    if not entries and next(node.store.events.get(key, limit=1), None) is None:
+        raise _no_such_account()
+    return {
+        "account": account_id,
+        "entries": entries,
+        "next_after_seq": entries[-1]["seq"] if entries else after_seq,
+    }
