@@ -166,7 +166,11 @@ def generate_signer(name: str) -> Signer:
     check_key_name(name)
     if CONTROL.search(name):
         raise KeyFormatError(f"key name {name!r} contains an ASCII control character")
-    seed = secrets.token_bytes(KEY_SIZE)
+    return signer_from_seed(name, secrets.token_bytes(KEY_SIZE))
+
+
+def signer_from_seed(name: str, seed: bytes) -> Signer:
+    """The key named `name` with this 32-byte Ed25519 seed."""
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
     return Signer(name, key_hash(name, public.public_bytes(Encoding.Raw, PublicFormat.Raw)), seed)
 

@@ -4,6 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tools.demo import add_demo_command
 from tools.grade import add_grade_command
 from tools.keys import add_keys_commands
 from tools.pid import add_pid_command
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pid_command(commands)
     add_token_commands(commands)
     add_grade_command(commands)
+    add_demo_command(commands)
     return parser
 
 

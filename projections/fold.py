@@ -1,0 +1,203 @@
+"""Entries -> row deltas for the view tables; pure, so a batch folds the same every time."""
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from projections.tables import (
+    AGRICULTURAL,
+    BALANCES,
+    BANKS,
+    CURRENT_GRADES,
+    ENTERPRISES,
+    FARMS,
+    GRADES,
+    INDUSTRIAL,
+    PERSONS,
+    TABLES,
+    Table,
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ledger entry as the projections see it: its record and where it is in the event log."""
+
+    position: int  # notification id of its event
+    leaf_hash: str
+    record: dict[str, Any]
+
+    @property
+    def account(self) -> str:
+        return self.record["account"]
+
+    @property
+    def type(self) -> str:
+        return self.record["submission"]["type"]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.record["submission"]["data"]
+
+    @property
+    def effect(self) -> dict[str, Any]:
+        return self.record["effect"]
+
+
+class Deltas:
+    """What a batch changes: per table, per key, the sums to add and the values to write."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t.name: {} for t in TABLES}
+
+    def change(self, table: Table, key: tuple[Any, ...], **columns: Any) -> None:
+        """Add to the row's sums and write its other columns (the latest write wins)."""
+        rows = self.rows[table.name]
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = dict.fromkeys(table.sums, 0)
+        for column, value in columns.items():
+            row[column] = row[column] + value if column in table.sums else value
+
+    def params(self, table: Table) -> list[tuple[Any, ...]]:
+        """One parameter tuple per changed row, in `table.columns` order."""
+        rest = table.columns[len(table.keys) :]
+        return [(*key, *(row[c] for c in rest)) for key, row in self.rows[table.name].items()]
+
+
+def quarter_of(day: str) -> str:
+    """The period `YYYY-Qn` holding a YYYY-MM-DD date."""
+    return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
+
+
+def _personal(deltas: Deltas, entry: Entry) -> None:
+    _, bank, pid = entry.account.split(":")
+    points = entry.effect.get("points", 0)
+    issued = redeemed = 0
+    if entry.type == "GreenBehaviourRecorded":
+        issued = points
+    elif entry.type == "PointsRedeemed":
+        redeemed = -points
+    elif entry.type == "EntryReversed" and points > 0:
+        redeemed = -points  # a reversed redemption gives its points back
+    elif entry.type == "EntryReversed":
+        issued = points  # a reversed behaviour takes back what it earned (never positive)
+    opened = int(entry.type == "AccountOpened")
+    sums = {
+        "points": points,
+        "co2e_g": entry.effect.get("co2e_g", 0),
+        "issued": issued,
+        "redeemed": redeemed,
+    }
+    deltas.change(BALANCES, (entry.account,), bank=bank, pid=pid, entries=1, **sums)
+    deltas.change(PERSONS, (pid,), accounts=opened, **sums)
+    deltas.change(BANKS, (bank,), accounts=opened, **sums)
+
+
+def _reading(deltas: Deltas, entry: Entry, day: str, count: int) -> None:
+    key = (entry.account, quarter_of(day))
+    if "co2e_g" in entry.effect:
+        deltas.change(INDUSTRIAL, key, co2e_g=entry.effect["co2e_g"], readings=count)
+    else:
+        deltas.change(INDUSTRIAL, key, scope3_co2e_g=entry.effect["scope3_co2e_g"])
+
+
+def _output(deltas: Deltas, entry: Entry, count: int) -> None:
+    key = (entry.account, entry.effect["period"])
+    deltas.change(INDUSTRIAL, key, value_fen=entry.effect["value_fen"], outputs=count)
+
+
+def _industrial_reversal(deltas: Deltas, entry: Entry) -> None:
+    if "period" in entry.effect:
+        _output(deltas, entry, -1)
+    else:
+        _reading(deltas, entry, entry.effect["on"], -1)
+
+
+def _enterprise(deltas: Deltas, entry: Entry) -> None:
+    data = entry.data
+    deltas.change(
+        ENTERPRISES,
+        (entry.account,),
+        name=data["name"],
+        industry=data["industry"],
+        district=data["district"],
+    )
+
+
+def _farm(deltas: Deltas, entry: Entry) -> None:
+    data = entry.data
+    deltas.change(
+        FARMS, (entry.account,), name=data["name"], kind=data["kind"], district=data["district"]
+    )
+
+
+def _activity(deltas: Deltas, entry: Entry, day: str, count: int) -> None:
+    deltas.change(
+        AGRICULTURAL,
+        (entry.account, quarter_of(day)),
+        reduction_g=entry.effect["reduction_g"],
+        emission_g=entry.effect["emission_g"],
+        activities=count,
+    )
+
+
+def _grade(deltas: Deltas, entry: Entry) -> None:
+    kind = entry.account.split(":", 1)[0]
+    data = entry.data
+    deltas.change(
+        GRADES,
+        (entry.leaf_hash,),
+        account=entry.account,
+        kind=kind,
+        period=data["period"],
+        grade=data["grade"],
+        method=data["method"],
+        position=entry.position,
+        seq=entry.record["seq"],
+        recorded_at=entry.record["recorded_at"],
+        data=json.dumps(data, sort_keys=True, separators=(",", ":")),
+    )
+    deltas.change(
+        CURRENT_GRADES,
+        (entry.account, data["period"]),
+        kind=kind,
+        grade=data["grade"],
+        leaf_hash=entry.leaf_hash,
+    )
+
+
+Fold = Callable[[Deltas, Entry], None]
+FOLDS: dict[str, dict[str, Fold]] = {
+    "per": {
+        "AccountOpened": _personal,
+        "GreenBehaviourRecorded": _personal,
+        "PointsRedeemed": _personal,
+        "EntryReversed": _personal,
+    },
+    "ind": {
+        "EnterpriseRegistered": _enterprise,
+        "EnergyReadingRecorded": lambda d, e: _reading(d, e, e.data["to"], 1),
+        "OutputValueReported": lambda d, e: _output(d, e, 1),
+        "EntryReversed": _industrial_reversal,
+        "GradeAssigned": _grade,
+    },
+    "agr": {
+        "FarmRegistered": _farm,
+        "AgriActivityRecorded": lambda d, e: _activity(d, e, e.data["to"], 1),
+        "EntryReversed": lambda d, e: _activity(d, e, e.effect["on"], -1),
+        "GradeAssigned": _grade,
+    },
+}
+"""What each entry type on each account kind changes; types not listed change nothing."""
+
+
+def fold(entries: Iterable[Entry]) -> Deltas:
+    """The row deltas of a batch of entries, in log order."""
+    deltas = Deltas()
+    for entry in entries:
+        handler = FOLDS.get(entry.account.split(":", 1)[0], {}).get(entry.type)
+        if handler is not None:
+            handler(deltas, entry)
+    return deltas

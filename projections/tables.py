@@ -1,0 +1,107 @@
+"""The view tables: their columns, and the SQL that creates and updates them on either backend."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    """A view table: key columns, columns set when written, and integer columns that add up."""
+
+    name: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...] = ()  # written as given: set once, or replaced by the newest row
+    sums: tuple[str, ...] = ()  # deltas added to what the row holds
+    integers: tuple[str, ...] = ()  # keys or values that are integers (sums always are)
+    index: str | None = None  # a column to look rows up by
+    replace: bool = False  # a newer row replaces `values` (else they are set once)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.keys, *self.values, *self.sums)
+
+    def column_type(self, column: str) -> str:
+        return "BIGINT" if column in self.sums or column in self.integers else "TEXT"
+
+
+TRACKING = "proj_tracking"
+
+BALANCES = Table(
+    "proj_balances",
+    keys=("account",),
+    values=("bank", "pid"),
+    sums=("points", "co2e_g", "issued", "redeemed", "entries"),
+    index="pid",
+)
+PERSONS = Table(
+    "proj_persons", keys=("pid",), sums=("points", "co2e_g", "issued", "redeemed", "accounts")
+)
+BANKS = Table(
+    "proj_banks", keys=("bank",), sums=("accounts", "points", "co2e_g", "issued", "redeemed")
+)
+ENTERPRISES = Table(
+    "proj_enterprises", keys=("account",), values=("name", "industry", "district"), index="industry"
+)
+FARMS = Table("proj_farms", keys=("account",), values=("name", "kind", "district"))
+INDUSTRIAL = Table(
+    "proj_industrial",
+    keys=("account", "period"),
+    sums=("co2e_g", "scope3_co2e_g", "value_fen", "readings", "outputs"),
+    index="period",
+)
+AGRICULTURAL = Table(
+    "proj_agricultural",
+    keys=("account", "period"),
+    sums=("reduction_g", "emission_g", "activities"),
+    index="period",
+)
+GRADES = Table(
+    "proj_grades",
+    keys=("leaf_hash",),
+    values=("account", "kind", "period", "grade", "method", "position", "seq", "recorded_at", "data"),
+    integers=("position", "seq"),
+    index="account",
+)
+CURRENT_GRADES = Table(
+    "proj_current_grades",
+    keys=("account", "period"),
+    values=("kind", "grade", "leaf_hash"),
+    index="period",
+    replace=True,
+)
+
+TABLES = (
+    BALANCES,
+    PERSONS,
+    BANKS,
+    ENTERPRISES,
+    FARMS,
+    INDUSTRIAL,
+    AGRICULTURAL,
+    GRADES,
+    CURRENT_GRADES,
+)
+
+
+def create_statements(table: Table, name: str) -> list[str]:
+    """CREATE TABLE (and its index) for `table`, stored under the SQL name `name`."""
+    columns = ", ".join(f"{c} {table.column_type(c)} NOT NULL" for c in table.columns)
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {name} ({columns}, PRIMARY KEY ({', '.join(table.keys)}))"
+    ]
+    if table.index is not None:
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS {table.name}_{table.index} ON {name} ({table.index})"
+        )
+    return statements
+
+
+def write_statement(table: Table) -> str:
+    """INSERT of one row: sums add to an existing row's; `values` are set once or replaced."""
+    marks = ", ".join("?" * len(table.columns))
+    insert = f"INSERT INTO {{t}} AS v ({', '.join(table.columns)}) VALUES ({marks})"
+    updates = [f"{c} = v.{c} + excluded.{c}" for c in table.sums]
+    if table.replace:
+        updates += [f"{c} = excluded.{c}" for c in table.values]
+    if not updates:
+        return insert  # rows written once: a second write is a bug, so let the key refuse it
+    return f"{insert} ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {', '.join(updates)}"

@@ -1,0 +1,189 @@
+"""The scoped read API on both backends: bearer tokens, scopes, account state and entries."""
+
+import base64
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.tokens import TOKENS_FILE, TokenStore
+from tests.support import integrate_all, register, signed
+
+CODE = "91330800MA2DHXXX0A"
+OTHER_CODE = "91330800MA2DHYYY0B"
+FARM = "qz-farm-001"
+
+
+@pytest.fixture
+def client(node):
+    with TestClient(create_app(node)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def tokens(node):
+    return TokenStore(node.data_dir / TOKENS_FILE)
+
+
+@pytest.fixture
+def accounts(node):
+    """per:abc:p1 (one behaviour), per:xyz:p1, two enterprises and a farm; all integrated."""
+    abc, xyz = register(node, "bank.abc", ["bank"]), register(node, "bank.xyz", ["bank"])
+    node.ledger.submit(signed(abc, "per:abc:p1", "AccountOpened", {}))
+    behaviour = {"behaviour": "online_payment", "count": 2, "on": "2026-11-20", "ref": "T1"}
+    node.ledger.submit(signed(abc, "per:abc:p1", "GreenBehaviourRecorded", behaviour))
+    node.ledger.submit(signed(xyz, "per:xyz:p1", "AccountOpened", {}))
+    for code in (CODE, OTHER_CODE):
+        registered = {"name": "Quzhou Paper", "industry": "C26", "district": "Kecheng"}
+        node.ledger.submit(
+            signed(node.authority_key, f"ind:{code}", "EnterpriseRegistered", registered)
+        )
+    farm = {"name": "Longyou Grain", "kind": "grain", "district": "Longyou"}
+    node.ledger.submit(signed(node.authority_key, f"agr:{FARM}", "FarmRegistered", farm))
+    integrate_all(node)
+    return abc
+
+
+def _bearer(tokens, principal):
+    return {"Authorization": f"Bearer {tokens.create(principal)[1]}"}
+
+
+def _problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return response.json()
+
+
+def test_regulator_reads_everything(client, tokens, accounts):
+    headers = _bearer(tokens, "regulator")
+    personal = client.get("/v1/accounts/per:abc:p1", headers=headers)
+    assert personal.status_code == 200, personal.text
+    body = personal.json()
+    assert (body["account"], body["seq"], body["kind"]) == ("per:abc:p1", 1, "personal")
+    assert body["state"] == {
+        "opened": True,
+        "points": 10,
+        "co2e_g": 10,
+        "issued": 10,
+        "redeemed": 0,
+    }
+    industrial = client.get(f"/v1/accounts/ind:{CODE}", headers=headers).json()
+    assert industrial["kind"] == "industrial"
+    assert industrial["state"] == {
+        "registered": {"name": "Quzhou Paper", "industry": "C26", "district": "Kecheng"},
+        "grades": {},
+        "open_disputes": [],
+        "readings": 0,
+        "outputs": {},
+    }
+    farm = client.get(f"/v1/accounts/agr:{FARM}", headers=headers).json()
+    assert farm["kind"] == "agricultural" and farm["state"]["activities"] == 0
+    assert farm["state"]["registered"]["kind"] == "grain"
+    keys = client.get("/v1/accounts/sys:keys", headers=headers).json()
+    assert keys["kind"] == "keys"
+    assert ["bank"] in [key["roles"] for key in keys["state"]["keys"].values()]
+    for account in ("per:xyz:p1", "sys:factors", "sys:methods"):
+        assert client.get(f"/v1/accounts/{account}", headers=headers).status_code == 200
+
+
+def test_bank_reads_only_its_own_customers(client, tokens, accounts):
+    headers = _bearer(tokens, "bank:abc")
+    assert client.get("/v1/accounts/per:abc:p1", headers=headers).status_code == 200
+    assert client.get("/v1/accounts/per:abc:p1/entries", headers=headers).status_code == 200
+    missing = _problem(client.get("/v1/accounts/per:abc:nobody", headers=headers), 404)
+    assert missing["detail"] == "no such account"
+    for account in ("per:xyz:p1", f"ind:{CODE}", f"agr:{FARM}", "sys:keys"):
+        for path in (f"/v1/accounts/{account}", f"/v1/accounts/{account}/entries"):
+            assert _problem(client.get(path, headers=headers), 404) == missing
+
+
+def test_enterprise_and_farm_read_their_own_account(client, tokens, accounts):
+    enterprise = _bearer(tokens, f"ent:{CODE}")
+    assert client.get(f"/v1/accounts/ind:{CODE}", headers=enterprise).status_code == 200
+    farm = _bearer(tokens, f"farm:{FARM}")
+    assert client.get(f"/v1/accounts/agr:{FARM}", headers=farm).status_code == 200
+    missing = _problem(client.get("/v1/accounts/agr:nothing", headers=farm), 404)
+    for headers, account in (
+        (enterprise, f"ind:{OTHER_CODE}"),
+        (enterprise, f"agr:{FARM}"),
+        (enterprise, "per:abc:p1"),
+        (farm, f"ind:{CODE}"),
+        (farm, "per:abc:p1"),
+    ):
+        assert _problem(client.get(f"/v1/accounts/{account}", headers=headers), 404) == missing
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer", "Bearer cl_unknown", "Basic dXNlcjpwYXNz", "cl_x"]
+)
+def test_no_or_bad_token_is_401(client, tokens, accounts, authorization):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    for path in ("/v1/accounts/per:abc:p1", "/v1/accounts/per:abc:p1/entries"):
+        body = _problem(client.get(path, headers=headers), 401)
+        assert body["status"] == 401 and body["title"] and body["detail"]
+
+
+def test_revoked_token_is_refused_by_the_running_app(client, node, tokens, accounts):
+    token_id, token = tokens.create("regulator")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/accounts/per:abc:p1", headers=headers).status_code == 200
+    TokenStore(node.data_dir / TOKENS_FILE).revoke(token_id)  # as `tokens revoke` does
+    _problem(client.get("/v1/accounts/per:abc:p1", headers=headers), 401)
+
+
+def test_entries_match_the_log_then_show_unintegrated_ones(client, node, tokens, accounts):
+    headers = _bearer(tokens, "bank:abc")
+    redeem = {"points": 3, "use": "goods", "ref": "R1"}
+    receipt = node.ledger.submit(signed(accounts, "per:abc:p1", "PointsRedeemed", redeem))
+    body = client.get("/v1/accounts/per:abc:p1/entries", headers=headers).json()
+    assert body["account"] == "per:abc:p1" and body["next_after_seq"] == 2
+    entries = body["entries"]
+    assert [e["seq"] for e in entries] == [0, 1, 2]
+    assert [e["type"] for e in entries] == [
+        "AccountOpened",
+        "GreenBehaviourRecorded",
+        "PointsRedeemed",
+    ]
+    for entry, leaf in zip(entries, node.log.account_leaves("per:abc:p1"), strict=False):
+        assert entry["index"] == leaf.index == node.log.index_of(leaf.leaf_hash)
+        assert entry["leaf_hash"] == leaf.leaf_hash.hex()
+        assert base64.b64decode(entry["entry"]) == leaf.entry
+    assert entries[1]["effect"]["points"] == 10 and entries[1]["effect"]["co2e_g"] == 10
+    assert entries[2]["index"] is None and entries[2]["leaf_hash"] == receipt.leaf_hash
+    assert entries[2]["effect"] == {"points": -3}
+    assert base64.b64decode(entries[2]["entry"]) == receipt.entry
+    recorded = json.loads(receipt.entry)["recorded_at"]
+    assert entries[2]["recorded_at"] == recorded
+    integrate_all(node)
+    after = client.get("/v1/accounts/per:abc:p1/entries?after_seq=1", headers=headers).json()
+    [latest] = after["entries"]
+    assert latest["index"] == node.log.index_of(bytes.fromhex(receipt.leaf_hash))
+    state = client.get("/v1/accounts/per:abc:p1", headers=headers).json()
+    assert state["seq"] == 2 and state["head"] == receipt.leaf_hash
+    assert state["state"]["points"] == 7 and state["state"]["redeemed"] == 3
+
+
+def test_entries_page_by_after_seq_and_limit(client, node, tokens, accounts):
+    headers = _bearer(tokens, "bank:abc")
+    for ref in ("T2", "T3", "T4"):
+        behaviour = {"behaviour": "online_payment", "count": 1, "on": "2026-11-20", "ref": ref}
+        node.ledger.submit(signed(accounts, "per:abc:p1", "GreenBehaviourRecorded", behaviour))
+    node.integrator().step()  # integrates everything appended so far
+    node.ledger.submit(
+        signed(accounts, "per:abc:p1", "PointsRedeemed", {"points": 1, "use": "goods", "ref": "R1"})
+    )
+    seen, after = [], -1
+    while True:
+        path = f"/v1/accounts/per:abc:p1/entries?after_seq={after}&limit=2"
+        page = client.get(path, headers=headers).json()
+        if not page["entries"]:
+            assert page["next_after_seq"] == after
+            break
+        seen += page["entries"]
+        after = page["next_after_seq"]
+    assert [e["seq"] for e in seen] == list(range(6))
+    assert [e["index"] is None for e in seen] == [False] * 5 + [True]
+    for limit in (0, 1001):
+        path = f"/v1/accounts/per:abc:p1/entries?limit={limit}"
+        _problem(client.get(path, headers=headers), 400)
