@@ -16,6 +16,7 @@ class TokenNotAccepted(Unauthenticated):
     """No bearer token, or one that is unknown or revoked."""
 
     title = "Bearer token required"
+    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012 (read-only)
 
 
 @dataclass(frozen=True)

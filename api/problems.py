@@ -29,7 +29,10 @@ def problem_response(
 
 async def _ledger_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, LedgerError)
-    return JSONResponse(error.problem(), status_code=error.status, media_type=PROBLEM_JSON)
+    headers = getattr(error, "headers", None)
+    return JSONResponse(
+        error.problem(), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:

@@ -57,7 +57,17 @@ AGRICULTURAL = Table(
 GRADES = Table(
     "proj_grades",
     keys=("leaf_hash",),
-    values=("account", "kind", "period", "grade", "method", "position", "seq", "recorded_at", "data"),
+    values=(
+        "account",
+        "kind",
+        "period",
+        "grade",
+        "method",
+        "position",
+        "seq",
+        "recorded_at",
+        "data",
+    ),
     integers=("position", "seq"),
     index="account",
 )

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.tokens import TOKENS_FILE, TokenStore
+from ledger.node import open_node
 from tests.support import integrate_all, register, signed
 
 CODE = "91330800MA2DHXXX0A"
@@ -93,6 +94,9 @@ def test_bank_reads_only_its_own_customers(client, tokens, accounts):
     assert client.get("/v1/accounts/per:abc:p1/entries", headers=headers).status_code == 200
     missing = _problem(client.get("/v1/accounts/per:abc:nobody", headers=headers), 404)
     assert missing["detail"] == "no such account"
+    assert _problem(client.get("/v1/accounts/per:abc:nobody/entries", headers=headers), 404) == (
+        missing
+    )
     for account in ("per:xyz:p1", f"ind:{CODE}", f"agr:{FARM}", "sys:keys"):
         for path in (f"/v1/accounts/{account}", f"/v1/accounts/{account}/entries"):
             assert _problem(client.get(path, headers=headers), 404) == missing
@@ -120,8 +124,10 @@ def test_enterprise_and_farm_read_their_own_account(client, tokens, accounts):
 def test_no_or_bad_token_is_401(client, tokens, accounts, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     for path in ("/v1/accounts/per:abc:p1", "/v1/accounts/per:abc:p1/entries"):
-        body = _problem(client.get(path, headers=headers), 401)
+        response = client.get(path, headers=headers)
+        body = _problem(response, 401)
         assert body["status"] == 401 and body["title"] and body["detail"]
+        assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_revoked_token_is_refused_by_the_running_app(client, node, tokens, accounts):
@@ -169,10 +175,9 @@ def test_entries_page_by_after_seq_and_limit(client, node, tokens, accounts):
     for ref in ("T2", "T3", "T4"):
         behaviour = {"behaviour": "online_payment", "count": 1, "on": "2026-11-20", "ref": ref}
         node.ledger.submit(signed(accounts, "per:abc:p1", "GreenBehaviourRecorded", behaviour))
-    node.integrator().step()  # integrates everything appended so far
-    node.ledger.submit(
-        signed(accounts, "per:abc:p1", "PointsRedeemed", {"points": 1, "use": "goods", "ref": "R1"})
-    )
+    integrate_all(node)
+    redeem = {"points": 1, "use": "goods", "ref": "R1"}
+    node.ledger.submit(signed(accounts, "per:abc:p1", "PointsRedeemed", redeem))
     seen, after = [], -1
     while True:
         path = f"/v1/accounts/per:abc:p1/entries?after_seq={after}&limit=2"
@@ -187,3 +192,18 @@ def test_entries_page_by_after_seq_and_limit(client, node, tokens, accounts):
     for limit in (0, 1001):
         path = f"/v1/accounts/per:abc:p1/entries?limit={limit}"
         _problem(client.get(path, headers=headers), 400)
+
+
+def test_state_includes_entries_appended_by_another_process(
+    client, node, storage, tokens, accounts
+):
+    headers = _bearer(tokens, "bank:abc")
+    assert client.get("/v1/accounts/per:abc:p1", headers=headers).json()["seq"] == 1
+    other = open_node(node.data_dir, storage)  # e.g. another uvicorn worker
+    try:
+        redeem = {"points": 4, "use": "donation", "ref": "R9"}
+        other.ledger.submit(signed(accounts, "per:abc:p1", "PointsRedeemed", redeem))
+    finally:
+        other.close()
+    state = client.get("/v1/accounts/per:abc:p1", headers=headers).json()
+    assert state["seq"] == 2 and state["state"]["points"] == 6

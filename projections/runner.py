@@ -1,0 +1,105 @@
+"""The projector: follows the notification log and folds each batch into the views exactly once."""
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+
+from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.postgres import PostgresFactory
+
+from ledger.account import ENTRY_TOPICS
+from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
+from ledger.node import Node
+from ledger.store import LedgerStore
+from projections.fold import Entry, fold
+from projections.recorder import StalePosition, ViewRecorder, open_view_recorder
+
+BATCH_LIMIT = 1000
+POLL_SECONDS = 0.1
+RETRY_SECONDS = 2.0
+LEASE_KEY = 0x70_72_6F_6A  # "proj": one projector at a time on PostgreSQL
+
+log = logging.getLogger(__name__)
+
+
+class Projector:
+    """Reads entry events after the views' position and commits their deltas with it."""
+
+    def __init__(self, store: LedgerStore, recorder: ViewRecorder | None = None) -> None:
+        self.store = store
+        self.recorder = recorder or open_view_recorder(store)
+
+    def position(self) -> int:
+        return self.recorder.position(self.store.name)
+
+    def step(self, limit: int = BATCH_LIMIT) -> int:
+        """Fold up to `limit` new entries in one transaction; return how many.
+
+        StalePosition if another projector committed meanwhile (nothing is written).
+        """
+        start = self.position()
+        notifications = self.store.recorder.select_notifications(
+            start=start + 1, limit=limit, topics=ENTRY_TOPICS
+        )
+        if not notifications:
+            return 0
+        deltas = fold(self._entry(notification) for notification in notifications)
+        self.recorder.record(deltas, start, Tracking(self.store.name, notifications[-1].id))
+        return len(notifications)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Fold every entry there is; `progress` gets the running count after each batch."""
+        done = 0
+        while True:
+            try:
+                count = self.step()
+            except StalePosition:
+                continue
+            if count == 0:
+                return done
+            done += count
+            if progress is not None:
+                progress(done)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Empty the views and fold the whole log again; return how many entries."""
+        self.recorder.clear(self.store.name)
+        return self.catch_up(progress)
+
+    def run(self, stop: threading.Event, poll: float = POLL_SECONDS) -> None:
+        """Fold new entries until `stop` is set; a failed batch is logged and retried."""
+        while not stop.is_set():
+            try:
+                count = self.step()
+            except StalePosition:
+                continue
+            except Exception:
+                log.exception("projections: batch failed; retrying in %s s", RETRY_SECONDS)
+                stop.wait(RETRY_SECONDS)
+                continue
+            if count == 0:
+                stop.wait(poll)
+
+    def _entry(self, notification: Notification) -> Entry:
+        event = self.store.mapper.to_domain_event(notification)
+        return Entry(notification.id, event.leaf_hash, json.loads(event.entry))
+
+
+def projector_lease(node: Node) -> Lease:
+    """The lock that makes this process the only projector (others stand by)."""
+    if isinstance(node.store.factory, PostgresFactory):
+        pool = node.store.factory.datastore.pool
+        return AdvisoryLease(pool.conninfo, LEASE_KEY, **pool.kwargs)
+    return FileLease(node.data_dir / "projections.lock")
+
+
+def run_projections(node: Node, stop: threading.Event) -> None:
+    """Stand by for the projector lease, then keep the views up to date until `stop` is set."""
+    lease = projector_lease(node)
+    if not wait_for_lease(lease, stop):
+        return
+    try:
+        Projector(node.store).run(stop)
+    finally:
+        lease.release()

@@ -1,0 +1,229 @@
+"""Queries over the view tables, answered as plain dicts, lists and ints."""
+
+import json
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from ledger.store import LedgerStore
+from projections.recorder import ViewRecorder, open_view_recorder
+from projections.tables import TABLES
+
+WAIT_POLL_SECONDS = 0.02
+NAMES = {table.name.removeprefix("proj_"): table.name for table in TABLES}
+PERSONAL = ("points", "co2e_g", "issued", "redeemed")
+REGISTRY = {"enterprises": "industry", "farms": "kind"}  # the column beside name and district
+HISTORY = ("leaf_hash", "period", "grade", "method", "position", "seq", "recorded_at", "data")
+
+
+def _dicts(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows as dicts; SUM()s come back from PostgreSQL as Decimal, so those become int."""
+    return [
+        {c: int(v) if isinstance(v, Decimal) else v for c, v in zip(columns, row, strict=True)}
+        for row in rows
+    ]
+
+
+def _period_filter(period: str | None) -> tuple[str, list[Any]]:
+    """SQL matching a `period` column: any, one quarter, or a year with its quarters."""
+    if period is None:
+        return "1 = 1", []
+    if "-" in period:
+        return "period = ?", [period]
+    return "(period = ? OR period LIKE ?)", [period, f"{period}-%"]
+
+
+class Views:
+    """The read side: balances, persons, registry, grades, benchmarks and city totals."""
+
+    def __init__(self, store: LedgerStore, recorder: ViewRecorder | None = None) -> None:
+        self.name = store.name
+        self.recorder = recorder or open_view_recorder(store)
+
+    def _query(
+        self, columns: Sequence[str], text: str, params: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Rows of `text` (tables named `{balances}` etc.) as dicts keyed by `columns`."""
+        return _dicts(columns, self.recorder.select(text, params, **NAMES))
+
+    def position(self) -> int:
+        """The notification id of the last entry the views include (0 if none)."""
+        return self.recorder.position(self.name)
+
+    def wait_for(self, notification_id: int, timeout: float) -> bool:
+        """Wait until the views include notification `notification_id`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.position() < notification_id:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(WAIT_POLL_SECONDS)
+        return True
+
+    def balance(self, account: str) -> dict[str, Any] | None:
+        """A personal account's balance and totals, or None if the views have not seen it."""
+        columns = ("account", "bank", "pid", *PERSONAL, "entries")
+        rows = self._query(
+            columns, f"SELECT {', '.join(columns)} FROM {{balances}} WHERE account = ?", [account]
+        )
+        return rows[0] if rows else None
+
+    def person(self, pid: str) -> dict[str, Any] | None:
+        """A person's totals over their accounts at every bank, or None."""
+        columns = ("pid", *PERSONAL, "accounts")
+        rows = self._query(
+            columns, f"SELECT {', '.join(columns)} FROM {{persons}} WHERE pid = ?", [pid]
+        )
+        if not rows:
+            return None
+        banks = self._query(
+            ["bank"], "SELECT bank FROM {balances} WHERE pid = ? ORDER BY bank", [pid]
+        )
+        return {**rows[0], "banks": [row["bank"] for row in banks]}
+
+    def enterprise(self, account: str) -> dict[str, Any] | None:
+        """An enterprise as registered (name, industry, district), or None."""
+        rows = self._registry("enterprises", "account", account)
+        return rows[0] if rows else None
+
+    def enterprises(self, industry: str | None = None) -> list[dict[str, Any]]:
+        """Registered enterprises, of one industry if given, by account."""
+        return self._registry("enterprises", "industry", industry)
+
+    def farm(self, account: str) -> dict[str, Any] | None:
+        """A farm as registered (name, kind, district), or None."""
+        rows = self._registry("farms", "account", account)
+        return rows[0] if rows else None
+
+    def farms(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Registered farms, of one kind if given, by account."""
+        return self._registry("farms", "kind", kind)
+
+    def _registry(self, name: str, column: str, value: str | None) -> list[dict[str, Any]]:
+        columns = ("account", "name", REGISTRY[name], "district")
+        where, params = ("1 = 1", []) if value is None else (f"{column} = ?", [value])
+        return self._query(
+            columns,
+            f"SELECT {', '.join(columns)} FROM {{{name}}} WHERE {where} ORDER BY account",
+            params,
+        )
+
+    def grade(self, account: str, period: str) -> dict[str, Any] | None:
+        """The current grade of an enterprise or farm for a period: its latest GradeAssigned."""
+        rows = self._query(
+            ("account", "period", "grade", "leaf_hash"),
+            "SELECT account, period, grade, leaf_hash FROM {current_grades}"
+            " WHERE account = ? AND period = ?",
+            [account, period],
+        )
+        return rows[0] if rows else None
+
+    def grades(self, account: str) -> dict[str, str]:
+        """The current grade of every period an account was graded for, by period."""
+        rows = self._query(
+            ("period", "grade"),
+            "SELECT period, grade FROM {current_grades} WHERE account = ? ORDER BY period",
+            [account],
+        )
+        return {row["period"]: row["grade"] for row in rows}
+
+    def grade_history(self, account: str) -> list[dict[str, Any]]:
+        """Every GradeAssigned of an account, in log order, with its leaf hash and data."""
+        rows = self._query(
+            HISTORY,
+            f"SELECT {', '.join(HISTORY)} FROM {{grades}} WHERE account = ? ORDER BY position",
+            [account],
+        )
+        return [{**row, "data": json.loads(row["data"])} for row in rows]
+
+    def green_list(self, period: str) -> list[dict[str, Any]]:
+        """Farms whose current grade for `period` is not "none", with their grade, by account."""
+        return self._query(
+            ("account", "name", "kind", "district", "grade"),
+            "SELECT f.account, f.name, f.kind, f.district, c.grade"
+            " FROM {current_grades} c JOIN {farms} f ON f.account = c.account"
+            " WHERE c.period = ? AND c.grade <> 'none' ORDER BY f.account",
+            [period],
+        )
+
+    def benchmark(self, industry: str, period: str) -> dict[str, Any]:
+        """An industry's totals over its enterprises with scope 1/2 readings and output value."""
+        where, params = _period_filter(period)
+        (row,) = self._query(
+            ("enterprises", "co2e_g", "value_fen"),
+            "SELECT COUNT(*), COALESCE(SUM(co2e_g), 0), COALESCE(SUM(value_fen), 0) FROM ("
+            " SELECT i.account, SUM(i.co2e_g) AS co2e_g, SUM(i.value_fen) AS value_fen"
+            " FROM {industrial} i JOIN {enterprises} e ON e.account = i.account"
+            f" WHERE e.industry = ? AND {where} GROUP BY i.account"
+            " HAVING SUM(i.readings) > 0 AND SUM(i.value_fen) > 0) f",
+            [industry, *params],
+        )
+        return {"industry": industry, "period": period, **row}
+
+    def personal_totals(self) -> dict[str, Any]:
+        """Accounts, persons, CO2e and points issued, redeemed, outstanding: overall and per bank.
+
+        A person holds at most one account per bank, so a bank's persons are its accounts.
+        """
+        sums = ("co2e_g", "issued", "redeemed", "outstanding")
+        banks = self._query(
+            ("bank", "accounts", *sums),
+            "SELECT bank, accounts, co2e_g, issued, redeemed, points FROM {banks} ORDER BY bank",
+        )
+        ((persons,),) = self.recorder.select("SELECT COUNT(*) FROM {t}", t=NAMES["persons"])
+        per_bank = {}
+        for bank in banks:
+            name = bank.pop("bank")
+            per_bank[name] = {"accounts": bank["accounts"], "persons": bank["accounts"], **bank}
+        return {
+            "accounts": sum(bank["accounts"] for bank in banks),
+            "persons": persons,
+            **{key: sum(bank[key] for bank in banks) for key in sums},
+            "banks": per_bank,
+        }
+
+    def industrial_totals(self, period: str | None = None) -> list[dict[str, Any]]:
+        """Scope 1/2 CO2e, scope 3 CO2e and output value per period and industry."""
+        where, params = _period_filter(period)
+        return self._query(
+            ("period", "industry", "co2e_g", "scope3_co2e_g", "value_fen"),
+            "SELECT period, e.industry, SUM(i.co2e_g), SUM(i.scope3_co2e_g), SUM(i.value_fen)"
+            " FROM {industrial} i JOIN {enterprises} e ON e.account = i.account"
+            f" WHERE {where} GROUP BY period, e.industry ORDER BY period, e.industry",
+            params,
+        )
+
+    def agri_totals(self, period: str | None = None) -> list[dict[str, Any]]:
+        """Reductions (sinks included) and emissions per period."""
+        where, params = _period_filter(period)
+        return self._query(
+            ("period", "reduction_g", "emission_g"),
+            "SELECT period, SUM(reduction_g), SUM(emission_g) FROM {agricultural}"
+            f" WHERE {where} GROUP BY period ORDER BY period",
+            params,
+        )
+
+    def grade_distribution(self, period: str | None = None) -> dict[str, dict[str, Any]]:
+        """How many enterprises and farms hold each current grade, per period."""
+        where, params = _period_filter(period)
+        rows = self._query(
+            ("kind", "period", "grade", "count"),
+            "SELECT kind, period, grade, COUNT(*) FROM {current_grades}"
+            f" WHERE {where} GROUP BY kind, period, grade ORDER BY kind, period, grade",
+            params,
+        )
+        names = {"ind": "industrial", "agr": "agricultural"}
+        distribution: dict[str, dict[str, Any]] = {name: {} for name in names.values()}
+        for row in rows:
+            periods = distribution[names[row["kind"]]]
+            periods.setdefault(row["period"], {})[row["grade"]] = row["count"]
+        return distribution
+
+    def city_totals(self, period: str | None = None) -> dict[str, Any]:
+        """City totals: personal overall; the rest per period (of one period or year if given)."""
+        return {
+            "personal": self.personal_totals(),
+            "industrial": self.industrial_totals(period),
+            "agricultural": self.agri_totals(period),
+            "grades": self.grade_distribution(period),
+        }

@@ -1,0 +1,64 @@
+"""`carbon-ledger projections rebuild` and `carbon-ledger projections run`."""
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ledger.node import DEFAULT_DATA, open_node
+from projections.runner import Projector, run_projections
+
+PROGRESS_SECONDS = 1.0
+
+
+class _Progress:
+    """Prints entries folded and entries/s to stderr, at most once a second."""
+
+    def __init__(self) -> None:
+        self.started = self.printed = time.monotonic()
+
+    def __call__(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - self.printed >= PROGRESS_SECONDS:
+            rate = done / max(now - self.started, 1e-9)
+            print(f"projections: {done} entries, {rate:.0f} entries/s", file=sys.stderr)
+            self.printed = now
+
+
+def rebuild(args: argparse.Namespace) -> int:
+    node = open_node(args.data)
+    try:
+        progress = _Progress()
+        done = Projector(node.store).rebuild(progress)
+        progress(done, final=True)
+    finally:
+        node.close()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    node = open_node(args.data)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"projections for {args.data.resolve()}: waiting for the lease", flush=True)
+    try:
+        run_projections(node, stop)
+    finally:
+        node.close()
+    return 0
+
+
+def add_projection_commands(commands: Any) -> None:
+    parser = commands.add_parser("projections", help="the read side: balances, grades, totals")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, func, help_ in (
+        ("rebuild", rebuild, "empty the views and replay the whole log into them"),
+        ("run", run, "keep the views up to date on their own (one projector at a time)"),
+    ):
+        action = actions.add_parser(name, help=help_)
+        action.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+        action.set_defaults(func=func)
