@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import accounts, grading, log, submissions
+from api import accounts, bundles, grading, log, submissions
 from api.problems import install_problem_handlers
 from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import Node
@@ -44,4 +44,5 @@ def create_app(node: Node, background: Background | None = None) -> FastAPI:
     app.include_router(log.router)
     app.include_router(accounts.router)
     app.include_router(grading.router)
+    app.include_router(bundles.router)
     return app

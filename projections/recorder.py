@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresFactory, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from ledger.store import LedgerStore
@@ -22,12 +23,10 @@ class StalePosition(RuntimeError):
 
 
 class ViewRecorder(TrackingRecorder):
-    """Reads and writes the view tables; one `record()` is one transaction.
+    """Reads and writes the view tables; one `record()` is one transaction."""
 
-    The tracking table is our own (`proj_tracking`), not the integrator's: both follow
-    the application "ledger", each from its own position.
-    """
-
+    # The tracking table is our own (`proj_tracking`), not the integrator's: both follow
+    # the application "ledger", each from its own position.
     placeholder = "?"
 
     def table(self, name: str) -> str:
@@ -40,6 +39,9 @@ class ViewRecorder(TrackingRecorder):
         """Wait until this transaction is the only one writing the views."""
         raise NotImplementedError
 
+    def _positional(self, cursor: Any) -> None:
+        """Make the cursor return rows by position (not keyed by possibly repeated names)."""
+
     def _sql(self, text: str, **tables: str) -> str:
         names = {key: self.table(value) for key, value in tables.items()}
         return text.replace("?", self.placeholder).format(**names)
@@ -47,11 +49,9 @@ class ViewRecorder(TrackingRecorder):
     def select(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[tuple[Any, ...]]:
         """Rows of one query; `{x}` in `text` names the table given as x=NAME."""
         with self.transaction(commit=False) as cursor:
+            self._positional(cursor)
             cursor.execute(self._sql(text, **tables), params)
-            return [
-                tuple(row.values()) if isinstance(row, dict) else tuple(row)
-                for row in cursor.fetchall()
-            ]
+            return [tuple(row) for row in cursor.fetchall()]
 
     def position(self, application_name: str) -> int:
         """The notification id of the last entry folded into the views (0 if none)."""
@@ -131,6 +131,9 @@ class PostgresViewRecorder(ViewRecorder, PostgresTrackingRecorder):
 
     def _lock(self, cursor: Any, application_name: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
+
+    def _positional(self, cursor: Any) -> None:
+        cursor.row_factory = tuple_row
 
 
 def open_view_recorder(store: LedgerStore) -> ViewRecorder:

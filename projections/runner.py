@@ -34,10 +34,7 @@ class Projector:
         return self.recorder.position(self.store.name)
 
     def step(self, limit: int = BATCH_LIMIT) -> int:
-        """Fold up to `limit` new entries in one transaction; return how many.
-
-        StalePosition if another projector committed meanwhile (nothing is written).
-        """
+        """Fold up to `limit` new entries in one transaction; return how many (or StalePosition)."""
         start = self.position()
         notifications = self.store.recorder.select_notifications(
             start=start + 1, limit=limit, topics=ENTRY_TOPICS

@@ -161,10 +161,8 @@ class Views:
         return {"industry": industry, "period": period, **row}
 
     def personal_totals(self) -> dict[str, Any]:
-        """Accounts, persons, CO2e and points issued, redeemed, outstanding: overall and per bank.
-
-        A person holds at most one account per bank, so a bank's persons are its accounts.
-        """
+        """Accounts, persons, CO2e, points issued, redeemed and outstanding: overall, per bank."""
+        # A person holds at most one account per bank, so a bank's persons are its accounts.
         sums = ("co2e_g", "issued", "redeemed", "outstanding")
         banks = self._query(
             ("bank", "accounts", *sums),

@@ -11,6 +11,8 @@ from tools.pid import add_pid_command
 from tools.serve import add_serve_commands
 from tools.submit import add_submit_command
 from tools.tokens import add_token_commands
+from tools.witness import add_witness_commands
+from tools.verify import add_verify_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_grade_command(commands)
     add_demo_command(commands)
+    add_witness_commands(commands)
+    add_verify_commands(commands)
     return parser
 
 

@@ -65,7 +65,7 @@ def _code(rng: random.Random, length: int) -> str:
 def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
     for person in range(count):
         pid = hashlib.sha256(f"person:{rng.random()}:{person}".encode()).hexdigest()[:26]
-        for bank in rng.sample(plan.banks, rng.choice((1, 1, 1, 2, 2, 3))):
+        for bank in rng.sample(plan.banks, min(rng.choice((1, 1, 1, 2, 2, 3)), len(plan.banks))):
             account = f"per:{bank}:{pid}"
             signer = f"bank.{bank}"
             ops = [Operation(signer, account, "AccountOpened", {}, f"open:{pid}")]

@@ -1,0 +1,78 @@
+"""C2SP tlog-tiles over HTTP: public hash tiles; entry bundles and entries, scoped by token."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+
+from api.auth import PrincipalDep
+from api.deps import NodeDep
+from api.tokens import REGULATOR
+from ledger.errors import Malformed, NotFound
+from ledger.log.tiles import Tile, TileNotFound, entry_bundle, hash_tile, parse_tile_path
+
+router = APIRouter(prefix="/v1/log", tags=["tiles"])
+OCTETS = "application/octet-stream"
+FOREVER = "max-age=31536000, immutable"
+# Entry bundles answer a bearer token: "private" keeps shared caches from storing them.
+HASH_TILE_CACHE = {True: f"public, {FOREVER}", False: "no-cache"}
+BUNDLE_CACHE = {True: f"private, {FOREVER}", False: "no-cache"}
+
+
+def _tile(path: str) -> Tile:
+    try:
+        return parse_tile_path(path)
+    except ValueError as error:
+        raise Malformed(str(error), "path") from error
+
+
+def _no_such_tile(tile: Tile) -> NotFound:
+    """The one refusal for a tile beyond the tree, or an entry bundle outside the scope."""
+    return NotFound(f"no tile {tile.path()}")
+
+
+def _octets(content: bytes, cache: str) -> Response:
+    return Response(content, media_type=OCTETS, headers={"Cache-Control": cache})
+
+
+# Registered before the hash tiles, whose {level} would otherwise capture "entries".
+@router.get(
+    "/tile/entries/{path:path}",
+    response_class=Response,
+    summary="Entry bundle tile/entries/<N>[.p/<W>] (regulator only)",
+)
+def entries_tile(path: str, principal: PrincipalDep, node: NodeDep) -> Response:
+    tile = _tile(f"tile/entries/{path}")
+    if principal.kind != REGULATOR:
+        raise _no_such_tile(tile)
+    try:
+        content = entry_bundle(tile, node.log.tree_size(), node.log)
+    except TileNotFound as error:
+        raise _no_such_tile(tile) from error
+    return _octets(content, BUNDLE_CACHE[tile.full])
+
+
+@router.get(
+    "/tile/{level}/{path:path}", response_class=Response, summary="Hash tile tile/<L>/<N>[.p/<W>]"
+)
+def hash_tile_of(level: str, path: str, node: NodeDep) -> Response:
+    tile = _tile(f"tile/{level}/{path}")
+    try:
+        content = hash_tile(tile, node.log.tree_size(), node.log)
+    except TileNotFound as error:
+        raise _no_such_tile(tile) from error
+    return _octets(content, HASH_TILE_CACHE[tile.full])
+
+
+@router.get(
+    "/entries/{index}",
+    response_class=Response,
+    summary="The entry at a log index, to principals whose scope covers its account",
+)
+def entry(
+    index: Annotated[int, Path(ge=0, le=2**53)], principal: PrincipalDep, node: NodeDep
+) -> Response:
+    leaves = node.log.leaves(index, index + 1)
+    if not leaves or not principal.can_read(leaves[0].account):
+        raise NotFound(f"no entry at index {index}", "index")
+    return Response(leaves[0].entry, media_type=OCTETS)

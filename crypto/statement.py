@@ -1,0 +1,60 @@
+"""Balance statements: a ledger-signed note saying what an account held at a checkpoint."""
+
+from dataclasses import dataclass
+
+from crypto.checkpoint import Checkpoint, parse_checkpoint
+
+HEADER = "carbon-ledger/statement/v1"
+
+
+class StatementError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Statement:
+    """An account's head entry and balance, as of a checkpoint that includes the head."""
+
+    account: str
+    seq: int
+    head: str
+    points: int
+    co2e_g: int
+    checkpoint: Checkpoint
+
+    def body(self) -> str:
+        """The note text: one `key value` line per field, the checkpoint's three lines last."""
+        return (
+            f"{HEADER}\naccount {self.account}\nseq {self.seq}\nhead {self.head}\n"
+            f"points {self.points}\nco2e_g {self.co2e_g}\n{self.checkpoint.body()}"
+        )
+
+
+def _field(line: str, name: str) -> str:
+    key, _, value = line.partition(" ")
+    if key != name or not value:
+        raise StatementError(f"expected `{name} ...`, found {line!r}")
+    return value
+
+
+def _integer(text: str, name: str) -> int:
+    if not text.lstrip("-").isdigit():
+        raise StatementError(f"{name} {text!r} is not an integer")
+    return int(text)
+
+
+def parse_statement(body: str) -> Statement:
+    """The statement in a note's text; StatementError if it is not exactly that form."""
+    lines = body.split("\n")
+    if len(lines) < 9 or lines[0] != HEADER:
+        raise StatementError("not a carbon-ledger/statement/v1 note")
+    account = _field(lines[1], "account")
+    seq = _integer(_field(lines[2], "seq"), "seq")
+    head = _field(lines[3], "head")
+    points = _integer(_field(lines[4], "points"), "points")
+    co2e_g = _integer(_field(lines[5], "co2e_g"), "co2e_g")
+    checkpoint = parse_checkpoint("\n".join(lines[6:]))
+    statement = Statement(account, seq, head, points, co2e_g, checkpoint)
+    if statement.body() != body:
+        raise StatementError("statement text is not in canonical form")
+    return statement

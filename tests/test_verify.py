@@ -1,0 +1,188 @@
+"""The offline verifier on real bundles, and a lying server caught by the check that should."""
+
+import base64
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.tokens import TOKENS_FILE, TokenStore
+from crypto.canonical import canonical_json
+from crypto.checkpoint import Checkpoint, sign_checkpoint
+from ledger.bundles import export_lines
+from tests.support import integrate_all
+from tools.demo import grade_all, load, make_plan
+from tools.verifier.audit import Audit, Failure
+from tools.verifier.bundle import bundle_from_object
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def city(node):
+    plan = make_plan(seed=3, banks=2, persons=20, enterprises=12, farms=6)
+    assert load(node, plan, seed=3, progress=False) == []
+    grade_all(node)
+    return plan
+
+
+def export_object(node):
+    lines = [json.loads(line) for line in export_lines(node)]
+    header, entries = lines[0], lines[1:]
+    return {**header, "entries": entries}
+
+
+def audit(node, bundle):
+    return Audit(node.ledger_key.verifier).run(bundle_from_object(copy.deepcopy(bundle)))
+
+
+def failure(node, bundle):
+    with pytest.raises(Failure) as caught:
+        audit(node, bundle)
+    return caught.value
+
+
+def entry_of(item):
+    return json.loads(base64.b64decode(item["entry"]))
+
+
+def nudge(timestamp):
+    """The same time one microsecond-digit off: a change no rule notices."""
+    digit = timestamp[-2]
+    return timestamp[:-2] + ("1" if digit != "1" else "2") + "Z"
+
+
+def with_entry(item, entry):
+    return {**item, "entry": base64.b64encode(canonical_json(entry)).decode()}
+
+
+def test_whole_log_export_verifies_with_every_effect_and_grade_recomputed(node, city, tmp_path):
+    report = audit(node, export_object(node))
+    assert report.root_recomputed and report.entries == node.reader.size()
+    assert report.grades > 0 and report.effects == report.entries == report.signatures
+    out = tmp_path / "export.jsonl"
+    vkey = node.ledger_key.verifier.text
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    with out.open("w") as file:
+        for line in export_lines(node):
+            file.write(line + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "verify", str(out), "--log-key", vkey, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_statement_verifies_and_one_head_proof_commits_the_history(node, city):
+    token = TokenStore(node.data_dir / TOKENS_FILE).create("bank:bank01")[1]
+    account = next(op.account for op in city.operations if op.account.startswith("per:bank01:"))
+    with TestClient(create_app(node)) as client:
+        response = client.get(
+            f"/v1/accounts/{account}/statement", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        other = client.get(
+            "/v1/accounts/ind:X/statement", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert other.status_code == 404
+    report = audit(node, bundle)
+    assert report.statement["account"] == account
+    mine = [item for item in bundle["entries"] if entry_of(item)["account"] == account]
+    assert "inclusion" in mine[-1] and all("inclusion" not in item for item in mine[:-1])
+    # an edited older entry breaks the chain the head's proof commits to
+    tampered = copy.deepcopy(bundle)
+    position = tampered["entries"].index(mine[0])
+    entry = entry_of(mine[0])
+    entry["recorded_at"] = nudge(entry["recorded_at"])
+    tampered["entries"][position] = with_entry(mine[0], entry)
+    assert failure(node, tampered).check == "chain"
+    # without the head's proof nothing ties the history to the log
+    unproven = copy.deepcopy(bundle)
+    head_position = unproven["entries"].index(mine[-1])
+    del unproven["entries"][head_position]["inclusion"]
+    assert failure(node, unproven).check == "inclusion"
+    # a statement claiming more points than the history gives
+    lying = copy.deepcopy(bundle)
+    lying["statement"] = lying["statement"].replace(
+        f"points {report.statement['points']}\n", f"points {report.statement['points'] + 1}\n"
+    )
+    assert failure(node, lying).check == "statement"
+
+
+def test_a_lying_server_is_caught(node, city):
+    honest = export_object(node)
+    entries = honest["entries"]
+    per = next(
+        i
+        for i, item in enumerate(entries)
+        if entry_of(item)["submission"]["type"] == "GreenBehaviourRecorded"
+    )
+
+    edited = copy.deepcopy(honest)
+    entry = entry_of(entries[per])
+    entry["effect"]["points"] += 1
+    edited["entries"][per] = with_entry(entries[per], entry)
+    caught = failure(node, edited)
+    assert (caught.check, caught.field) == ("effect", "effect")
+
+    wrong_rules = copy.deepcopy(honest)
+    entry = entry_of(entries[per])
+    entry["effect"]["rules"] = "personal-factors@2"
+    wrong_rules["entries"][per] = with_entry(entries[per], entry)
+    assert failure(node, wrong_rules).check == "effect"
+
+    forged = copy.deepcopy(honest)
+    entry = entry_of(entries[per])
+    entry["submission"]["data"]["count"] += 1
+    forged["entries"][per] = with_entry(entries[per], entry)
+    assert failure(node, forged).check == "signature and role"
+
+    dropped = copy.deepcopy(honest)
+    del dropped["entries"][per]
+    assert failure(node, dropped).check == "completeness"
+
+    reordered = copy.deepcopy(honest)
+    a, b = per, per + 1
+    reordered["entries"][a], reordered["entries"][b] = (
+        {**reordered["entries"][b], "index": a},
+        {**reordered["entries"][a], "index": b},
+    )
+    assert failure(node, reordered).check in ("chain", "tree root", "signature and role", "rule")
+
+    # a change that every rule accepts (the time of the last entry) leaves only the root to tell
+    retimed = copy.deepcopy(honest)
+    entry = entry_of(entries[-1])
+    entry["recorded_at"] = nudge(entry["recorded_at"])
+    retimed["entries"][-1] = with_entry(entries[-1], entry)
+    assert failure(node, retimed).check == "tree root"
+
+
+def test_inconsistent_checkpoints_are_caught(node, city):
+    honest = export_object(node)
+    size, note = node.reader.checkpoint()
+    fork = sign_checkpoint(Checkpoint(node.origin, size - 1, bytes(32)), node.ledger_key)
+    bundle = {
+        **honest,
+        "checkpoints": [fork, note],
+        "consistency": [
+            {
+                "first": size - 1,
+                "second": size,
+                "hashes": [h.hex() for h in node.reader.consistency(size - 1, size)],
+            }
+        ],
+    }
+    assert failure(node, bundle).check == "consistency"
+    other_key = {**honest, "checkpoints": [note.replace(node.origin, node.origin + "x", 1)]}
+    assert failure(node, other_key).check == "checkpoint signature"
+    integrate_all(node)

@@ -1,0 +1,1 @@
+"""The offline verifier: everything a regulator needs to check a bundle without the network."""

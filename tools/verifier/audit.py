@@ -1,0 +1,353 @@
+"""The checks: checkpoints, consistency, inclusion, chains, signatures and roles, effects,
+balances and grades, replaying every entry through the ledger's own pure rules."""
+
+import base64
+import binascii
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crypto.canonical import CanonicalError, parse_canonical
+from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.keys import Verifier
+from crypto.merkle import (
+    MemoryHashStore,
+    MerkleTree,
+    ProofError,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from crypto.note import NoteError, open_note
+from crypto.statement import StatementError, parse_statement
+from ledger.domain.balances import balance
+from ledger.domain.common import Applied, Context
+from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
+from ledger.errors import LedgerError
+from ledger.registry import REGISTRY_ACCOUNT
+from ledger.rules import initial_state
+from ledger.submissions import authenticate, check_submission
+from tools.verifier.bundle import Bundle
+
+
+@dataclass
+class Failure(Exception):
+    """The first thing that does not hold."""
+
+    check: str
+    where: str
+    field: str | None = None
+    expected: Any = None
+    found: Any = None
+
+    def __str__(self) -> str:
+        text = f"{self.check} failed at {self.where}"
+        if self.field:
+            text += f", field {self.field}"
+        if self.expected is not None or self.found is not None:
+            text += f": expected {self.expected!r}, found {self.found!r}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "where": self.where,
+            "field": self.field,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
+@dataclass
+class Report:
+    checkpoints: int = 0
+    consistency_proofs: int = 0
+    entries: int = 0
+    inclusion_proofs: int = 0
+    accounts: int = 0
+    signatures: int = 0
+    effects: int = 0
+    grades: int = 0
+    cosignatures: int = 0
+    statement: dict[str, Any] | None = None
+    root_recomputed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Chain:
+    seq: int
+    head: str
+    state: Any
+    index: int
+    proven: bool
+
+
+def _when(recorded_at: str) -> datetime:
+    return datetime.fromisoformat(recorded_at)
+
+
+class Audit:
+    """Verify one bundle against the log's key (and witnesses' keys)."""
+
+    def __init__(
+        self,
+        log_key: Verifier,
+        witnesses: list[Any] | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+        cosignature_check: Callable[[str, list[Any]], int] | None = None,
+    ) -> None:
+        self.log_key = log_key
+        self.witnesses = witnesses or []
+        self.progress = progress
+        self.cosignature_check = cosignature_check
+        self.report = Report()
+        self.chains: dict[str, _Chain] = {}
+
+    def run(self, bundle: Bundle) -> Report:
+        checkpoint = self._checkpoints(bundle)
+        tree = MerkleTree(MemoryHashStore()) if bundle.declared_entries is not None else None
+        last_index = -1
+        for item in bundle.entries:
+            index = item.get("index")
+            if not isinstance(index, int) or index <= last_index:
+                raise Failure(
+                    "entry order",
+                    f"item after index {last_index}",
+                    "index",
+                    f"> {last_index}",
+                    index,
+                )
+            if tree is not None and index != tree.size:
+                raise Failure("completeness", f"entry {index}", "index", tree.size, index)
+            last_index = index
+            self._entry(item, checkpoint, tree)
+            if self.progress and self.report.entries % 1000 == 0:
+                self.progress(self.report.entries, bundle.declared_entries)
+        if tree is not None:
+            self._whole_tree(tree, checkpoint, bundle.declared_entries)
+        else:
+            self._heads_proven()
+        if bundle.statement is not None:
+            self._statement(bundle.statement, checkpoint)
+        self.report.accounts = len(self.chains)
+        return self.report
+
+    def _checkpoints(self, bundle: Bundle) -> Checkpoint:
+        if not bundle.checkpoints:
+            raise Failure("checkpoint", "bundle", "checkpoints", "at least one", 0)
+        opened: list[Checkpoint] = []
+        for number, note in enumerate(bundle.checkpoints):
+            try:
+                checkpoint, _ = open_checkpoint(note, self.log_key, origin=bundle.origin)
+            except (CheckpointError, NoteError) as error:
+                raise Failure(
+                    "checkpoint signature",
+                    f"checkpoint {number}",
+                    "note",
+                    "signed by the log key",
+                    str(error),
+                ) from None
+            if opened and checkpoint.size < opened[-1].size:
+                raise Failure(
+                    "checkpoint order",
+                    f"checkpoint {number}",
+                    "size",
+                    f">= {opened[-1].size}",
+                    checkpoint.size,
+                )
+            opened.append(checkpoint)
+        self.report.checkpoints = len(opened)
+        if self.witnesses and self.cosignature_check is not None:
+            self.report.cosignatures = self.cosignature_check(
+                bundle.checkpoints[-1], self.witnesses
+            )
+        proofs = {(p.get("first"), p.get("second")): p for p in bundle.consistency}
+        for older, newer in itertools.pairwise(opened):
+            if older.size == newer.size:
+                if older.root_hash != newer.root_hash:
+                    raise Failure(
+                        "consistency",
+                        f"checkpoints of size {older.size}",
+                        "root",
+                        older.root_hash.hex(),
+                        newer.root_hash.hex(),
+                    )
+                continue
+            proof = proofs.get((older.size, newer.size))
+            if proof is None:
+                raise Failure(
+                    "consistency",
+                    f"sizes {older.size} -> {newer.size}",
+                    "consistency",
+                    "a proof",
+                    None,
+                )
+            try:
+                hashes = [bytes.fromhex(h) for h in proof["hashes"]]
+                verify_consistency(older.size, newer.size, older.root_hash, newer.root_hash, hashes)
+            except (ProofError, ValueError, KeyError) as error:
+                raise Failure(
+                    "consistency",
+                    f"sizes {older.size} -> {newer.size}",
+                    "hashes",
+                    "a valid proof",
+                    str(error),
+                ) from None
+            self.report.consistency_proofs += 1
+        return opened[-1]
+
+    def _entry(self, item: dict[str, Any], checkpoint: Checkpoint, tree: MerkleTree | None) -> None:
+        index = item["index"]
+        where = f"entry {index}"
+        try:
+            data = base64.b64decode(item["entry"], validate=True)
+            entry = parse_canonical(data)
+        except (KeyError, binascii.Error, CanonicalError) as error:
+            raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
+        leaf = leaf_hash(data)
+        if index >= checkpoint.size:
+            raise Failure("inclusion", where, "index", f"< {checkpoint.size}", index)
+        if "inclusion" in item:
+            try:
+                proof = [bytes.fromhex(h) for h in item["inclusion"]]
+                verify_inclusion(index, checkpoint.size, leaf, proof, checkpoint.root_hash)
+            except (ProofError, ValueError) as error:
+                raise Failure(
+                    "inclusion", where, "inclusion", "a proof to the checkpoint root", str(error)
+                ) from None
+            self.report.inclusion_proofs += 1
+        if tree is not None:
+            tree.append(leaf)
+        self._replay(entry, leaf.hex(), index, "inclusion" in item)
+        self.report.entries += 1
+
+    def _replay(self, entry: dict[str, Any], leaf: str, index: int, proven: bool) -> None:
+        account = entry.get("account")
+        where = f"entry {index} ({account} seq {entry.get('seq')})"
+        chain = self.chains.get(account)
+        expected_seq, expected_prev = (chain.seq + 1, chain.head) if chain else (0, "")
+        if entry.get("seq") != expected_seq:
+            raise Failure("chain", where, "seq", expected_seq, entry.get("seq"))
+        if entry.get("prev") != expected_prev:
+            raise Failure("chain", where, "prev", expected_prev, entry.get("prev"))
+        wire = {"submission": entry.get("submission"), "signature": entry.get("signature")}
+        try:
+            checked = check_submission(wire, _when(entry["recorded_at"]))
+        except (LedgerError, KeyError, ValueError) as error:
+            raise Failure(
+                "submission", where, getattr(error, "field", None), "a valid submission", str(error)
+            ) from None
+        if checked.fields.account != account:
+            raise Failure(
+                "submission", where, "submission.account", account, checked.fields.account
+            )
+        try:
+            authenticate(checked, self._state(REGISTRY_ACCOUNT))
+        except LedgerError as error:
+            raise Failure(
+                "signature and role",
+                where,
+                error.field,
+                "a registered key with the role",
+                error.detail,
+            ) from None
+        self.report.signatures += 1
+        state = chain.state if chain else initial_state(account)
+        context = Context(
+            account,
+            checked.fields.key,
+            checked.fields.at,
+            self._state(FACTORS_ACCOUNT),
+            self._state(METHODS_ACCOUNT),
+        )
+        try:
+            effect = checked.rule.decide(state, checked.data, context)
+        except LedgerError as error:
+            raise Failure(
+                "rule", where, error.field, "an entry the rules accept", error.detail
+            ) from None
+        if effect != entry.get("effect"):
+            raise Failure("effect", where, "effect", effect, entry.get("effect"))
+        self.report.effects += 1
+        if checked.fields.type == "GradeAssigned":
+            self.report.grades += 1
+        checked.rule.evolve(
+            state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
+        )
+        self.chains[account] = _Chain(expected_seq, leaf, state, index, proven)
+
+    def _state(self, account: str) -> Any:
+        chain = self.chains.get(account)
+        return chain.state if chain else initial_state(account)
+
+    def _whole_tree(self, tree: MerkleTree, checkpoint: Checkpoint, declared: int | None) -> None:
+        if tree.size != checkpoint.size or declared != checkpoint.size:
+            raise Failure("completeness", "export", "entries", checkpoint.size, tree.size)
+        if tree.root() != checkpoint.root_hash:
+            raise Failure(
+                "tree root",
+                f"checkpoint of size {checkpoint.size}",
+                "root",
+                checkpoint.root_hash.hex(),
+                tree.root().hex(),
+            )
+        self.report.root_recomputed = True
+
+    def _heads_proven(self) -> None:
+        for account, chain in self.chains.items():
+            if not chain.proven:
+                raise Failure(
+                    "inclusion",
+                    f"head of {account} (seq {chain.seq})",
+                    "inclusion",
+                    "an inclusion proof",
+                    None,
+                )
+
+    def _statement(self, note: str, checkpoint: Checkpoint) -> None:
+        try:
+            text = open_note(note, [self.log_key]).text
+            statement = parse_statement(text)
+        except (NoteError, StatementError) as error:
+            raise Failure(
+                "statement", "statement", "note", "signed by the log key", str(error)
+            ) from None
+        if statement.checkpoint != checkpoint:
+            raise Failure(
+                "statement",
+                "statement",
+                "checkpoint",
+                checkpoint.body(),
+                statement.checkpoint.body(),
+            )
+        chain = self.chains.get(statement.account)
+        if chain is None:
+            raise Failure(
+                "statement", "statement", "account", "entries of the account", statement.account
+            )
+        if (statement.seq, statement.head) != (chain.seq, chain.head):
+            raise Failure(
+                "statement",
+                "statement",
+                "head",
+                f"seq {chain.seq} {chain.head}",
+                f"seq {statement.seq} {statement.head}",
+            )
+        points, co2e_g = balance(chain.state)
+        if (statement.points, statement.co2e_g) != (points, co2e_g):
+            raise Failure(
+                "balance",
+                "statement",
+                "points, co2e_g",
+                (points, co2e_g),
+                (statement.points, statement.co2e_g),
+            )
+        self.report.statement = {
+            "account": statement.account,
+            "seq": statement.seq,
+            "points": points,
+            "co2e_g": co2e_g,
+        }

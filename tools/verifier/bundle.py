@@ -1,0 +1,75 @@
+"""Reading a bundle: one JSON object (statement, evidence) or JSON lines (a whole-log export)."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.bundles import BUNDLE_FORMAT
+
+
+class BundleError(ValueError):
+    pass
+
+
+@dataclass
+class Bundle:
+    origin: str
+    checkpoints: list[str]
+    consistency: list[dict[str, Any]]
+    entries: Iterator[dict[str, Any]]
+    declared_entries: int | None = None  # an export says how many entries follow
+    statement: str | None = None
+    benchmark: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Bundle:
+    if header.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"not a {BUNDLE_FORMAT} bundle")
+    try:
+        return Bundle(
+            origin=header["origin"],
+            checkpoints=list(header["checkpoints"]),
+            consistency=list(header.get("consistency", [])),
+            entries=entries,
+            declared_entries=header.get("entry_count"),
+            statement=header.get("statement"),
+            benchmark=header.get("benchmark"),
+        )
+    except (KeyError, TypeError) as error:
+        raise BundleError(f"bundle header lacks {error}") from None
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open() as file:
+        next(file)
+        for number, line in enumerate(file, start=2):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise BundleError(f"line {number}: {error.msg}") from None
+
+
+def load_bundle(path: Path) -> Bundle:
+    """The bundle in `path`, its entries read lazily for an export."""
+    with path.open() as file:
+        first = file.readline()
+    try:
+        header = json.loads(first)
+    except json.JSONDecodeError:
+        try:
+            header = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise BundleError(f"not JSON: {error.msg}") from None
+        return _from_header(header, iter(header.get("entries", [])))
+    if "entries" in header:
+        return _from_header(header, iter(header["entries"]))
+    return _from_header(header, _lines(path))
+
+
+def bundle_from_object(value: dict[str, Any]) -> Bundle:
+    """A bundle already parsed (e.g. an HTTP response body)."""
+    return _from_header(value, iter(value.get("entries", [])))
