@@ -6,29 +6,29 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import accounts, bundles, grading, log, submissions
+from api import accounts, bundles, grading, log, readmodels, submissions
 from api.problems import install_problem_handlers
 from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import Node
+from projections.views import Views
 
 Background = Callable[[threading.Event], None]
 
 
-def create_app(node: Node, background: Background | None = None) -> FastAPI:
-    """The API over `node`; `background` (e.g. the integrator) runs while the app is up."""
+def create_app(node: Node, *background: Background) -> FastAPI:
+    """The API over `node`; each `background` task (integrator, projections) runs while it is up."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = None
-        if background is not None:
-            thread = threading.Thread(target=background, args=(stop,), daemon=True)
+        threads = [threading.Thread(target=task, args=(stop,), daemon=True) for task in background]
+        for thread in threads:
             thread.start()
         try:
             yield
         finally:
             stop.set()
-            if thread is not None:
+            for thread in threads:
                 thread.join(timeout=10)
 
     app = FastAPI(
@@ -39,10 +39,12 @@ def create_app(node: Node, background: Background | None = None) -> FastAPI:
     )
     app.state.node = node
     app.state.tokens = TokenStore(node.data_dir / TOKENS_FILE)
+    app.state.views = Views(node.store)
     install_problem_handlers(app)
     app.include_router(submissions.router)
     app.include_router(log.router)
     app.include_router(accounts.router)
     app.include_router(grading.router)
     app.include_router(bundles.router)
+    app.include_router(readmodels.router)
     return app

@@ -1,6 +1,7 @@
 """A ledger node: data directory, keys, event store, log tables, integrator, genesis."""
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ledger.log.integrator import BATCH_LIMIT, Integrator
 from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
 from ledger.log.reader import LogReader
 from ledger.log.recorder import LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
+from ledger.log.witnessing import Witness, Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
 from ledger.store import LedgerStore, storage_env
@@ -44,13 +46,18 @@ class Node:
     grader_key: Signer
     ledger: Ledger
     reader: LogReader
+    witnessing: Witnessing | None = None
 
     @property
     def origin(self) -> str:
         return self.ledger_key.name
 
     def integrator(self) -> Integrator:
-        return Integrator(self.store, self.log, self.ledger_key, self.origin)
+        """An integrator that hands its checkpoints to the witnesses, if any are configured."""
+        integrator = Integrator(self.store, self.log, self.ledger_key, self.origin)
+        if self.witnessing is not None:
+            integrator.on_checkpoint = self.witnessing.submit
+        return integrator
 
     def lease(self) -> Lease:
         """The lock that makes this process the only integrator."""
@@ -107,6 +114,8 @@ class Node:
         return True
 
     def close(self) -> None:
+        if self.witnessing is not None:
+            self.witnessing.close()
         self.store.close()
 
 
@@ -183,7 +192,11 @@ def _seed(ledger: Ledger, admin: Signer, authority: Signer, grader: Signer) -> N
                 raise RuntimeError(f"seeding the ledger failed: {result.detail}")
 
 
-def open_node(data_dir: Path = DEFAULT_DATA, env: dict[str, str] | None = None) -> Node:
+def open_node(
+    data_dir: Path = DEFAULT_DATA,
+    env: dict[str, str] | None = None,
+    witnesses: Sequence[Witness] = (),
+) -> Node:
     """Open (creating on first start) the node whose keys and SQLite file live in data_dir."""
     data_dir.mkdir(parents=True, exist_ok=True)
     keys = data_dir / "keys"
@@ -210,4 +223,5 @@ def open_node(data_dir: Path = DEFAULT_DATA, env: dict[str, str] | None = None) 
         grader_key,
         ledger,
         LogReader(log),
+        Witnessing(log, ledger_key.verifier, witnesses) if witnesses else None,
     )

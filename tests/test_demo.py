@@ -142,3 +142,34 @@ def test_demo_is_deterministic_and_retry_safe(node, city):
     assert load(node, again, seed=7, progress=False) == []  # every id replays its receipt
     node.integrate_pending()
     assert node.reader.size() == size
+
+
+def test_demo_city_totals_match_an_independent_recomputation(node, city):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from projections.runner import Projector
+
+    Projector(node.store).catch_up()
+    accounts, issued, redeemed = expected_personal(city)
+    with TestClient(create_app(node)) as client:
+        totals = client.get("/v1/city/totals").json()
+        personal = totals["personal"]
+        assert personal["accounts"] == sum(accounts.values())
+        assert personal["issued"] == sum(issued.values()) == personal["co2e_g"]
+        assert personal["redeemed"] == sum(redeemed.values())
+        assert personal["outstanding"] == sum(issued.values()) - sum(redeemed.values())
+        by_bank = personal["banks"]
+        pids = {op.account.split(":")[2] for op in city.operations if op.account.startswith("per:")}
+        assert personal["persons"] == len(pids)
+        for bank, count in accounts.items():
+            assert (by_bank[bank]["accounts"], by_bank[bank]["issued"]) == (count, issued[bank])
+        industry_grades = defaultdict(int)
+        for grade in expected_industrial(city, "2026-Q3").values():
+            industry_grades[grade] += 1
+        distribution = totals["grades"]["industrial"]["2026-Q3"]
+        assert distribution == dict(industry_grades)
+        agri_grades = defaultdict(int)
+        for grade in expected_agri(city).values():
+            agri_grades[grade] += 1
+        assert totals["grades"]["agricultural"]["2026-Q3"] == dict(agri_grades)

@@ -12,7 +12,15 @@ from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import node_hash, split_stored_hash_index, tree_hash
 from ledger.ledger import Receipt
-from ledger.log.tiles import ENTRIES, Tile, TileNotFound, bundle, hash_tile, parse_tile_path
+from ledger.log.tiles import (
+    ENTRIES,
+    Tile,
+    TileNotFound,
+    bundle,
+    entry_bundle,
+    hash_tile,
+    parse_tile_path,
+)
 from ledger.node import Node
 from tests.support import SEED_ENTRIES, integrate_all, register, signed
 
@@ -98,7 +106,8 @@ def unbundle(data: bytes) -> list[bytes]:
 def subtree(hashes: list[bytes]) -> bytes:
     """The Merkle hash over 2**k hashes."""
     while len(hashes) > 1:
-        hashes = [node_hash(left, right) for left, right in zip(hashes[::2], hashes[1::2])]
+        pairs = zip(hashes[::2], hashes[1::2], strict=True)
+        hashes = [node_hash(left, right) for left, right in pairs]
     return hashes[0]
 
 
@@ -178,6 +187,10 @@ def test_only_tiles_the_tree_holds_are_made(node, bank):
     for tile in (Tile(0, 1), Tile(0, 1, 45), Tile(1, 0, 2), Tile(2, 0, 1)):
         with pytest.raises(TileNotFound):
             hash_tile(tile, 300, node.log)
+    with pytest.raises(ValueError, match="not a hash tile"):
+        hash_tile(Tile(ENTRIES, 0, 1), 300, node.log)
+    with pytest.raises(ValueError, match="not an entry bundle"):
+        entry_bundle(Tile(0, 0, 1), 300, node.log)
     assert bundle([b"", b"ab"]) == b"\x00\x00\x00\x02ab"
     with pytest.raises(ValueError, match="does not fit"):
         bundle([b"x" * 65536])

@@ -8,11 +8,12 @@ from tools.demo import add_demo_command
 from tools.grade import add_grade_command
 from tools.keys import add_keys_commands
 from tools.pid import add_pid_command
+from tools.projections import add_projection_commands
 from tools.serve import add_serve_commands
 from tools.submit import add_submit_command
 from tools.tokens import add_token_commands
-from tools.witness import add_witness_commands
 from tools.verify import add_verify_commands
+from tools.witness import add_witness_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_witness_commands(commands)
     add_verify_commands(commands)
+    add_projection_commands(commands)
     return parser
 
 

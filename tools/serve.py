@@ -4,6 +4,7 @@ import argparse
 import os
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +12,28 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from ledger.log.witnessing import Witness, parse_witness
 from ledger.node import DEFAULT_DATA, open_node
+from projections.runner import run_projections
 
 DATA_ENV = "CARBON_LEDGER_DATA"
 INTEGRATE_ENV = "CARBON_LEDGER_INTEGRATE"
+WITNESSES_ENV = "CARBON_LEDGER_WITNESSES"
 
 
 def app_from_env() -> FastAPI:
     """The app for one uvicorn worker, configured by environment (used with --workers)."""
-    node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))))
+    witnesses = [parse_witness(line) for line in os.environ.get(WITNESSES_ENV, "").split()]
+    node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))), witnesses=witnesses)
     integrate = os.environ.get(INTEGRATE_ENV, "1") == "1"
-    return create_app(node, node.run_integrator if integrate else None)
+    tasks = [node.run_integrator, partial(run_projections, node)] if integrate else []
+    return create_app(node, *tasks)
 
 
 def serve(args: argparse.Namespace) -> int:
     os.environ[DATA_ENV] = str(args.data)
     os.environ[INTEGRATE_ENV] = "0" if args.no_integrator else "1"
+    os.environ[WITNESSES_ENV] = "\n".join(witness.text for witness in args.witness)
     node = open_node(args.data)  # first start: keys and genesis, before any worker races
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
@@ -42,7 +49,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def integrate(args: argparse.Namespace) -> int:
-    node = open_node(args.data)
+    node = open_node(args.data, witnesses=args.witness)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -56,15 +63,40 @@ def _data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
 
 
+def _witness(text: str) -> Witness:
+    """A --witness URL=VKEY option."""
+    try:
+        return parse_witness(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _witness_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--witness",
+        type=_witness,
+        action="append",
+        default=[],
+        metavar="URL=VKEY",
+        help="a C2SP tlog-witness to send checkpoints to, and its cosignature key; repeatable",
+    )
+
+
 def add_serve_commands(commands: Any) -> None:
     parser = commands.add_parser("serve", help="run the HTTP API (and the integrator)")
     _data_option(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--no-integrator", action="store_true", help="run the integrator apart")
+    parser.add_argument(
+        "--no-integrator",
+        action="store_true",
+        help="run the integrator and projections apart (`integrate`, `projections run`)",
+    )
+    _witness_option(parser)
     parser.set_defaults(func=serve)
     parser = commands.add_parser("integrate", help="run the integrator on its own")
     _data_option(parser)
     parser.add_argument("--batch", type=int, default=1000, help="entries per transaction")
+    _witness_option(parser)
     parser.set_defaults(func=integrate)

@@ -33,7 +33,8 @@ async def _read_body(request: Request) -> bytes | None:
 def _refusal(refused: Refused) -> Response:
     """The HTTP answer to a refused request; a 409 carries the witness's size."""
     if refused.size is not None:
-        return Response(format_size(refused.size), refused.status, media_type=SIZE_CONTENT_TYPE)
+        headers = {"Content-Type": SIZE_CONTENT_TYPE}  # exactly, with no charset parameter
+        return Response(format_size(refused.size), refused.status, headers=headers)
     return PlainTextResponse(refused.detail + "\n", refused.status, media_type=TEXT_TYPE)
 
 

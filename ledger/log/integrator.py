@@ -31,13 +31,17 @@ class Integrator:
         self.signer = signer
         self.origin = origin
         self.before_commit: Callable[[LogBatch], None] = lambda batch: None
+        # Given (size, note) of each checkpoint committed, and of the newest one when run starts.
+        self.on_checkpoint: Callable[[int, str], None] = lambda size, note: None
 
-    def ensure_checkpoint(self) -> None:
-        """Sign the empty tree's checkpoint if the log has none yet."""
-        if self.log.latest_checkpoint() is None:
+    def ensure_checkpoint(self) -> tuple[int, str]:
+        """The newest checkpoint as (size, note), signing the empty tree's if the log has none."""
+        latest = self.log.latest_checkpoint()
+        if latest is None:
             tree = MerkleTree(PendingHashes(self.log, 0))
-            note = self._sign(0, tree.root())
-            self.log.record(LogBatch((), 0, (), 0, note), None)
+            latest = (0, self._sign(0, tree.root()))
+            self.log.record(LogBatch((), 0, (), 0, latest[1]), None)
+        return latest
 
     def step(self, limit: int = BATCH_LIMIT) -> int:
         """Integrate up to `limit` new entries in one transaction; return how many."""
@@ -66,13 +70,14 @@ class Integrator:
         )
         self.before_commit(batch)
         self.log.record(batch, Tracking(self.store.name, notifications[-1].id))
+        self.on_checkpoint(batch.size, batch.checkpoint)
         return len(leaves)
 
     def run(
         self, stop: threading.Event, wake: threading.Event | None = None, batch: int = BATCH_LIMIT
     ) -> None:
         """Integrate until `stop` is set, polling briefly when idle."""
-        self.ensure_checkpoint()
+        self.on_checkpoint(*self.ensure_checkpoint())
         while not stop.is_set():
             if self.step(batch) == 0:
                 if wake is not None:

@@ -130,6 +130,13 @@ class LogRecorder(TrackingRecorder):
         )
         return [row[0] for row in rows]
 
+    def store_cosigned(self, size: int, note: str) -> None:
+        """Replace checkpoint `size`'s note by the same note with witness cosignature lines."""
+        with self.transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql("UPDATE {t} SET note = ? WHERE size = ?", t="checkpoints"), [note, size]
+            )
+
     def record(self, batch: LogBatch, tracking: Tracking | None) -> None:
         """Commit a batch and the integrator's position in one transaction."""
         with self.transaction(commit=True) as cursor:

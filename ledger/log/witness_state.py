@@ -128,9 +128,7 @@ class WitnessState:
         with self._lock:
             head = self._heads.get(checkpoint.origin, EMPTY_HEAD)
             if request.old_size != head.size:
-                raise Refused(
-                    HTTPStatus.CONFLICT, f"the witness is at size {head.size}", head.size
-                )
+                raise Refused(HTTPStatus.CONFLICT, f"the witness is at size {head.size}", head.size)
             if checkpoint.size == head.size and checkpoint.root_hash != head.root:
                 raise Refused(
                     HTTPStatus.CONFLICT,

@@ -1,0 +1,85 @@
+"""Reads from the projections: city totals and benchmarks (public), persons (scoped).
+
+`?after=INDEX` (a log index from a receipt) answers only once the read models include
+that entry: read-your-writes.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import REGULATOR, PrincipalDep
+from api.deps import NodeDep
+from ledger.domain.common import check_period
+from ledger.errors import LedgerError, NotFound
+from ledger.node import Node
+from projections.views import Views
+
+WAIT_SECONDS = 10.0
+router = APIRouter(tags=["read models"])
+After = Annotated[
+    int | None, Query(ge=0, description="answer once the read models include this log index")
+]
+
+
+class NotYet(LedgerError):
+    status = 503
+    title = "Not yet"
+
+
+def views_of(request: Request) -> Views:
+    return request.app.state.views
+
+
+def _wait(node: Node, views: Views, index: int | None) -> None:
+    """Block until the views include the entry at log `index` (integrated first)."""
+    if index is None:
+        return
+    leaf = None
+    if node.reader.size() > index:
+        leaf = node.log.leaves(index, index + 1)[0]
+    if leaf is None or not views.wait_for(leaf.notification_id, WAIT_SECONDS):
+        raise NotYet(f"the read models do not include log index {index} yet; retry", "after")
+
+
+async def _read(request: Request, node: Node, after: int | None, read: Any, *args: Any) -> Any:
+    views = views_of(request)
+    await run_in_threadpool(_wait, node, views, after)
+    return await run_in_threadpool(read, views, *args)
+
+
+@router.get("/v1/city/totals", summary="City totals: personal, industrial, agricultural (public)")
+async def city_totals(
+    request: Request, node: NodeDep, period: str | None = None, after: After = None
+) -> dict[str, Any]:
+    if period is not None:
+        check_period(period, "period")
+    return await _read(request, node, after, Views.city_totals, period)
+
+
+@router.get("/v1/industries/{code}/benchmark", summary="An industry's totals for a period (public)")
+async def benchmark(
+    request: Request, code: str, period: str, node: NodeDep, after: After = None
+) -> dict[str, Any]:
+    check_period(period, "period")
+    return await _read(request, node, after, Views.benchmark, code, period)
+
+
+def _person(views: Views, pid: str, bank: str | None) -> dict[str, Any]:
+    person = views.person(pid)
+    if person is None or (bank is not None and bank not in person.get("banks", [])):
+        raise NotFound("no such person")
+    return person
+
+
+@router.get(
+    "/v1/persons/{pid}", summary="A person's totals across banks (regulator, or their bank)"
+)
+async def person(
+    request: Request, pid: str, principal: PrincipalDep, node: NodeDep, after: After = None
+) -> dict[str, Any]:
+    if principal.kind not in (REGULATOR, "bank"):
+        raise NotFound("no such person")
+    bank = None if principal.kind == REGULATOR else principal.code
+    return await _read(request, node, after, _person, pid, bank)

@@ -1,0 +1,194 @@
+"""Send committed checkpoints to witnesses (C2SP tlog-witness) and store the cosigned notes.
+
+A background thread takes the newest checkpoint handed over (older ones not yet sent are
+skipped), asks every witness at once with short timeouts, verifies each cosignature and
+stores the note with the ledger's signature and every cosignature gathered. A witness that
+is down or refuses is logged and skipped, so witnessing never holds up the log.
+"""
+
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.client import HTTPException
+
+from crypto.cosignature import CosignatureVerifier, parse_cosignature_verifier, verify_cosignature
+from crypto.keys import Verifier
+from crypto.merkle import HashReader, prove_consistency
+from crypto.note import NoteSignature, split_note
+from crypto.witness_protocol import (
+    ADD_CHECKPOINT_PATH,
+    SIZE_CONTENT_TYPE,
+    format_add_checkpoint,
+    parse_cosignatures,
+    parse_size,
+)
+from ledger.log.recorder import LogRecorder
+
+LOG = logging.getLogger(__name__)
+TIMEOUT = 5.0
+MAX_RESPONSE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A witness: the URL prefix of its add-checkpoint endpoint and its cosignature key."""
+
+    url: str
+    verifier: CosignatureVerifier
+
+    @property
+    def text(self) -> str:
+        """`URL=VKEY`, as parse_witness reads it."""
+        return f"{self.url}={self.verifier.text}"
+
+
+def parse_witness(text: str) -> Witness:
+    """A witness from `URL=VKEY` (the URL holds no '='; requests go to URL/add-checkpoint)."""
+    url, separator, vkey = text.partition("=")
+    if not separator or not url.startswith(("http://", "https://")):
+        raise ValueError(f"a witness is URL=VKEY with an http(s) URL, not {text[:80]!r}")
+    return Witness(url.rstrip("/"), parse_cosignature_verifier(vkey))
+
+
+class WitnessFailure(Exception):
+    """A witness that did not cosign: unreachable, refusing, or answering badly."""
+
+
+def _post(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
+    """POST `body`; the status, content type and (bounded) body of the answer."""
+    request = urllib.request.Request(
+        url, body, {"Content-Type": "text/plain; charset=utf-8"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers.get_content_type(), response.read(MAX_RESPONSE)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers.get_content_type(), error.read(MAX_RESPONSE)
+
+
+class WitnessClient:
+    """One witness and the size it last acknowledged for this log."""
+
+    def __init__(self, witness: Witness, hashes: HashReader, timeout: float = TIMEOUT) -> None:
+        self.witness = witness
+        self.hashes = hashes
+        self.timeout = timeout
+        self.known_size = 0
+
+    def add_checkpoint(self, size: int, note: str) -> NoteSignature:
+        """The witness's verified cosignature on the checkpoint `note` of tree size `size`."""
+        for _ in range(2):  # a 409 tells the witness's size: retry once from there
+            old = self.known_size
+            if old > size:
+                raise WitnessFailure(f"the witness is at size {old}, beyond {size}")
+            body = format_add_checkpoint(old, prove_consistency(old, size, self.hashes), note)
+            status, content_type, answer = _post(
+                self.witness.url + ADD_CHECKPOINT_PATH, body, self.timeout
+            )
+            if status == HTTPStatus.OK:
+                self.known_size = size
+                return self._verified(note, answer)
+            if status != HTTPStatus.CONFLICT or content_type != SIZE_CONTENT_TYPE:
+                raise WitnessFailure(f"HTTP {status}: {answer[:200]!r}")
+            self.known_size = parse_size(answer)
+        raise WitnessFailure(f"HTTP 409 again: the witness is at size {self.known_size}")
+
+    def _verified(self, note: str, answer: bytes) -> NoteSignature:
+        """The line of the answer by this witness's key, checked against the checkpoint."""
+        text, _ = split_note(note)
+        verifier = self.witness.verifier
+        for line in parse_cosignatures(answer):
+            if (line.name, line.key_hash) == (verifier.name, verifier.key_hash):
+                verify_cosignature(text, line, verifier)
+                return line
+        raise WitnessFailure(f"no cosignature by {verifier.key_id} in the answer")
+
+
+class Witnessing:
+    """The background sender of one log's checkpoints to its witnesses."""
+
+    def __init__(
+        self,
+        log: LogRecorder,
+        ledger_key: Verifier,
+        witnesses: Sequence[Witness],
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.log = log
+        self.ledger_key = ledger_key
+        self.timeout = timeout
+        self.clients = [WitnessClient(witness, log, timeout) for witness in witnesses]
+        self._pool = ThreadPoolExecutor(max(1, len(self.clients)), "witness")
+        self._pending: tuple[int, str] | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, size: int, note: str) -> None:
+        """Hand over a committed checkpoint (the newest wins); never blocks on a witness."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._pending = (size, note)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="witnessing", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        """Witness the newest handed-over checkpoint until closed."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                pending, self._pending = self._pending, None
+            if pending is None:
+                continue
+            try:
+                self.witness(*pending)
+            except Exception:  # this thread must outlive any one failure
+                LOG.exception("witnessing checkpoint %d failed", pending[0])
+
+    def _ledger_signed(self, note: str) -> str:
+        """The note with the ledger's signature line only (no earlier cosignatures)."""
+        text, signatures = split_note(note)
+        key = (self.ledger_key.name, self.ledger_key.key_hash)
+        own = [sig for sig in signatures if (sig.name, sig.key_hash) == key]
+        return text + "\n" + "".join(sig.line for sig in own)
+
+    def _ask(self, client: WitnessClient, size: int, note: str) -> NoteSignature | None:
+        """One witness's cosignature, or None (logged) if it has none to give."""
+        try:
+            return client.add_checkpoint(size, note)
+        except (WitnessFailure, OSError, HTTPException, ValueError) as e:
+            LOG.warning("witness %s: checkpoint %d not cosigned: %s", client.witness.url, size, e)
+            return None
+
+    def witness(self, size: int, note: str) -> str:
+        """Ask every witness to cosign checkpoint `size`; store and return the cosigned note."""
+        signed = self._ledger_signed(note)
+        answers = self._pool.map(lambda client: self._ask(client, size, signed), self.clients)
+        lines = [line for line in answers if line is not None]
+        cosigned = signed + "".join(line.line for line in lines)
+        if lines:
+            self.log.store_cosigned(size, cosigned)
+        return cosigned
+
+    def close(self) -> None:
+        """Stop the sender, waiting briefly for a round under way."""
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(self.timeout + 1)
+        self._pool.shutdown(wait=False, cancel_futures=True)

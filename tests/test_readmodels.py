@@ -1,0 +1,122 @@
+"""Read models over HTTP on both backends: persons (scoped), city totals, benchmarks, after=."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.tokens import TOKENS_FILE, TokenStore
+from tests.support import register, signed
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def client(node):
+    with TestClient(create_app(node, node.run_integrator, run_projections_of(node))) as test_client:
+        yield test_client
+
+
+def run_projections_of(node):
+    from functools import partial
+
+    from projections.runner import run_projections
+
+    return partial(run_projections, node)
+
+
+def bearer(node, principal):
+    return {
+        "Authorization": f"Bearer {TokenStore(node.data_dir / TOKENS_FILE).create(principal)[1]}"
+    }
+
+
+def submit(client, wire):
+    response = client.post("/v1/submissions?wait=true", json=wire)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_person_totals_across_banks_are_scoped(client, node):
+    abc, xyz = register(node, "bank.abc", ["bank"]), register(node, "bank.xyz", ["bank"])
+    submit(client, signed(abc, "per:abc:p1", "AccountOpened", {}))
+    submit(client, signed(xyz, "per:xyz:p1", "AccountOpened", {}))
+    submit(
+        client,
+        signed(
+            abc,
+            "per:abc:p1",
+            "GreenBehaviourRecorded",
+            {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "a"},
+        ),
+    )
+    last = submit(
+        client,
+        signed(
+            xyz,
+            "per:xyz:p1",
+            "GreenBehaviourRecorded",
+            {"behaviour": "online_payment", "count": 2, "on": DAY, "ref": "b"},
+        ),
+    )
+    after = f"?after={last['index']}"
+    regulator = client.get(f"/v1/persons/p1{after}", headers=bearer(node, "regulator"))
+    assert regulator.status_code == 200, regulator.text
+    person = regulator.json()
+    assert (person["points"], person["co2e_g"], person["accounts"]) == (34, 34, 2)
+    assert sorted(person["banks"]) == ["abc", "xyz"]
+    assert client.get(f"/v1/persons/p1{after}", headers=bearer(node, "bank:abc")).status_code == 200
+    for principal in ("bank:zzz", "ent:91330800MAAXXXXXXX", "farm:x"):
+        response = client.get(f"/v1/persons/p1{after}", headers=bearer(node, principal))
+        assert response.status_code == 404, principal
+    missing = client.get(f"/v1/persons/nobody{after}", headers=bearer(node, "regulator"))
+    assert (
+        missing.status_code == 404
+        and missing.json()
+        == client.get(f"/v1/persons/p1{after}", headers=bearer(node, "bank:zzz")).json()
+    )
+    assert client.get("/v1/persons/p1").status_code == 401
+
+
+def test_city_totals_and_benchmark_are_public_and_read_your_writes(client, node):
+    meter = register(node, "meter.m1", ["meter"])
+    account = "ind:91330800MAAXXXXXXX"
+    submit(
+        client,
+        signed(
+            node.authority_key,
+            account,
+            "EnterpriseRegistered",
+            {"name": "A", "industry": "C26", "district": "K"},
+        ),
+    )
+    submit(
+        client,
+        signed(
+            meter,
+            account,
+            "EnergyReadingRecorded",
+            {
+                "meter": "M",
+                "energy": "electricity",
+                "quantity": 1000,
+                "unit": "Wh",
+                "from": "2026-07-01",
+                "to": "2026-07-31",
+            },
+        ),
+    )
+    last = submit(
+        client,
+        signed(meter, account, "OutputValueReported", {"period": "2026-Q3", "value_fen": 5000}),
+    )
+    benchmark = client.get(f"/v1/industries/C26/benchmark?period=2026-Q3&after={last['index']}")
+    assert benchmark.status_code == 200, benchmark.text
+    assert (
+        benchmark.json() | {"co2e_g": 570, "value_fen": 5000, "enterprises": 1} == benchmark.json()
+    )
+    totals = client.get(f"/v1/city/totals?after={last['index']}").json()
+    assert totals["industrial"][0]["co2e_g"] == 570
+    assert client.get("/v1/industries/C26/benchmark?period=Q3").status_code == 422
+    assert client.get("/v1/city/totals?after=-1").status_code == 400
+    far = client.get("/v1/city/totals?after=999999")
+    assert far.status_code == 503 and far.json()["field"] == "after"

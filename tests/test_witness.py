@@ -1,0 +1,230 @@
+"""The C2SP tlog-witness server and the ledger's witnessing, end to end on both backends."""
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from crypto.cosignature import (
+    CosignatureError,
+    generate_cosigner,
+    parse_cosignature_verifier,
+    verify_cosignatures,
+)
+from crypto.keys import generate_signer
+from crypto.merkle import MemoryHashStore, MerkleTree, leaf_hash, prove_consistency
+from crypto.note import split_note
+from crypto.witness_protocol import format_add_checkpoint
+from ledger.log.witness_state import Refused, WitnessState
+from ledger.log.witnessing import Witness
+from ledger.node import Node, open_node
+from tests.support import integrate_all, register
+from tools.cli import main
+from tools.witness import create_witness_app
+
+WITNESS = generate_cosigner("witness.test")
+
+
+def _state(path: Path, node: Node) -> WitnessState:
+    return WitnessState(path, WITNESS, [node.ledger_key.verifier])
+
+
+def _post(client: TestClient, old: int, proof: list[bytes], note: str):
+    return client.post("/add-checkpoint", content=format_add_checkpoint(old, proof, note))
+
+
+def _grow(node: Node, entries: int = 2) -> tuple[int, str]:
+    """Append and integrate a few entries; the new (size, note)."""
+    for _ in range(entries):
+        register(node, "bank.w", ["bank"])
+    integrate_all(node)
+    return node.reader.checkpoint()
+
+
+def test_witness_cosigns_successive_checkpoints(node: Node, tmp_path: Path):
+    path = tmp_path / "witness" / "state.json"
+    client = TestClient(create_witness_app(_state(path, node)))
+    log_key, witness_key = node.ledger_key.verifier, WITNESS.verifier
+
+    first_size, first = _grow(node)
+    answer = _post(client, 0, [], first)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain")
+    cosigned = first + answer.text
+    checkpoint, [by] = verify_cosignatures(cosigned, log_key, [witness_key])
+    assert checkpoint.size == first_size and by.witness == witness_key
+    assert abs(by.timestamp - time.time()) < 60
+
+    size, second = _grow(node)
+    stale = _post(client, 0, [], second)
+    assert stale.status_code == 409
+    assert stale.headers["content-type"] == "text/x.tlog.size"
+    assert stale.text == f"{first_size}\n"
+
+    proof = prove_consistency(first_size, size, node.log)
+    bad = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
+    assert _post(client, first_size, bad, second).status_code == 422
+    assert _post(client, first_size, proof[:-1], second).status_code == 422
+    answer = _post(client, first_size, proof, second)
+    _, [by] = verify_cosignatures(second + answer.text, log_key, [witness_key])
+
+    assert _post(client, size, [], second).status_code == 200  # the same head, cosigned again
+    stored = json.loads(path.read_text())["logs"][node.origin]
+    assert stored["size"] == size and stored["note"] == second
+    assert [p.name for p in path.parent.iterdir()] == ["state.json"]  # no temporary left
+
+    restarted = TestClient(create_witness_app(_state(path, node)))
+    again = _post(restarted, 0, [], second)
+    assert (again.status_code, again.text) == (409, f"{size}\n")
+    fork = Checkpoint(node.origin, size, bytes(32))
+    forked = _post(restarted, size, [], sign_checkpoint(fork, node.ledger_key))
+    assert (forked.status_code, forked.text) == (409, f"{size}\n")
+    assert _post(restarted, first_size, proof, second).status_code == 409
+
+
+def test_witness_refusals(node: Node, tmp_path: Path):
+    client = TestClient(create_witness_app(_state(tmp_path / "witness.json", node)))
+    size, note = _grow(node, 1)
+    checkpoint, _ = open_checkpoint(note, node.ledger_key.verifier)
+
+    impostor = generate_signer(node.origin)  # the log's name, another key
+    assert _post(client, 0, [], sign_checkpoint(checkpoint, impostor)).status_code == 403
+    text, _ = split_note(note)
+    assert _post(client, 0, [], text + "\n" + "— x AAAAAAAA\n").status_code in (400, 403)
+
+    other = generate_signer("other.example")
+    elsewhere = Checkpoint("other.example", size, checkpoint.root_hash)
+    assert _post(client, 0, [], sign_checkpoint(elsewhere, other)).status_code == 404
+
+    for body in (b"", b"garbage", b"old 0\n\nnot a note", b"old x\n\n" + note.encode()):
+        assert client.post("/add-checkpoint", content=body).status_code == 400, body
+    assert _post(client, size + 1, [], note).status_code == 400  # old size above the new size
+    assert client.post("/add-checkpoint", content=b"x" * 70_000).status_code == 413
+    assert _post(client, 0, [], note).status_code == 200  # none of that changed the state
+
+
+def test_concurrent_requests_are_serialised(tmp_path: Path):
+    log = generate_signer("log.example")
+    state = WitnessState(tmp_path / "witness.json", WITNESS, [log.verifier])
+    tree = MerkleTree(MemoryHashStore())
+    tree.append_many(leaf_hash(bytes([i])) for i in range(2))
+    bodies = [
+        format_add_checkpoint(
+            0, [], sign_checkpoint(Checkpoint("log.example", n, tree.root(n)), log)
+        )
+        for n in (1, 2)
+    ]
+    results: list[int] = []
+
+    def ask(body: bytes) -> None:
+        try:
+            state.add_checkpoint(body)
+            results.append(200)
+        except Refused as refused:
+            results.append(refused.status)
+
+    threads = [threading.Thread(target=ask, args=(bodies[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200] + [409] * 7  # all claim old 0: only the first one holds
+    assert WitnessState(state.path, WITNESS, [log.verifier]).head("log.example").size in (1, 2)
+
+
+@contextmanager
+def _serving(app: FastAPI) -> Iterator[str]:
+    """Run `app` with uvicorn on a free localhost port; its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the witness did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_cosigned(client: TestClient, node: Node, size: int) -> str:
+    """The served checkpoint once it is of `size` or more and cosigned by WITNESS."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        note = client.get("/v1/log/checkpoint").text
+        checkpoint, cosigned = verify_cosignatures(
+            note, node.ledger_key.verifier, [WITNESS.verifier]
+        )
+        if checkpoint.size >= size and cosigned:
+            return note
+        time.sleep(0.05)
+    raise AssertionError(f"no cosigned checkpoint of size {size} was served")
+
+
+def test_ledger_serves_cosigned_checkpoints(
+    data_dir: Path, storage: dict[str, str], tmp_path: Path
+):
+    plain = open_node(data_dir, storage)
+    try:
+        size, note = _grow(plain, 1)
+        state = _state(tmp_path / "witness.json", plain)
+    finally:
+        plain.close()
+    state.add_checkpoint(format_add_checkpoint(0, [], note))  # the ledger's first try is stale
+
+    with _serving(create_witness_app(state)) as url:
+        witnesses = [
+            Witness(url, WITNESS.verifier),
+            Witness(f"http://127.0.0.1:{_closed_port()}", generate_cosigner("down").verifier),
+        ]
+        node = open_node(data_dir, storage, witnesses)
+        try:
+            with TestClient(create_app(node, node.run_integrator)) as client:
+                assert split_note(_wait_for_cosigned(client, node, size))[0] == split_note(note)[0]
+                register(node, "bank.late", ["bank"])
+                served = _wait_for_cosigned(client, node, size + 1)
+                checkpoint, _ = open_checkpoint(served, node.ledger_key.verifier)
+                assert state.head(node.origin).size == checkpoint.size
+                text, (ledger_line, *cosignatures) = split_note(served)
+                assert len(cosignatures) == 1  # the witness that is down gave none
+                zeroed = cosignatures[0].signature[:8] + bytes(64)
+                forged = (
+                    text + "\n" + ledger_line.line + replace(cosignatures[0], signature=zeroed).line
+                )
+                with pytest.raises(CosignatureError):
+                    verify_cosignatures(forged, node.ledger_key.verifier, [WITNESS.verifier])
+        finally:
+            node.close()
+
+
+def test_keygen_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "witness.key"
+    assert main(["witness", "keygen", "witness.example", "--out", str(out)]) == 0
+    verifier = parse_cosignature_verifier(capsys.readouterr().out.strip())
+    assert verifier.name == "witness.example"
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    assert main(["witness", "keygen", "witness.example", "--out", str(out)]) == 1
+    assert "not overwriting" in capsys.readouterr().err
