@@ -1,4 +1,4 @@
-"""Scoped bundles to verify offline: an account's balance statement (and, later, evidence)."""
+"""Scoped bundles to verify offline: an account's balance statement, a grade's evidence."""
 
 from typing import Any
 
@@ -7,7 +7,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import PrincipalDep
 from api.deps import NodeDep
-from ledger.bundles import statement_bundle
+from ledger.bundles import evidence_bundle, statement_bundle
+from ledger.domain.common import check_period
 from ledger.errors import NotFound
 
 router = APIRouter(prefix="/v1/accounts", tags=["proofs"])
@@ -24,3 +25,16 @@ async def statement(account_id: str, principal: PrincipalDep, node: NodeDep) -> 
         return await run_in_threadpool(statement_bundle, node, account_id)
     except NotFound:
         raise NotFound("no such account") from None
+
+
+@router.get(
+    "/{account_id}/evidence",
+    summary="A grade, every entry it cites, the benchmark's inputs and the proofs",
+)
+async def evidence(
+    account_id: str, period: str, principal: PrincipalDep, node: NodeDep
+) -> dict[str, Any]:
+    check_period(period, "period")
+    if not principal.can_read(account_id) or not account_id.startswith(("ind:", "agr:")):
+        raise NotFound("no such account")
+    return await run_in_threadpool(evidence_bundle, node, account_id, period, principal.can_read)

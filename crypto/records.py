@@ -11,6 +11,7 @@ from crypto.merkle import leaf_hash
 SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
 RECEIPT_CONTEXT = b"carbon-ledger/receipt/v1\n"
 ENTRY_VERSION = 1
+BUNDLE_FORMAT = "carbon-ledger/bundle/v1"
 
 
 def submission_message(submission: dict[str, Any]) -> bytes:

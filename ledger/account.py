@@ -7,8 +7,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
-from ledger.domain.common import Applied
-from ledger.rules import decode_data, initial_state, rule_for
+from ledger.rules import apply_entry, initial_state
 
 ACCOUNT_NAMESPACE = UUID("6f1d3c52-3b7e-4c39-9a55-0c6a1a7d2e01")
 CLAIM_NAMESPACE = UUID("0b0d7d0e-58a2-4f0e-a7a4-1f7f3c9e6b02")
@@ -43,11 +42,7 @@ class Account(Aggregate):
 
     def _apply(self, entry: str, leaf_hash: str) -> None:
         record = json.loads(entry)
-        submission = record["submission"]
-        rule = rule_for(submission["type"], self.account)
-        data = decode_data(rule, submission["data"])
-        applied = Applied(submission["type"], data, record["effect"], leaf_hash, submission["key"])
-        rule.evolve(self.state, applied)
+        apply_entry(self.state, self.account, record, leaf_hash)
         self.seq = record["seq"]
         self.head = leaf_hash
 

@@ -16,15 +16,16 @@ from typing import Any, TextIO
 
 from crypto.checkpoint import parse_checkpoint
 from crypto.note import sign_note, split_note
+from crypto.records import BUNDLE_FORMAT
 from crypto.statement import Statement
 from ledger.account import account_uuid
 from ledger.domain.balances import balance
 from ledger.errors import NotFound
 from ledger.log.recorder import LogLeaf
 from ledger.node import Node
+from ledger.rules import apply_entry, initial_state
 from ledger.system import SYSTEM_ACCOUNTS
 
-BUNDLE_FORMAT = "carbon-ledger/bundle/v1"
 PAGE = 1000
 
 
@@ -82,6 +83,88 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
         item for sys in SYSTEM_ACCOUNTS if sys != account for item in chain_items(node, sys, size)
     ]
     bundle["entries"] = sorted(system + items, key=lambda item: item["index"])
+    return bundle
+
+
+def _state_before(node: Node, account: str, index: int) -> tuple[Any, list[LogLeaf]]:
+    """An account's state from its entries below log `index`, and those entries."""
+    state = initial_state(account)
+    leaves = _chain(node, account, index)
+    for leaf in leaves:
+        apply_entry(state, account, json.loads(leaf.entry), leaf.leaf_hash.hex())
+    return state, leaves
+
+
+def _input_items(
+    node: Node, leaves: list[LogLeaf], inputs: list[str], size: int, with_entries: bool
+) -> list[dict[str, Any]]:
+    by_hash = {leaf.leaf_hash.hex(): leaf for leaf in leaves}
+    items = []
+    for leaf_hex in inputs:
+        leaf = by_hash[leaf_hex]
+        _, proof = node.reader.inclusion(leaf.index, size)
+        item = {"index": leaf.index, "leaf_hash": leaf_hex, "inclusion": [h.hex() for h in proof]}
+        if with_entries:
+            item["entry"] = base64.b64encode(leaf.entry).decode()
+        items.append(item)
+    return items
+
+
+def _benchmark(
+    node: Node,
+    account: str,
+    grade: dict[str, Any],
+    grade_index: int,
+    size: int,
+    can_read: Callable[[str], bool],
+) -> dict[str, Any]:
+    """The other enterprises of the grade's industry as the grade saw them (below its index)."""
+    others = []
+    for other in node.log.accounts("ind:"):
+        if other == account:
+            continue
+        state, leaves = _state_before(node, other, grade_index)
+        if not state.registered or state.registered["industry"] != grade["industry"]:
+            continue
+        figures = state.figures(grade["period"])
+        if figures is None:
+            continue
+        co2e, value, inputs = figures
+        visible = can_read(other)
+        others.append(
+            {
+                "account": other if visible else None,
+                "co2e_g": co2e,
+                "value_fen": value,
+                "inputs": _input_items(node, leaves, inputs, size, visible),
+            }
+        )
+    return {"industry": grade["industry"], "period": grade["period"], "others": others}
+
+
+def evidence_bundle(
+    node: Node, account: str, period: str, can_read: Callable[[str], bool]
+) -> dict[str, Any]:
+    """The latest grade of `account` for `period`, everything it cites, and the benchmark's
+    inputs: others' entries where the caller may read them, else their leaf hashes and totals."""
+    size, bundle = _header(node)
+    items = chain_items(node, account, size)
+    grades = [
+        (item, entry)
+        for item in items
+        if (entry := json.loads(base64.b64decode(item["entry"])))["submission"]["type"]
+        == "GradeAssigned"
+        and entry["submission"]["data"]["period"] == period
+    ]
+    if not grades:
+        raise NotFound(f"{account} has no grade for {period} in the log", "period")
+    item, entry = grades[-1]
+    grade = entry["submission"]["data"]
+    bundle["grade"] = {"index": item["index"], "seq": entry["seq"]}
+    if account.startswith("ind:"):
+        bundle["benchmark"] = _benchmark(node, account, grade, item["index"], size, can_read)
+    system = [i for sys in SYSTEM_ACCOUNTS for i in chain_items(node, sys, size)]
+    bundle["entries"] = sorted(system + items, key=lambda i: i["index"])
     return bundle
 
 

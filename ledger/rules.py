@@ -5,7 +5,7 @@ from typing import Any
 import msgspec
 
 from ledger.domain import agricultural, industrial, keys, personal, reference, runs
-from ledger.domain.common import EventRule
+from ledger.domain.common import Applied, EventRule
 from ledger.errors import Invalid
 
 MODULES = (keys, reference, runs, personal, industrial, agricultural)
@@ -54,3 +54,13 @@ def decode_data(rule: EventRule, data: Any) -> Any:
         path = str(error).rsplit("at `$", 1)
         field = "submission.data" + path[1].rstrip("`") if len(path) == 2 else "submission.data"
         raise Invalid(str(error), field) from None
+
+
+def apply_entry(state: Any, account: str, record: dict[str, Any], leaf_hash: str) -> None:
+    """Evolve an account's state by one of its entries (as parsed from the entry's JSON)."""
+    submission = record["submission"]
+    rule = rule_for(submission["type"], account)
+    data = decode_data(rule, submission["data"])
+    rule.evolve(
+        state, Applied(submission["type"], data, record["effect"], leaf_hash, submission["key"])
+    )

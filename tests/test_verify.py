@@ -31,6 +31,11 @@ def city(node):
     return plan
 
 
+def bearer(node, principal):
+    token = TokenStore(node.data_dir / TOKENS_FILE).create(principal)[1]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def export_object(node):
     lines = [json.loads(line) for line in export_lines(node)]
     header, entries = lines[0], lines[1:]
@@ -186,3 +191,51 @@ def test_inconsistent_checkpoints_are_caught(node, city):
     other_key = {**honest, "checkpoints": [note.replace(node.origin, node.origin + "x", 1)]}
     assert failure(node, other_key).check == "checkpoint signature"
     integrate_all(node)
+
+
+def test_grade_evidence_verifies_and_a_wrong_benchmark_is_caught(node, city):
+    enterprise = next(op.account for op in city.operations if op.account.startswith("ind:"))
+    farm = next(op.account for op in city.operations if op.account.startswith("agr:"))
+    code = enterprise.split(":")[1]
+    with TestClient(create_app(node)) as client:
+        own = client.get(
+            f"/v1/accounts/{enterprise}/evidence?period=2026-Q3",
+            headers=bearer(node, f"ent:{code}"),
+        )
+        assert own.status_code == 200, own.text
+        regulator = bearer(node, "regulator")
+        full = client.get(
+            f"/v1/accounts/{enterprise}/evidence?period=2026-Q3", headers=regulator
+        ).json()
+        farm_evidence = client.get(
+            f"/v1/accounts/{farm}/evidence?period=2026-Q3", headers=regulator
+        ).json()
+        assert (
+            client.get(
+                f"/v1/accounts/{enterprise}/evidence?period=2024-Q1", headers=regulator
+            ).status_code
+            == 404
+        )
+        assert (
+            client.get(
+                f"/v1/accounts/{farm}/evidence?period=2026-Q3", headers=own.request.headers
+            ).status_code
+            == 404
+        )
+    report = audit(node, own.json())
+    assert report.grade["account"] == enterprise
+    others = own.json()["benchmark"]["others"]
+    assert others and all(
+        o["account"] is None and all("entry" not in i for i in o["inputs"]) for o in others
+    )
+    assert all(
+        o["account"] and all("entry" in i for i in o["inputs"]) for o in full["benchmark"]["others"]
+    )
+    assert audit(node, full).grade["grade"] in ("dark_green", "light_green", "yellow", "red")
+    assert audit(node, farm_evidence).grade["account"] == farm
+    inflated = copy.deepcopy(full)
+    inflated["benchmark"]["others"][0]["co2e_g"] += 1
+    assert failure(node, inflated).check == "benchmark"
+    hidden_lie = copy.deepcopy(own.json())
+    hidden_lie["benchmark"]["others"][0]["inputs"][0]["leaf_hash"] = "00" * 32
+    assert failure(node, hidden_lie).check == "inclusion"

@@ -72,6 +72,7 @@ class Report:
     grades: int = 0
     cosignatures: int = 0
     statement: dict[str, Any] | None = None
+    grade: dict[str, Any] | None = None
     root_recomputed: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -105,6 +106,7 @@ class Audit:
         self.cosignature_check = cosignature_check
         self.report = Report()
         self.chains: dict[str, _Chain] = {}
+        self.entries_by_index: dict[int, dict[str, Any]] = {}
 
     def run(self, bundle: Bundle) -> Report:
         checkpoint = self._checkpoints(bundle)
@@ -132,6 +134,8 @@ class Audit:
             self._heads_proven()
         if bundle.statement is not None:
             self._statement(bundle.statement, checkpoint)
+        if bundle.grade is not None:
+            self._grade(bundle, checkpoint)
         self.report.accounts = len(self.chains)
         return self.report
 
@@ -278,6 +282,7 @@ class Audit:
             state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
         )
         self.chains[account] = _Chain(expected_seq, leaf, state, index, proven)
+        self.entries_by_index[index] = entry
 
     def _state(self, account: str) -> Any:
         chain = self.chains.get(account)
@@ -351,3 +356,84 @@ class Audit:
             "points": points,
             "co2e_g": co2e_g,
         }
+
+    def _grade(self, bundle: Bundle, checkpoint: Checkpoint) -> None:
+        """The cited grade was replayed and rechecked; now its industry benchmark."""
+        grade_index = bundle.grade.get("index") if bundle.grade else None
+        entry = self.entries_by_index.get(grade_index)  # type: ignore[arg-type]
+        if entry is None or entry["submission"]["type"] != "GradeAssigned":
+            raise Failure(
+                "evidence", "grade", "index", "a GradeAssigned entry in the bundle", grade_index
+            )
+        data = entry["submission"]["data"]
+        self.report.grade = {
+            "account": entry["account"],
+            "period": data["period"],
+            "grade": data["grade"],
+        }
+        if "industry" not in data:
+            return
+        benchmark = bundle.benchmark or {}
+        if (benchmark.get("industry"), benchmark.get("period")) != (
+            data["industry"],
+            data["period"],
+        ):
+            raise Failure(
+                "benchmark",
+                "evidence",
+                "benchmark",
+                (data["industry"], data["period"]),
+                (benchmark.get("industry"), benchmark.get("period")),
+            )
+        co2e, value = data["co2e_g"], data["value_fen"]
+        for number, other in enumerate(benchmark.get("others", [])):
+            self._benchmark_inputs(number, other, grade_index, checkpoint)
+            co2e += other["co2e_g"]
+            value += other["value_fen"]
+        found = (data["industry_co2e_g"], data["industry_value_fen"])
+        if (co2e, value) != found:
+            raise Failure(
+                "benchmark",
+                f"grade at entry {grade_index}",
+                "industry_co2e_g, industry_value_fen",
+                (co2e, value),
+                found,
+            )
+
+    def _benchmark_inputs(
+        self, number: int, other: dict[str, Any], grade_index: int, checkpoint: Checkpoint
+    ) -> None:
+        where = f"benchmark enterprise {number} ({other.get('account') or 'hidden'})"
+        co2e = value = 0
+        for item in other.get("inputs", []):
+            leaf = bytes.fromhex(item["leaf_hash"])
+            if item["index"] >= grade_index:
+                raise Failure("benchmark", where, "index", f"< {grade_index}", item["index"])
+            try:
+                proof = [bytes.fromhex(h) for h in item["inclusion"]]
+                verify_inclusion(item["index"], checkpoint.size, leaf, proof, checkpoint.root_hash)
+            except (ProofError, ValueError, KeyError) as error:
+                raise Failure(
+                    "inclusion", where, "inclusion", "a proof to the checkpoint root", str(error)
+                ) from None
+            self.report.inclusion_proofs += 1
+            if "entry" in item:
+                data = base64.b64decode(item["entry"])
+                if leaf_hash(data) != leaf:
+                    raise Failure(
+                        "benchmark", where, "entry", item["leaf_hash"], leaf_hash(data).hex()
+                    )
+                effect = parse_canonical(data)["effect"]
+                co2e += effect.get("co2e_g", 0)
+                value += effect.get("value_fen", 0)
+        if any("entry" in item for item in other.get("inputs", [])) and (co2e, value) != (
+            other["co2e_g"],
+            other["value_fen"],
+        ):
+            raise Failure(
+                "benchmark",
+                where,
+                "co2e_g, value_fen",
+                (co2e, value),
+                (other["co2e_g"], other["value_fen"]),
+            )

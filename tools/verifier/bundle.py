@@ -2,11 +2,11 @@
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.bundles import BUNDLE_FORMAT
+from crypto.records import BUNDLE_FORMAT
 
 
 class BundleError(ValueError):
@@ -22,7 +22,7 @@ class Bundle:
     declared_entries: int | None = None  # an export says how many entries follow
     statement: str | None = None
     benchmark: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    grade: dict[str, Any] | None = None
 
 
 def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Bundle:
@@ -37,6 +37,7 @@ def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> B
             declared_entries=header.get("entry_count"),
             statement=header.get("statement"),
             benchmark=header.get("benchmark"),
+            grade=header.get("grade"),
         )
     except (KeyError, TypeError) as error:
         raise BundleError(f"bundle header lacks {error}") from None
