@@ -183,12 +183,12 @@ def _split_key(kind: str, text: str) -> tuple[str, int, bytes]:
     return name, int(hash16, 16), data[1:]
 
 
-def parse_cosignature_verifier(text: str) -> CosignatureVerifier:
+def parse_witness_verifier(text: str) -> CosignatureVerifier:
     """Parse a witness verifier key `NAME+HHHHHHHH+BASE64(0x04 || public key)`."""
     return CosignatureVerifier(*_split_key("witness verifier", text))
 
 
-def parse_cosignature_signer(text: str) -> CosignatureSigner:
+def parse_witness_signer(text: str) -> CosignatureSigner:
     """Parse a witness private key `PRIVATE+KEY+NAME+HHHHHHHH+BASE64(0x04 || seed)`."""
     if not text.startswith(PRIVATE_KEY_PREFIX):
         raise KeyFormatError(f"malformed witness key: does not start with {PRIVATE_KEY_PREFIX!r}")
@@ -236,23 +236,32 @@ class Cosigned:
     timestamp: int
 
 
-def verify_cosignatures(
-    note: str | bytes, log_verifier: Verifier, witnesses: Iterable[CosignatureVerifier]
-) -> tuple[Checkpoint, list[Cosigned]]:
-    """Open a checkpoint signed by the log and list which of `witnesses` cosigned it, and when.
+def cosignatures(note: str | bytes, witnesses: Iterable[CosignatureVerifier]) -> list[Cosigned]:
+    """Which of `witnesses` cosigned a signed note's text, and when (the log key is not checked).
 
     Lines by other keys are ignored; a line naming a given witness key (name and hash) that
     does not verify raises CosignatureError, as a bad signature by a known key does in
     crypto.note.open_note.
     """
-    checkpoint, opened = open_checkpoint(note, log_verifier)
+    text, lines = split_note(note)
     known = {(w.name, w.key_hash): w for w in witnesses}
-    _, lines = split_note(note)
     cosigned: dict[tuple[str, int], Cosigned] = {}
     for line in lines:
         witness = known.get((line.name, line.key_hash))
-        if witness is None:
-            continue
-        timestamp = verify_cosignature(opened.text, line, witness)
-        cosigned.setdefault((line.name, line.key_hash), Cosigned(witness, timestamp))
-    return checkpoint, list(cosigned.values())
+        if witness is not None:
+            timestamp = verify_cosignature(text, line, witness)
+            cosigned.setdefault((line.name, line.key_hash), Cosigned(witness, timestamp))
+    return list(cosigned.values())
+
+
+def count_cosignatures(note: str | bytes, witnesses: Iterable[CosignatureVerifier]) -> int:
+    """How many of `witnesses` cosigned the note (CosignatureError if one's line is forged)."""
+    return len(cosignatures(note, witnesses))
+
+
+def verify_cosignatures(
+    note: str | bytes, log_verifier: Verifier, witnesses: Iterable[CosignatureVerifier]
+) -> tuple[Checkpoint, list[Cosigned]]:
+    """Open a checkpoint signed by the log; which of `witnesses` cosigned it, and when."""
+    checkpoint, _ = open_checkpoint(note, log_verifier)
+    return checkpoint, cosignatures(note, witnesses)

@@ -16,7 +16,7 @@ from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key
 from ledger.ledger import Ledger, Receipt, receipt_submission
 from ledger.log.integrator import BATCH_LIMIT, Integrator
-from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
+from ledger.log.lease import AdvisoryLease, FileLease, Lease, advisory_key, wait_for_lease
 from ledger.log.reader import LogReader
 from ledger.log.recorder import LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
 from ledger.log.witnessing import Witness, Witnessing
@@ -59,12 +59,13 @@ class Node:
             integrator.on_checkpoint = self.witnessing.submit
         return integrator
 
-    def lease(self) -> Lease:
-        """The lock that makes this process the only integrator."""
+    def lease(self, purpose: str = "integrator") -> Lease:
+        """The lock that makes this process the only one doing `purpose` on this ledger."""
         if isinstance(self.store.factory, PostgresFactory):
-            pool = self.store.factory.datastore.pool
-            return AdvisoryLease(pool.conninfo, **pool.kwargs)
-        return FileLease(self.data_dir / "integrator.lock")
+            datastore = self.store.factory.datastore
+            key = advisory_key(datastore.schema, purpose)
+            return AdvisoryLease(datastore.pool.conninfo, key, **datastore.pool.kwargs)
+        return FileLease(self.data_dir / f"{purpose}.lock")
 
     def run_integrator(self, stop: threading.Event, batch: int = BATCH_LIMIT) -> None:
         """Stand by for the lease, then integrate until stopped."""

@@ -11,11 +11,10 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
+from ledger.log.lease import advisory_key
 from ledger.store import LedgerStore
 from projections.fold import Deltas
 from projections.tables import TABLES, TRACKING, create_statements, write_statement
-
-WRITE_LOCK_KEY = 0x70_72_6F_6A_77  # "projw": serialises commits of the view tables on PostgreSQL
 
 
 class StalePosition(RuntimeError):
@@ -130,7 +129,8 @@ class PostgresViewRecorder(ViewRecorder, PostgresTrackingRecorder):
         return self.datastore.transaction(commit=commit)
 
     def _lock(self, cursor: Any, application_name: str) -> None:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
+        key = advisory_key(self.datastore.schema, "projections-write")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
     def _positional(self, cursor: Any) -> None:
         cursor.row_factory = tuple_row

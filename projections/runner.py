@@ -6,10 +6,9 @@ import threading
 from collections.abc import Callable
 
 from eventsourcing.persistence import Notification, Tracking
-from eventsourcing.postgres import PostgresFactory
 
 from ledger.account import ENTRY_TOPICS
-from ledger.log.lease import AdvisoryLease, FileLease, Lease, wait_for_lease
+from ledger.log.lease import wait_for_lease
 from ledger.node import Node
 from ledger.store import LedgerStore
 from projections.fold import Entry, fold
@@ -18,7 +17,6 @@ from projections.recorder import StalePosition, ViewRecorder, open_view_recorder
 BATCH_LIMIT = 1000
 POLL_SECONDS = 0.1
 RETRY_SECONDS = 2.0
-LEASE_KEY = 0x70_72_6F_6A  # "proj": one projector at a time on PostgreSQL
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +81,9 @@ class Projector:
         return Entry(notification.id, event.leaf_hash, json.loads(event.entry))
 
 
-def projector_lease(node: Node) -> Lease:
-    """The lock that makes this process the only projector (others stand by)."""
-    if isinstance(node.store.factory, PostgresFactory):
-        pool = node.store.factory.datastore.pool
-        return AdvisoryLease(pool.conninfo, LEASE_KEY, **pool.kwargs)
-    return FileLease(node.data_dir / "projections.lock")
-
-
 def run_projections(node: Node, stop: threading.Event) -> None:
     """Stand by for the projector lease, then keep the views up to date until `stop` is set."""
-    lease = projector_lease(node)
+    lease = node.lease("projections")
     if not wait_for_lease(lease, stop):
         return
     try:

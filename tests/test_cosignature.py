@@ -13,10 +13,11 @@ from crypto.cosignature import (
     cosignature_key_hash,
     cosigned_message,
     cosigner_from_seed,
+    count_cosignatures,
     generate_cosigner,
-    parse_cosignature_signer,
-    parse_cosignature_verifier,
     parse_signature_line,
+    parse_witness_signer,
+    parse_witness_verifier,
     verify_cosignature,
     verify_cosignatures,
 )
@@ -54,22 +55,22 @@ def test_key_hash_uses_algorithm_byte_4():
 def test_key_texts_round_trip():
     witness = generate_cosigner("witness.example")
     assert witness.text.startswith("PRIVATE+KEY+witness.example+")
-    assert parse_cosignature_signer(witness.text) == witness
-    assert parse_cosignature_verifier(witness.verifier.text) == witness.verifier
+    assert parse_witness_signer(witness.text) == witness
+    assert parse_witness_verifier(witness.verifier.text) == witness.verifier
 
 
 def test_key_texts_refused():
     witness = cosigner_from_seed("witness.example", SEED)
     ordinary = signer_from_seed("witness.example", SEED)  # the same key as type 0x01
     with pytest.raises(KeyFormatError, match="0x01"):
-        parse_cosignature_verifier(ordinary.verifier.text)
+        parse_witness_verifier(ordinary.verifier.text)
     name, hash_, data = witness.verifier.text.split("+", 2)
     with pytest.raises(KeyFormatError, match="does not match"):
-        parse_cosignature_verifier(f"other+{hash_}+{data}")
+        parse_witness_verifier(f"other+{hash_}+{data}")
     with pytest.raises(KeyFormatError, match="PRIVATE"):
-        parse_cosignature_signer(witness.verifier.text)
+        parse_witness_signer(witness.verifier.text)
     with pytest.raises(KeyFormatError):
-        parse_cosignature_verifier(f"{name}+{hash_}+{data[:-4]}")
+        parse_witness_verifier(f"{name}+{hash_}+{data[:-4]}")
 
 
 def test_message_and_line_layout():
@@ -125,6 +126,7 @@ def test_cosigned_note_opens_with_the_log_key():
     }
     _, only = verify_cosignatures(note, LOG.verifier, [second.verifier])
     assert [c.witness for c in only] == [second.verifier]
+    assert count_cosignatures(note, [first.verifier, second.verifier]) == 2
 
 
 def test_forged_cosignature_is_detected():
@@ -133,6 +135,8 @@ def test_forged_cosignature_is_detected():
     forged = replace(real, signature=real.signature[:8] + bytes(64))
     with pytest.raises(CosignatureError, match="invalid"):
         verify_cosignatures(NOTE + forged.line, LOG.verifier, [witness.verifier])
+    with pytest.raises(CosignatureError, match="invalid"):
+        count_cosignatures(NOTE + real.line + forged.line, [witness.verifier])
     stranger = generate_cosigner("witness.example")  # same name, other key: not counted
     _, cosigned = verify_cosignatures(
         NOTE + cosign(BODY, stranger, TIME).line, LOG.verifier, [witness.verifier]

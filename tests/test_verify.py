@@ -239,3 +239,35 @@ def test_grade_evidence_verifies_and_a_wrong_benchmark_is_caught(node, city):
     hidden_lie = copy.deepcopy(own.json())
     hidden_lie["benchmark"]["others"][0]["inputs"][0]["leaf_hash"] = "00" * 32
     assert failure(node, hidden_lie).check == "inclusion"
+
+
+def test_witness_cosignatures_are_required_and_checked(node, city):
+    from crypto.cosignature import cosign, generate_cosigner
+    from crypto.note import split_note
+
+    honest = export_object(node)
+    note = honest["checkpoints"][-1]
+    body = split_note(note)[0]
+    witness, other = generate_cosigner("witness.a"), generate_cosigner("witness.b")
+    cosigned = note + cosign(body, witness, 1_764_000_000).line
+    bundle = {**honest, "checkpoints": [cosigned]}
+    report = Audit(node.ledger_key.verifier, [witness.verifier]).run(
+        bundle_from_object(copy.deepcopy(bundle))
+    )
+    assert report.cosignatures == 1
+    with pytest.raises(Failure) as missing:
+        Audit(node.ledger_key.verifier, [witness.verifier, other.verifier]).run(
+            bundle_from_object(copy.deepcopy(bundle))
+        )
+    assert (missing.value.check, missing.value.expected, missing.value.found) == (
+        "cosignature",
+        2,
+        1,
+    )
+    forged_line = cosign(body, witness, 1_764_000_000).line
+    forged = note + forged_line.replace(forged_line.split()[-1][-8:], "AAAAAAA=")
+    with pytest.raises(Failure) as caught:
+        Audit(node.ledger_key.verifier, [witness.verifier]).run(
+            bundle_from_object({**honest, "checkpoints": [forged]})
+        )
+    assert caught.value.check == "cosignature"

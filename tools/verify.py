@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crypto.cosignature import parse_witness_verifier
 from crypto.keys import KeyFormatError, parse_verifier
 from ledger.bundles import write_export
 from ledger.node import DEFAULT_DATA, open_node
@@ -34,14 +35,14 @@ def _bar(done: int, total: int | None, started: float) -> None:
 def verify(args: argparse.Namespace) -> int:
     try:
         log_key = parse_verifier(_key_text(args.log_key))
-        witnesses = [_witness_key(_key_text(text)) for text in args.witness]
+        witnesses = [parse_witness_verifier(_key_text(text)) for text in args.witness]
         bundle = load_bundle(args.bundle)
     except (KeyFormatError, ValueError, OSError, BundleError) as error:
         print(f"carbon-ledger verify: {error}", file=sys.stderr)
         return 2
     started = time.monotonic()
     progress = None if args.json else (lambda done, total: _bar(done, total, started))
-    audit = Audit(log_key, witnesses, progress, _cosignature_check() if witnesses else None)
+    audit = Audit(log_key, witnesses, progress)
     try:
         report = audit.run(bundle)
     except (Failure, BundleError) as failure:
@@ -73,18 +74,6 @@ def verify(args: argparse.Namespace) -> int:
         if report.statement:
             print(f"statement: {report.statement}")
     return 0
-
-
-def _witness_key(text: str) -> Any:
-    from crypto.cosignature import parse_witness_verifier
-
-    return parse_witness_verifier(text)
-
-
-def _cosignature_check() -> Any:
-    from crypto.cosignature import count_cosignatures
-
-    return count_cosignatures
 
 
 def export(args: argparse.Namespace) -> int:

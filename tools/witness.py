@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from crypto.cosignature import generate_cosigner, parse_cosignature_signer
+from crypto.cosignature import generate_cosigner, parse_witness_signer
 from crypto.keys import parse_verifier
 from crypto.witness_protocol import ADD_CHECKPOINT_PATH, SIZE_CONTENT_TYPE, format_size
 from ledger.log.witness_state import Refused, WitnessState
@@ -80,7 +80,7 @@ def _keygen(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Run the witness until interrupted."""
     try:
-        signer = parse_cosignature_signer(args.key.read_text(encoding="utf-8").strip())
+        signer = parse_witness_signer(args.key.read_text(encoding="utf-8").strip())
         log_keys = [parse_verifier(text) for text in args.log_key]
         state = WitnessState(args.state, signer, log_keys)
     except (OSError, ValueError) as e:

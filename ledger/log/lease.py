@@ -1,13 +1,19 @@
 """One integrator at a time: a PostgreSQL advisory lock, or a file lock beside SQLite."""
 
 import fcntl
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 
-ADVISORY_LOCK_KEY = 0x63_61_72_62_6F_6E  # "carbon"
+
+def advisory_key(schema: str, purpose: str) -> int:
+    """A 63-bit advisory lock key for one purpose in one schema: two ledgers sharing a
+    database in different schemas never wait on each other's locks."""
+    digest = hashlib.sha256(f"carbon-ledger:{schema}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 class Lease(Protocol):
@@ -43,7 +49,7 @@ class FileLease:
 class AdvisoryLease:
     """A session advisory lock held on a dedicated PostgreSQL connection."""
 
-    def __init__(self, conninfo: str, key: int = ADVISORY_LOCK_KEY, **kwargs: Any) -> None:
+    def __init__(self, conninfo: str, key: int, **kwargs: Any) -> None:
         self.conninfo = conninfo
         self.kwargs = {k: v for k, v in kwargs.items() if k not in ("row_factory", "autocommit")}
         self.key = key

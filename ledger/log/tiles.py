@@ -20,7 +20,7 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_LEVEL = 63
 ENTRIES = -1  # the level of an entry bundle, as Go's "data" tiles use -1
-MAX_ENTRY_BYTES = 0xFFFF
+MAX_BUNDLED_ENTRY = 0xFFFF  # the largest length a uint16 prefix can state
 MAX_INDEX_GROUPS = 7  # 3-digit groups: enough for every index below 2**64
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
 _COORDINATES = re.compile(r"((?:x[0-9]{3}/)*)([0-9]{3})(?:\.p/([0-9]+))?")
@@ -130,7 +130,7 @@ def bundle(entries: Sequence[bytes]) -> bytes:
     """An entry bundle: each entry as a big-endian uint16 length and its bytes."""
     parts = []
     for entry in entries:
-        if len(entry) > MAX_ENTRY_BYTES:
+        if len(entry) > MAX_BUNDLED_ENTRY:
             raise ValueError(f"an entry of {len(entry)} bytes does not fit an entry bundle")
         parts += [len(entry).to_bytes(2, "big"), entry]
     return b"".join(parts)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.client import HTTPException
 
-from crypto.cosignature import CosignatureVerifier, parse_cosignature_verifier, verify_cosignature
+from crypto.cosignature import CosignatureVerifier, parse_witness_verifier, verify_cosignature
 from crypto.keys import Verifier
 from crypto.merkle import HashReader, prove_consistency
 from crypto.note import NoteSignature, split_note
@@ -52,7 +52,7 @@ def parse_witness(text: str) -> Witness:
     url, separator, vkey = text.partition("=")
     if not separator or not url.startswith(("http://", "https://")):
         raise ValueError(f"a witness is URL=VKEY with an http(s) URL, not {text[:80]!r}")
-    return Witness(url.rstrip("/"), parse_cosignature_verifier(vkey))
+    return Witness(url.rstrip("/"), parse_witness_verifier(vkey))
 
 
 class WitnessFailure(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.keys import Verifier
 from crypto.merkle import (
     MemoryHashStore,
@@ -96,14 +97,12 @@ class Audit:
     def __init__(
         self,
         log_key: Verifier,
-        witnesses: list[Any] | None = None,
+        witnesses: list[CosignatureVerifier] | None = None,
         progress: Callable[[int, int | None], None] | None = None,
-        cosignature_check: Callable[[str, list[Any]], int] | None = None,
     ) -> None:
         self.log_key = log_key
         self.witnesses = witnesses or []
         self.progress = progress
-        self.cosignature_check = cosignature_check
         self.report = Report()
         self.chains: dict[str, _Chain] = {}
         self.entries_by_index: dict[int, dict[str, Any]] = {}
@@ -164,10 +163,8 @@ class Audit:
                 )
             opened.append(checkpoint)
         self.report.checkpoints = len(opened)
-        if self.witnesses and self.cosignature_check is not None:
-            self.report.cosignatures = self.cosignature_check(
-                bundle.checkpoints[-1], self.witnesses
-            )
+        if self.witnesses:
+            self._cosignatures(bundle.checkpoints[-1])
         proofs = {(p.get("first"), p.get("second")): p for p in bundle.consistency}
         for older, newer in itertools.pairwise(opened):
             if older.size == newer.size:
@@ -202,6 +199,20 @@ class Audit:
                 ) from None
             self.report.consistency_proofs += 1
         return opened[-1]
+
+    def _cosignatures(self, note: str) -> None:
+        """Every given witness must have cosigned the checkpoint the proofs refer to."""
+        try:
+            count = count_cosignatures(note, self.witnesses)
+        except CosignatureError as error:
+            raise Failure(
+                "cosignature", "last checkpoint", "note", "valid cosignatures", str(error)
+            ) from None
+        if count < len(self.witnesses):
+            raise Failure(
+                "cosignature", "last checkpoint", "cosignatures", len(self.witnesses), count
+            )
+        self.report.cosignatures = count
 
     def _entry(self, item: dict[str, Any], checkpoint: Checkpoint, tree: MerkleTree | None) -> None:
         index = item["index"]
