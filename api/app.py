@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import accounts, bundles, grading, log, readmodels, submissions
+from api import accounts, bundles, grading, log, readmodels, submissions, tiles
 from api.problems import install_problem_handlers
 from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import Node
@@ -43,6 +43,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(submissions.router)
     app.include_router(log.router)
+    app.include_router(tiles.router)
     app.include_router(accounts.router)
     app.include_router(grading.router)
     app.include_router(bundles.router)

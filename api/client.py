@@ -1,0 +1,583 @@
+"""A client for the ledger's HTTP API that verifies every receipt, proof, checkpoint and bundle.
+
+It imports only the standard library, `crypto` and the offline verifier, so a bank or a
+regulator can use it without the server's dependencies. Trust comes from the log key: pass
+it (from the ledger's operator); without it the client fetches `/v1/log/key` once and pins
+it (trust on first use), across runs too if a `state_file` is given. The client keeps the
+last checkpoint it verified (in `state_file` too) and accepts a new one only if it extends
+that one: a smaller tree is a rollback, another root at the same size a split view, and a
+larger tree needs a consistency proof.
+"""
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import random
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.keys import KeyFormatError, Signer, Verifier, parse_verifier
+from crypto.merkle import ProofError, verify_consistency, verify_inclusion
+from crypto.records import entry_leaf_hash, receipt_message, receipt_promise, sign_submission
+from tools.verifier.audit import Audit, Failure, Report
+from tools.verifier.bundle import bundle_from_object
+
+# (method, url, headers, body) -> (status, headers, body); raises OSError or TransportError
+# when no HTTP answer came back.
+Transport = Callable[[str, str, dict[str, str], bytes | None], tuple[int, dict[str, str], bytes]]
+TIMEOUT = 30.0
+MAX_BACKOFF = 8.0
+AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class TransportError(Exception):
+    """No answer from the ledger, or only 5xx answers, after every retry."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An RFC 9457 problem: why the ledger refused a request or one item of a batch."""
+
+    status: int
+    title: str
+    detail: str
+    field: str | None = None
+
+
+class LedgerRefused(Exception):
+    """The ledger refused the request (4xx); `problem` says why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.status} {problem.title}: {problem.detail}")
+        self.problem = problem
+
+
+class VerificationError(Exception):
+    """The ledger said something that does not verify; `check` names the check that failed."""
+
+    def __init__(self, check: str, detail: str, failure: Failure | None = None) -> None:
+        super().__init__(f"{check}: {detail}")
+        self.check = check
+        self.detail = detail
+        self.failure = failure
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A ledger-signed receipt, verified; `index` is proven only once `inclusion` is set."""
+
+    account: str
+    seq: int
+    leaf_hash: str
+    entry: bytes
+    log: str
+    signature: str
+    index: int | None = None
+    checkpoint: str | None = None
+    inclusion: tuple[str, ...] | None = None
+    replayed: bool = False
+
+    @property
+    def proven(self) -> bool:
+        """Whether the entry's inclusion in `checkpoint` was verified."""
+        return self.inclusion is not None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The entry as the log holds it (submission, signature, effect, ...)."""
+        return json.loads(self.entry)
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """A bundle the offline verifier accepted, at a checkpoint consistent with the client's."""
+
+    bundle: dict[str, Any]
+    report: Report
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class StatementResult(VerifiedBundle):
+    """A verified balance statement of one account."""
+
+    account: str
+    seq: int
+    points: int
+    co2e_g: int
+
+
+@dataclass(frozen=True)
+class EvidenceResult(VerifiedBundle):
+    """A verified grade of one account for one period, with everything it cites."""
+
+    account: str
+    period: str
+    grade: str
+
+
+def urllib_transport(
+    method: str, url: str, headers: dict[str, str], body: bytes | None
+) -> tuple[int, dict[str, str], bytes]:
+    """Send one request with urllib; TransportError if no HTTP answer came back."""
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise TransportError(f"{method} {url}: {error}") from error
+
+
+def submission(
+    signer: Signer,
+    account: str,
+    type: str,
+    data: dict[str, Any],
+    id: str | None = None,
+    at: datetime | str | None = None,
+) -> dict[str, Any]:
+    """A signed wire submission; `id` defaults to a new UUID, `at` to now (UTC)."""
+    when = at or datetime.now(UTC)
+    if isinstance(when, datetime):
+        when = when.astimezone(UTC).strftime(AT_FORMAT)
+    fields = {
+        "account": account,
+        "type": type,
+        "data": data,
+        "key": signer.key_id,
+        "at": when,
+        "id": id or str(uuid.uuid4()),
+    }
+    return sign_submission(signer, fields)
+
+
+class LedgerClient:
+    """One ledger over HTTP; every answer is verified against the pinned log key.
+
+    Requests are retried `retries` times on network errors and 5xx answers, with exponential
+    backoff from `backoff` seconds: safe for submissions, since the same bytes under the same
+    id get the original receipt. `token` is the bearer token for statements and evidence.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        log_key: Verifier | str | None = None,
+        token: str | None = None,
+        state_file: Path | None = None,
+        transport: Transport | None = None,
+        retries: int = 5,
+        backoff: float = 0.25,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.state_file = state_file
+        self.retries = retries
+        self.backoff = backoff
+        self._transport = transport or urllib_transport
+        self._lock = threading.RLock()
+        self._key = parse_verifier(log_key.strip()) if isinstance(log_key, str) else log_key
+        self._last: tuple[Checkpoint, str] | None = None
+        if state_file is not None and state_file.exists():
+            self._load(state_file)
+
+    @property
+    def log_key(self) -> Verifier:
+        """The pinned log key: as given, from the state file, or fetched once."""
+        with self._lock:
+            if self._key is None:
+                _, data = self._send("GET", "/v1/log/key")
+                try:
+                    self._key = parse_verifier(data.decode().strip())
+                except (KeyFormatError, UnicodeDecodeError) as error:
+                    raise VerificationError("log key", str(error)) from None
+            return self._key
+
+    @property
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint verified so far (None before the first)."""
+        with self._lock:
+            return self._last[0] if self._last else None
+
+    def submit(self, wire: dict[str, Any], wait: bool = False) -> Receipt:
+        """Send one signed submission; with `wait`, also verify its inclusion proof."""
+        floor = self._floor()
+        body = json.dumps(wire).encode()
+        status, data = self._send("POST", "/v1/submissions" + _wait(wait), body)
+        return self._receipt(_json(data), json.loads(body), status == 200, floor)
+
+    def submit_batch(
+        self, wires: Sequence[dict[str, Any]], wait: bool = False
+    ) -> list[Receipt | Problem]:
+        """Send up to 1000 signed submissions; a verified receipt or a problem per item."""
+        floor = self._floor()
+        body = json.dumps({"submissions": list(wires)}).encode()
+        _, data = self._send("POST", "/v1/submissions/batch" + _wait(wait), body)
+        answer = _json(data)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(wires):
+            raise VerificationError("response", f"expected {len(wires)} batch results")
+        sent = json.loads(body)["submissions"]
+        return [
+            self._result(result, wire, floor) for result, wire in zip(results, sent, strict=True)
+        ]
+
+    def wait_for_inclusion(
+        self, receipt: Receipt, timeout: float = 30.0, poll: float = 0.5
+    ) -> Receipt:
+        """The receipt with a verified inclusion proof; TimeoutError if not in the log in time."""
+        deadline = time.monotonic() + timeout
+        index = receipt.index
+        while not receipt.proven:
+            floor = self._floor()
+            if index is None:
+                index = self._index_of(receipt)
+            if index is not None:
+                checkpoint, note = self._latest(floor)
+                if checkpoint.size > index:
+                    hashes = self._proof(
+                        "inclusion",
+                        f"/v1/log/proof/inclusion?index={index}&tree_size={checkpoint.size}",
+                    )
+                    _check_inclusion(index, receipt.leaf_hash, hashes, checkpoint)
+                    return replace(receipt, index=index, checkpoint=note, inclusion=tuple(hashes))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"entry {receipt.leaf_hash} is not in the log after {timeout} s")
+            time.sleep(min(poll, remaining))
+        return receipt
+
+    def latest_checkpoint(self) -> Checkpoint:
+        """The ledger's current checkpoint, verified to extend the last one seen."""
+        return self._latest(self._floor())[0]
+
+    def statement(self, account: str) -> StatementResult:
+        """The account's balance statement, verified offline with its whole history."""
+        bundle, report, checkpoint = self._bundle(f"/v1/accounts/{_quote(account)}/statement")
+        stated = report.statement
+        if not stated or stated["account"] != account:
+            raise VerificationError("statement", f"the bundle states no balance of {account}")
+        return StatementResult(
+            bundle,
+            report,
+            checkpoint,
+            account=account,
+            seq=stated["seq"],
+            points=stated["points"],
+            co2e_g=stated["co2e_g"],
+        )
+
+    def evidence(self, account: str, period: str) -> EvidenceResult:
+        """The account's grade for `period` and everything it cites, verified offline."""
+        query = urllib.parse.urlencode({"period": period})
+        path = f"/v1/accounts/{_quote(account)}/evidence?{query}"
+        bundle, report, checkpoint = self._bundle(path)
+        graded = report.grade
+        if not graded or (graded["account"], graded["period"]) != (account, period):
+            raise VerificationError("evidence", f"the bundle holds no grade of {account}, {period}")
+        return EvidenceResult(
+            bundle, report, checkpoint, account=account, period=period, grade=graded["grade"]
+        )
+
+    def _send(
+        self, method: str, path: str, body: bytes | None = None, *, auth: bool = False
+    ) -> tuple[int, bytes]:
+        """Status and body of a 2xx answer, retrying; LedgerRefused for any other below 500."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if auth and self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        failure = TransportError(f"{method} {path}: no attempt made")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1))
+                time.sleep(delay * random.uniform(0.5, 1.0))
+            try:
+                status, _, data = self._transport(method, self.base_url + path, headers, body)
+            except (TransportError, OSError) as error:
+                failure = TransportError(f"{method} {path}: {error}")
+                continue
+            if status >= 500:
+                failure = TransportError(f"{method} {path}: HTTP {status}", status)
+                continue
+            if not 200 <= status < 300:
+                raise LedgerRefused(_problem(_json_or_none(data), status))
+            return status, data
+        raise failure
+
+    def _result(self, result: Any, wire: dict[str, Any], floor: int) -> Receipt | Problem:
+        """One batch item: a verified receipt or the problem that refused it."""
+        status = result.get("status") if isinstance(result, dict) else None
+        if not isinstance(status, int) or not ("receipt" in result or "problem" in result):
+            raise VerificationError("response", f"malformed batch result {result!r:.200}")
+        if "receipt" in result:
+            return self._receipt(result["receipt"], wire, status == 200, floor)
+        return _problem(result["problem"], status)
+
+    def _receipt(self, body: Any, wire: dict[str, Any], replayed: bool, floor: int) -> Receipt:
+        """The receipt in `body`, checked to be the ledger's promise to log `wire`."""
+        receipt = _parse_receipt(body, replayed)
+        key = self.log_key
+        if entry_leaf_hash(receipt.entry).hex() != receipt.leaf_hash:
+            raise VerificationError("receipt leaf hash", "the leaf hash is not the entry's hash")
+        if receipt.log != key.name:
+            raise VerificationError("receipt log", f"receipt for log {receipt.log!r}, not ours")
+        promise = receipt_promise(receipt.account, receipt.seq, receipt.leaf_hash, receipt.log)
+        if not key.verify(receipt_message(promise), _base64(receipt.signature)):
+            raise VerificationError("receipt signature", f"not signed by the log key {key.key_id}")
+        entry = _json_or_none(receipt.entry)
+        held = entry if isinstance(entry, dict) else {}
+        expected = {
+            "account": wire["submission"]["account"],
+            "seq": receipt.seq,
+            "submission": wire["submission"],
+            "signature": wire["signature"],
+        }
+        if receipt.account != expected["account"] or any(
+            held.get(name) != value for name, value in expected.items()
+        ):
+            raise VerificationError("receipt entry", "the entry does not hold this submission")
+        if receipt.inclusion is not None:
+            assert receipt.checkpoint is not None and receipt.index is not None  # _parse_receipt
+            checkpoint = self._observe(receipt.checkpoint, floor)
+            _check_inclusion(receipt.index, receipt.leaf_hash, receipt.inclusion, checkpoint)
+        return receipt
+
+    def _index_of(self, receipt: Receipt) -> int | None:
+        """The entry's log index, asked by replaying its submission (the original comes back)."""
+        record = receipt.record
+        again = self.submit({"submission": record["submission"], "signature": record["signature"]})
+        if again.leaf_hash != receipt.leaf_hash:
+            raise VerificationError("receipt entry", "a replay got another entry than the receipt")
+        return again.index
+
+    def _latest(self, floor: int) -> tuple[Checkpoint, str]:
+        """The ledger's current checkpoint and its note, observed."""
+        _, data = self._send("GET", "/v1/log/checkpoint")
+        note = _text(data)
+        return self._observe(note, floor), note
+
+    def _bundle(self, path: str) -> tuple[dict[str, Any], Report, Checkpoint]:
+        """A bundle audited offline, its last checkpoint observed."""
+        floor = self._floor()
+        _, data = self._send("GET", path, auth=True)
+        body = _json(data)
+        try:
+            report = Audit(self.log_key).run(bundle_from_object(body))
+        except Failure as failure:
+            raise VerificationError(failure.check, str(failure), failure) from None
+        except (AttributeError, KeyError, TypeError, ValueError) as error:  # BundleError too
+            raise VerificationError("bundle", f"malformed bundle: {error!r}") from None
+        return body, report, self._observe(body["checkpoints"][-1], floor)
+
+    def _floor(self) -> int:
+        """The size of the last verified checkpoint: no later answer may be smaller."""
+        with self._lock:
+            return self._last[0].size if self._last else 0
+
+    def _open(self, note: str) -> Checkpoint:
+        """A checkpoint signed by the log key, of the log key's origin."""
+        key = self.log_key
+        try:
+            return open_checkpoint(note, key, origin=key.name)[0]
+        except CheckpointError as error:
+            raise VerificationError("checkpoint signature", str(error)) from None
+
+    def _observe(self, note: str, floor: int) -> Checkpoint:
+        """Accept a checkpoint only if it extends what was seen; keep it if it is the newest.
+
+        `floor` is the size known when the request was sent: an answer below it is a rollback,
+        one between it and the newest (another thread's newer answer) must be consistent.
+        """
+        checkpoint = self._open(note)
+        with self._lock:
+            if self._last is None:
+                self._keep(checkpoint, note)
+                return checkpoint
+            last = self._last[0]
+            if checkpoint.size < floor:
+                raise VerificationError(
+                    "rollback", f"tree size {checkpoint.size} after size {floor} was verified"
+                )
+            if checkpoint.size == last.size:
+                if checkpoint.root_hash != last.root_hash:
+                    raise VerificationError("split view", f"two roots for tree size {last.size}")
+                return checkpoint
+            older, newer = sorted((last, checkpoint), key=lambda c: c.size)
+            self._check_consistency(older, newer)
+            if newer is checkpoint:
+                self._keep(checkpoint, note)
+            return checkpoint
+
+    def _check_consistency(self, older: Checkpoint, newer: Checkpoint) -> None:
+        """Fetch and verify the proof that `newer` extends `older`."""
+        hashes: list[str] = []
+        if older.size:  # every tree extends the empty tree: nothing to fetch
+            path = f"/v1/log/proof/consistency?first={older.size}&second={newer.size}"
+            hashes = self._proof("consistency", path)
+        try:
+            proof = [bytes.fromhex(h) for h in hashes]
+            verify_consistency(older.size, newer.size, older.root_hash, newer.root_hash, proof)
+        except (ProofError, ValueError) as error:
+            raise VerificationError(
+                "consistency", f"size {newer.size} does not extend size {older.size}: {error}"
+            ) from None
+
+    def _proof(self, check: str, path: str) -> list[str]:
+        """The `hashes` of a proof the ledger owes: a refused or garbled one fails `check`."""
+        try:
+            _, data = self._send("GET", path)
+        except LedgerRefused as refused:
+            raise VerificationError(check, f"the ledger refused the proof: {refused}") from None
+        body = _json_or_none(data)
+        hashes = body.get("hashes") if isinstance(body, dict) else None
+        if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+            raise VerificationError(check, f"malformed proof from {path}")
+        return hashes
+
+    def _keep(self, checkpoint: Checkpoint, note: str) -> None:
+        """Make `checkpoint` the last verified one, persisted if there is a state file."""
+        self._last = (checkpoint, note)
+        if self.state_file is not None:
+            state = {"log_key": self.log_key.text, "checkpoint": note}
+            _write_atomically(self.state_file, json.dumps(state, indent=2) + "\n")
+
+    def _load(self, path: Path) -> None:
+        """Pin the log key and the last checkpoint from a state file."""
+        try:
+            state = json.loads(path.read_text())
+            pinned = parse_verifier(state["log_key"])
+            note = state["checkpoint"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise VerificationError("state file", f"{path}: {error!r}") from None
+        if self._key is not None and self._key != pinned:
+            raise VerificationError("state file", f"{path} pins another log key, {pinned.key_id}")
+        self._key = pinned
+        self._last = (self._open(note), note)
+
+
+def _wait(wait: bool) -> str:
+    return "?wait=true" if wait else ""
+
+
+def _quote(account: str) -> str:
+    return urllib.parse.quote(account, safe=":")
+
+
+def _json_or_none(data: bytes) -> Any:
+    """JSON from bytes, or None if they are not JSON."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _json(data: bytes) -> Any:
+    """The JSON of a 2xx answer; VerificationError if it is not JSON."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise VerificationError("response", f"not JSON: {data[:80]!r}") from None
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VerificationError("response", "not UTF-8 text") from None
+
+
+def _base64(text: str) -> bytes:
+    """Strict base64, or b'' (which verifies nothing) if it is not."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return b""
+
+
+def _problem(body: Any, status: int) -> Problem:
+    """The problem in a refusal's body, falling back on its status."""
+    fields = body if isinstance(body, dict) else {}
+    field = fields.get("field")
+    return Problem(
+        status,
+        str(fields.get("title", "Refused")),
+        str(fields.get("detail", "")),
+        field if isinstance(field, str) else None,
+    )
+
+
+def _typed(body: dict[str, Any], name: str, kind: type) -> Any:
+    """`body[name]`, which must be a `kind` (a bool is not an int)."""
+    value = body.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{name} is not a {kind.__name__}")
+    return value
+
+
+def _parse_receipt(body: Any, replayed: bool) -> Receipt:
+    """A receipt's fields, type-checked; an inclusion proof needs an index and a checkpoint."""
+    try:
+        proven = body.get("inclusion") is not None
+        has_index = proven or body.get("index") is not None
+        return Receipt(
+            account=_typed(body, "account", str),
+            seq=_typed(body, "seq", int),
+            leaf_hash=_typed(body, "leaf_hash", str),
+            entry=base64.b64decode(_typed(body, "entry", str), validate=True),
+            log=_typed(body, "log", str),
+            signature=_typed(body, "signature", str),
+            index=_typed(body, "index", int) if has_index else None,
+            checkpoint=_typed(body, "checkpoint", str) if proven else None,
+            inclusion=tuple(_typed(body, "inclusion", list)) if proven else None,
+            replayed=replayed,
+        )
+    except (AttributeError, TypeError, ValueError) as error:
+        raise VerificationError("receipt", f"malformed receipt: {error}") from None
+
+
+def _check_inclusion(index: int, leaf: str, hashes: Sequence[str], checkpoint: Checkpoint) -> None:
+    """Verify that `leaf` is entry `index` of the checkpoint's tree."""
+    try:
+        proof = [bytes.fromhex(h) for h in hashes]
+        verify_inclusion(index, checkpoint.size, bytes.fromhex(leaf), proof, checkpoint.root_hash)
+    except (ProofError, ValueError, TypeError) as error:
+        raise VerificationError(
+            "inclusion", f"entry {index} in the tree of size {checkpoint.size}: {error}"
+        ) from None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a crash leaves the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
