@@ -247,9 +247,11 @@ class LedgerClient:
         self, receipt: Receipt, timeout: float = 30.0, poll: float = 0.5
     ) -> Receipt:
         """The receipt with a verified inclusion proof; TimeoutError if not in the log in time."""
+        if receipt.proven:
+            return receipt
         deadline = time.monotonic() + timeout
         index = receipt.index
-        while not receipt.proven:
+        while True:
             floor = self._floor()
             if index is None:
                 index = self._index_of(receipt)
@@ -266,7 +268,6 @@ class LedgerClient:
             if remaining <= 0:
                 raise TimeoutError(f"entry {receipt.leaf_hash} is not in the log after {timeout} s")
             time.sleep(min(poll, remaining))
-        return receipt
 
     def latest_checkpoint(self) -> Checkpoint:
         """The ledger's current checkpoint, verified to extend the last one seen."""
@@ -477,10 +478,12 @@ class LedgerClient:
 
 
 def _wait(wait: bool) -> str:
+    """The query that asks the ledger to answer with an inclusion proof."""
     return "?wait=true" if wait else ""
 
 
 def _quote(account: str) -> str:
+    """An account id as a URL path segment."""
     return urllib.parse.quote(account, safe=":")
 
 
@@ -501,6 +504,7 @@ def _json(data: bytes) -> Any:
 
 
 def _text(data: bytes) -> str:
+    """A text answer (a signed note); VerificationError if it is not UTF-8."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
