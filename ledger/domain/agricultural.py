@@ -13,11 +13,10 @@ from ledger.domain.common import (
     EventRule,
     check_period,
     co2e_grams,
-    parse_date,
     period_of,
 )
 from ledger.domain.grading import agri_grade
-from ledger.errors import Conflict, Invalid
+from ledger.errors import Invalid
 
 PREFIX = "agr:"
 FACTORS = "agri-factors"
@@ -75,25 +74,14 @@ class FarmAccount(graded.GradedAccount):
 def _decide_registered(
     account: FarmAccount, data: FarmRegistered, context: Context
 ) -> dict[str, Any]:
-    if not data.name or not data.district:
-        raise Invalid("name and district are required", "submission.data.name")
-    if account.registered is not None:
-        raise Conflict("the farm is already registered", "submission.type")
+    graded.check_registration(account, data.name, data.district, "farm")
     return {}
 
 
 def _decide_activity(
     account: FarmAccount, data: AgriActivityRecorded, context: Context
 ) -> dict[str, Any]:
-    account.check_registered(context)
-    start = parse_date(data.from_, "submission.data.from")
-    end = parse_date(data.to, "submission.data.to")
-    if start > end:
-        raise Invalid("`from` is after `to`", "submission.data.from")
-    if data.to > context.at[:10]:
-        raise Invalid("`to` is after the submission's `at`", "submission.data.to")
-    if data.quantity < 0:
-        raise Invalid("`quantity` must not be negative", "submission.data.quantity")
+    graded.check_measurement(account, data.from_, data.to, data.quantity, context)
     table = context.factors.current(FACTORS, data.to, "submission.data.to")
     factor = table.body.activities.get(data.activity)
     if factor is None:
@@ -126,9 +114,7 @@ def _decide_reversed(
 def _decide_grade(account: FarmAccount, data: GradeAssigned, context: Context) -> dict[str, Any]:
     account.check_registered(context)
     check_period(data.period, "submission.data.period")
-    method = context.methods.cited(data.method)
-    if method is None or method.name != METHOD:
-        raise Invalid(f"{data.method!r} is not a published {METHOD}", "submission.data.method")
+    method = graded.cited_method(context, data.method, METHOD)
     figures = account.figures(data.period)
     if figures is None:
         raise Invalid(f"no activity for {data.period}", "submission.data.period")

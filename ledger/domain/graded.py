@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ledger.domain.common import Applied, Context, check_leaf_hash
+from ledger.domain.common import Applied, Context, check_leaf_hash, parse_date
 from ledger.errors import Conflict, Forbidden, Invalid
 
 
@@ -48,6 +48,34 @@ class GradedAccount:
         if leaf in self.reversed:
             raise Conflict("that entry is already reversed", "submission.data.entry")
         return target
+
+
+def check_measurement(
+    account: GradedAccount, start: str, end: str, quantity: int, context: Context
+) -> None:
+    """A reading or activity: on a registered account, a real date range ending by `at`."""
+    account.check_registered(context)
+    if parse_date(start, "submission.data.from") > parse_date(end, "submission.data.to"):
+        raise Invalid("`from` is after `to`", "submission.data.from")
+    if end > context.at[:10]:
+        raise Invalid("`to` is after the submission's `at`", "submission.data.to")
+    if quantity < 0:
+        raise Invalid("`quantity` must not be negative", "submission.data.quantity")
+
+
+def check_registration(account: GradedAccount, name: str, district: str, what: str) -> None:
+    if not name or not district:
+        raise Invalid("name and district are required", "submission.data.name")
+    if account.registered is not None:
+        raise Conflict(f"the {what} is already registered", "submission.type")
+
+
+def cited_method(context: Context, cite: str, name: str) -> Any:
+    """The published grading method a grade cites, which must be a version of `name`."""
+    method = context.methods.cited(cite)
+    if method is None or method.name != name:
+        raise Invalid(f"{cite!r} is not a published {name}", "submission.data.method")
+    return method
 
 
 def decide_disputed(

@@ -14,7 +14,6 @@ from ledger.domain.common import (
     EventRule,
     check_period,
     co2e_grams,
-    parse_date,
     period_of,
     year_before,
 )
@@ -113,25 +112,14 @@ def _decide_registered(
         )
     if not INDUSTRY.fullmatch(data.industry):
         raise Invalid("industry must be a GB/T 4754 code such as C26", "submission.data.industry")
-    if not data.name or not data.district:
-        raise Invalid("name and district are required", "submission.data.name")
-    if account.registered is not None:
-        raise Conflict("the enterprise is already registered", "submission.type")
+    graded.check_registration(account, data.name, data.district, "enterprise")
     return {}
 
 
 def _decide_reading(
     account: EnterpriseAccount, data: EnergyReadingRecorded, context: Context
 ) -> dict[str, Any]:
-    account.check_registered(context)
-    start = parse_date(data.from_, "submission.data.from")
-    end = parse_date(data.to, "submission.data.to")
-    if start > end:
-        raise Invalid("`from` is after `to`", "submission.data.from")
-    if data.to > context.at[:10]:
-        raise Invalid("`to` is after the submission's `at`", "submission.data.to")
-    if data.quantity < 0:
-        raise Invalid("`quantity` must not be negative", "submission.data.quantity")
+    graded.check_measurement(account, data.from_, data.to, data.quantity, context)
     table = context.factors.current(FACTORS, data.to, "submission.data.to")
     factor = table.body.energies.get(data.energy)
     if factor is None:
@@ -196,9 +184,7 @@ def _decide_grade(
 ) -> dict[str, Any]:
     account.check_registered(context)
     check_period(data.period, "submission.data.period")
-    method = context.methods.cited(data.method)
-    if method is None or method.name != METHOD:
-        raise Invalid(f"{data.method!r} is not a published {METHOD}", "submission.data.method")
+    method = graded.cited_method(context, data.method, METHOD)
     figures = account.figures(data.period)
     if figures is None:
         raise Invalid(f"no readings and output value for {data.period}", "submission.data.period")
