@@ -3,12 +3,20 @@
 import contextlib
 import os
 from pathlib import Path
+from typing import Protocol
 
 from crypto.keys import Signer, generate_signer, parse_signer
 
 
-def write_new_key(path: Path, signer: Signer) -> None:
-    """Write a private key to a new file with mode 0600; FileExistsError if it exists."""
+class HasText(Protocol):
+    """A private key of any kind: a note signer or a witness cosigner."""
+
+    @property
+    def text(self) -> str: ...
+
+
+def write_new_key(path: Path, signer: HasText) -> None:
+    """Write a private key's text to a new file with mode 0600; FileExistsError if it exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:

@@ -1,12 +1,12 @@
 """`carbon-ledger keys`: generate note keys, sign notes and verify signed notes."""
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from crypto.keys import Verifier, generate_signer, parse_signer, parse_verifier
 from crypto.note import open_note, sign_note
+from ledger.keyfiles import write_new_key
 
 STDIN = "-"
 
@@ -44,13 +44,11 @@ def _generate(args: argparse.Namespace) -> int:
     """Write a new private key to a new 0600 file and print its verifier key."""
     try:
         signer = generate_signer(args.name)
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new_key(Path(args.out), signer)
     except FileExistsError:
         return _fail("generate", f"{args.out} already exists; not overwriting it")
     except (OSError, ValueError) as e:
         return _fail("generate", e)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(signer.text + "\n")
     print(signer.verifier.text)
     return 0
 

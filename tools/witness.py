@@ -1,7 +1,6 @@
 """`carbon-ledger witness`: a C2SP tlog-witness server and its key generation."""
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from crypto.cosignature import generate_cosigner, parse_witness_signer
 from crypto.keys import parse_verifier
 from crypto.witness_protocol import ADD_CHECKPOINT_PATH, SIZE_CONTENT_TYPE, format_size
+from ledger.keyfiles import write_new_key
 from ledger.log.witness_state import Refused, WitnessState
 
 MAX_BODY = 64 * 1024
@@ -66,13 +66,11 @@ def _keygen(args: argparse.Namespace) -> int:
     """Write a new witness key to a new 0600 file and print its verifier key."""
     try:
         signer = generate_cosigner(args.name)
-        descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new_key(Path(args.out), signer)
     except FileExistsError:
         return _fail("keygen", f"{args.out} already exists; not overwriting it")
     except (OSError, ValueError) as e:
         return _fail("keygen", e)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(signer.text + "\n")
     print(signer.verifier.text)
     return 0
 

@@ -1,7 +1,6 @@
 """Agricultural carbon accounts `agr:<code>`: reductions, sinks and emissions -> green list."""
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import msgspec
@@ -155,18 +154,6 @@ RULES = {
     "EntryReversed": EventRule(
         PREFIX, frozenset({"agri", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
     ),
-    "GradeAssigned": EventRule(
-        PREFIX, frozenset({"grader"}), GradeAssigned, _decide_grade, graded.assign
-    ),
-    "GradeDisputed": EventRule(
-        PREFIX,
-        frozenset({"farm"}),
-        graded.GradeDisputed,
-        partial(graded.decide_disputed, key_prefix="farm"),
-        graded.dispute,
-    ),
-    "DisputeResolved": EventRule(
-        PREFIX, AUTHORITY, graded.DisputeResolved, graded.decide_resolved, graded.resolve
-    ),
+    **graded.grade_rules(PREFIX, GradeAssigned, _decide_grade, "farm", "farm"),
 }
 ACCOUNT_KINDS = {PREFIX: FarmAccount}

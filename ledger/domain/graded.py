@@ -1,11 +1,12 @@
 """What industrial and agricultural accounts share: registration, reversals, grades, disputes."""
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import msgspec
 
-from ledger.domain.common import Applied, Context, check_leaf_hash, parse_date
+from ledger.domain.common import Applied, Context, Decide, EventRule, check_leaf_hash, parse_date
 from ledger.errors import Conflict, Forbidden, Invalid
 
 
@@ -126,3 +127,22 @@ def check_grade_inputs(inputs: list[str], expected: list[str]) -> None:
             f"inputs must be this account's {len(expected)} live entries of the period, sorted",
             "submission.data.inputs",
         )
+
+
+def grade_rules(
+    prefix: str, schema: type[msgspec.Struct], decide_grade: Decide, role: str, key_prefix: str
+) -> dict[str, EventRule]:
+    """GradeAssigned (grader), GradeDisputed (the account's own key) and DisputeResolved."""
+    return {
+        "GradeAssigned": EventRule(prefix, frozenset({"grader"}), schema, decide_grade, assign),
+        "GradeDisputed": EventRule(
+            prefix,
+            frozenset({role}),
+            GradeDisputed,
+            partial(decide_disputed, key_prefix=key_prefix),
+            dispute,
+        ),
+        "DisputeResolved": EventRule(
+            prefix, frozenset({"authority"}), DisputeResolved, decide_resolved, resolve
+        ),
+    }

@@ -2,7 +2,6 @@
 
 import re
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import msgspec
@@ -252,18 +251,6 @@ RULES = {
     "EntryReversed": EventRule(
         PREFIX, frozenset({"meter", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
     ),
-    "GradeAssigned": EventRule(
-        PREFIX, frozenset({"grader"}), GradeAssigned, _decide_grade, graded.assign
-    ),
-    "GradeDisputed": EventRule(
-        PREFIX,
-        frozenset({"enterprise"}),
-        graded.GradeDisputed,
-        partial(graded.decide_disputed, key_prefix="ent"),
-        graded.dispute,
-    ),
-    "DisputeResolved": EventRule(
-        PREFIX, AUTHORITY, graded.DisputeResolved, graded.decide_resolved, graded.resolve
-    ),
+    **graded.grade_rules(PREFIX, GradeAssigned, _decide_grade, "enterprise", "ent"),
 }
 ACCOUNT_KINDS = {PREFIX: EnterpriseAccount}
