@@ -1,16 +1,11 @@
 """Go's note.Open and tlog.CheckRecord / tlog.CheckTree accept what the HTTP API serves.
 
-The Go side is tests/interop/tlogtool, built once per session with the Debian packages
-golang-go and golang-golang-x-mod-dev. Without them the tests skip, except in CI (CI=true).
+The Go side is tests/interop/tlogtool, built once per session by tests/gotools.py (which
+says what it needs, and when the tests skip).
 Runs on SQLite and on PostgreSQL (the `node` fixture).
 """
 
 import base64
-import json
-import os
-import shutil
-import subprocess
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,54 +13,21 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.keys import parse_verifier
+from tests.gotools import build_tool, run_json
 from tests.support import integrate_all, register, signed
 
-GOPATH = Path("/usr/share/gocode")
-GO_MOD_SOURCE = GOPATH / "src" / "golang.org" / "x" / "mod" / "sumdb"
-TOOL_SOURCE = Path(__file__).resolve().parent / "interop" / "tlogtool" / "main.go"
 # Submissions per batch, integrated after each: with the genesis entry and the bank key's
 # registration the checkpoints have sizes 1, 2, 3, 8, 16, 33, 64 and 100 (powers of two and
 # their neighbours, where proof shapes change).
 BATCHES = (7, 1, 15, 1, 31, 36)  # from the seeded 9 entries: sizes 16, 17, 32, 33, 64, 100
 
-Tool = Callable[[dict[str, Any]], subprocess.CompletedProcess[bytes]]
-
 
 @pytest.fixture(scope="session")
-def tlogtool(tmp_path_factory: pytest.TempPathFactory) -> Tool:
-    """Build tlogtool once; return a runner taking the input object."""
-    compiler = shutil.which("go")
-    if compiler is None or not (GO_MOD_SOURCE / "note").is_dir():
-        reason = (
-            "Go and golang.org/x/mod are needed for the interoperability tests "
-            "(apt-get install golang-go golang-golang-x-mod-dev)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; they must not be skipped in CI", pytrace=False)
-        pytest.skip(reason)
-    work = tmp_path_factory.mktemp("tlogtool")
-    shutil.copy(TOOL_SOURCE, work / "main.go")
-    env = {
-        **os.environ,
-        "GOPATH": str(GOPATH),
-        "GO111MODULE": "off",
-        "GOCACHE": str(work / "cache"),
-        "GOFLAGS": "",
-    }
-    build = subprocess.run(
-        [compiler, "build", "-o", "tlogtool", "main.go"], cwd=work, env=env, capture_output=True
-    )
-    assert build.returncode == 0, build.stderr.decode()
-
-    def run(request: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [work / "tlogtool"], input=json.dumps(request).encode(), capture_output=True
-        )
-
-    return run
+def tlogtool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build tlogtool once; it takes one JSON request (see _run) and prints its verdicts."""
+    return build_tool("tlogtool", tmp_path_factory)
 
 
 @dataclass
@@ -110,45 +72,44 @@ class Served:
 
 
 @pytest.fixture
-def served(node) -> Iterator[Served]:
+def served(node, client) -> Served:
     """A log grown in batches through the API, with every checkpoint it served on the way."""
-    with TestClient(create_app(node)) as client:
-        key = client.get("/v1/log/key")
-        assert key.status_code == 200
-        vkey = key.text.removesuffix("\n")
-        verifier = parse_verifier(vkey)
-        notes: list[str] = []
-        checkpoints: dict[int, Checkpoint] = {}
-        entries: dict[str, str] = {}
+    key = client.get("/v1/log/key")
+    assert key.status_code == 200
+    vkey = key.text.removesuffix("\n")
+    verifier = parse_verifier(vkey)
+    notes: list[str] = []
+    checkpoints: dict[int, Checkpoint] = {}
+    entries: dict[str, str] = {}
 
-        def integrate() -> None:
-            integrate_all(node)
-            response = client.get("/v1/log/checkpoint")
-            assert response.status_code == 200, response.text
-            checkpoint, _ = open_checkpoint(response.text, verifier, origin=node.origin)
-            notes.append(response.text)
-            checkpoints[checkpoint.size] = checkpoint
+    def integrate() -> None:
+        integrate_all(node)
+        response = client.get("/v1/log/checkpoint")
+        assert response.status_code == 200, response.text
+        checkpoint, _ = open_checkpoint(response.text, verifier, origin=node.origin)
+        notes.append(response.text)
+        checkpoints[checkpoint.size] = checkpoint
 
+    integrate()
+    bank = register(node, "bank.go-interop", ["bank"])
+    integrate()
+    opened = 0
+    for count in BATCHES:
+        wires = [
+            signed(bank, f"per:go-interop:{opened + i}", "AccountOpened", {})
+            for i in range(count)
+        ]
+        opened += count
+        response = client.post("/v1/submissions/batch", json={"submissions": wires})
+        assert response.status_code == 200, response.text
+        for result in response.json()["results"]:
+            assert result["status"] == 201, result
+            entries[result["receipt"]["leaf_hash"]] = result["receipt"]["entry"]
         integrate()
-        bank = register(node, "bank.go-interop", ["bank"])
-        integrate()
-        opened = 0
-        for count in BATCHES:
-            wires = [
-                signed(bank, f"per:go-interop:{opened + i}", "AccountOpened", {})
-                for i in range(count)
-            ]
-            opened += count
-            response = client.post("/v1/submissions/batch", json={"submissions": wires})
-            assert response.status_code == 200, response.text
-            for result in response.json()["results"]:
-                assert result["status"] == 201, result
-                entries[result["receipt"]["leaf_hash"]] = result["receipt"]["entry"]
-            integrate()
-        yield Served(client, vkey, node.origin, notes, checkpoints, entries)
+    return Served(client, vkey, node.origin, notes, checkpoints, entries)
 
 
-def _run(tlogtool: Tool, served: Served, **items: Any) -> tuple[int, dict[str, Any]]:
+def _run(tlogtool: Path, served: Served, **items: Any) -> tuple[int, dict[str, Any]]:
     """Go's verdicts on `items` (inclusion and consistency proofs) with every checkpoint."""
     request = {
         "vkey": served.vkey,
@@ -158,9 +119,7 @@ def _run(tlogtool: Tool, served: Served, **items: Any) -> tuple[int, dict[str, A
         "consistency": [],
         **items,
     }
-    result = tlogtool(request)
-    assert result.returncode in (0, 1), result.stderr.decode()
-    return result.returncode, json.loads(result.stdout)
+    return run_json(tlogtool, request)
 
 
 def _errors(verdicts: list[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -233,11 +192,12 @@ def test_go_refuses_a_tampered_checkpoint(tlogtool, served):
     root = bytearray(base64.b64decode(lines[2]))
     root[0] ^= 0x80
     forged = "\n".join([*lines[:2], base64.b64encode(root).decode()]) + "\n\n" + signature
-    result = tlogtool(
-        {"vkey": served.vkey, "checkpoints": [note, forged], "inclusion": [], "consistency": []}
+    returncode, out = run_json(
+        tlogtool,
+        {"vkey": served.vkey, "checkpoints": [note, forged], "inclusion": [], "consistency": []},
     )
-    assert result.returncode == 1
-    verdicts = json.loads(result.stdout)["checkpoints"]
+    assert returncode == 1
+    verdicts = out["checkpoints"]
     assert verdicts[0]["ok"]
     assert not verdicts[1]["ok"]
     assert "note.Open" in verdicts[1]["err"]

@@ -1,29 +1,23 @@
 """Interoperability with Go's golang.org/x/mod/sumdb/note (and tlog tree notes), both ways.
 
-The Go side is tests/interop/notetool, built once per session with the Debian packages
-golang-go and golang-golang-x-mod-dev. Without them the tests skip, except in CI (CI=true).
+The Go side is tests/interop/notetool, built once per session by tests/gotools.py (which
+says what it needs, and when the tests skip).
 """
 
 import base64
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.keys import KeyFormatError, generate_signer, parse_signer, parse_verifier
 from crypto.note import NoteError, add_signatures, open_note, sign_note
+from tests.files import load_vectors
+from tests.gotools import build_tool
 
-GOPATH = Path("/usr/share/gocode")
-GO_NOTE_SOURCE = GOPATH / "src" / "golang.org" / "x" / "mod" / "sumdb" / "note"
-TOOL_SOURCE = Path(__file__).resolve().parents[1] / "interop" / "notetool" / "main.go"
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "signed-note.json").read_text("utf-8")
-)
+VECTORS = load_vectors("signed-note.json")
 TEXT = VECTORS["text"]
 PETER_LINE = VECTORS["signed_note"].removeprefix(TEXT + "\n")
 ENOCH_LINE = VECTORS["cosigned_note"].removeprefix(VECTORS["signed_note"])
@@ -37,32 +31,11 @@ Tool = Callable[..., subprocess.CompletedProcess[bytes]]
 @pytest.fixture(scope="session")
 def go(tmp_path_factory: pytest.TempPathFactory) -> Tool:
     """Build notetool once; return a runner `go(*args, stdin=...)`."""
-    compiler = shutil.which("go")
-    if compiler is None or not GO_NOTE_SOURCE.is_dir():
-        reason = (
-            "Go and golang.org/x/mod are needed for the interoperability tests "
-            "(apt-get install golang-go golang-golang-x-mod-dev)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; they must not be skipped in CI", pytrace=False)
-        pytest.skip(reason)
-    work = tmp_path_factory.mktemp("notetool")
-    shutil.copy(TOOL_SOURCE, work / "main.go")
-    env = {
-        **os.environ,
-        "GOPATH": str(GOPATH),
-        "GO111MODULE": "off",
-        "GOCACHE": str(work / "cache"),
-        "GOFLAGS": "",
-    }
-    build = subprocess.run(
-        [compiler, "build", "-o", "notetool", "main.go"], cwd=work, env=env, capture_output=True
-    )
-    assert build.returncode == 0, build.stderr.decode()
+    notetool = build_tool("notetool", tmp_path_factory)
 
     def run(*args: str, stdin: str | bytes = b"") -> subprocess.CompletedProcess[bytes]:
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        return subprocess.run([work / "notetool", *args], input=data, capture_output=True)
+        return subprocess.run([notetool, *args], input=data, capture_output=True)
 
     return run
 
