@@ -1,4 +1,8 @@
-"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL (own schema each)."""
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL (own schema each).
+
+The HTTP tests get `client`, a TestClient over `app`; a module overrides `app` to run the
+integrator (or projections) in the background while the client is open.
+"""
 
 import os
 import uuid
@@ -7,7 +11,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.node import Node, open_node
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -67,3 +74,16 @@ def node(data_dir: Path, storage: dict[str, str]) -> Iterator[Node]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def app(node: Node) -> FastAPI:
+    """The API over `node`, with nothing running in the background."""
+    return create_app(node)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client of `app`, started (its lifespan entered) for the test."""
+    with TestClient(app) as test_client:
+        yield test_client

@@ -13,6 +13,7 @@ from crypto.merkle import verify_inclusion
 from crypto.records import sign_submission
 from ledger.account import ENTRY_TOPICS
 from ledger.node import Node
+from tools.demo import DemoPlan, grade_all, load, make_plan
 
 _ids = itertools.count()
 
@@ -91,6 +92,14 @@ def check_log(node: Node) -> list[dict[str, Any]]:
     for account, numbers in seqs.items():
         assert numbers == list(range(len(numbers))), f"{account} seqs {numbers}"
     return entries
+
+
+def load_city(node: Node, seed: int, **sizes: int) -> DemoPlan:
+    """The demo city of `sizes` planned from `seed`, loaded without a refusal, then graded."""
+    plan = make_plan(seed=seed, **sizes)
+    assert load(node, plan, seed=seed, progress=False) == []
+    grade_all(node)
+    return plan
 
 
 def settle(node: Node, timeout: float = 5.0) -> None:

@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from tools.demo import grade_all, load, make_plan
+from tests.support import load_city
+from tools.demo import load, make_plan
 
 GRAMS = {
     "online_payment": (5, 10),
@@ -23,6 +24,7 @@ AGRI = {
     "pigs_in_stock": (821_917_808, "emit"),
 }
 COLOURS = ["dark_green", "light_green", "yellow", "red"]
+CITY = {"seed": 7, "banks": 3, "persons": 60, "enterprises": 18, "farms": 9}
 
 
 def grams(quantity, ug):
@@ -124,10 +126,7 @@ def ledger_grades(node, prefix, period):
 
 @pytest.fixture
 def city(node):
-    plan = make_plan(seed=7, banks=3, persons=60, enterprises=18, farms=9)
-    assert load(node, plan, seed=7, progress=False) == []
-    grade_all(node)
-    return plan
+    return load_city(node, **CITY)
 
 
 def test_demo_grades_match_an_independent_recomputation(node, city):
@@ -136,10 +135,11 @@ def test_demo_grades_match_an_independent_recomputation(node, city):
 
 
 def test_demo_is_deterministic_and_retry_safe(node, city):
-    again = make_plan(seed=7, banks=3, persons=60, enterprises=18, farms=9)
+    again = make_plan(**CITY)
     assert again.operations == city.operations
     size = node.reader.size()
-    assert load(node, again, seed=7, progress=False) == []  # every id replays its receipt
+    # every id replays its receipt
+    assert load(node, again, seed=CITY["seed"], progress=False) == []
     node.integrate_pending()
     assert node.reader.size() == size
 

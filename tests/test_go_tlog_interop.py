@@ -45,24 +45,22 @@ class Served:
     def sizes(self) -> list[int]:
         return sorted(self.checkpoints)
 
-    def inclusion(self, index: int, tree_size: int) -> dict[str, Any]:
-        response = self.client.get(
-            "/v1/log/proof/inclusion", params={"index": index, "tree_size": tree_size}
-        )
+    def _proof(self, kind: str, **params: int) -> dict[str, Any]:
+        """The served proof of `kind`, which must echo its parameters."""
+        response = self.client.get(f"/v1/log/proof/{kind}", params=params)
         assert response.status_code == 200, response.text
         proof = response.json()
-        assert (proof["index"], proof["tree_size"]) == (index, tree_size)
+        assert {name: proof[name] for name in params} == params
+        return proof
+
+    def inclusion(self, index: int, tree_size: int) -> dict[str, Any]:
+        proof = self._proof("inclusion", index=index, tree_size=tree_size)
         if proof["leaf_hash"] in self.entries:
             proof["leaf_data"] = self.entries[proof["leaf_hash"]]
         return proof
 
     def consistency(self, first: int, second: int) -> dict[str, Any]:
-        response = self.client.get(
-            "/v1/log/proof/consistency", params={"first": first, "second": second}
-        )
-        assert response.status_code == 200, response.text
-        proof = response.json()
-        assert (proof["first"], proof["second"]) == (first, second)
+        proof = self._proof("consistency", first=first, second=second)
         # The roots from the checkpoints served earlier, one in hex and one in base64.
         if first in self.checkpoints:
             proof["first_root"] = self.checkpoints[first].root_hash.hex()
@@ -96,8 +94,7 @@ def served(node, client) -> Served:
     opened = 0
     for count in BATCHES:
         wires = [
-            signed(bank, f"per:go-interop:{opened + i}", "AccountOpened", {})
-            for i in range(count)
+            signed(bank, f"per:go-interop:{opened + i}", "AccountOpened", {}) for i in range(count)
         ]
         opened += count
         response = client.post("/v1/submissions/batch", json={"submissions": wires})

@@ -4,35 +4,24 @@ import base64
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
 from crypto.checkpoint import open_checkpoint
 from crypto.keys import generate_signer, parse_verifier
 from crypto.merkle import verify_consistency, verify_inclusion
 from crypto.records import receipt_message, receipt_promise
+from tests.http_support import problem
 from tests.support import SEED_ENTRIES, register, settle, signed
 
 
 @pytest.fixture
-def client(node):
-    with TestClient(create_app(node, node.run_integrator)) as test_client:
-        yield test_client
+def app(node):
+    return create_app(node, node.run_integrator)
 
 
 @pytest.fixture
 def bank(node):
     return register(node, "bank.abc", ["bank"])
-
-
-def _problem(response, status, field=None):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    if field is not None:
-        assert body["field"] == field, body
-    return body
 
 
 def test_submit_wait_returns_a_proof_that_verifies(client, bank):
@@ -103,33 +92,33 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
     settle(node)
     before = client.get("/healthz").json()["tree_size"]
     post = client.post
-    _problem(post("/v1/submissions", content=b"{not json"), 400)
-    _problem(
+    problem(post("/v1/submissions", content=b"{not json"), 400)
+    problem(
         post("/v1/submissions", content=b'{"submission": {"data": {"x": 1.5}}}'),
         400,
         "submission.data.x",
     )
-    _problem(post("/v1/submissions", json={**good, "signature": "%%%"}), 400, "signature")
-    _problem(
+    problem(post("/v1/submissions", json={**good, "signature": "%%%"}), 400, "signature")
+    problem(
         post("/v1/submissions", json={**good, "signature": base64.b64encode(bytes(64)).decode()}),
         401,
         "signature",
     )
     stranger = generate_signer("bank.nobody")
-    _problem(post("/v1/submissions", json=signed(stranger, "per:abc:p1", "AccountOpened", {})), 401)
-    _problem(post("/v1/submissions", json=signed(meter, "per:abc:p1", "AccountOpened", {})), 403)
+    problem(post("/v1/submissions", json=signed(stranger, "per:abc:p1", "AccountOpened", {})), 401)
+    problem(post("/v1/submissions", json=signed(meter, "per:abc:p1", "AccountOpened", {})), 403)
     future = signed(bank, "per:abc:p1", "AccountOpened", {}, at="2099-01-01T00:00:00Z")
-    _problem(post("/v1/submissions", json=future), 422, "submission.at")
-    _problem(post("/v1/submissions", content=b"x" * 40000), 413)
-    _problem(post("/v1/submissions/batch", json={"submissions": []}), 400, "submissions")
-    _problem(post("/v1/submissions/batch", json=[good]), 400, "submissions")
-    _problem(post("/v1/submissions/batch", json={"submissions": [good] * 1001}), 400, "submissions")
-    _problem(client.get("/v1/log/proof/inclusion?index=99&tree_size=1"), 422, "index")
-    _problem(client.get("/v1/log/proof/inclusion?index=0&tree_size=999"), 422, "tree_size")
-    _problem(client.get("/v1/log/proof/inclusion?index=-1&tree_size=1"), 400, "index")
-    _problem(client.get("/v1/log/proof/inclusion?tree_size=1"), 400, "index")
-    _problem(client.get("/v1/log/proof/consistency?first=5&second=2"), 422)
-    _problem(client.get("/v1/nowhere"), 404)
+    problem(post("/v1/submissions", json=future), 422, "submission.at")
+    problem(post("/v1/submissions", content=b"x" * 40000), 413)
+    problem(post("/v1/submissions/batch", json={"submissions": []}), 400, "submissions")
+    problem(post("/v1/submissions/batch", json=[good]), 400, "submissions")
+    problem(post("/v1/submissions/batch", json={"submissions": [good] * 1001}), 400, "submissions")
+    problem(client.get("/v1/log/proof/inclusion?index=99&tree_size=1"), 422, "index")
+    problem(client.get("/v1/log/proof/inclusion?index=0&tree_size=999"), 422, "tree_size")
+    problem(client.get("/v1/log/proof/inclusion?index=-1&tree_size=1"), 400, "index")
+    problem(client.get("/v1/log/proof/inclusion?tree_size=1"), 400, "index")
+    problem(client.get("/v1/log/proof/consistency?first=5&second=2"), 422)
+    problem(client.get("/v1/nowhere"), 404)
     settle(node)
     assert client.get("/healthz").json()["tree_size"] == before
     assert post("/v1/submissions", json=good).status_code == 201
@@ -138,6 +127,6 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
 def test_revoked_key_is_refused(client, node, bank):
     revoke = signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id})
     assert client.post("/v1/submissions", json=revoke).status_code == 201
-    _problem(
+    problem(
         client.post("/v1/submissions", json=signed(bank, "per:abc:p9", "AccountOpened", {})), 403
     )

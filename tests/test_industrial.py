@@ -1,22 +1,20 @@
 """Industrial accounts over HTTP, on both backends: readings, output, grades, disputes."""
 
-import base64
-import json
 from fractions import Fraction
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
+from tests.http_support import effect, grade_of, grading_run, ok, refused, reverse, send
 from tests.support import register, signed
 
 A, B, C, D = (f"ind:91330800MA{n}XXXXXXX" for n in "ABCD")  # C26 x3, C30 x1
+JULY, AUGUST = ("2026-07-01", "2026-07-31"), ("2026-08-01", "2026-08-31")
 
 
 @pytest.fixture
-def client(node):
-    with TestClient(create_app(node, node.run_integrator)) as test_client:
-        yield test_client
+def app(node):
+    return create_app(node, node.run_integrator)
 
 
 @pytest.fixture
@@ -24,318 +22,80 @@ def meter(node):
     return register(node, "meter.lvnengma", ["meter"])
 
 
-def send(client, signer, account, type_, data, **kwargs):
-    return client.post("/v1/submissions", json=signed(signer, account, type_, data, **kwargs))
+def record(client, signer, account, energy, quantity, unit, start, end, meter_id="M1"):
+    """Submit EnergyReadingRecorded: `quantity` `unit` of `energy` from `start` to `end`."""
+    data = {"energy": energy, "quantity": quantity, "unit": unit, "from": start, "to": end}
+    return send(client, signer, account, "EnergyReadingRecorded", {"meter": meter_id, **data})
 
 
-def ok(response):
-    assert response.status_code in (200, 201), response.text
-    return response.json()
-
-
-def effect(response):
-    return json.loads(base64.b64decode(ok(response)["entry"]))["effect"]
-
-
-def refused(response, status, field):
-    assert response.status_code == status, response.text
-    assert response.json().get("field") == field, response.json()
-
-
-def reading(energy, quantity, unit, start, end, meter_id="M1"):
-    return {
-        "meter": meter_id,
-        "energy": energy,
-        "quantity": quantity,
-        "unit": unit,
-        "from": start,
-        "to": end,
-    }
+def report(client, signer, account, period, value_fen):
+    """Submit OutputValueReported: the account's output value in quarter `period`."""
+    data = {"period": period, "value_fen": value_fen}
+    return send(client, signer, account, "OutputValueReported", data)
 
 
 def register_enterprises(client, node):
     for account, industry in ((A, "C26"), (B, "C26"), (C, "C26"), (D, "C30")):
-        ok(
-            send(
-                client,
-                node.authority_key,
-                account,
-                "EnterpriseRegistered",
-                {"name": account[-8:], "industry": industry, "district": "Kecheng"},
-            )
-        )
-
-
-def run(client, node, kind, period):
-    wire = signed(
-        node.authority_key, "sys:grading", "GradingRunRequested", {"kind": kind, "period": period}
-    )
-    response = client.post("/v1/grading/runs", json=wire)
-    return ok(response)
-
-
-def grade_of(receipt):
-    return json.loads(base64.b64decode(receipt["entry"]))["submission"]["data"]
+        enterprise = {"name": account[-8:], "industry": industry, "district": "Kecheng"}
+        ok(send(client, node.authority_key, account, "EnterpriseRegistered", enterprise))
 
 
 def test_readings_effects_and_refusals(client, node, meter):
     register_enterprises(client, node)
-    assert effect(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", 1_000_000, "Wh", "2026-07-01", "2026-07-31"),
-        )
-    ) == {
-        "co2e_g": 570_300,
-        "rules": "industrial-factors@1",
-    }
-    assert effect(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("water", 1_000, "L", "2026-07-01", "2026-07-31", "W1"),
-        )
-    ) == {
-        "scope3_co2e_g": 168,
-        "rules": "industrial-factors@1",
-    }
-    assert (
-        effect(
-            send(
-                client,
-                meter,
-                A,
-                "EnergyReadingRecorded",
-                reading("raw_coal", 3, "g", "2026-07-01", "2026-07-31", "K1"),
-            )
-        )["co2e_g"]
-        == 6
-    )  # 5.7 -> 6
+    electricity = effect(record(client, meter, A, "electricity", 1_000_000, "Wh", *JULY))
+    assert electricity == {"co2e_g": 570_300, "rules": "industrial-factors@1"}
+    water = effect(record(client, meter, A, "water", 1_000, "L", *JULY, meter_id="W1"))
+    assert water == {"scope3_co2e_g": 168, "rules": "industrial-factors@1"}
+    coal = effect(record(client, meter, A, "raw_coal", 3, "g", *JULY, meter_id="K1"))
+    assert coal["co2e_g"] == 6  # 5.7 -> 6
+    steam = record(client, meter, A, "steam", 1, "Wh", *JULY, meter_id="S1")
+    refused(steam, 422, "submission.data.unit")
+    overlapping = record(client, meter, A, "electricity", 1, "Wh", "2026-07-15", "2026-08-15")
+    refused(overlapping, 409, "submission.data.from")
+    backwards = record(client, meter, A, "electricity", 1, "Wh", "2026-08-15", "2026-08-01")
+    refused(backwards, 422, "submission.data.from")
+    future = record(client, meter, A, "electricity", 1, "Wh", "2026-08-01", "2099-01-01")
+    refused(future, 422, "submission.data.to")
+    negative = record(client, meter, A, "electricity", -1, "Wh", *AUGUST)
+    refused(negative, 422, "submission.data.quantity")
+    refused(record(client, meter, A, "nuclear", 1, "Wh", *AUGUST), 422, "submission.data.energy")
+    unknown = record(client, meter, "ind:91330800MAZXXXXXXX", "electricity", 1, "Wh", *AUGUST)
+    refused(unknown, 409, "submission.account")
+    authority = node.authority_key
+    by_authority = record(client, authority, A, "electricity", 1, "Wh", *AUGUST)
+    refused(by_authority, 403, "submission.type")
+    enterprise = {"name": "x", "industry": "C26", "district": "y"}
+    refused(send(client, meter, A, "EnterpriseRegistered", enterprise), 403, "submission.type")
+    refused(send(client, authority, A, "EnterpriseRegistered", enterprise), 409, "submission.type")
+    short = send(client, authority, "ind:SHORT", "EnterpriseRegistered", enterprise)
+    refused(short, 422, "submission.account")
+    bad_industry = {**enterprise, "industry": "26"}
+    new = "ind:91330800MAQXXXXXXX"
     refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("steam", 1, "Wh", "2026-07-01", "2026-07-31", "S1"),
-        ),
-        422,
-        "submission.data.unit",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", 1, "Wh", "2026-07-15", "2026-08-15"),
-        ),
-        409,
-        "submission.data.from",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", 1, "Wh", "2026-08-15", "2026-08-01"),
-        ),
-        422,
-        "submission.data.from",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", 1, "Wh", "2026-08-01", "2099-01-01"),
-        ),
-        422,
-        "submission.data.to",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", -1, "Wh", "2026-08-01", "2026-08-31"),
-        ),
-        422,
-        "submission.data.quantity",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("nuclear", 1, "Wh", "2026-08-01", "2026-08-31"),
-        ),
-        422,
-        "submission.data.energy",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            "ind:91330800MAZXXXXXXX",
-            "EnergyReadingRecorded",
-            reading("electricity", 1, "Wh", "2026-08-01", "2026-08-31"),
-        ),
-        409,
-        "submission.account",
-    )
-    refused(
-        send(
-            client,
-            node.authority_key,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", 1, "Wh", "2026-08-01", "2026-08-31"),
-        ),
-        403,
-        "submission.type",
-    )
-    refused(
-        send(
-            client,
-            meter,
-            A,
-            "EnterpriseRegistered",
-            {"name": "x", "industry": "C26", "district": "y"},
-        ),
-        403,
-        "submission.type",
-    )
-    refused(
-        send(
-            client,
-            node.authority_key,
-            A,
-            "EnterpriseRegistered",
-            {"name": "x", "industry": "C26", "district": "y"},
-        ),
-        409,
-        "submission.type",
-    )
-    refused(
-        send(
-            client,
-            node.authority_key,
-            "ind:SHORT",
-            "EnterpriseRegistered",
-            {"name": "x", "industry": "C26", "district": "y"},
-        ),
-        422,
-        "submission.account",
-    )
-    refused(
-        send(
-            client,
-            node.authority_key,
-            "ind:91330800MAQXXXXXXX",
-            "EnterpriseRegistered",
-            {"name": "x", "industry": "26", "district": "y"},
-        ),
+        send(client, authority, new, "EnterpriseRegistered", bad_industry),
         422,
         "submission.data.industry",
     )
     # another meter may read the same period; a reversal frees the range
-    assert (
-        send(
-            client,
-            meter,
-            A,
-            "EnergyReadingRecorded",
-            reading("electricity", 5, "Wh", "2026-07-01", "2026-07-31", "M2"),
-        ).status_code
-        == 201
-    )
-    first = ok(
-        send(
-            client,
-            meter,
-            B,
-            "EnergyReadingRecorded",
-            reading("natural_gas", 1_000, "L", "2026-07-01", "2026-07-31"),
-        )
-    )
-    undo = effect(
-        send(
-            client,
-            meter,
-            B,
-            "EntryReversed",
-            {"entry": first["leaf_hash"], "reason": "meter fault"},
-        )
-    )
+    assert record(client, meter, A, "electricity", 5, "Wh", *JULY, meter_id="M2").status_code == 201
+    first = ok(record(client, meter, B, "natural_gas", 1_000, "L", *JULY))
+    undo = effect(reverse(client, meter, B, first["leaf_hash"], "meter fault"))
     assert undo == {"reverses": first["leaf_hash"], "co2e_g": -2162, "on": "2026-07-31"}
-    assert (
-        send(
-            client,
-            meter,
-            B,
-            "EnergyReadingRecorded",
-            reading("natural_gas", 900, "L", "2026-07-01", "2026-07-31"),
-        ).status_code
-        == 201
-    )
-    refused(
-        send(client, meter, B, "EntryReversed", {"entry": first["leaf_hash"], "reason": "again"}),
-        409,
-        "submission.data.entry",
-    )
+    assert record(client, meter, B, "natural_gas", 900, "L", *JULY).status_code == 201
+    again = reverse(client, meter, B, first["leaf_hash"], "again")
+    refused(again, 409, "submission.data.entry")
 
 
 def test_output_value_one_live_value_per_quarter(client, node, meter):
     register_enterprises(client, node)
-    first = ok(
-        send(client, meter, A, "OutputValueReported", {"period": "2026-Q3", "value_fen": 100})
-    )
-    refused(
-        send(
-            client,
-            node.authority_key,
-            A,
-            "OutputValueReported",
-            {"period": "2026-Q3", "value_fen": 200},
-        ),
-        409,
-        "submission.data.period",
-    )
-    refused(
-        send(client, meter, A, "OutputValueReported", {"period": "2026", "value_fen": 200}),
-        422,
-        "submission.data.period",
-    )
-    refused(
-        send(client, meter, A, "OutputValueReported", {"period": "2026-Q5", "value_fen": 200}),
-        422,
-        "submission.data.period",
-    )
-    assert (
-        effect(
-            send(client, meter, A, "EntryReversed", {"entry": first["leaf_hash"], "reason": "typo"})
-        )["value_fen"]
-        == -100
-    )
-    assert effect(
-        send(
-            client,
-            node.authority_key,
-            A,
-            "OutputValueReported",
-            {"period": "2026-Q3", "value_fen": 200},
-        )
-    ) == {"period": "2026-Q3", "value_fen": 200}
+    authority = node.authority_key
+    first = ok(report(client, meter, A, "2026-Q3", 100))
+    refused(report(client, authority, A, "2026-Q3", 200), 409, "submission.data.period")
+    refused(report(client, meter, A, "2026", 200), 422, "submission.data.period")
+    refused(report(client, meter, A, "2026-Q5", 200), 422, "submission.data.period")
+    assert effect(reverse(client, meter, A, first["leaf_hash"], "typo"))["value_fen"] == -100
+    replaced = effect(report(client, authority, A, "2026-Q3", 200))
+    assert replaced == {"period": "2026-Q3", "value_fen": 200}
 
 
 def expected_grade(co2e, value, industry_co2e, industry_value, previous):
@@ -354,25 +114,10 @@ def expected_grade(co2e, value, industry_co2e, industry_value, previous):
 
 def load_quarter(client, meter, period_days, figures):
     start, end = period_days
+    quarter = f"{end[:4]}-Q{(int(end[5:7]) - 1) // 3 + 1}"
     for account, (wh, fen) in figures.items():
-        ok(
-            send(
-                client,
-                meter,
-                account,
-                "EnergyReadingRecorded",
-                reading("electricity", wh, "Wh", start, end),
-            )
-        )
-        ok(
-            send(
-                client,
-                meter,
-                account,
-                "OutputValueReported",
-                {"period": f"{end[:4]}-Q{(int(end[5:7]) - 1) // 3 + 1}", "value_fen": fen},
-            )
-        )
+        ok(record(client, meter, account, "electricity", wh, "Wh", start, end))
+        ok(report(client, meter, account, quarter, fen))
 
 
 def test_grading_run_follows_the_method_and_is_idempotent(client, node, meter):
@@ -386,7 +131,7 @@ def test_grading_run_follows_the_method_and_is_idempotent(client, node, meter):
     }
     load_quarter(client, meter, ("2025-07-01", "2025-09-30"), last_year)
     load_quarter(client, meter, ("2026-07-01", "2026-09-30"), this_year)
-    result = run(client, node, "industrial", "2026-Q3")
+    result = grading_run(client, node, "industrial", "2026-Q3")
     grades = {r["account"]: grade_of(r) for r in result["appended"]}
     assert set(grades) == {A, B, C, D} and result["refused"] == []
     co2e = {a: (wh * 570_300 + 500_000) // 1_000_000 for a, (wh, _) in this_year.items()}
@@ -405,14 +150,14 @@ def test_grading_run_follows_the_method_and_is_idempotent(client, node, meter):
         )
         assert grade["method"] == "industrial-grading@1" and len(grade["inputs"]) == 2
     assert grades[D]["grade"] == "light_green"  # alone in its industry: K = 1
-    again = run(client, node, "industrial", "2026-Q3")
+    again = grading_run(client, node, "industrial", "2026-Q3")
     assert again["appended"] == [] and again["unchanged"] == 4
     # a correction to C changes C26's benchmark: C26 regraded, C30 unchanged
     old_inputs = grades[C]["inputs"]
     for leaf in old_inputs:  # reverse C's reading and output value, then report them again
-        ok(send(client, meter, C, "EntryReversed", {"entry": leaf, "reason": "recalibrated"}))
+        ok(reverse(client, meter, C, leaf, "recalibrated"))
     load_quarter(client, meter, ("2026-07-01", "2026-09-30"), {C: (900_000, 1_000_000)})
-    third = run(client, node, "industrial", "2026-Q3")
+    third = grading_run(client, node, "industrial", "2026-Q3")
     assert {r["account"] for r in third["appended"]} == {A, B, C} and third["unchanged"] == 1
     regraded = grade_of(next(r for r in third["appended"] if r["account"] == C))
     assert not set(old_inputs) & set(regraded["inputs"])
@@ -426,37 +171,21 @@ def test_grade_refusals_and_disputes(client, node, meter):
         ("2026-07-01", "2026-09-30"),
         {A: (1_000_000, 1_000_000), B: (2_000_000, 1_000_000)},
     )
-    result = run(client, node, "industrial", "2026-Q3")
+    result = grading_run(client, node, "industrial", "2026-Q3")
     grade_a = next(r for r in result["appended"] if r["account"] == A)
     data = grade_of(grade_a)
     grader = node.grader_key
     refused(send(client, meter, A, "GradeAssigned", data), 403, "submission.type")
-    refused(
-        send(client, grader, A, "GradeAssigned", {**data, "co2e_g": data["co2e_g"] + 1}),
-        422,
-        "submission.data.co2e_g",
-    )
     wrong = "red" if data["grade"] != "red" else "dark_green"
-    refused(
-        send(client, grader, A, "GradeAssigned", {**data, "grade": wrong}),
-        422,
-        "submission.data.grade",
-    )
-    refused(
-        send(client, grader, A, "GradeAssigned", {**data, "inputs": data["inputs"][:1]}),
-        422,
-        "submission.data.inputs",
-    )
-    refused(
-        send(client, grader, A, "GradeAssigned", {**data, "method": "industrial-grading@9"}),
-        422,
-        "submission.data.method",
-    )
-    refused(
-        send(client, grader, A, "GradeAssigned", {**data, "period": "2026-Q2"}),
-        422,
-        "submission.data.period",
-    )
+    for field, value in (
+        ("co2e_g", data["co2e_g"] + 1),
+        ("grade", wrong),
+        ("inputs", data["inputs"][:1]),
+        ("method", "industrial-grading@9"),
+        ("period", "2026-Q2"),
+    ):
+        regrade = send(client, grader, A, "GradeAssigned", {**data, field: value})
+        refused(regrade, 422, f"submission.data.{field}")
     code = A.split(":")[1]
     enterprise = register(node, f"ent.{code}", ["enterprise"])
     other = register(node, f"ent.{B.split(':')[1]}", ["enterprise"])
@@ -512,5 +241,5 @@ def test_grading_run_requests_are_checked(client, node, meter):
     refused(client.post("/v1/grading/runs", json=wire), 422, "submission.data.period")
     wire = signed(node.authority_key, "sys:keys", "KeyRevoked", {"key": meter.key_id})
     refused(client.post("/v1/grading/runs", json=wire), 422, "submission.type")
-    empty = run(client, node, "agri", "2026-Q3")
+    empty = grading_run(client, node, "agri", "2026-Q3")
     assert empty["appended"] == [] and empty["unchanged"] == 0

@@ -4,27 +4,15 @@ import base64
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import open_node
+from tests.http_support import bearer, problem
 from tests.support import integrate_all, register, signed
 
 CODE = "91330800MA2DHXXX0A"
 OTHER_CODE = "91330800MA2DHYYY0B"
 FARM = "qz-farm-001"
-
-
-@pytest.fixture
-def client(node):
-    with TestClient(create_app(node)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def tokens(node):
-    return TokenStore(node.data_dir / TOKENS_FILE)
 
 
 @pytest.fixture
@@ -46,18 +34,8 @@ def accounts(node):
     return abc
 
 
-def _bearer(tokens, principal):
-    return {"Authorization": f"Bearer {tokens.create(principal)[1]}"}
-
-
-def _problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    return response.json()
-
-
-def test_regulator_reads_everything(client, tokens, accounts):
-    headers = _bearer(tokens, "regulator")
+def test_regulator_reads_everything(client, node, accounts):
+    headers = bearer(node, "regulator")
     personal = client.get("/v1/accounts/per:abc:p1", headers=headers)
     assert personal.status_code == 200, personal.text
     body = personal.json()
@@ -88,26 +66,26 @@ def test_regulator_reads_everything(client, tokens, accounts):
         assert client.get(f"/v1/accounts/{account}", headers=headers).status_code == 200
 
 
-def test_bank_reads_only_its_own_customers(client, tokens, accounts):
-    headers = _bearer(tokens, "bank:abc")
+def test_bank_reads_only_its_own_customers(client, node, accounts):
+    headers = bearer(node, "bank:abc")
     assert client.get("/v1/accounts/per:abc:p1", headers=headers).status_code == 200
     assert client.get("/v1/accounts/per:abc:p1/entries", headers=headers).status_code == 200
-    missing = _problem(client.get("/v1/accounts/per:abc:nobody", headers=headers), 404)
+    missing = problem(client.get("/v1/accounts/per:abc:nobody", headers=headers), 404)
     assert missing["detail"] == "no such account"
-    assert _problem(client.get("/v1/accounts/per:abc:nobody/entries", headers=headers), 404) == (
+    assert problem(client.get("/v1/accounts/per:abc:nobody/entries", headers=headers), 404) == (
         missing
     )
     for account in ("per:xyz:p1", f"ind:{CODE}", f"agr:{FARM}", "sys:keys"):
         for path in (f"/v1/accounts/{account}", f"/v1/accounts/{account}/entries"):
-            assert _problem(client.get(path, headers=headers), 404) == missing
+            assert problem(client.get(path, headers=headers), 404) == missing
 
 
-def test_enterprise_and_farm_read_their_own_account(client, tokens, accounts):
-    enterprise = _bearer(tokens, f"ent:{CODE}")
+def test_enterprise_and_farm_read_their_own_account(client, node, accounts):
+    enterprise = bearer(node, f"ent:{CODE}")
     assert client.get(f"/v1/accounts/ind:{CODE}", headers=enterprise).status_code == 200
-    farm = _bearer(tokens, f"farm:{FARM}")
+    farm = bearer(node, f"farm:{FARM}")
     assert client.get(f"/v1/accounts/agr:{FARM}", headers=farm).status_code == 200
-    missing = _problem(client.get("/v1/accounts/agr:nothing", headers=farm), 404)
+    missing = problem(client.get("/v1/accounts/agr:nothing", headers=farm), 404)
     for headers, account in (
         (enterprise, f"ind:{OTHER_CODE}"),
         (enterprise, f"agr:{FARM}"),
@@ -115,31 +93,31 @@ def test_enterprise_and_farm_read_their_own_account(client, tokens, accounts):
         (farm, f"ind:{CODE}"),
         (farm, "per:abc:p1"),
     ):
-        assert _problem(client.get(f"/v1/accounts/{account}", headers=headers), 404) == missing
+        assert problem(client.get(f"/v1/accounts/{account}", headers=headers), 404) == missing
 
 
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer", "Bearer cl_unknown", "Basic dXNlcjpwYXNz", "cl_x"]
 )
-def test_no_or_bad_token_is_401(client, tokens, accounts, authorization):
+def test_no_or_bad_token_is_401(client, accounts, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     for path in ("/v1/accounts/per:abc:p1", "/v1/accounts/per:abc:p1/entries"):
         response = client.get(path, headers=headers)
-        body = _problem(response, 401)
+        body = problem(response, 401)
         assert body["status"] == 401 and body["title"] and body["detail"]
         assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_revoked_token_is_refused_by_the_running_app(client, node, tokens, accounts):
-    token_id, token = tokens.create("regulator")
+def test_revoked_token_is_refused_by_the_running_app(client, node, accounts):
+    token_id, token = TokenStore(node.data_dir / TOKENS_FILE).create("regulator")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/accounts/per:abc:p1", headers=headers).status_code == 200
     TokenStore(node.data_dir / TOKENS_FILE).revoke(token_id)  # as `tokens revoke` does
-    _problem(client.get("/v1/accounts/per:abc:p1", headers=headers), 401)
+    problem(client.get("/v1/accounts/per:abc:p1", headers=headers), 401)
 
 
-def test_entries_match_the_log_then_show_unintegrated_ones(client, node, tokens, accounts):
-    headers = _bearer(tokens, "bank:abc")
+def test_entries_match_the_log_then_show_unintegrated_ones(client, node, accounts):
+    headers = bearer(node, "bank:abc")
     redeem = {"points": 3, "use": "goods", "ref": "R1"}
     receipt = node.ledger.submit(signed(accounts, "per:abc:p1", "PointsRedeemed", redeem))
     body = client.get("/v1/accounts/per:abc:p1/entries", headers=headers).json()
@@ -170,8 +148,8 @@ def test_entries_match_the_log_then_show_unintegrated_ones(client, node, tokens,
     assert state["state"]["points"] == 7 and state["state"]["redeemed"] == 3
 
 
-def test_entries_page_by_after_seq_and_limit(client, node, tokens, accounts):
-    headers = _bearer(tokens, "bank:abc")
+def test_entries_page_by_after_seq_and_limit(client, node, accounts):
+    headers = bearer(node, "bank:abc")
     for ref in ("T2", "T3", "T4"):
         behaviour = {"behaviour": "online_payment", "count": 1, "on": "2026-11-20", "ref": ref}
         node.ledger.submit(signed(accounts, "per:abc:p1", "GreenBehaviourRecorded", behaviour))
@@ -191,13 +169,11 @@ def test_entries_page_by_after_seq_and_limit(client, node, tokens, accounts):
     assert [e["index"] is None for e in seen] == [False] * 5 + [True]
     for limit in (0, 1001):
         path = f"/v1/accounts/per:abc:p1/entries?limit={limit}"
-        _problem(client.get(path, headers=headers), 400)
+        problem(client.get(path, headers=headers), 400)
 
 
-def test_state_includes_entries_appended_by_another_process(
-    client, node, storage, tokens, accounts
-):
-    headers = _bearer(tokens, "bank:abc")
+def test_state_includes_entries_appended_by_another_process(client, node, storage, accounts):
+    headers = bearer(node, "bank:abc")
     assert client.get("/v1/accounts/per:abc:p1", headers=headers).json()["seq"] == 1
     other = open_node(node.data_dir, storage)  # e.g. another uvicorn worker
     try:

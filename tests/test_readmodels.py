@@ -1,33 +1,20 @@
 """Read models over HTTP on both backends: persons (scoped), city totals, benchmarks, after=."""
 
+from functools import partial
+
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.tokens import TOKENS_FILE, TokenStore
+from projections.runner import run_projections
+from tests.http_support import bearer
 from tests.support import register, signed
 
 DAY = "2026-11-20"
 
 
 @pytest.fixture
-def client(node):
-    with TestClient(create_app(node, node.run_integrator, run_projections_of(node))) as test_client:
-        yield test_client
-
-
-def run_projections_of(node):
-    from functools import partial
-
-    from projections.runner import run_projections
-
-    return partial(run_projections, node)
-
-
-def bearer(node, principal):
-    return {
-        "Authorization": f"Bearer {TokenStore(node.data_dir / TOKENS_FILE).create(principal)[1]}"
-    }
+def app(node):
+    return create_app(node, node.run_integrator, partial(run_projections, node))
 
 
 def submit(client, wire):

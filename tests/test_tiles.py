@@ -6,8 +6,6 @@ from collections.abc import Sequence
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.tokens import TOKENS_FILE, TokenStore
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import node_hash, split_stored_hash_index, tree_hash
@@ -22,22 +20,12 @@ from ledger.log.tiles import (
     parse_tile_path,
 )
 from ledger.node import Node
+from tests.http_support import bearer, problem
 from tests.support import SEED_ENTRIES, integrate_all, register, signed
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 BATCH = 100
-
-
-@pytest.fixture
-def client(node):
-    with TestClient(create_app(node)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def tokens(node):
-    return TokenStore(node.data_dir / TOKENS_FILE)
 
 
 @pytest.fixture
@@ -217,9 +205,9 @@ def test_root_of_each_checkpoint_from_tiles_alone(client, node, bank):
     assert level1 == subtree([level0[i : i + 32] for i in range(0, len(level0), 32)])
 
 
-def test_level_0_tiles_hash_the_entry_bundles(client, node, bank, tokens):
+def test_level_0_tiles_hash_the_entry_bundles(client, node, bank):
     grow(node, bank, 300)
-    regulator = {"Authorization": f"Bearer {tokens.create('regulator')[1]}"}
+    regulator = bearer(node, "regulator")
     leaves = []
     for tile in tiles_of(300):
         if tile.level:
@@ -238,8 +226,8 @@ def _cache(client, path, headers=None):
     return response.status_code, response.headers.get("cache-control")
 
 
-def test_full_and_partial_tiles_as_the_tree_grows(client, node, bank, tokens):
-    regulator = {"Authorization": f"Bearer {tokens.create('regulator')[1]}"}
+def test_full_and_partial_tiles_as_the_tree_grows(client, node, bank):
+    regulator = bearer(node, "regulator")
     grow(node, bank, 255)
     partial = get_tile(client, Tile(0, 0, 255))
     partial_bundle = get_tile(client, Tile(ENTRIES, 0, 255), regulator)
@@ -269,12 +257,6 @@ def test_full_and_partial_tiles_as_the_tree_grows(client, node, bank, tokens):
         assert _cache(client, path, regulator)[0] == 404
 
 
-def _problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    return response.json()
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -290,28 +272,25 @@ def _problem(response, status):
         "tile/entries/000.p/300",
     ],
 )
-def test_malformed_tile_paths_are_400(client, tokens, path):
-    regulator = {"Authorization": f"Bearer {tokens.create('regulator')[1]}"}
-    problem = _problem(client.get(f"/v1/log/{path}", headers=regulator), 400)
-    assert problem["field"] == "path"
+def test_malformed_tile_paths_are_400(client, node, path):
+    regulator = bearer(node, "regulator")
+    body = problem(client.get(f"/v1/log/{path}", headers=regulator), 400)
+    assert body["field"] == "path"
 
 
 def test_beyond_the_tree_is_404(client, node, bank):
-    problem = _problem(client.get("/v1/log/tile/0/x001/000"), 404)
-    assert problem["detail"] == "no tile tile/0/x001/000"
+    body = problem(client.get("/v1/log/tile/0/x001/000"), 404)
+    assert body["detail"] == "no tile tile/0/x001/000"
 
 
-def test_entries_are_scoped(client, node, bank, tokens):
+def test_entries_are_scoped(client, node, bank):
     grow(node, bank, SEED_ENTRIES + 20)
     leaves = node.log.leaves(0, SEED_ENTRIES + 20)
     own = [leaf for leaf in leaves if leaf.account.startswith("per:abc:")]
     others = [leaf for leaf in leaves if not leaf.account.startswith("per:abc:")]
     assert len(own) == 19 and [leaf.account for leaf in others][-1] == "sys:keys"
-
-    def bearer(principal):
-        return {"Authorization": f"Bearer {tokens.create(principal)[1]}"}
-
-    abc, xyz, regulator = bearer("bank:abc"), bearer("bank:xyz"), bearer("regulator")
+    abc, xyz = bearer(node, "bank:abc"), bearer(node, "bank:xyz")
+    regulator = bearer(node, "regulator")
     for leaf in leaves:
         response = client.get(f"/v1/log/entries/{leaf.index}", headers=regulator)
         assert response.status_code == 200
@@ -319,32 +298,32 @@ def test_entries_are_scoped(client, node, bank, tokens):
         assert response.content == leaf.entry
     for leaf in own:
         assert client.get(f"/v1/log/entries/{leaf.index}", headers=abc).content == leaf.entry
-    beyond = _problem(client.get(f"/v1/log/entries/{len(leaves)}", headers=regulator), 404)
+    beyond = problem(client.get(f"/v1/log/entries/{len(leaves)}", headers=regulator), 404)
 
-    def same_as_beyond(problem, index):
-        return problem == {**beyond, "detail": f"no entry at index {index}"}
+    def same_as_beyond(body, index):
+        return body == {**beyond, "detail": f"no entry at index {index}"}
 
     for leaf in others:
-        problem = _problem(client.get(f"/v1/log/entries/{leaf.index}", headers=abc), 404)
-        assert same_as_beyond(problem, leaf.index)
-    problem = _problem(client.get(f"/v1/log/entries/{own[0].index}", headers=xyz), 404)
-    assert same_as_beyond(problem, own[0].index)
-    _problem(client.get(f"/v1/log/entries/{own[0].index}"), 401)
-    _problem(client.get("/v1/log/entries/-1", headers=regulator), 400)
+        body = problem(client.get(f"/v1/log/entries/{leaf.index}", headers=abc), 404)
+        assert same_as_beyond(body, leaf.index)
+    body = problem(client.get(f"/v1/log/entries/{own[0].index}", headers=xyz), 404)
+    assert same_as_beyond(body, own[0].index)
+    problem(client.get(f"/v1/log/entries/{own[0].index}"), 401)
+    problem(client.get("/v1/log/entries/-1", headers=regulator), 400)
 
 
-def test_entry_bundles_are_for_the_regulator_only(client, node, bank, tokens):
+def test_entry_bundles_are_for_the_regulator_only(client, node, bank):
     grow(node, bank, 300)
     path = "/v1/log/tile/entries/000"
-    regulator = {"Authorization": f"Bearer {tokens.create('regulator')[1]}"}
+    regulator = bearer(node, "regulator")
     assert client.get(path, headers=regulator).status_code == 200
-    beyond = _problem(client.get("/v1/log/tile/entries/001", headers=regulator), 404)
+    beyond = problem(client.get("/v1/log/tile/entries/001", headers=regulator), 404)
     for principal in ("bank:abc", "ent:91330800MA2DHXXX0A", "farm:qz-farm-001"):
-        headers = {"Authorization": f"Bearer {tokens.create(principal)[1]}"}
-        problem = _problem(client.get(path, headers=headers), 404)
-        assert problem == {**beyond, "detail": "no tile tile/entries/000"}
+        headers = bearer(node, principal)
+        body = problem(client.get(path, headers=headers), 404)
+        assert body == {**beyond, "detail": "no tile tile/entries/000"}
     # Without a token the entries route answers (401), not the hash tiles' {level} route.
-    _problem(client.get(path), 401)
-    _problem(client.get("/v1/log/tile/entries/000.p/1"), 401)
+    problem(client.get(path), 401)
+    problem(client.get("/v1/log/tile/entries/000.p/1"), 401)
     # Hash tiles are public.
     assert client.get("/v1/log/tile/0/000").status_code == 200

@@ -3,15 +3,14 @@
 import json
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from api.auth import Principal
 from api.tokens import TOKENS_FILE, TokenStore, parse_principal, token_hash
+from tests.files import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 CODE = "91330800MA2DHXXX0A"
 
 
@@ -81,13 +80,7 @@ def test_principal_scopes():
 
 
 def _tokens(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", "tokens", *args, "--data", str(data)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli("tokens", *args, "--data", str(data), text=True)
 
 
 def test_cli_create_list_revoke(tmp_path):

@@ -3,37 +3,24 @@
 import base64
 import copy
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.tokens import TOKENS_FILE, TokenStore
 from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from ledger.bundles import export_lines
-from tests.support import integrate_all
-from tools.demo import grade_all, load, make_plan
+from tests.files import ROOT, run_cli
+from tests.http_support import bearer
+from tests.support import entry_of, integrate_all, load_city
 from tools.verifier.audit import Audit, Failure
 from tools.verifier.bundle import bundle_from_object
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def city(node):
-    plan = make_plan(seed=3, banks=2, persons=20, enterprises=12, farms=6)
-    assert load(node, plan, seed=3, progress=False) == []
-    grade_all(node)
-    return plan
-
-
-def bearer(node, principal):
-    token = TokenStore(node.data_dir / TOKENS_FILE).create(principal)[1]
-    return {"Authorization": f"Bearer {token}"}
+    return load_city(node, seed=3, banks=2, persons=20, enterprises=12, farms=6)
 
 
 def export_object(node):
@@ -50,10 +37,6 @@ def failure(node, bundle):
     with pytest.raises(Failure) as caught:
         audit(node, bundle)
     return caught.value
-
-
-def entry_of(item):
-    return json.loads(base64.b64decode(item["entry"]))
 
 
 def nudge(timestamp):
@@ -76,29 +59,19 @@ def test_whole_log_export_verifies_with_every_effect_and_grade_recomputed(node, 
     with out.open("w") as file:
         for line in export_lines(node):
             file.write(line + "\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "verify", str(out), "--log-key", vkey, "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    result = run_cli("verify", str(out), "--log-key", vkey, "--json", text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["ok"] is True
 
 
 def test_statement_verifies_and_one_head_proof_commits_the_history(node, city):
-    token = TokenStore(node.data_dir / TOKENS_FILE).create("bank:bank01")[1]
+    headers = bearer(node, "bank:bank01")
     account = next(op.account for op in city.operations if op.account.startswith("per:bank01:"))
     with TestClient(create_app(node)) as client:
-        response = client.get(
-            f"/v1/accounts/{account}/statement", headers={"Authorization": f"Bearer {token}"}
-        )
+        response = client.get(f"/v1/accounts/{account}/statement", headers=headers)
         assert response.status_code == 200, response.text
         bundle = response.json()
-        other = client.get(
-            "/v1/accounts/ind:X/statement", headers={"Authorization": f"Bearer {token}"}
-        )
+        other = client.get("/v1/accounts/ind:X/statement", headers=headers)
         assert other.status_code == 404
     report = audit(node, bundle)
     assert report.statement["account"] == account

@@ -4,7 +4,6 @@ import argparse
 import base64
 import hashlib
 import io
-import json
 import os
 import stat
 import subprocess
@@ -23,11 +22,10 @@ from crypto.keys import (
     parse_signer,
     parse_verifier,
 )
+from tests.files import load_vectors
 from tools.keys import add_keys_commands
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "signed-note.json").read_text("utf-8")
-)
+VECTORS = load_vectors("signed-note.json")
 SKEY = VECTORS["signer_key"]
 VKEY = VECTORS["verifier_key"]
 TEXT = VECTORS["text"]

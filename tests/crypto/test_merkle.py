@@ -1,10 +1,8 @@
 """crypto.merkle: RFC 6962 vectors, an independent reference tree, tampering, storage, cost."""
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -32,8 +30,9 @@ from crypto.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.files import load_vectors
 
-VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "merkle-rfc6962.json").read_text())
+VECTORS = load_vectors("merkle-rfc6962.json")
 MAX_TREE = 3000
 PROPERTY = settings(max_examples=50, deadline=None)
 

@@ -1,8 +1,6 @@
 """Signed notes (crypto/note.py) against the Go vectors and Go's note.Open semantics."""
 
 import base64
-import json
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +16,9 @@ from crypto.note import (
     sign_note,
     split_note,
 )
+from tests.files import load_vectors
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "signed-note.json").read_text("utf-8")
-)
+VECTORS = load_vectors("signed-note.json")
 TEXT = VECTORS["text"]
 SIGNED = VECTORS["signed_note"]
 COSIGNED = VECTORS["cosigned_note"]
@@ -32,6 +29,11 @@ PETER_LINE = SIGNED.removeprefix(TEXT + "\n")
 ENOCH_LINE = COSIGNED.removeprefix(SIGNED)
 PETER_SIG = split_note(SIGNED)[1][0]
 ENOCH_SIG = split_note(COSIGNED)[1][1]
+
+
+def _edited(note: str, old: str, *news: str) -> list[str]:
+    """`note` with `old` replaced by each of `news` in turn."""
+    return [note.replace(old, new) for new in news]
 
 
 def _tamper(line: str) -> str:
@@ -154,16 +156,17 @@ def test_signature_lengths():
         TEXT + "\n" + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
         "gKvqfqdngotpRZb6KE6RyyBwJnAM=",
         SIGNED + "Unexpected line.\n",
-        SIGNED.replace("— ", "- "),
-        SIGNED.replace("— ", "—"),
-        SIGNED.replace("— PeterNeumann ", "— PeterNeumann"),
-        SIGNED.replace("— PeterNeumann ", "— PeterNeumann  "),
-        SIGNED.replace("— PeterNeumann ", "— Peter\u00a0Neumann "),
-        SIGNED.replace("— PeterNeumann ", "— Peter+Neumann "),
-        SIGNED.replace("— PeterNeumann ", "—  "),
-        SIGNED.replace("nAM=\n", "nAM\n"),
-        SIGNED.replace("nAM=\n", "nAM==\n"),
-        SIGNED.replace("nAM=\n", "nAM= \n"),
+        *_edited(SIGNED, "— ", "- ", "—"),  # the signature line's dash and space
+        *_edited(  # the key name and the space after it
+            SIGNED,
+            "— PeterNeumann ",
+            "— PeterNeumann",
+            "— PeterNeumann  ",
+            "— Peter\u00a0Neumann ",
+            "— Peter+Neumann ",
+            "—  ",
+        ),
+        *_edited(SIGNED, "nAM=\n", "nAM\n", "nAM==\n", "nAM= \n"),  # the base64's padding
         SIGNED.replace("x08go/", "x08go_"),
         SIGNED.replace("\n\n", "\n \n"),
         SIGNED + "\n",

@@ -2,7 +2,6 @@
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,8 @@ from hypothesis import strategies as st
 
 from crypto.pseudonym import person_pseudonym
 from ledger.submissions import ACCOUNT_PATTERN
+from tests.files import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = b"0123456789abcdef"
 OTHER_SECRET = b"fedcba9876543210"
 PROPERTY = settings(max_examples=50, deadline=None)
@@ -64,13 +63,7 @@ def test_refuses_a_short_secret():
 
 
 def _pid(secret_file: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", "pid", "--secret-file", str(secret_file)],
-        input=stdin,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-    )
+    return run_cli("pid", "--secret-file", str(secret_file), stdin=stdin)
 
 
 def test_pid_cli_prints_one_pseudonym_per_line(tmp_path):
