@@ -22,7 +22,7 @@ from ledger.log.recorder import LogRecorder, PostgresLogRecorder, SQLiteLogRecor
 from ledger.log.witnessing import Witness, Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
-from ledger.store import LedgerStore, storage_env
+from ledger.store import LedgerStore, setup_lock, storage_env
 from ledger.system import SYSTEM_ACCOUNTS
 
 DEFAULT_DATA = Path("data")
@@ -209,7 +209,8 @@ def open_node(
     recorder_class = (
         PostgresLogRecorder if isinstance(store.factory, PostgresFactory) else SQLiteLogRecorder
     )
-    log = store.factory.tracking_recorder(recorder_class)
+    with setup_lock(store.settings):
+        log = store.factory.tracking_recorder(recorder_class)
     ledger = Ledger(store, ledger_key, ledger_key.name)
     if ledger.registry().keys == {}:
         _genesis(ledger, admin_key)

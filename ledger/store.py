@@ -1,9 +1,14 @@
 """The event store: eventsourcing's Application on SQLite (default) or PostgreSQL."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from eventsourcing.application import Application
+
+from ledger.log.lease import advisory_key
 
 SQLITE_FILE = "ledger.sqlite"
 
@@ -27,7 +32,27 @@ def storage_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
             "SQLITE_DBNAME": str(data_dir / SQLITE_FILE),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    return {**defaults, **overrides}
+    return {**defaults, **settings}
+
+
+@contextmanager
+def setup_lock(settings: dict[str, str]) -> Iterator[None]:
+    """Hold a lock while creating tables: PostgreSQL refuses concurrent DDL from processes
+    starting together ("tuple concurrently updated"); SQLite serialises it already."""
+    if settings.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        yield
+        return
+    key = advisory_key(settings.get("POSTGRES_SCHEMA") or "public", "setup")
+    with psycopg.connect(
+        dbname=settings.get("POSTGRES_DBNAME"),
+        host=settings.get("POSTGRES_HOST"),
+        port=settings.get("POSTGRES_PORT"),
+        user=settings.get("POSTGRES_USER"),
+        password=settings.get("POSTGRES_PASSWORD"),
+        autocommit=True,
+    ) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", [key])
+        yield
 
 
 class LedgerStore(Application):
@@ -38,3 +63,8 @@ class LedgerStore(Application):
         "AGGREGATE_CACHE_MAXSIZE": "100000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",  # see ledger.loading: conflicts evict instead
     }
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.settings = env
+        with setup_lock(env):
+            super().__init__(env=env)

@@ -12,7 +12,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from ledger.log.lease import advisory_key
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, setup_lock
 from projections.fold import Deltas
 from projections.tables import TABLES, TRACKING, create_statements, write_statement
 
@@ -141,4 +141,5 @@ def open_view_recorder(store: LedgerStore) -> ViewRecorder:
     recorder_class = (
         PostgresViewRecorder if isinstance(store.factory, PostgresFactory) else SQLiteViewRecorder
     )
-    return store.factory.tracking_recorder(recorder_class)
+    with setup_lock(store.settings):
+        return store.factory.tracking_recorder(recorder_class)
