@@ -127,13 +127,15 @@ class Ledger:
             first_of[checked.claim_key] = (position, checked)
             unique.append((position, checked))
         system = self.system.now()
-        authenticated = self._authenticate_all(unique, results, system[REGISTRY_ACCOUNT])
-        accounts = self.accounts.get_many(c.fields.account for _, c, _ in authenticated)
+        verified = self._start(self._verifier(system[REGISTRY_ACCOUNT]), unique)
+        accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
-        for position, checked, verified in authenticated:
+        for (position, checked), outcome in zip(unique, verified(), strict=True):
             account_id = checked.fields.account
             try:
-                if not verified:  # its key may be registered earlier in the batch
+                if isinstance(outcome, LedgerError):
+                    raise outcome
+                if not outcome:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
                 item = self._apply(checked, accounts[account_id], system)
             except LedgerError as error:
@@ -143,12 +145,13 @@ class Ledger:
             if account_id in system:
                 system[account_id] = item.account.state
             pending.append((position, item))
+        receipts = self._start(self._sign, [item for _, item in pending])  # while saving
         if pending and not self._save([item for _, item in pending]):
             self.accounts.evict(item.checked.fields.account for _, item in pending)
             for position, item in pending:
                 results[position] = self._submit_or_error(item.checked)
         else:
-            for (position, _), receipt in zip(pending, self._sign_all(pending), strict=True):
+            for (position, _), receipt in zip(pending, receipts(), strict=True):
                 results[position] = receipt
         for position, checked, first in repeats:
             same = first_of[checked.claim_key][1].digest == checked.digest
@@ -167,18 +170,13 @@ class Ledger:
         event = events[0]
         return self._receipt(account_id, seq, event.leaf_hash, event.entry.encode())
 
-    def _authenticate_all(
-        self, items: list[tuple[int, Checked]], results: list[Any], registry: KeyRegistry
-    ) -> list[tuple[int, Checked, bool]]:
-        """Check signatures in parallel; refusals go to `results`, the rest come back.
+    @staticmethod
+    def _verifier(registry: KeyRegistry) -> Callable[[Checked], LedgerError | bool]:
+        """Check one signature: True if it verifies, False if its key is not registered yet
+        (a KeyRegistered earlier in the same batch may register it: checked later, in
+        order), the refusal otherwise."""
 
-        Items signed by a key not yet registered come back unverified (False): a
-        KeyRegistered earlier in the same batch may register it, so the sequential pass
-        checks them against the registry as it then is.
-        """
-
-        def check(item: tuple[int, Checked]) -> LedgerError | bool:
-            checked = item[1]
+        def check(checked: Checked) -> LedgerError | bool:
             if checked.fields.key not in registry.keys:
                 return False
             try:
@@ -187,31 +185,20 @@ class Ledger:
                 return error
             return True
 
-        passed = []
-        for (position, checked), outcome in zip(items, self._parallel(check, items), strict=True):
-            if isinstance(outcome, LedgerError):
-                results[position] = self._refusal(checked, outcome)
-            else:
-                passed.append((position, checked, outcome))
-        return passed
+        return lambda item: check(item[1])
 
-    def _sign_all(self, pending: list[tuple[int, _Pending]]) -> list[Receipt]:
-        def sign(item: tuple[int, _Pending]) -> Receipt:
-            entry = item[1]
-            return self._receipt(
-                entry.checked.fields.account, entry.seq, entry.leaf_hash, entry.entry
-            )
+    def _sign(self, item: _Pending) -> Receipt:
+        return self._receipt(item.checked.fields.account, item.seq, item.leaf_hash, item.entry)
 
-        return self._parallel(sign, pending)
-
-    def _parallel(self, work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        """`work` over items, in one chunk per crypto thread (Ed25519 releases the GIL)."""
+    def _start(self, work: Callable[[Any], Any], items: Sequence[Any]) -> Callable[[], list[Any]]:
+        """Start `work` over items on the crypto threads (Ed25519 releases the GIL), one
+        chunk per thread; the returned function waits for the results, in order."""
         if len(items) < 2 * CRYPTO_THREADS:
-            return [work(item) for item in items]
+            return lambda: [work(item) for item in items]
         size = -(-len(items) // CRYPTO_THREADS)
         chunks = [items[start : start + size] for start in range(0, len(items), size)]
-        done = self._crypto.map(lambda chunk: [work(item) for item in chunk], chunks)
-        return [outcome for chunk in done for outcome in chunk]
+        futures = [self._crypto.submit(lambda c: [work(i) for i in c], chunk) for chunk in chunks]
+        return lambda: [outcome for future in futures for outcome in future.result()]
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
