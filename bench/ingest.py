@@ -210,7 +210,7 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
     env = pg_env(schema)
     with tempfile.TemporaryDirectory() as data:
         node = open_node(Path(data), env)
-        bank = generate_signer("bank.http")
+        bank = generate_signer("bank.bench")
         node.ledger.submit(
             sign_submission(
                 node.admin_key,
@@ -255,7 +255,8 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
             start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 for response in pool.map(lambda b: _post(port, "/v1/submissions/batch", b), bodies):
-                    assert all(r["status"] == 201 for r in response["results"])
+                    refused = [r for r in response["results"] if r["status"] != 201]
+                    assert not refused, refused[:3]
             seconds = time.perf_counter() - start
             time.sleep(1.0)
             stop.set()

@@ -3,8 +3,9 @@
 import argparse
 import os
 import signal
+import subprocess
+import sys
 import threading
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,37 +15,46 @@ from fastapi import FastAPI
 from api.app import create_app
 from ledger.log.witnessing import Witness, parse_witness
 from ledger.node import DEFAULT_DATA, open_node
-from projections.runner import run_projections
 
 DATA_ENV = "CARBON_LEDGER_DATA"
-INTEGRATE_ENV = "CARBON_LEDGER_INTEGRATE"
-WITNESSES_ENV = "CARBON_LEDGER_WITNESSES"
 
 
 def app_from_env() -> FastAPI:
     """The app for one uvicorn worker, configured by environment (used with --workers)."""
-    witnesses = [parse_witness(line) for line in os.environ.get(WITNESSES_ENV, "").split()]
-    node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))), witnesses=witnesses)
-    integrate = os.environ.get(INTEGRATE_ENV, "1") == "1"
-    tasks = [node.run_integrator, partial(run_projections, node)] if integrate else []
-    return create_app(node, *tasks)
+    return create_app(open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA)))))
+
+
+def _helpers(args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    """The integrator and the projector, each in a process of its own: under load they keep
+    their own core time instead of sharing an API worker's interpreter lock."""
+    command = [sys.executable, "-m", "tools.cli"]
+    witnesses = [option for witness in args.witness for option in ("--witness", witness.text)]
+    return [
+        subprocess.Popen([*command, "integrate", "--data", str(args.data), *witnesses]),
+        subprocess.Popen([*command, "projections", "run", "--data", str(args.data)]),
+    ]
 
 
 def serve(args: argparse.Namespace) -> int:
     os.environ[DATA_ENV] = str(args.data)
-    os.environ[INTEGRATE_ENV] = "0" if args.no_integrator else "1"
-    os.environ[WITNESSES_ENV] = "\n".join(witness.text for witness in args.witness)
     node = open_node(args.data)  # first start: keys and genesis, before any worker races
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
-    uvicorn.run(
-        "tools.serve:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
+    helpers = [] if args.no_integrator else _helpers(args)
+    try:
+        uvicorn.run(
+            "tools.serve:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+        )
+    finally:
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            helper.wait(timeout=30)
     return 0
 
 
