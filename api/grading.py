@@ -3,11 +3,11 @@
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
 from api.deps import NodeDep
+from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/grading", tags=["grading"])
     summary="Grade every enterprise or farm with data in a period (authority-signed request)",
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
 )
-async def grading_run(request: Request, node: NodeDep) -> JSONResponse:
+async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
     wire = await read_json(request, MAX_SUBMISSION_BODY)
     receipt, result = await run_in_threadpool(node.run_grading, wire)
     body: dict[str, Any] = {
@@ -27,4 +27,4 @@ async def grading_run(request: Request, node: NodeDep) -> JSONResponse:
         "unchanged": result.unchanged,
         "refused": [error.problem() for error in result.refused],
     }
-    return JSONResponse(body, status_code=201 if result.appended else 200)
+    return FastJSONResponse(body, status_code=201 if result.appended else 200)

@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
 from api.deps import NodeDep
+from api.responses import FastJSONResponse
 from ledger.errors import LedgerError, Malformed
 from ledger.ledger import Receipt
 from ledger.node import Node
@@ -68,11 +68,11 @@ def _receipt_body(node: Node, receipt: Receipt, wait: bool) -> dict[str, Any]:
     summary="Append one signed submission",
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
 )
-async def submit(request: Request, node: NodeDep, wait: Wait = False) -> JSONResponse:
+async def submit(request: Request, node: NodeDep, wait: Wait = False) -> FastJSONResponse:
     wire = await read_json(request, MAX_SUBMISSION_BODY)
     receipt = await run_in_threadpool(node.ledger.submit, wire)
     body = await run_in_threadpool(_receipt_body, node, receipt, wait)
-    return JSONResponse(body, status_code=200 if receipt.replayed else 201)
+    return FastJSONResponse(body, status_code=200 if receipt.replayed else 201)
 
 
 def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, Any]]:
@@ -111,7 +111,7 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
         }
     },
 )
-async def submit_batch(request: Request, node: NodeDep, wait: Wait = False) -> JSONResponse:
+async def submit_batch(request: Request, node: NodeDep, wait: Wait = False) -> FastJSONResponse:
     body = await read_json(request, MAX_BATCH_BODY)
     wires = body.get("submissions") if isinstance(body, dict) else None
     if not isinstance(wires, list) or set(body) != {"submissions"}:
@@ -119,4 +119,4 @@ async def submit_batch(request: Request, node: NodeDep, wait: Wait = False) -> J
     if not 1 <= len(wires) <= MAX_BATCH:
         raise Malformed(f"a batch holds 1 to {MAX_BATCH} submissions", "submissions")
     results = await run_in_threadpool(_batch_results, node, wires, wait)
-    return JSONResponse({"results": results})
+    return FastJSONResponse({"results": results})
