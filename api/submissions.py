@@ -1,5 +1,6 @@
 """POST /v1/submissions and /v1/submissions/batch: hand signed submissions to the ledger."""
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -42,10 +43,12 @@ Wait = Annotated[
 ]
 
 
-def _with_proof(node: Node, receipt: Receipt) -> dict[str, Any]:
-    """The receipt, plus its log index, a checkpoint and the inclusion proof if integrated."""
+def _with_proof(node: Node, receipt: Receipt, deadline: float) -> dict[str, Any]:
+    """The receipt, plus its log index, a checkpoint and the inclusion proof if integrated
+    by `deadline` (one deadline for a whole batch)."""
     body = receipt.to_json()
-    index = node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), WAIT_SECONDS)
+    timeout = max(0.0, deadline - time.monotonic())
+    index = node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout)
     body["index"] = index
     if index is not None:
         size, note = node.reader.checkpoint()
@@ -55,10 +58,10 @@ def _with_proof(node: Node, receipt: Receipt) -> dict[str, Any]:
     return body
 
 
-def _receipt_body(node: Node, receipt: Receipt, wait: bool) -> dict[str, Any]:
+def _receipt_body(node: Node, receipt: Receipt, wait: bool, deadline: float) -> dict[str, Any]:
     """The receipt; a new entry has no index yet, a replayed one may have."""
     if wait:
-        return _with_proof(node, receipt)
+        return _with_proof(node, receipt, deadline)
     index = node.log.index_of(bytes.fromhex(receipt.leaf_hash)) if receipt.replayed else None
     return {**receipt.to_json(), "index": index}
 
@@ -71,18 +74,21 @@ def _receipt_body(node: Node, receipt: Receipt, wait: bool) -> dict[str, Any]:
 async def submit(request: Request, node: NodeDep, wait: Wait = False) -> FastJSONResponse:
     wire = await read_json(request, MAX_SUBMISSION_BODY)
     receipt = await run_in_threadpool(node.ledger.submit, wire)
-    body = await run_in_threadpool(_receipt_body, node, receipt, wait)
+    body = await run_in_threadpool(
+        _receipt_body, node, receipt, wait, time.monotonic() + WAIT_SECONDS
+    )
     return FastJSONResponse(body, status_code=200 if receipt.replayed else 201)
 
 
 def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, Any]]:
     results = node.ledger.submit_batch(wires)
+    deadline = time.monotonic() + WAIT_SECONDS
     return [
         {"status": error.status, "problem": error.problem()}
         if isinstance(error := result, LedgerError)
         else {
             "status": 200 if result.replayed else 201,
-            "receipt": _receipt_body(node, result, wait),
+            "receipt": _receipt_body(node, result, wait, deadline),
         }
         for result in results
     ]

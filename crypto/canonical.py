@@ -70,7 +70,10 @@ def _find_lone_surrogate(value: Any, path: str) -> str | None:
 
 def canonical_json(value: Any) -> bytes:
     """The canonical UTF-8 bytes of `value`, or CanonicalError naming the offending path."""
-    text = _encoder.encode(_normalise(value, "$"))
+    try:
+        text = _encoder.encode(_normalise(value, "$"))
+    except RecursionError:
+        raise CanonicalError("$", "nested too deeply") from None
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -105,7 +108,12 @@ def parse_json(data: bytes | str) -> Any:
         raise CanonicalError("$", f"not UTF-8: {error.reason}") from None
     except json.JSONDecodeError as error:
         raise CanonicalError("$", f"malformed JSON: {error.msg} at {error.pos}") from None
-    return _normalise(value, "$")
+    except RecursionError:
+        raise CanonicalError("$", "JSON nested too deeply") from None
+    try:
+        return _normalise(value, "$")
+    except RecursionError:
+        raise CanonicalError("$", "JSON nested too deeply") from None
 
 
 def parse_canonical(data: bytes) -> Any:

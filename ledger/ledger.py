@@ -15,13 +15,13 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from crypto.canonical import canonical_json
+from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
 from crypto.records import entry_leaf_hash, entry_record, receipt_promise, sign_receipt
 from ledger.account import Account, Claim, account_uuid, claim_uuid
 from ledger.domain.common import Context
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
-from ledger.errors import Conflict, LedgerError, TooLarge
+from ledger.errors import Conflict, Invalid, LedgerError, TooLarge
 from ledger.loading import AccountLoader
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
@@ -126,7 +126,7 @@ class Ledger:
                 continue
             first_of[checked.claim_key] = (position, checked)
             unique.append((position, checked))
-        system = self.system.now()
+        system, versions = self.system.snapshot()
         verified = self._start(self._verifier(system[REGISTRY_ACCOUNT]), unique)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
@@ -135,7 +135,9 @@ class Ledger:
             try:
                 if isinstance(outcome, LedgerError):
                     raise outcome
-                if not outcome:  # its key may be registered earlier in the batch
+                if outcome:  # signature good; the key's standing may have changed in the batch
+                    system[REGISTRY_ACCOUNT].authorise(checked.fields.key, checked.rule.roles)
+                else:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
                 item = self._apply(checked, accounts[account_id], system)
             except LedgerError as error:
@@ -146,7 +148,7 @@ class Ledger:
                 system[account_id] = item.account.state
             pending.append((position, item))
         receipts = self._start(self._sign, [item for _, item in pending])  # while saving
-        if pending and not self._save([item for _, item in pending]):
+        if pending and not self._save([item for _, item in pending], versions):
             self.accounts.evict(item.checked.fields.account for _, item in pending)
             for position, item in pending:
                 results[position] = self._submit_or_error(item.checked)
@@ -203,7 +205,7 @@ class Ledger:
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                system = self.system.now()
+                system, versions = self.system.snapshot()
                 authenticate(checked, system[REGISTRY_ACCOUNT])
                 item = self._apply(checked, self.accounts.get(checked.fields.account), system)
             except LedgerError as error:
@@ -211,7 +213,7 @@ class Ledger:
                 if isinstance(outcome, Receipt):
                     return outcome
                 raise outcome from None
-            if self._save([item]):
+            if self._save([item], versions):
                 return self._receipt(
                     item.checked.fields.account, item.seq, item.leaf_hash, item.entry
                 )
@@ -228,11 +230,19 @@ class Ledger:
         except LedgerError as error:
             return error
 
-    def _save(self, pending: list[_Pending]) -> bool:
-        """Save entries and claims in one transaction; False if the store refused (a conflict)."""
+    def _save(self, pending: list[_Pending], versions: dict[str, int | None]) -> bool:
+        """Save entries and claims in one transaction, provided the system accounts the
+        decisions read are still as they were (plus this batch's own entries on them);
+        False if the store refused (a conflict)."""
         accounts = {id(item.account): item.account for item in pending}
+        expected = {account_uuid(a): version for a, version in versions.items()}
+        for account in accounts.values():
+            if account.account in versions:
+                expected[account.id] = account.version
         try:
-            self.store.save(*accounts.values(), *(item.claim for item in pending))
+            self.store.save(
+                *accounts.values(), *(item.claim for item in pending), system_versions=expected
+            )
         except IntegrityError:
             return False
         self.appended.set()
@@ -255,7 +265,12 @@ class Ledger:
             effect=effect,
             recorded_at=_timestamp(self.clock()),
         )
-        entry_bytes = canonical_json(entry)
+        try:
+            entry_bytes = canonical_json(entry)
+        except CanonicalError as error:  # e.g. an effect beyond 2^53 grams
+            raise Invalid(
+                f"the entry would not be canonical JSON: {error}", "submission.data"
+            ) from None
         if len(entry_bytes) > MAX_ENTRY_BYTES:
             raise TooLarge(
                 f"entry is {len(entry_bytes)} bytes; at most {MAX_ENTRY_BYTES}", "submission.data"

@@ -25,12 +25,14 @@ def storage_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "APPLICATION_RECORDER_TOPIC": "ledger.recorders:LedgerPostgresRecorder",
         }
     else:
         defaults = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(data_dir / SQLITE_FILE),
             "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "ledger.recorders:LedgerSQLiteRecorder",
         }
     return {**defaults, **settings}
 

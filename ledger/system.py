@@ -1,5 +1,6 @@
 """The `sys:` accounts every decision consults: keys, factor tables, grading methods."""
 
+import copy
 import threading
 from typing import Any
 
@@ -24,13 +25,18 @@ class SystemState:
 
     def now(self) -> dict[str, Any]:
         """Each system account's state as of now (one query per account)."""
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, int | None]]:
+        """Each system account's state and version as of now."""
         with self._lock:
-            states = {}
+            states, versions = {}, {}
             for account, aggregate in self._aggregates.items():
                 after = aggregate.version if aggregate else None
                 news = list(self.store.events.get(account_uuid(account), gt=after))
-                if news:
-                    aggregate = project_aggregate(aggregate, news)
+                if news:  # a new copy: states handed out before never change under a reader
+                    aggregate = project_aggregate(copy.deepcopy(aggregate), news)
                     self._aggregates[account] = aggregate
                 states[account] = aggregate.state if aggregate else initial_state(account)
-            return states
+                versions[account] = aggregate.version if aggregate else None
+            return states, versions

@@ -313,6 +313,7 @@ def test_an_edited_receipt_is_refused(node, server, bank):
 
 
 def test_a_checkpoint_signed_by_another_key_is_refused(node, server, bank):
+    settle(node)  # a checkpoint exists to be re-signed
     impostor = generate_signer(node.origin)  # the log's name, another key
 
     def resign(data):

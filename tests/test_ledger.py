@@ -346,3 +346,37 @@ def test_integrator_thread_checkpoints_within_a_second(node):
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_key_revoked_earlier_in_a_batch_signs_nothing_after_it(node):
+    bank = register(node, "bank.abc", ["bank"])
+    results = node.ledger.submit_batch(
+        [
+            signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id}),
+            signed(bank, "per:abc:p1", "AccountOpened", {}),
+        ]
+    )
+    assert isinstance(results[0], Receipt)
+    assert isinstance(results[1], Forbidden) and results[1].field == "submission.key"
+
+
+def test_a_revocation_by_another_worker_between_decision_and_save_wins(node):
+    """The entry decided before a concurrent revocation must not land after it."""
+    from ledger.ledger import Ledger
+
+    bank = register(node, "bank.abc", ["bank"])
+    other_worker = Ledger(node.store, node.ledger_key, node.origin)
+    decide = node.ledger._apply
+
+    def revoke_meanwhile(*args, **kwargs):
+        item = decide(*args, **kwargs)
+        node.ledger._apply = decide
+        other_worker.submit(signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id}))
+        return item
+
+    node.ledger._apply = revoke_meanwhile
+    with pytest.raises(Forbidden):
+        node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}))
+    integrate_all(node)
+    check_log(node)
+    assert all(leaf.account != "per:abc:p1" for leaf in node.log.leaves(0, node.reader.size()))

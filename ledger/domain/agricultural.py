@@ -10,6 +10,7 @@ from ledger.domain.common import (
     Applied,
     Context,
     EventRule,
+    Quantity,
     check_period,
     co2e_grams,
     period_of,
@@ -30,7 +31,7 @@ class FarmRegistered(msgspec.Struct, forbid_unknown_fields=True):
 
 class AgriActivityRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}):
     activity: str
-    quantity: int
+    quantity: Quantity
     unit: str
     from_: str
     to: str

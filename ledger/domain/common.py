@@ -4,13 +4,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from ledger.errors import Invalid
 
 HEX_HASH = re.compile(r"[0-9a-f]{64}")
+Quantity = Annotated[int, msgspec.Meta(ge=0, le=10**15)]  # base units; 10^15 Wh is 1 TWh
 PERIOD = re.compile(r"(\d{4})(?:-Q([1-4]))?")
 
 

@@ -11,6 +11,7 @@ from ledger.domain.common import (
     Applied,
     Context,
     EventRule,
+    Quantity,
     check_period,
     co2e_grams,
     period_of,
@@ -35,7 +36,7 @@ class EnterpriseRegistered(msgspec.Struct, forbid_unknown_fields=True):
 class EnergyReadingRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}):
     meter: str
     energy: Literal["electricity", "steam", "natural_gas", "raw_coal", "water"]
-    quantity: int
+    quantity: Quantity
     unit: Literal["Wh", "MJ", "L", "g"]
     from_: str
     to: str
@@ -43,7 +44,7 @@ class EnergyReadingRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={
 
 class OutputValueReported(msgspec.Struct, forbid_unknown_fields=True):
     period: str
-    value_fen: int
+    value_fen: Quantity
 
 
 class Previous(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,7 +1,7 @@
 """Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -18,7 +18,7 @@ class AccountOpened(msgspec.Struct, forbid_unknown_fields=True):
 
 class GreenBehaviourRecorded(msgspec.Struct, forbid_unknown_fields=True):
     behaviour: str
-    count: int
+    count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     on: str
     ref: str
 

@@ -1,7 +1,7 @@
 """Reference data on `sys:` accounts: factor tables and grading methods, versioned and cited."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -9,25 +9,28 @@ from ledger.domain.common import Applied, Context, EventRule, parse_date
 from ledger.errors import Conflict, Invalid
 
 FACTORS_ACCOUNT = "sys:factors"
+INDUSTRIAL_COLOURS = ["dark_green", "light_green", "yellow", "red"]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 METHODS_ACCOUNT = "sys:methods"
 
 
 class BehaviourFactor(msgspec.Struct, forbid_unknown_fields=True):
-    co2e_g: int
-    daily_cap: int | None = None
-    monthly_cap: int | None = None
+    co2e_g: NonNegative
+    daily_cap: Positive | None = None
+    monthly_cap: Positive | None = None
 
 
 class PersonalFactors(msgspec.Struct, forbid_unknown_fields=True):
     """`personal-factors`: grams CO2e per behaviour, caps per account, grams per point."""
 
-    g_per_point: int
+    g_per_point: Positive
     behaviours: dict[str, BehaviourFactor]
 
 
 class EnergyFactor(msgspec.Struct, forbid_unknown_fields=True):
     unit: Literal["Wh", "MJ", "L", "g"]
-    co2e_ug_per_unit: int
+    co2e_ug_per_unit: NonNegative
     scope3: bool = False
 
 
@@ -39,7 +42,7 @@ class IndustrialFactors(msgspec.Struct, forbid_unknown_fields=True):
 
 class ActivityFactor(msgspec.Struct, forbid_unknown_fields=True):
     unit: str
-    co2e_ug_per_unit: int
+    co2e_ug_per_unit: NonNegative
     kind: Literal["reduction", "sink", "emission"]
 
 
@@ -51,7 +54,7 @@ class AgriFactors(msgspec.Struct, forbid_unknown_fields=True):
 
 class IndustrialBand(msgspec.Struct, forbid_unknown_fields=True):
     grade: str
-    k_max_permille: int
+    k_max_permille: Positive
 
 
 class IndustrialGrading(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,14 +62,14 @@ class IndustrialGrading(msgspec.Struct, forbid_unknown_fields=True):
 
     bands: list[IndustrialBand]
     beyond: str
-    improved_permille: int
+    improved_permille: Annotated[int, msgspec.Meta(ge=0, le=1000)]
 
 
 class AgriGrading(msgspec.Struct, forbid_unknown_fields=True):
     """`agri-grading`: neutralisation degree D thresholds, in percent."""
 
-    dark_green_percent: int
-    mid_green_percent: int
+    dark_green_percent: Positive
+    mid_green_percent: Positive
 
 
 FACTOR_SCHEMAS: dict[str, type[msgspec.Struct]] = {
@@ -164,8 +167,23 @@ def _decide_factors(book: ReferenceBook, data: FactorTablePublished, _: Context)
     return {}
 
 
+def _check_method(body: Any) -> None:
+    """Grades must come out as the colours GradeAssigned knows, in order, bands increasing."""
+    if isinstance(body, IndustrialGrading):
+        colours = [band.grade for band in body.bands] + [body.beyond]
+        limits = [band.k_max_permille for band in body.bands]
+        if colours != INDUSTRIAL_COLOURS or limits != sorted(set(limits)):
+            raise Invalid(
+                f"bands must grade {INDUSTRIAL_COLOURS[:-1]} with increasing k_max_permille, "
+                f"beyond {INDUSTRIAL_COLOURS[-1]}",
+                "submission.data.params",
+            )
+    elif body.dark_green_percent < body.mid_green_percent:
+        raise Invalid("dark_green_percent is below mid_green_percent", "submission.data.params")
+
+
 def _decide_method(book: ReferenceBook, data: GradingMethodPublished, _: Context) -> dict[str, Any]:
-    _body(METHOD_SCHEMAS, data.name, data.params, "submission.data.params")
+    _check_method(_body(METHOD_SCHEMAS, data.name, data.params, "submission.data.params"))
     book.check_next(data.name, data.version, data.valid_from)
     return {}
 
