@@ -21,9 +21,9 @@ from crypto.statement import Statement
 from ledger.account import account_uuid
 from ledger.domain.balances import balance
 from ledger.errors import NotFound
+from ledger.history import chain, state_before
 from ledger.log.recorder import LogLeaf
 from ledger.node import Node
-from ledger.rules import apply_entry, initial_state
 from ledger.system import SYSTEM_ACCOUNTS
 
 PAGE = 1000
@@ -36,19 +36,9 @@ def entry_item(leaf: LogLeaf, inclusion: list[bytes] | None = None) -> dict[str,
     return item
 
 
-def _chain(node: Node, account: str, size: int) -> list[LogLeaf]:
-    """An account's entries in a tree of `size`, in seq order."""
-    leaves: list[LogLeaf] = []
-    while True:
-        page = node.log.account_leaves(account, leaves[-1].seq if leaves else -1, PAGE)
-        leaves += [leaf for leaf in page if leaf.index < size]
-        if len(page) < PAGE:
-            return leaves
-
-
 def chain_items(node: Node, account: str, size: int) -> list[dict[str, Any]]:
     """An account's entries, the head with its inclusion proof in the tree of `size`."""
-    leaves = _chain(node, account, size)
+    leaves = chain(node.log, account, size)
     if not leaves:
         return []
     head = leaves[-1]
@@ -86,15 +76,6 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     return bundle
 
 
-def _state_before(node: Node, account: str, index: int) -> tuple[Any, list[LogLeaf]]:
-    """An account's state from its entries below log `index`, and those entries."""
-    state = initial_state(account)
-    leaves = _chain(node, account, index)
-    for leaf in leaves:
-        apply_entry(state, account, json.loads(leaf.entry), leaf.leaf_hash.hex())
-    return state, leaves
-
-
 def _input_items(
     node: Node, leaves: list[LogLeaf], inputs: list[str], size: int, with_entries: bool
 ) -> list[dict[str, Any]]:
@@ -114,16 +95,16 @@ def _benchmark(
     node: Node,
     account: str,
     grade: dict[str, Any],
-    grade_index: int,
+    as_of: int,
     size: int,
     can_read: Callable[[str], bool],
 ) -> dict[str, Any]:
-    """The other enterprises of the grade's industry as the grade saw them (below its index)."""
+    """The other enterprises of the grade's industry as the grade saw them (below `as_of`)."""
     others = []
     for other in node.log.accounts("ind:"):
         if other == account:
             continue
-        state, leaves = _state_before(node, other, grade_index)
+        state, leaves = state_before(node.log, other, as_of)
         if not state.registered or state.registered["industry"] != grade["industry"]:
             continue
         figures = state.figures(grade["period"])
@@ -162,7 +143,7 @@ def evidence_bundle(
     grade = entry["submission"]["data"]
     bundle["grade"] = {"index": item["index"], "seq": entry["seq"]}
     if account.startswith("ind:"):
-        bundle["benchmark"] = _benchmark(node, account, grade, item["index"], size, can_read)
+        bundle["benchmark"] = _benchmark(node, account, grade, grade["as_of"], size, can_read)
     system = [i for sys in SYSTEM_ACCOUNTS for i in chain_items(node, sys, size)]
     bundle["entries"] = sorted(system + items, key=lambda i: i["index"])
     return bundle

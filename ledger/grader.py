@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from crypto.canonical import canonical_json
+from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
 from crypto.records import sign_submission
 from ledger.domain import agricultural, industrial
 from ledger.domain.common import check_period, year_before
 from ledger.domain.grading import agri_grade, industrial_grade
 from ledger.domain.reference import METHODS_ACCOUNT
-from ledger.errors import LedgerError
+from ledger.errors import Invalid, LedgerError
+from ledger.history import state_before
 from ledger.ledger import Ledger, Receipt
 from ledger.log.recorder import LogRecorder
 
@@ -40,24 +41,29 @@ def _period_end(period: str) -> str:
 
 
 def _industrial_grades(
-    accounts: dict[str, Any], method: Any, period: str
+    accounts: dict[str, Any], log: LogRecorder, method: Any, period: str, as_of: int
 ) -> dict[str, dict[str, Any]]:
-    figures = {a: acc.state.figures(period) for a, acc in accounts.items()}
-    figures = {a: f for a, f in figures.items() if f is not None}
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for account_id, (co2e, value, _) in figures.items():
-        total = totals[accounts[account_id].state.registered["industry"]]
-        total[0] += co2e
-        total[1] += value
+    """Each enterprise's own figures as they are now; the rest of its industry as the log had
+    it below `as_of`, which the grade records so evidence can show the same benchmark."""
+    at_cut = {a: state_before(log, a, as_of)[0] for a in log.accounts(industrial.PREFIX)}
+    cut_figures: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for account_id, state in at_cut.items():
+        figures = state.figures(period) if state.registered else None
+        if figures is not None:
+            cut_figures[state.registered["industry"]][account_id] = figures[:2]
     grades = {}
-    for account_id, (co2e, value, inputs) in figures.items():
-        state = accounts[account_id].state
-        code = state.registered["industry"]
-        before = state.figures(year_before(period))
+    for account_id, account in accounts.items():
+        figures = account.state.figures(period)
+        if figures is None:
+            continue
+        co2e, value, inputs = figures
+        code = account.state.registered["industry"]
+        others = [f for other, f in cut_figures[code].items() if other != account_id]
+        industry_co2e = co2e + sum(f[0] for f in others)
+        industry_value = value + sum(f[1] for f in others)
+        before = account.state.figures(year_before(period))
         previous = (before[0], before[1]) if before else None
-        grade = industrial_grade(
-            method.body, co2e, value, totals[code][0], totals[code][1], previous
-        )
+        grade = industrial_grade(method.body, co2e, value, industry_co2e, industry_value, previous)
         grades[account_id] = {
             "period": period,
             "grade": grade,
@@ -65,15 +71,18 @@ def _industrial_grades(
             "co2e_g": co2e,
             "value_fen": value,
             "industry": code,
-            "industry_co2e_g": totals[code][0],
-            "industry_value_fen": totals[code][1],
+            "industry_co2e_g": industry_co2e,
+            "industry_value_fen": industry_value,
             "previous": {"co2e_g": previous[0], "value_fen": previous[1]} if previous else None,
             "inputs": inputs,
+            "as_of": as_of,
         }
     return grades
 
 
-def _agri_grades(accounts: dict[str, Any], method: Any, period: str) -> dict[str, dict[str, Any]]:
+def _agri_grades(
+    accounts: dict[str, Any], _: LogRecorder, method: Any, period: str, __: int
+) -> dict[str, dict[str, Any]]:
     grades = {}
     for account_id, account in accounts.items():
         figures = account.state.figures(period)
@@ -91,6 +100,11 @@ def _agri_grades(accounts: dict[str, Any], method: Any, period: str) -> dict[str
     return grades
 
 
+def _same(recorded: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether a recorded grade says what a new one would, whatever cut each was taken at."""
+    return {**recorded, "as_of": None} == {**wanted, "as_of": None}
+
+
 KINDS: dict[str, tuple[str, str, Any]] = {
     "industrial": (industrial.PREFIX, industrial.METHOD, _industrial_grades),
     "agri": (agricultural.PREFIX, agricultural.METHOD, _agri_grades),
@@ -105,31 +119,36 @@ class Grader:
         self.log = log
         self.signer = signer
 
-    def grades(self, kind: Kind, period: str) -> dict[str, dict[str, Any]]:
-        """The grade each account with data in `period` should have, by account id."""
+    def grades(self, kind: Kind, period: str, as_of: int) -> dict[str, dict[str, Any]]:
+        """The grade each account with data in `period` should have, by account id, with
+        the industry benchmark taken from the log below index `as_of`."""
         check_period(period, "period")
         prefix, method_name, compute = KINDS[kind]
         methods = self.ledger.system.now()[METHODS_ACCOUNT]
         method = methods.current(method_name, _period_end(period), "period")
         loaded = self.ledger.accounts.get_many(self.log.accounts(prefix))
         accounts = {a: acc for a, acc in loaded.items() if acc and acc.state.registered}
-        return compute(accounts, method, period)
+        return compute(accounts, self.log, method, period, as_of)
 
-    def run(self, kind: Kind, period: str) -> RunResult:
-        """Append every grade that differs from the account's latest for the period."""
-        wanted = self.grades(kind, period)
+    def run(self, kind: Kind, period: str, as_of: int) -> RunResult:
+        """Append every grade that differs (but for `as_of`) from the account's latest."""
+        wanted = self.grades(kind, period, as_of)
         current = self.ledger.accounts.get_many(wanted)
         wires = []
+        unsignable: list[LedgerError] = []
         for account_id, data in sorted(wanted.items()):
             state = current[account_id].state
             latest = state.latest_grade.get(period)
-            if latest is not None and state.grades[latest] == data:
+            if latest is not None and _same(state.grades[latest], data):
                 continue
-            wires.append(self._wire(account_id, data))
+            try:
+                wires.append(self._wire(account_id, data))
+            except CanonicalError as error:  # totals beyond 2^53: report it, grade the rest
+                unsignable.append(Invalid(f"{account_id}: {error}", "period"))
         results = self.ledger.submit_batch(wires) if wires else []
         appended = [r for r in results if isinstance(r, Receipt)]
-        refused = [r for r in results if isinstance(r, LedgerError)]
-        return RunResult(appended, len(wanted) - len(wires), refused)
+        refused = unsignable + [r for r in results if isinstance(r, LedgerError)]
+        return RunResult(appended, len(wanted) - len(wires) - len(unsignable), refused)
 
     def _wire(self, account_id: str, data: dict[str, Any]) -> dict[str, Any]:
         digest = hashlib.sha256(canonical_json(data)).hexdigest()[:24]

@@ -95,10 +95,11 @@ class Node:
         receipt = self.ledger.submit(wire)
         if integrate:
             self.integrate_pending()
-        if self.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout) is None:
+        index = self.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout)
+        if index is None:
             raise Conflict("the log did not integrate the run request in time; retry", "submission")
         data = receipt_submission(receipt)["data"]
-        return receipt, self.grader().run(data["kind"], data["period"])
+        return receipt, self.grader().run(data["kind"], data["period"], as_of=index)
 
     def integrate_pending(self) -> bool:
         """Integrate everything appended so far, if no other integrator holds the lease."""

@@ -204,6 +204,7 @@ def industrial_grade_wire(node: Node, account: str, period: str, totals: tuple[i
         "industry_value_fen": totals[1],
         "previous": None if previous is None else {"co2e_g": before[0], "value_fen": before[1]},
         "inputs": inputs,
+        "as_of": node.reader.size(),
     }
     return signed(node.grader_key, account, "GradeAssigned", data)
 

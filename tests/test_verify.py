@@ -247,3 +247,55 @@ def test_witness_cosignatures_are_required_and_checked(node, city):
             bundle_from_object({**honest, "checkpoints": [forged]})
         )
     assert caught.value.check == "cosignature"
+
+
+def test_a_grade_made_from_a_stale_cache_still_has_verifiable_evidence(node, data_dir, storage):
+    """Another worker appends to an enterprise after this worker cached it: the benchmark
+    comes from the log below the run's cut, so evidence still adds up."""
+    from ledger.bundles import evidence_bundle
+    from ledger.ledger import Ledger
+    from ledger.store import LedgerStore, storage_env
+    from tests.support import register, signed
+
+    meter = register(node, "meter.m1", ["meter"])
+    x, y = "ind:91330800AAAAAAAAAA", "ind:91330800BBBBBBBBBB"
+
+    def reading(month, wh):
+        return {
+            "meter": "m",
+            "energy": "electricity",
+            "quantity": wh,
+            "unit": "Wh",
+            "from": f"2026-{month}-01",
+            "to": f"2026-{month}-28",
+        }
+
+    for account in (x, y):
+        node.ledger.submit(
+            signed(
+                node.authority_key,
+                account,
+                "EnterpriseRegistered",
+                {"name": "n", "industry": "C26", "district": "d"},
+            )
+        )
+        node.ledger.submit(
+            signed(meter, account, "EnergyReadingRecorded", reading("01", 1_000_000))
+        )
+        node.ledger.submit(
+            signed(
+                meter, account, "OutputValueReported", {"period": "2026-Q1", "value_fen": 100_000}
+            )
+        )
+    node.integrate_pending()
+    other_worker = Ledger(
+        LedgerStore(env=storage_env(data_dir, storage)), node.ledger_key, node.origin
+    )
+    other_worker.submit(signed(meter, x, "EnergyReadingRecorded", reading("02", 5_000_000)))
+    node.integrate_pending()
+    result = node.grader().run("industrial", "2026-Q1", as_of=node.reader.size())
+    assert {r.account for r in result.appended} == {x, y} or result.refused
+    node.integrate_pending()
+    for account in {r.account for r in result.appended}:
+        report = audit(node, evidence_bundle(node, account, "2026-Q1", lambda _: True))
+        assert report.grade["account"] == account

@@ -252,10 +252,10 @@ def load(node: Node, plan: DemoPlan, seed: int, progress: bool = True) -> list[L
 def grade_all(node: Node) -> None:
     """Integrate what was loaded, then grade every period the demo has."""
     node.integrate_pending()
-    grader = node.grader()
+    grader, as_of = node.grader(), node.reader.size()
     for period in QUARTER_MONTHS:
-        grader.run("industrial", period)
-    grader.run("agri", "2026-Q3")
+        grader.run("industrial", period, as_of)
+    grader.run("agri", "2026-Q3", as_of)
     node.integrate_pending()
 
 

@@ -87,9 +87,19 @@ def year_before(period: str) -> str:
     return f"{int(period[:4]) - 1:04d}{period[4:]}"
 
 
+MAX_GRAMS = 10**12  # a million tonnes in one reading: beyond it, the quantity is a mistake
+
+
 def co2e_grams(quantity: int, ug_per_unit: int) -> int:
-    """Grams CO2e of `quantity` base units at `ug_per_unit` micrograms each, rounded half up."""
-    return (quantity * ug_per_unit + 500_000) // 1_000_000
+    """Grams CO2e of `quantity` base units at `ug_per_unit` micrograms each, rounded half up.
+
+    One entry may not exceed MAX_GRAMS, so that period totals stay exact integers (< 2^53)."""
+    grams = (quantity * ug_per_unit + 500_000) // 1_000_000
+    if grams > MAX_GRAMS:
+        raise Invalid(
+            f"{grams} g CO2e in one entry is over {MAX_GRAMS}", "submission.data.quantity"
+        )
+    return grams
 
 
 def check_leaf_hash(text: str, field: str) -> str:

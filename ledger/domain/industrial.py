@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -63,6 +63,7 @@ class GradeAssigned(msgspec.Struct, forbid_unknown_fields=True):
     industry_value_fen: int
     previous: Previous | None
     inputs: list[str]
+    as_of: Annotated[int, msgspec.Meta(ge=0)]  # the benchmark is of the log below this index
 
 
 @dataclass(frozen=True)

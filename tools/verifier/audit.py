@@ -396,9 +396,14 @@ class Audit:
                 (data["industry"], data["period"]),
                 (benchmark.get("industry"), benchmark.get("period")),
             )
+        as_of = data["as_of"]
+        if as_of > grade_index:
+            raise Failure(
+                "benchmark", f"grade at entry {grade_index}", "as_of", f"<= {grade_index}", as_of
+            )
         co2e, value = data["co2e_g"], data["value_fen"]
         for number, other in enumerate(benchmark.get("others", [])):
-            self._benchmark_inputs(number, other, grade_index, checkpoint)
+            self._benchmark_inputs(number, other, as_of, checkpoint)
             co2e += other["co2e_g"]
             value += other["value_fen"]
         found = (data["industry_co2e_g"], data["industry_value_fen"])
@@ -412,14 +417,14 @@ class Audit:
             )
 
     def _benchmark_inputs(
-        self, number: int, other: dict[str, Any], grade_index: int, checkpoint: Checkpoint
+        self, number: int, other: dict[str, Any], as_of: int, checkpoint: Checkpoint
     ) -> None:
         where = f"benchmark enterprise {number} ({other.get('account') or 'hidden'})"
         co2e = value = 0
         for item in other.get("inputs", []):
             leaf = bytes.fromhex(item["leaf_hash"])
-            if item["index"] >= grade_index:
-                raise Failure("benchmark", where, "index", f"< {grade_index}", item["index"])
+            if item["index"] >= as_of:
+                raise Failure("benchmark", where, "index", f"< {as_of}", item["index"])
             try:
                 proof = [bytes.fromhex(h) for h in item["inclusion"]]
                 verify_inclusion(item["index"], checkpoint.size, leaf, proof, checkpoint.root_hash)
