@@ -44,7 +44,9 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    return problem_response(error.status_code, "HTTP error", str(error.detail))
+    response = problem_response(error.status_code, "HTTP error", str(error.detail))
+    response.headers.update(error.headers or {})  # e.g. Allow on a 405
+    return response
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:

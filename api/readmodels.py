@@ -26,6 +26,7 @@ After = Annotated[
 class NotYet(LedgerError):
     status = 503
     title = "Not yet"
+    headers = {"Retry-After": "1"}  # noqa: RUF012 (read-only)
 
 
 def views_of(request: Request) -> Views:

@@ -130,3 +130,9 @@ def test_revoked_key_is_refused(client, node, bank):
     problem(
         client.post("/v1/submissions", json=signed(bank, "per:abc:p9", "AccountOpened", {})), 403
     )
+
+
+def test_wrong_method_is_a_problem_with_allow(client):
+    response = client.delete("/healthz")
+    assert response.status_code == 405 and response.headers["allow"] == "GET"
+    assert response.headers["content-type"].startswith("application/problem+json")

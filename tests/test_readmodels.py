@@ -107,3 +107,4 @@ def test_city_totals_and_benchmark_are_public_and_read_your_writes(client, node)
     assert client.get("/v1/city/totals?after=-1").status_code == 400
     far = client.get("/v1/city/totals?after=999999")
     assert far.status_code == 503 and far.json()["field"] == "after"
+    assert far.headers["retry-after"] == "1"

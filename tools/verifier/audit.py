@@ -222,6 +222,8 @@ class Audit:
             entry = parse_canonical(data)
         except (KeyError, binascii.Error, CanonicalError) as error:
             raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
+        if not isinstance(entry, dict):
+            raise Failure("entry bytes", where, "entry", "a JSON object", type(entry).__name__)
         leaf = leaf_hash(data)
         if index >= checkpoint.size:
             raise Failure("inclusion", where, "index", f"< {checkpoint.size}", index)
@@ -403,9 +405,15 @@ class Audit:
             )
         co2e, value = data["co2e_g"], data["value_fen"]
         for number, other in enumerate(benchmark.get("others", [])):
-            self._benchmark_inputs(number, other, as_of, checkpoint)
-            co2e += other["co2e_g"]
-            value += other["value_fen"]
+            try:
+                self._benchmark_inputs(number, other, as_of, checkpoint)
+                co2e += other["co2e_g"]
+                value += other["value_fen"]
+            except (KeyError, TypeError, ValueError, binascii.Error) as error:
+                where = f"benchmark enterprise {number}"
+                raise Failure(
+                    "benchmark", where, None, "a well-formed benchmark item", repr(error)
+                ) from None
         found = (data["industry_co2e_g"], data["industry_value_fen"])
         if (co2e, value) != found:
             raise Failure(
