@@ -11,7 +11,6 @@ from ledger.domain.common import (
     Context,
     EventRule,
     Quantity,
-    check_period,
     co2e_grams,
     period_of,
 )
@@ -112,14 +111,9 @@ def _decide_reversed(
 
 
 def _decide_grade(account: FarmAccount, data: GradeAssigned, context: Context) -> dict[str, Any]:
-    account.check_registered(context)
-    check_period(data.period, "submission.data.period")
-    method = graded.cited_method(context, data.method, METHOD)
-    figures = account.figures(data.period)
-    if figures is None:
-        raise Invalid(f"no activity for {data.period}", "submission.data.period")
-    reduction, emission, inputs = figures
-    graded.check_grade_inputs(data.inputs, inputs)
+    method, (reduction, emission, _) = graded.grade_basis(
+        account, data, context, METHOD, "no activity"
+    )
     if (data.reduction_g, data.emission_g) != (reduction, emission):
         raise Invalid(
             f"this farm's {data.period} figures are {reduction} g, {emission} g",

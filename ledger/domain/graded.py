@@ -6,7 +6,15 @@ from typing import Any, Literal
 
 import msgspec
 
-from ledger.domain.common import Applied, Context, Decide, EventRule, check_leaf_hash, parse_date
+from ledger.domain.common import (
+    Applied,
+    Context,
+    Decide,
+    EventRule,
+    check_leaf_hash,
+    check_period,
+    parse_date,
+)
 from ledger.errors import Conflict, Forbidden, Invalid
 
 
@@ -119,6 +127,21 @@ def assign(account: GradedAccount, entry: Applied) -> None:
     data = msgspec.to_builtins(entry.data)
     account.grades[entry.leaf_hash] = data
     account.latest_grade[data["period"]] = entry.leaf_hash
+
+
+def grade_basis(
+    account: Any, data: Any, context: Context, method_name: str, missing: str
+) -> tuple[Any, tuple[int, int, list[str]]]:
+    """The method a GradeAssigned cites and the account's own figures for its period, with
+    its inputs checked: exactly the account's live entries of the period, sorted."""
+    account.check_registered(context)
+    check_period(data.period, "submission.data.period")
+    method = cited_method(context, data.method, method_name)
+    figures = account.figures(data.period)
+    if figures is None:
+        raise Invalid(f"{missing} for {data.period}", "submission.data.period")
+    check_grade_inputs(data.inputs, figures[2])
+    return method, figures
 
 
 def check_grade_inputs(inputs: list[str], expected: list[str]) -> None:

@@ -183,14 +183,9 @@ def expected_grade(account: EnterpriseAccount, data: GradeAssigned, method: Any)
 def _decide_grade(
     account: EnterpriseAccount, data: GradeAssigned, context: Context
 ) -> dict[str, Any]:
-    account.check_registered(context)
-    check_period(data.period, "submission.data.period")
-    method = graded.cited_method(context, data.method, METHOD)
-    figures = account.figures(data.period)
-    if figures is None:
-        raise Invalid(f"no readings and output value for {data.period}", "submission.data.period")
-    co2e, value, inputs = figures
-    graded.check_grade_inputs(data.inputs, inputs)
+    method, (co2e, value, _) = graded.grade_basis(
+        account, data, context, METHOD, "no readings and output value"
+    )
     if (data.co2e_g, data.value_fen) != (co2e, value):
         raise Invalid(
             f"this account's {data.period} figures are {co2e} g, {value} fen",
