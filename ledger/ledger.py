@@ -245,6 +245,7 @@ class Ledger:
             )
         except IntegrityError:
             return False
+        self.accounts.forget(item.claim.id for item in pending)  # keep the cache for accounts
         self.appended.set()
         return True
 
