@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.keys import KeyFormatError, Signer, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
 from crypto.records import entry_leaf_hash, receipt_message, receipt_promise, sign_submission
@@ -189,8 +190,10 @@ class LedgerClient:
         transport: Transport | None = None,
         retries: int = 5,
         backoff: float = 0.25,
+        witnesses: Sequence[CosignatureVerifier] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.witnesses = tuple(witnesses)
         self.token = token
         self.state_file = state_file
         self.retries = retries
@@ -270,8 +273,15 @@ class LedgerClient:
             time.sleep(min(poll, remaining))
 
     def latest_checkpoint(self) -> Checkpoint:
-        """The ledger's current checkpoint, verified to extend the last one seen."""
-        return self._latest(self._floor())[0]
+        """The ledger's current checkpoint, verified to extend the last one seen and, with
+        witnesses given, cosigned by every one of them."""
+        checkpoint, note = self._latest(self._floor())
+        cosigned = count_cosignatures(note, self.witnesses)  # forged lines already refused
+        if cosigned < len(self.witnesses):
+            raise VerificationError(
+                "cosignature", f"{cosigned} of {len(self.witnesses)} witnesses cosigned"
+            )
+        return checkpoint
 
     def statement(self, account: str) -> StatementResult:
         """The account's balance statement, verified offline with its whole history."""
@@ -397,12 +407,18 @@ class LedgerClient:
             return self._last[0].size if self._last else 0
 
     def _open(self, note: str) -> Checkpoint:
-        """A checkpoint signed by the log key, of the log key's origin."""
+        """A checkpoint signed by the log key, of the log key's origin, whose lines by the
+        given witnesses are valid cosignatures (a checkpoint may not be cosigned yet)."""
         key = self.log_key
         try:
-            return open_checkpoint(note, key, origin=key.name)[0]
+            checkpoint = open_checkpoint(note, key, origin=key.name)[0]
         except CheckpointError as error:
             raise VerificationError("checkpoint signature", str(error)) from None
+        try:
+            count_cosignatures(note, self.witnesses)
+        except CosignatureError as error:
+            raise VerificationError("cosignature", str(error)) from None
+        return checkpoint
 
     def _observe(self, note: str, floor: int) -> Checkpoint:
         """Accept a checkpoint only if it extends what was seen; keep it if it is the newest.

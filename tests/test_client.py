@@ -491,3 +491,73 @@ def test_state_file_pins_the_key_and_the_checkpoint_across_restarts(node, server
     with pytest.raises(VerificationError) as error:
         LedgerClient(BASE, log_key=generate_signer(node.origin).verifier, state_file=state)
     assert error.value.check == "state file"
+
+
+def test_a_lying_server_cannot_drop_reorder_or_recompute_through_the_client(node, server, bank):
+    token = TokenStore(node.data_dir / TOKENS_FILE).create("bank:abc")[1]
+    client = client_for(node, server, token=token)
+    account = "per:abc:p1"
+    client.submit(submission(bank, account, "AccountOpened", {}))
+    for ref in ("a", "b"):
+        behaviour = {"behaviour": "online_transfer", "count": 1, "on": "2026-11-20", "ref": ref}
+        client.submit(submission(bank, account, "GreenBehaviourRecorded", behaviour), wait=True)
+    path = f"/v1/accounts/{account}/statement"
+
+    def mine(bundle):
+        return [
+            i for i, item in enumerate(bundle["entries"]) if entry_of(item)["account"] == account
+        ]
+
+    def drop(bundle):
+        bundle = copy.deepcopy(bundle)
+        del bundle["entries"][mine(bundle)[1]]
+        return bundle
+
+    def reorder(bundle):
+        bundle = copy.deepcopy(bundle)
+        first, second = mine(bundle)[:2]
+        entries = bundle["entries"]
+        entries[first], entries[second] = (
+            {**entries[second], "index": entries[first]["index"]},
+            {**entries[first], "index": entries[second]["index"]},
+        )
+        return bundle
+
+    def wrong_factors(bundle):
+        bundle = copy.deepcopy(bundle)
+        position = mine(bundle)[1]
+        entry = entry_of(bundle["entries"][position])
+        entry["effect"]["rules"] = "personal-factors@2"
+        bundle["entries"][position] = with_entry(bundle["entries"][position], entry)
+        return bundle
+
+    for edit, check in ((drop, "chain"), (reorder, "chain"), (wrong_factors, "effect")):
+        liar = client_for(node, lying(server, path, json_edit(edit)), token=token)
+        caught({check}, liar.statement, account)
+
+
+def test_witness_cosignatures_are_checked_by_the_client(node, server, bank):
+    from crypto.cosignature import cosign, generate_cosigner
+    from crypto.note import split_note
+
+    settle(node)
+    witness = generate_cosigner("witness.a")
+
+    def cosigned(data):
+        note = data.decode()
+        return (note + cosign(split_note(note)[0], witness, 1_764_000_000).line).encode()
+
+    def forged(data):
+        line = cosign(split_note(data.decode())[0], witness, 1_764_000_000).line
+        return (data.decode() + line.replace(line.split()[-1][-8:], "AAAAAAA=")).encode()
+
+    good = client_for(
+        node, lying(server, "/v1/log/checkpoint", cosigned), witnesses=[witness.verifier]
+    )
+    assert good.latest_checkpoint().size == node.reader.size()
+    bare = client_for(node, server, witnesses=[witness.verifier])
+    caught({"cosignature"}, bare.latest_checkpoint)
+    liar = client_for(
+        node, lying(server, "/v1/log/checkpoint", forged), witnesses=[witness.verifier]
+    )
+    caught({"cosignature"}, liar.latest_checkpoint)
