@@ -68,6 +68,7 @@ class _Pending:
     seq: int
     leaf_hash: str
     entry: bytes
+    events: list[Any]  # the entry's and the claim's, in the order they must be stored
 
 
 def receipt_submission(receipt: Receipt) -> dict[str, Any]:
@@ -231,21 +232,20 @@ class Ledger:
             return error
 
     def _save(self, pending: list[_Pending], versions: dict[str, int | None]) -> bool:
-        """Save entries and claims in one transaction, provided the system accounts the
-        decisions read are still as they were (plus this batch's own entries on them);
-        False if the store refused (a conflict)."""
+        """Save entries and claims in one transaction, in the order they were decided (the
+        log's order is the order of replay), provided the system accounts the decisions read
+        are still as they were (plus this batch's own entries on them); False on a conflict."""
         accounts = {id(item.account): item.account for item in pending}
         expected = {account_uuid(a): version for a, version in versions.items()}
         for account in accounts.values():
             if account.account in versions:
                 expected[account.id] = account.version
+        events = [event for item in pending for event in item.events]
         try:
-            self.store.save(
-                *accounts.values(), *(item.claim for item in pending), system_versions=expected
-            )
+            self.store.save(*events, system_versions=expected)
         except IntegrityError:
             return False
-        self.accounts.forget(item.claim.id for item in pending)  # keep the cache for accounts
+        self.accounts.remember(accounts.values())
         self.appended.set()
         return True
 
@@ -288,7 +288,8 @@ class Ledger:
             account=fields.account,
             seq=seq,
         )
-        return _Pending(checked, account, claim, seq, leaf, entry_bytes)
+        events = [*account.collect_events(), *claim.collect_events()]
+        return _Pending(checked, account, claim, seq, leaf, entry_bytes, events)
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)

@@ -96,11 +96,13 @@ class AccountLoader:
 
     def evict(self, account_ids: Iterable[str]) -> None:
         """Forget cached accounts (after a conflict showed another writer moved them on)."""
-        self.forget(account_uuid(account_id) for account_id in account_ids)
-
-    def forget(self, keys: Iterable[UUID]) -> None:
-        """Drop aggregates from the cache by id (e.g. claims, which saves put there too)."""
         with self._lock:
-            for key in keys:
+            for account_id in account_ids:
                 with contextlib.suppress(KeyError):
-                    self.cache.get(key, evict=True)
+                    self.cache.get(account_uuid(account_id), evict=True)
+
+    def remember(self, accounts: Iterable[Account]) -> None:
+        """Cache accounts just saved (the ledger saves their events, not the aggregates)."""
+        with self._lock:
+            for account in accounts:
+                self.cache.put(account.id, account)

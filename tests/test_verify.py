@@ -299,3 +299,26 @@ def test_a_grade_made_from_a_stale_cache_still_has_verifiable_evidence(node, dat
     for account in {r.account for r in result.appended}:
         report = audit(node, evidence_bundle(node, account, "2026-Q1", lambda _: True))
         assert report.grade["account"] == account
+
+
+def test_a_batch_mixing_system_and_account_entries_lands_in_decision_order(node):
+    """Registration, use and revocation of a key in one batch: the log keeps that order."""
+    from crypto.keys import generate_signer
+    from tests.support import signed
+
+    bank = generate_signer("bank.b1")
+    results = node.ledger.submit_batch(
+        [
+            signed(
+                node.admin_key,
+                "sys:keys",
+                "KeyRegistered",
+                {"vkey": bank.verifier.text, "roles": ["bank"]},
+            ),
+            signed(bank, "per:b1:p1", "AccountOpened", {}),
+            signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id}),
+        ]
+    )
+    assert all(hasattr(r, "leaf_hash") for r in results), results
+    node.integrate_pending()
+    assert audit(node, export_object(node)).entries == node.reader.size()
