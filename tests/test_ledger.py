@@ -3,6 +3,7 @@
 import base64
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -332,7 +333,6 @@ def test_a_second_integrator_stands_by(node):
 
 
 def test_integrator_thread_checkpoints_within_a_second(node):
-    import time
 
     bank = register(node, "bank.abc", ["bank"])
     stop = threading.Event()
@@ -380,3 +380,28 @@ def test_a_revocation_by_another_worker_between_decision_and_save_wins(node):
     integrate_all(node)
     check_log(node)
     assert all(leaf.account != "per:abc:p1" for leaf in node.log.leaves(0, node.reader.size()))
+
+
+def test_the_integrator_survives_storage_errors(node):
+
+    bank = register(node, "bank.abc", ["bank"])
+    integrator = node.integrator()
+    real_step, failures = integrator.step, []
+
+    def flaky_step(limit):
+        if len(failures) < 3:
+            failures.append(1)
+            raise RuntimeError("database is locked")
+        return real_step(limit)
+
+    integrator.step = flaky_step
+    stop = threading.Event()
+    thread = threading.Thread(target=integrator.run, args=(stop,))
+    thread.start()
+    try:
+        receipt = node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}))
+        assert node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), 10) is not None
+    finally:
+        stop.set()
+        thread.join()
+    assert len(failures) == 3

@@ -1,6 +1,7 @@
 """The integrator: entries in notification order -> dense log indices -> tree -> checkpoint."""
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from ledger.log.recorder import LogBatch, LogLeaf, LogRecorder
 from ledger.store import LedgerStore
 
 BATCH_LIMIT = 1000
+log = logging.getLogger("carbon_ledger.integrator")
 
 
 class IntegrityFault(RuntimeError):
@@ -76,10 +78,29 @@ class Integrator:
     def run(
         self, stop: threading.Event, wake: threading.Event | None = None, batch: int = BATCH_LIMIT
     ) -> None:
-        """Integrate until `stop` is set, polling briefly when idle."""
-        self.on_checkpoint(*self.ensure_checkpoint())
+        """Integrate until `stop` is set, polling briefly when idle.
+
+        A storage error (a locked database, a dropped connection) is logged and retried
+        with backoff: a step commits atomically and re-reads its position, so repeating it is
+        safe. A leaf hash that does not match its entry (IntegrityFault) stops the log.
+        """
+        delay = 0.0
+        started = False
         while not stop.is_set():
-            if self.step(batch) == 0:
+            try:
+                if not started:
+                    self.on_checkpoint(*self.ensure_checkpoint())
+                    started = True
+                integrated = self.step(batch)
+                delay = 0.0
+            except IntegrityFault:
+                raise
+            except Exception:
+                delay = min(max(delay * 2, 0.1), 5.0)
+                log.exception("integration failed; retrying in %.1f s", delay)
+                stop.wait(delay)
+                continue
+            if integrated == 0:
                 if wake is not None:
                     wake.wait(0.05)
                     wake.clear()
