@@ -37,13 +37,15 @@ def entry_item(leaf: LogLeaf, inclusion: list[bytes] | None = None) -> dict[str,
 
 
 def chain_items(node: Node, account: str, size: int) -> list[dict[str, Any]]:
-    """An account's entries, the head with its inclusion proof in the tree of `size`."""
-    leaves = chain(node.log, account, size)
-    if not leaves:
-        return []
-    head = leaves[-1]
-    _, proof = node.reader.inclusion(head.index, size)
-    return [entry_item(leaf) for leaf in leaves[:-1]] + [entry_item(head, proof)]
+    """An account's entries, each with its inclusion proof in the tree of `size`.
+
+    The head's proof alone commits the whole chain's content (each entry names its
+    predecessor's leaf hash); the other proofs pin each entry's position in the log, which
+    decides the keys and factor versions it was checked against."""
+    return [
+        entry_item(leaf, node.reader.inclusion(leaf.index, size)[1])
+        for leaf in chain(node.log, account, size)
+    ]
 
 
 def _header(node: Node) -> tuple[int, dict[str, Any]]:

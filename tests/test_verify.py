@@ -76,19 +76,36 @@ def test_statement_verifies_and_one_head_proof_commits_the_history(node, city):
     report = audit(node, bundle)
     assert report.statement["account"] == account
     mine = [item for item in bundle["entries"] if entry_of(item)["account"] == account]
-    assert "inclusion" in mine[-1] and all("inclusion" not in item for item in mine[:-1])
-    # an edited older entry breaks the chain the head's proof commits to
-    tampered = copy.deepcopy(bundle)
-    position = tampered["entries"].index(mine[0])
+    assert all("inclusion" in item for item in bundle["entries"])
+    # The head's proof alone commits the history: keep only it, edit an older entry, and
+    # the chain under the head's proof breaks (positions left unproven on purpose here).
+    head_only = copy.deepcopy(bundle)
+    for item in head_only["entries"]:
+        if entry_of(item)["account"] == account and item["index"] != mine[-1]["index"]:
+            del item["inclusion"]
+    assert (
+        Audit(node.ledger_key.verifier, prove_positions=False)
+        .run(bundle_from_object(copy.deepcopy(head_only)))
+        .statement
+    )
+    position = head_only["entries"].index(
+        next(i for i in head_only["entries"] if i["index"] == mine[0]["index"])
+    )
     entry = entry_of(mine[0])
     entry["recorded_at"] = nudge(entry["recorded_at"])
-    tampered["entries"][position] = with_entry(mine[0], entry)
-    assert failure(node, tampered).check == "chain"
+    head_only["entries"][position] = with_entry(head_only["entries"][position], entry)
+    with pytest.raises(Failure) as broken:
+        Audit(node.ledger_key.verifier, prove_positions=False).run(bundle_from_object(head_only))
+    assert broken.value.check == "chain"
     # without the head's proof nothing ties the history to the log
     unproven = copy.deepcopy(bundle)
     head_position = unproven["entries"].index(mine[-1])
     del unproven["entries"][head_position]["inclusion"]
     assert failure(node, unproven).check == "inclusion"
+    # and by default every position must be proven: replay order decides keys and factors
+    older_unproven = copy.deepcopy(bundle)
+    del older_unproven["entries"][older_unproven["entries"].index(mine[0])]["inclusion"]
+    assert failure(node, older_unproven).check == "inclusion"
     # a statement claiming more points than the history gives
     lying = copy.deepcopy(bundle)
     lying["statement"] = lying["statement"].replace(
@@ -322,3 +339,80 @@ def test_a_batch_mixing_system_and_account_entries_lands_in_decision_order(node)
     assert all(hasattr(r, "leaf_hash") for r in results), results
     node.integrate_pending()
     assert audit(node, export_object(node)).entries == node.reader.size()
+
+
+def test_evidence_cannot_pad_the_benchmark_or_cite_an_old_grade(node, city):
+    from tests.support import signed
+
+    enterprise = next(op.account for op in city.operations if op.account.startswith("ind:"))
+    with TestClient(create_app(node)) as client:
+        full = client.get(
+            f"/v1/accounts/{enterprise}/evidence?period=2026-Q3", headers=bearer(node, "regulator")
+        ).json()
+    assert audit(node, full).benchmark_hidden == 0
+    first = full["benchmark"]["others"][0]
+
+    repeated = copy.deepcopy(full)  # one enterprise's reading counted twice
+    repeated["benchmark"]["others"][0]["inputs"].append(first["inputs"][0])
+    caught = failure(node, repeated)
+    assert (caught.check, caught.field) == ("benchmark", "inputs")
+
+    twice = copy.deepcopy(full)  # the same enterprise listed twice
+    twice["benchmark"]["others"].append(copy.deepcopy(first))
+    assert failure(node, twice).field in ("account", "inputs")
+
+    own_input = next(
+        i
+        for i in full["entries"]
+        if entry_of(i)["account"] == enterprise
+        and entry_of(i)["submission"]["type"] == "EnergyReadingRecorded"
+    )
+    from crypto.merkle import leaf_hash
+
+    hidden = copy.deepcopy(full)  # a made-up hidden enterprise whose input is the graded one's
+    hidden["benchmark"]["others"].append(
+        {
+            "account": None,
+            "co2e_g": 1,
+            "value_fen": 1,
+            "inputs": [
+                {
+                    "index": own_input["index"],
+                    "leaf_hash": leaf_hash(base64.b64decode(own_input["entry"])).hex(),
+                    "inclusion": own_input["inclusion"],
+                }
+            ],
+        }
+    )
+    caught = failure(node, hidden)
+    assert (caught.check, caught.field) == ("benchmark", "inputs")
+
+    itself = copy.deepcopy(full)  # the graded enterprise passed off as another
+    itself["benchmark"]["others"][0]["account"] = enterprise
+    assert failure(node, itself).field == "account"
+
+    # a regrade after a new reading: evidence citing the older grade is refused
+    from tools.demo import demo_signer
+
+    meter = demo_signer(3, "meter.demo")
+    reading = {
+        "meter": "late",
+        "energy": "electricity",
+        "quantity": 10**9,
+        "unit": "Wh",
+        "from": "2026-09-01",
+        "to": "2026-09-30",
+    }
+    node.ledger.submit(signed(meter, enterprise, "EnergyReadingRecorded", reading))
+    node.integrate_pending()
+    assert node.grader().run("industrial", "2026-Q3", node.reader.size()).appended
+    node.integrate_pending()
+    with TestClient(create_app(node)) as client:
+        latest = client.get(
+            f"/v1/accounts/{enterprise}/evidence?period=2026-Q3", headers=bearer(node, "regulator")
+        ).json()
+    assert audit(node, latest).grade["account"] == enterprise
+    stale = copy.deepcopy(latest)
+    stale["grade"] = full["grade"]
+    caught = failure(node, stale)
+    assert (caught.check, caught.field) == ("evidence", "grade")

@@ -71,6 +71,11 @@ def verify(args: argparse.Namespace) -> int:
             + (", root recomputed from every entry" if report.root_recomputed else "")
             + (f", {report.cosignatures} cosignatures" if report.cosignatures else "")
         )
+        if report.benchmark_hidden:
+            print(
+                f"note: {report.benchmark_hidden} benchmark enterprises are hidden from this "
+                "caller: their inputs are proven in the log, their totals taken on trust"
+            )
         if report.statement:
             print(f"statement: {report.statement}")
     return 0

@@ -24,7 +24,7 @@ from crypto.merkle import (
 from crypto.note import NoteError, open_note
 from crypto.statement import StatementError, parse_statement
 from ledger.domain.balances import balance
-from ledger.domain.common import Applied, Context
+from ledger.domain.common import Applied, Context, period_of
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
@@ -74,6 +74,7 @@ class Report:
     cosignatures: int = 0
     statement: dict[str, Any] | None = None
     grade: dict[str, Any] | None = None
+    benchmark_hidden: int = 0  # other enterprises whose totals the caller may not recompute
     root_recomputed: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -99,13 +100,17 @@ class Audit:
         log_key: Verifier,
         witnesses: list[CosignatureVerifier] | None = None,
         progress: Callable[[int, int | None], None] | None = None,
+        prove_positions: bool = True,
     ) -> None:
         self.log_key = log_key
         self.witnesses = witnesses or []
         self.progress = progress
+        self.prove_positions = prove_positions
         self.report = Report()
         self.chains: dict[str, _Chain] = {}
         self.entries_by_index: dict[int, dict[str, Any]] = {}
+        self.leaves_by_index: dict[int, str] = {}
+        self.proven_indexes: set[int] = set()
 
     def run(self, bundle: Bundle) -> Report:
         checkpoint = self._checkpoints(bundle)
@@ -129,6 +134,8 @@ class Audit:
                 self.progress(self.report.entries, bundle.declared_entries)
         if tree is not None:
             self._whole_tree(tree, checkpoint, bundle.declared_entries)
+        elif self.prove_positions:
+            self._all_proven()
         else:
             self._heads_proven()
         if bundle.statement is not None:
@@ -236,6 +243,7 @@ class Audit:
                     "inclusion", where, "inclusion", "a proof to the checkpoint root", str(error)
                 ) from None
             self.report.inclusion_proofs += 1
+            self.proven_indexes.add(index)
         if tree is not None:
             tree.append(leaf)
         self._replay(entry, leaf.hex(), index, "inclusion" in item)
@@ -290,12 +298,16 @@ class Audit:
             raise Failure("effect", where, "effect", effect, entry.get("effect"))
         self.report.effects += 1
         if checked.fields.type == "GradeAssigned":
+            as_of = checked.submission["data"].get("as_of", 0)
+            if as_of > index:
+                raise Failure("rule", where, "submission.data.as_of", f"<= {index}", as_of)
             self.report.grades += 1
         checked.rule.evolve(
             state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
         )
         self.chains[account] = _Chain(expected_seq, leaf, state, index, proven)
         self.entries_by_index[index] = entry
+        self.leaves_by_index[index] = leaf
 
     def _state(self, account: str) -> Any:
         chain = self.chains.get(account)
@@ -313,6 +325,14 @@ class Audit:
                 tree.root().hex(),
             )
         self.report.root_recomputed = True
+
+    def _all_proven(self) -> None:
+        """In a partial bundle every entry's position is proven: replay order decides which
+        keys and factor versions applied, so it must not rest on the server's word."""
+        unproven = sorted(set(self.entries_by_index) - self.proven_indexes)
+        if unproven:
+            where = f"entry {unproven[0]}"
+            raise Failure("inclusion", where, "inclusion", "an inclusion proof", None)
 
     def _heads_proven(self) -> None:
         for account, chain in self.chains.items():
@@ -379,6 +399,16 @@ class Audit:
                 "evidence", "grade", "index", "a GradeAssigned entry in the bundle", grade_index
             )
         data = entry["submission"]["data"]
+        account = entry["account"]
+        latest = self.chains[account].state.latest_grade.get(data["period"])
+        if latest != self.leaves_by_index[grade_index]:
+            raise Failure(
+                "evidence",
+                f"grade at entry {grade_index}",
+                "grade",
+                latest,
+                self.leaves_by_index[grade_index],
+            )
         self.report.grade = {
             "account": entry["account"],
             "period": data["period"],
@@ -404,9 +434,11 @@ class Audit:
                 "benchmark", f"grade at entry {grade_index}", "as_of", f"<= {grade_index}", as_of
             )
         co2e, value = data["co2e_g"], data["value_fen"]
+        self._seen_inputs = set(self.leaves_by_index.values())  # none may be in the bundle
+        self._seen_accounts = {account}
         for number, other in enumerate(benchmark.get("others", [])):
             try:
-                self._benchmark_inputs(number, other, as_of, checkpoint)
+                self._benchmark_inputs(number, other, as_of, checkpoint, data["period"])
                 co2e += other["co2e_g"]
                 value += other["value_fen"]
             except (KeyError, TypeError, ValueError, binascii.Error) as error:
@@ -425,11 +457,26 @@ class Audit:
             )
 
     def _benchmark_inputs(
-        self, number: int, other: dict[str, Any], as_of: int, checkpoint: Checkpoint
+        self, number: int, other: dict[str, Any], as_of: int, checkpoint: Checkpoint, period: str
     ) -> None:
+        """An other enterprise's inputs: each a distinct leaf of the log below `as_of`, none of
+        them in the bundle's own chains; where the entries are shown, they must be that
+        enterprise's readings and output of the period, and add up to its totals."""
         where = f"benchmark enterprise {number} ({other.get('account') or 'hidden'})"
+        named = other.get("account")
+        if named is not None:
+            if named in self._seen_accounts:
+                raise Failure("benchmark", where, "account", "a distinct other enterprise", named)
+            self._seen_accounts.add(named)
+        else:
+            self.report.benchmark_hidden += 1
         co2e = value = 0
         for item in other.get("inputs", []):
+            if item["leaf_hash"] in self._seen_inputs:
+                raise Failure(
+                    "benchmark", where, "inputs", "a leaf counted once", item["leaf_hash"]
+                )
+            self._seen_inputs.add(item["leaf_hash"])
             leaf = bytes.fromhex(item["leaf_hash"])
             if item["index"] >= as_of:
                 raise Failure("benchmark", where, "index", f"< {as_of}", item["index"])
@@ -447,9 +494,10 @@ class Audit:
                     raise Failure(
                         "benchmark", where, "entry", item["leaf_hash"], leaf_hash(data).hex()
                     )
-                effect = parse_canonical(data)["effect"]
-                co2e += effect.get("co2e_g", 0)
-                value += effect.get("value_fen", 0)
+                shown = parse_canonical(data)
+                self._check_shown_input(where, shown, named, period)
+                co2e += shown["effect"].get("co2e_g", 0)
+                value += shown["effect"].get("value_fen", 0)
         if any("entry" in item for item in other.get("inputs", [])) and (co2e, value) != (
             other["co2e_g"],
             other["value_fen"],
@@ -460,4 +508,22 @@ class Audit:
                 "co2e_g, value_fen",
                 (co2e, value),
                 (other["co2e_g"], other["value_fen"]),
+            )
+
+    @staticmethod
+    def _check_shown_input(
+        where: str, entry: dict[str, Any], account: str | None, period: str
+    ) -> None:
+        submission = entry["submission"]
+        data = submission["data"]
+        in_period = (
+            submission["type"] == "EnergyReadingRecorded" and period_of(data["to"], period)
+        ) or (submission["type"] == "OutputValueReported" and data["period"] == period)
+        if entry["account"] != account or not in_period:
+            raise Failure(
+                "benchmark",
+                where,
+                "inputs",
+                f"{account}'s readings and output of {period}",
+                f"{submission['type']} on {entry['account']}",
             )
