@@ -51,7 +51,7 @@ def _with_proof(node: Node, receipt: Receipt, deadline: float) -> dict[str, Any]
     index = node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout)
     body["index"] = index
     if index is not None:
-        size, note = node.reader.checkpoint()
+        size, note = node.reader.checkpoint(covering=index + 1)
         _, proof = node.reader.inclusion(index, size)
         body["checkpoint"] = note
         body["inclusion"] = [h.hex() for h in proof]

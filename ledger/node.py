@@ -225,6 +225,6 @@ def open_node(
         authority_key,
         grader_key,
         ledger,
-        LogReader(log),
+        LogReader(log, len(witnesses)),
         Witnessing(log, ledger_key.verifier, witnesses) if witnesses else None,
     )

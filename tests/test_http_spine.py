@@ -136,3 +136,30 @@ def test_wrong_method_is_a_problem_with_allow(client):
     response = client.delete("/healthz")
     assert response.status_code == 405 and response.headers["allow"] == "GET"
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_with_witnesses_the_served_checkpoint_is_the_newest_cosigned(client, node, bank):
+    from crypto.cosignature import cosign, count_cosignatures, generate_cosigner
+    from crypto.note import split_note
+
+    settle(node)
+    witness = generate_cosigner("witness.a")
+    size, note = node.reader.checkpoint()
+    node.log.store_cosigned(size, note + cosign(split_note(note)[0], witness, 1_764_000_000).line)
+    node.reader.witnesses = 1
+    assert (
+        client.post(
+            "/v1/submissions", json=signed(bank, "per:abc:p9", "AccountOpened", {})
+        ).status_code
+        == 201
+    )
+    settle(node)
+    assert node.log.latest_checkpoint()[0] > size  # a newer checkpoint, not yet cosigned
+    served = client.get("/v1/log/checkpoint").text
+    assert count_cosignatures(served, [witness.verifier]) == 1 and f"\n{size}\n" in served
+    waited = client.post(
+        "/v1/submissions?wait=true", json=signed(bank, "per:abc:p10", "AccountOpened", {})
+    )
+    assert (
+        waited.status_code == 201 and waited.json()["index"] is not None
+    )  # proof at a covering size

@@ -17,11 +17,14 @@ from ledger.log.witnessing import Witness, parse_witness
 from ledger.node import DEFAULT_DATA, open_node
 
 DATA_ENV = "CARBON_LEDGER_DATA"
+WITNESS_COUNT_ENV = "CARBON_LEDGER_WITNESS_COUNT"
 
 
 def app_from_env() -> FastAPI:
     """The app for one uvicorn worker, configured by environment (used with --workers)."""
-    return create_app(open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA)))))
+    node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))))
+    node.reader.witnesses = int(os.environ.get(WITNESS_COUNT_ENV, "0"))  # the integrator sends
+    return create_app(node)
 
 
 def _helpers(args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
@@ -37,6 +40,7 @@ def _helpers(args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
 
 def serve(args: argparse.Namespace) -> int:
     os.environ[DATA_ENV] = str(args.data)
+    os.environ[WITNESS_COUNT_ENV] = str(len(args.witness))
     node = open_node(args.data)  # first start: keys and genesis, before any worker races
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()

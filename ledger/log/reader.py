@@ -6,18 +6,32 @@ from crypto.merkle import prove_consistency, prove_inclusion
 from ledger.errors import Invalid, NotFound
 from ledger.log.recorder import LogLeaf, LogRecorder
 
+RECENT = 64  # how far back to look for a fully cosigned checkpoint
+
+
+def _signature_lines(note: str) -> int:
+    return note.count("\n\u2014 ")
+
 
 class LogReader:
     """Proofs against the stored tree; every size asked for must be one the log has reached."""
 
-    def __init__(self, log: LogRecorder) -> None:
+    def __init__(self, log: LogRecorder, witnesses: int = 0) -> None:
         self.log = log
+        self.witnesses = witnesses
 
-    def checkpoint(self) -> tuple[int, str]:
-        """The newest signed checkpoint as (size, note)."""
+    def checkpoint(self, covering: int = 0) -> tuple[int, str]:
+        """The checkpoint to serve, as (size, note): with witnesses configured, the newest
+        one they have all cosigned (among the recent ones of size >= `covering`), else the
+        newest. Witnesses cosign in the background, so the newest is often not yet cosigned.
+        """
         latest = self.log.latest_checkpoint()
         if latest is None:
             raise NotFound("the log has no checkpoint yet")
+        if self.witnesses:
+            for size, note in self.log.recent_checkpoints(covering, RECENT):
+                if _signature_lines(note) > self.witnesses:
+                    return size, note
         return latest
 
     def size(self) -> int:

@@ -99,6 +99,15 @@ class LogRecorder(TrackingRecorder):
         rows = self._all("SELECT size, note FROM {t} ORDER BY size DESC LIMIT 1", t="checkpoints")
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def recent_checkpoints(self, at_least: int, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` checkpoints of size >= at_least, newest first."""
+        rows = self._all(
+            "SELECT size, note FROM {t} WHERE size >= ? ORDER BY size DESC LIMIT ?",
+            [at_least, limit],
+            t="checkpoints",
+        )
+        return [(size, note) for size, note in rows]
+
     def index_of(self, leaf_hash: bytes) -> int | None:
         rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")
         return rows[0][0] if rows else None
