@@ -394,7 +394,7 @@ class LedgerClient:
         _, data = self._send("GET", path, auth=True)
         body = _json(data)
         try:
-            report = Audit(self.log_key).run(bundle_from_object(body))
+            report = Audit(self.log_key, list(self.witnesses)).run(bundle_from_object(body))
         except Failure as failure:
             raise VerificationError(failure.check, str(failure), failure) from None
         except (AttributeError, KeyError, TypeError, ValueError) as error:  # BundleError too
