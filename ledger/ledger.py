@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
 from crypto.records import entry_leaf_hash, entry_record, receipt_promise, sign_receipt
-from ledger.account import Account, Claim, account_uuid, claim_uuid
+from ledger.account import Account, account_uuid
 from ledger.domain.common import Context
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError, TooLarge
 from ledger.loading import AccountLoader
+from ledger.recorders import Claim
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
 from ledger.store import LedgerStore
@@ -68,7 +68,7 @@ class _Pending:
     seq: int
     leaf_hash: str
     entry: bytes
-    events: list[Any]  # the entry's and the claim's, in the order they must be stored
+    events: list[Any]  # the entry's, stored in the order the batch was decided
 
 
 def receipt_submission(receipt: Receipt) -> dict[str, Any]:
@@ -241,8 +241,9 @@ class Ledger:
             if account.account in versions:
                 expected[account.id] = account.version
         events = [event for item in pending for event in item.events]
+        claims = [item.claim for item in pending]
         try:
-            self.store.save(*events, system_versions=expected)
+            self.store.save(*events, system_versions=expected, claims=claims)
         except IntegrityError:
             return False
         self.accounts.remember(accounts.values())
@@ -281,15 +282,8 @@ class Ledger:
             account = Account(account=fields.account, entry=entry_bytes.decode(), leaf_hash=leaf)
         else:
             account.append_entry(entry=entry_bytes.decode(), leaf_hash=leaf)
-        claim = Claim(
-            key_id=fields.key,
-            submission_id=fields.id,
-            digest=checked.digest,
-            account=fields.account,
-            seq=seq,
-        )
-        events = [*account.collect_events(), *claim.collect_events()]
-        return _Pending(checked, account, claim, seq, leaf, entry_bytes, events)
+        claim = Claim(fields.key, fields.id, checked.digest, fields.account, seq)
+        return _Pending(checked, account, claim, seq, leaf, entry_bytes, account.collect_events())
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
@@ -298,9 +292,8 @@ class Ledger:
 
     def _replay(self, checked: Checked) -> Receipt | None:
         """The original receipt if (key, id) was used for these bytes; Conflict if for others."""
-        try:
-            claim: Claim = self.store.repository.get(claim_uuid(*checked.claim_key))
-        except AggregateNotFoundError:
+        claim = self.store.recorder.find_claim(*checked.claim_key)
+        if claim is None:
             return None
         if claim.digest != checked.digest:
             raise _reused_id(checked)

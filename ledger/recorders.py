@@ -1,6 +1,11 @@
-"""The event store's recorders, with one addition: a save may name the versions the system
-accounts must still have when it commits.
+"""The event store's recorders, with two additions in the save's own transaction: the
+idempotency claims, and the versions the system accounts must still have.
 
+Claims: (key, id) is unique in a `claims` table, so a second use of an id by a key
+conflicts in the same transaction as the entry it would append: the database enforces
+idempotency, and no aggregate or event is spent on it.
+
+System versions:
 A decision reads the key registry, factor tables and methods before its transaction. If
 another process moved one of them on meanwhile, the entry would land after that change in
 log order while having been decided before it, and an offline replay would disagree. The
@@ -10,7 +15,7 @@ which the ledger retries like any other.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -19,6 +24,21 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 Versions = Mapping[UUID, int | None]
+CLAIMS = "claims"
+CLAIMS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (key_id TEXT NOT NULL, id TEXT NOT NULL,"
+    " digest TEXT NOT NULL, account TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key_id, id))"
+)
+
+
+class Claim(NamedTuple):
+    """A key's idempotency id, the digest of the bytes it was used for, and their entry."""
+
+    key_id: str
+    id: str
+    digest: str
+    account: str
+    seq: int
 
 
 def _moved(found: dict[UUID, int], expected: Versions) -> bool:
@@ -29,10 +49,20 @@ MOVED = "a system account moved on since the decision; retry"
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), CLAIMS_TABLE.format(t=CLAIMS)]
+
+    def find_claim(self, key_id: str, id_: str) -> Claim | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {CLAIMS} WHERE key_id = ? AND id = ?", [key_id, id_])
+            row = c.fetchone()
+        return Claim(*row) if row else None
+
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        c.executemany(f"INSERT INTO {CLAIMS} VALUES (?, ?, ?, ?, ?)", kwargs.get("claims", ()))
         expected: Versions = kwargs.get("system_versions") or {}
         if expected:
             marks = ",".join("?" * len(expected))
@@ -47,10 +77,31 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.claims_table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(CLAIMS)
+        )
+        self.sql_create_statements.append(SQL(CLAIMS_TABLE).format(t=self.claims_table))
+
+    def find_claim(self, key_id: str, id_: str) -> Claim | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT * FROM {0} WHERE key_id = %s AND id = %s").format(self.claims_table),
+                [key_id, id_],
+            )
+            row = curs.fetchone()
+        return Claim(**row) if row else None
+
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        claims = kwargs.get("claims", ())
+        if claims:  # a used (key, id) raises a unique violation: the transaction aborts
+            curs.executemany(
+                SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s)").format(self.claims_table), claims
+            )
         expected: Versions = kwargs.get("system_versions") or {}
         if expected:
             curs.execute(
