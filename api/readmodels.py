@@ -89,3 +89,24 @@ async def person(
         raise NotFound("no such person")
     bank = None if principal.kind == REGULATOR else principal.code
     return await _read(request, node, after, _person, pid, bank)
+
+
+@router.get(
+    "/v1/agri/green-list", summary="Farms on the agricultural green list for a period (public)"
+)
+async def green_list(
+    request: Request, period: str, node: NodeDep, after: After = None
+) -> dict[str, Any]:
+    check_period(period, "period")
+    farms = await _read(request, node, after, Views.green_list, period)
+    return {"period": period, "farms": farms}
+
+
+@router.get("/v1/accounts/{account_id}/grades", summary="An account's grade history (scoped)")
+async def grade_history(
+    request: Request, account_id: str, principal: PrincipalDep, node: NodeDep, after: After = None
+) -> dict[str, Any]:
+    if not principal.can_read(account_id):
+        raise NotFound("no such account")
+    history = await _read(request, node, after, Views.grade_history, account_id)
+    return {"account": account_id, "grades": history}

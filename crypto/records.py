@@ -5,7 +5,7 @@ import hashlib
 from typing import Any
 
 from crypto.canonical import canonical_json
-from crypto.keys import Signer, Verifier
+from crypto.keys import Signer
 from crypto.merkle import leaf_hash
 
 SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
@@ -23,11 +23,6 @@ def sign_submission(signer: Signer, submission: dict[str, Any]) -> dict[str, Any
     """The wire form `{"submission": ..., "signature": BASE64}` of a submission."""
     signature = signer.sign(submission_message(submission))
     return {"submission": submission, "signature": base64.b64encode(signature).decode()}
-
-
-def verify_submission(verifier: Verifier, submission: dict[str, Any], signature: bytes) -> bool:
-    """Whether `signature` is `verifier`'s signature of `submission`."""
-    return verifier.verify(submission_message(submission), signature)
 
 
 def entry_record(

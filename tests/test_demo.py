@@ -173,3 +173,34 @@ def test_demo_city_totals_match_an_independent_recomputation(node, city):
         for grade in expected_agri(city).values():
             agri_grades[grade] += 1
         assert totals["grades"]["agricultural"]["2026-Q3"] == dict(agri_grades)
+
+
+def test_demo_green_list_and_grade_history_are_served(node, city):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.tokens import TOKENS_FILE, TokenStore
+    from projections.runner import Projector
+
+    Projector(node.store).catch_up()
+    expected = {farm for farm, grade in expected_agri(city).items() if grade != "none"}
+    enterprise = next(op.account for op in city.operations if op.account.startswith("ind:"))
+    token = TokenStore(node.data_dir / TOKENS_FILE).create(f"ent:{enterprise[4:]}")[1]
+    with TestClient(create_app(node)) as client:
+        listed = client.get("/v1/agri/green-list?period=2026-Q3").json()["farms"]
+        assert {farm["account"] for farm in listed} == expected
+        history = client.get(
+            f"/v1/accounts/{enterprise}/grades", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert [g["period"] for g in history.json()["grades"]] == ["2025-Q3", "2026-Q3"]
+        other = next(
+            op.account
+            for op in city.operations
+            if op.account.startswith("ind:") and op.account != enterprise
+        )
+        assert (
+            client.get(
+                f"/v1/accounts/{other}/grades", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 404
+        )

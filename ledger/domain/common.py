@@ -106,8 +106,3 @@ def check_leaf_hash(text: str, field: str) -> str:
     if not HEX_HASH.fullmatch(text):
         raise Invalid("must be a leaf hash: 64 lowercase hex digits", field)
     return text
-
-
-def account_code(account: str) -> str:
-    """The part of an account id after its kind, e.g. `91330800X` of `ind:91330800X`."""
-    return account.split(":", 1)[1]

@@ -5,7 +5,7 @@ import base64
 import binascii
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,6 @@ class Report:
     grade: dict[str, Any] | None = None
     benchmark_hidden: int = 0  # other enterprises whose totals the caller may not recompute
     root_recomputed: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
