@@ -97,11 +97,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        claims = kwargs.get("claims", ())
-        if claims:  # a used (key, id) raises a unique violation: the transaction aborts
-            curs.executemany(
-                SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s)").format(self.claims_table), claims
-            )
+        # Whatever fails must fail on the server, so the transaction aborts (eventsourcing
+        # holds exceptions raised here until after its transaction block, which would then
+        # commit), and as the last statement, so it is the one error the pipeline reports.
         expected: Versions = kwargs.get("system_versions") or {}
         if expected:
             curs.execute(
@@ -112,10 +110,19 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 [list(expected)],
             )
             if _moved({row["originator_id"]: row["version"] for row in curs.fetchall()}, expected):
-                # Fail on the server, so the transaction aborts: eventsourcing holds exceptions
-                # raised here until after its transaction block, which would then commit.
                 curs.execute(
                     f"DO $$ BEGIN RAISE EXCEPTION '{MOVED}' USING ERRCODE = 'unique_violation';"
                     " END $$"
                 )
+                return ids
+        claims = kwargs.get("claims", ())
+        if claims:  # a used (key, id) is a unique violation
+            columns = [list(column) for column in zip(*claims, strict=True)]
+            curs.execute(
+                SQL(
+                    "INSERT INTO {0} SELECT * FROM"
+                    " unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
+                ).format(self.claims_table),
+                columns,
+            )
         return ids
