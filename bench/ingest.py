@@ -27,7 +27,7 @@ import psycopg  # noqa: E402
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
-from crypto.keys import generate_signer  # noqa: E402
+from crypto.keys import Signer, generate_signer  # noqa: E402
 from crypto.records import sign_submission  # noqa: E402
 from ledger.node import open_node  # noqa: E402
 
@@ -80,6 +80,21 @@ def wires_for(signer, prefix: str, count: int) -> list[dict]:
         )
         for i in range(count)
     ]
+
+
+def register_bank(node) -> Signer:
+    """A new key `bank.bench` (role bank), registered by the node's admin key."""
+    bank = generate_signer("bank.bench")
+    registration = {
+        "account": "sys:keys",
+        "type": "KeyRegistered",
+        "data": {"vkey": bank.verifier.text, "roles": ["bank"]},
+        "key": node.admin_key.key_id,
+        "at": now_text(),
+        "id": "bench-bank",
+    }
+    node.ledger.submit(sign_submission(node.admin_key, registration))
+    return bank
 
 
 def rate(count: int, seconds: float) -> float:
@@ -139,20 +154,7 @@ def bench_ledger(count: int) -> float:
     try:
         with tempfile.TemporaryDirectory() as data:
             node = open_node(Path(data), pg_env(schema))
-            bank = generate_signer("bank.bench")
-            node.ledger.submit(
-                sign_submission(
-                    node.admin_key,
-                    {
-                        "account": "sys:keys",
-                        "type": "KeyRegistered",
-                        "data": {"vkey": bank.verifier.text, "roles": ["bank"]},
-                        "key": node.admin_key.key_id,
-                        "at": now_text(),
-                        "id": "bench-bank",
-                    },
-                )
-            )
+            bank = register_bank(node)
             wires = wires_for(bank, "c", count)
             start = time.perf_counter()
             for offset in range(0, count, BATCH):
@@ -210,20 +212,7 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
     env = pg_env(schema)
     with tempfile.TemporaryDirectory() as data:
         node = open_node(Path(data), env)
-        bank = generate_signer("bank.bench")
-        node.ledger.submit(
-            sign_submission(
-                node.admin_key,
-                {
-                    "account": "sys:keys",
-                    "type": "KeyRegistered",
-                    "data": {"vkey": bank.verifier.text, "roles": ["bank"]},
-                    "key": node.admin_key.key_id,
-                    "at": now_text(),
-                    "id": "bench-bank",
-                },
-            )
-        )
+        bank = register_bank(node)
         bodies = [
             json.dumps({"submissions": wires_for(bank, f"h{offset}-", BATCH)}).encode()
             for offset in range(0, count, BATCH)
