@@ -4,6 +4,8 @@ import base64
 import hashlib
 from typing import Any
 
+import msgspec
+
 from crypto.canonical import canonical_json
 from crypto.keys import Signer
 from crypto.merkle import leaf_hash
@@ -30,7 +32,7 @@ def entry_record(
     account: str,
     seq: int,
     prev: str,
-    submission: dict[str, Any],
+    submission: dict[str, Any] | msgspec.Raw,
     signature: str,
     effect: dict[str, Any],
     recorded_at: str,

@@ -262,7 +262,7 @@ class Ledger:
             account=fields.account,
             seq=seq,
             prev=account.head if account else "",
-            submission=checked.submission,
+            submission=checked.canonical,
             signature=checked.signature_text,
             effect=effect,
             recorded_at=_timestamp(self.clock()),

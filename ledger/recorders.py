@@ -83,6 +83,26 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             Identifier(self.datastore.schema), Identifier(CLAIMS)
         )
         self.sql_create_statements.append(SQL(CLAIMS_TABLE).format(t=self.claims_table))
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            " RETURNING notification_id"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The library's insert, one array per column instead of one array of a composite
+        type: psycopg dumps those in C, about half the cost per event here."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        curs.execute(self.insert_columns_statement, columns, prepare=True)
 
     def find_claim(self, key_id: str, id_: str) -> Claim | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

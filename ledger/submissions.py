@@ -54,6 +54,11 @@ class Checked:
         return self.fields.key, self.fields.id
 
     @property
+    def canonical(self) -> msgspec.Raw:
+        """The submission's canonical bytes, to embed in its entry as they are."""
+        return msgspec.Raw(self.message[len(SUBMISSION_CONTEXT) :])
+
+    @property
     def digest(self) -> str:
         return submission_digest(self.message)
 
