@@ -1,5 +1,6 @@
 """The write side's aggregate: an account's hash chain and the state its rules need."""
 
+import functools
 import json
 from typing import Any
 from uuid import UUID, uuid5
@@ -12,6 +13,7 @@ from ledger.rules import apply_entry, initial_state
 ACCOUNT_NAMESPACE = UUID("6f1d3c52-3b7e-4c39-9a55-0c6a1a7d2e01")
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def account_uuid(account: str) -> UUID:
     return uuid5(ACCOUNT_NAMESPACE, account)
 

@@ -128,6 +128,7 @@ class Ledger:
             first_of[checked.claim_key] = (position, checked)
             unique.append((position, checked))
         system, versions = self.system.snapshot()
+        recorded_at = _timestamp(now)
         verified = self._start(self._verifier(system[REGISTRY_ACCOUNT]), unique)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
@@ -140,7 +141,7 @@ class Ledger:
                     system[REGISTRY_ACCOUNT].authorise(checked.fields.key, checked.rule.roles)
                 else:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
-                item = self._apply(checked, accounts[account_id], system)
+                item = self._apply(checked, accounts[account_id], system, recorded_at)
             except LedgerError as error:
                 results[position] = self._refusal(checked, error)
                 continue
@@ -208,7 +209,8 @@ class Ledger:
             try:
                 system, versions = self.system.snapshot()
                 authenticate(checked, system[REGISTRY_ACCOUNT])
-                item = self._apply(checked, self.accounts.get(checked.fields.account), system)
+                account = self.accounts.get(checked.fields.account)
+                item = self._apply(checked, account, system, _timestamp(self.clock()))
             except LedgerError as error:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
@@ -250,7 +252,9 @@ class Ledger:
         self.appended.set()
         return True
 
-    def _apply(self, checked: Checked, account: Account | None, system: dict[str, Any]) -> _Pending:
+    def _apply(
+        self, checked: Checked, account: Account | None, system: dict[str, Any], recorded_at: str
+    ) -> _Pending:
         fields = checked.fields
         state = account.state if account else initial_state(fields.account)
         context = Context(
@@ -265,7 +269,7 @@ class Ledger:
             submission=checked.canonical,
             signature=checked.signature_text,
             effect=effect,
-            recorded_at=_timestamp(self.clock()),
+            recorded_at=recorded_at,
         )
         try:
             entry_bytes = canonical_json(entry)

@@ -8,7 +8,7 @@ import contextlib
 import copy
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -21,31 +21,50 @@ from ledger.account import Account, account_uuid
 from ledger.store import LedgerStore
 
 
-def _select_sqlite(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
-    marks = ",".join("?" * len(ids))
+def _select_sqlite(recorder: Any, where: str, params: list[Any]) -> list[StoredEvent]:
     statement = (
         f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
-        f" WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version"
+        f" WHERE {where} ORDER BY originator_id, originator_version"
     )
     with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, [i.hex for i in ids])
+        cursor.execute(statement, params)
         return [
             StoredEvent(recorder.convert_originator_id(r[0]), r[1], r[2], bytes(r[3]))
             for r in cursor.fetchall()
         ]
 
 
-def _select_postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
+def _select_postgres(
+    recorder: PostgresAggregateRecorder, where: str, params: list[Any]
+) -> list[StoredEvent]:
     statement = SQL(
         "SELECT originator_id, originator_version, topic, state FROM {0}.{1}"
-        " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        " WHERE " + where + " ORDER BY originator_id, originator_version"
     ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
     with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(statement, [list(ids)])
+        cursor.execute(statement, params)
         return [
             StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
             for r in cursor.fetchall()
         ]
+
+
+def select_events(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
+    """Every stored event of these aggregates, in one query."""
+    if isinstance(recorder, PostgresAggregateRecorder):
+        return _select_postgres(recorder, "originator_id = ANY(%s)", [list(ids)])
+    marks = ",".join("?" * len(ids))
+    return _select_sqlite(recorder, f"originator_id IN ({marks})", [i.hex for i in ids])
+
+
+def select_events_after(recorder: Any, after: Mapping[UUID, int]) -> list[StoredEvent]:
+    """Each aggregate's stored events after the version given for it, in one query."""
+    if isinstance(recorder, PostgresAggregateRecorder):
+        where = " OR ".join(["(originator_id = %s AND originator_version > %s)"] * len(after))
+        return _select_postgres(recorder, where, [v for pair in after.items() for v in pair])
+    where = " OR ".join(["(originator_id = ? AND originator_version > ?)"] * len(after))
+    params = [v for key, version in after.items() for v in (key.hex, version)]
+    return _select_sqlite(recorder, where, params)
 
 
 class AccountLoader:
@@ -66,12 +85,6 @@ class AccountLoader:
             except KeyError:
                 return None
 
-    def _select(self, ids: Sequence[UUID]) -> list[StoredEvent]:
-        recorder = self.store.recorder
-        if isinstance(recorder, PostgresAggregateRecorder):
-            return _select_postgres(recorder, ids)
-        return _select_sqlite(recorder, ids)
-
     def get_many(self, account_ids: Iterable[str]) -> dict[str, Account | None]:
         """Each account's aggregate, or None if it has no entries yet."""
         keys = {account_id: account_uuid(account_id) for account_id in account_ids}
@@ -80,7 +93,7 @@ class AccountLoader:
         if not missing:
             return found
         events: dict[UUID, list[Any]] = defaultdict(list)
-        for stored in self._select(missing):
+        for stored in select_events(self.store.recorder, missing):
             events[stored.originator_id].append(self.store.mapper.to_domain_event(stored))
         loaded = {key: project_aggregate(None, events[key]) for key in events}
         with self._lock:

@@ -2,12 +2,15 @@
 
 import copy
 import threading
+from collections import defaultdict
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 
 from ledger.account import Account, account_uuid
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
+from ledger.loading import select_events_after
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.rules import initial_state
 from ledger.store import LedgerStore
@@ -28,14 +31,21 @@ class SystemState:
         return self.snapshot()[0]
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, int | None]]:
-        """Each system account's state and version as of now."""
+        """Each system account's state and version as of now (one query for all)."""
         with self._lock:
+            after = {
+                account_uuid(account): aggregate.version if aggregate else 0
+                for account, aggregate in self._aggregates.items()
+            }
+            news: dict[UUID, list[Any]] = defaultdict(list)
+            for stored in select_events_after(self.store.recorder, after):
+                news[stored.originator_id].append(self.store.mapper.to_domain_event(stored))
             states, versions = {}, {}
             for account, aggregate in self._aggregates.items():
-                after = aggregate.version if aggregate else None
-                news = list(self.store.events.get(account_uuid(account), gt=after))
-                if news:  # a new copy: states handed out before never change under a reader
-                    aggregate = project_aggregate(copy.deepcopy(aggregate), news)
+                if news[account_uuid(account)]:  # a new copy: states handed out never change
+                    aggregate = project_aggregate(
+                        copy.deepcopy(aggregate), news[account_uuid(account)]
+                    )
                     self._aggregates[account] = aggregate
                 states[account] = aggregate.state if aggregate else initial_state(account)
                 versions[account] = aggregate.version if aggregate else None
