@@ -6,7 +6,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +33,7 @@ MAX_ENTRY_BYTES = 16 * 1024
 MAX_ATTEMPTS = 20
 BACKOFF_SECONDS = 0.002  # jittered, doubling: the loser of a race must not starve
 CRYPTO_THREADS = 2  # Ed25519 in `cryptography` releases the GIL
+CRYPTO_CHUNK = 8  # items per task: small, so results flow back while the rest are worked on
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Ledger:
         verified = self._start(self._verifier(system[REGISTRY_ACCOUNT]), unique)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
-        for (position, checked), outcome in zip(unique, verified(), strict=True):
+        for (position, checked), outcome in zip(unique, verified, strict=True):
             account_id = checked.fields.account
             try:
                 if isinstance(outcome, LedgerError):
@@ -155,7 +156,7 @@ class Ledger:
             for position, item in pending:
                 results[position] = self._submit_or_error(item.checked)
         else:
-            for (position, _), receipt in zip(pending, receipts(), strict=True):
+            for (position, _), receipt in zip(pending, receipts, strict=True):
                 results[position] = receipt
         for position, checked, first in repeats:
             same = first_of[checked.claim_key][1].digest == checked.digest
@@ -194,15 +195,15 @@ class Ledger:
     def _sign(self, item: _Pending) -> Receipt:
         return self._receipt(item.checked.fields.account, item.seq, item.leaf_hash, item.entry)
 
-    def _start(self, work: Callable[[Any], Any], items: Sequence[Any]) -> Callable[[], list[Any]]:
-        """Start `work` over items on the crypto threads (Ed25519 releases the GIL), one
-        chunk per thread; the returned function waits for the results, in order."""
-        if len(items) < 2 * CRYPTO_THREADS:
-            return lambda: [work(item) for item in items]
-        size = -(-len(items) // CRYPTO_THREADS)
-        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+    def _start(self, work: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        """Start `work` over items on the crypto threads (Ed25519 releases the GIL), in small
+        chunks; the returned iterator yields the results in order as they come, so the
+        caller can use the first while the rest are still being worked on."""
+        chunks = [
+            items[start : start + CRYPTO_CHUNK] for start in range(0, len(items), CRYPTO_CHUNK)
+        ]
         futures = [self._crypto.submit(lambda c: [work(i) for i in c], chunk) for chunk in chunks]
-        return lambda: [outcome for future in futures for outcome in future.result()]
+        return (outcome for future in futures for outcome in future.result())
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):

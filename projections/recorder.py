@@ -14,7 +14,7 @@ from psycopg.sql import SQL
 from ledger.log.lease import advisory_key
 from ledger.store import LedgerStore, setup_lock
 from projections.fold import Deltas
-from projections.tables import TABLES, TRACKING, create_statements, write_statement
+from projections.tables import TABLES, TRACKING, Table, create_statements, write_statement
 
 
 class StalePosition(RuntimeError):
@@ -64,10 +64,13 @@ class ViewRecorder(TrackingRecorder):
             if now != start:
                 raise StalePosition(f"position is {now}, the batch was read from {start}")
             for table in TABLES:
-                params = deltas.params(table)
-                if params:
-                    cursor.executemany(self._sql(write_statement(table), t=table.name), params)
+                rows = deltas.params(table)
+                if rows:
+                    self._write(cursor, table, rows)
             self._insert_tracking(cursor, tracking)
+
+    def _write(self, cursor: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
+        cursor.executemany(self._sql(write_statement(table), t=table.name), rows)
 
     def clear(self, application_name: str) -> None:
         """Empty every view table and forget the position, in one transaction."""
@@ -134,6 +137,12 @@ class PostgresViewRecorder(ViewRecorder, PostgresTrackingRecorder):
 
     def _positional(self, cursor: Any) -> None:
         cursor.row_factory = tuple_row
+
+    def _write(self, cursor: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
+        """All rows in one statement, one array per column: the server plans and runs one
+        statement instead of one per row."""
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        cursor.execute(self._sql(write_statement(table, arrays=True), t=table.name), columns)
 
 
 def open_view_recorder(store: LedgerStore) -> ViewRecorder:

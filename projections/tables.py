@@ -105,10 +105,15 @@ def create_statements(table: Table, name: str) -> list[str]:
     return statements
 
 
-def write_statement(table: Table) -> str:
-    """INSERT of one row: sums add to an existing row's; `values` are set once or replaced."""
-    marks = ", ".join("?" * len(table.columns))
-    insert = f"INSERT INTO {{t}} AS v ({', '.join(table.columns)}) VALUES ({marks})"
+def write_statement(table: Table, *, arrays: bool = False) -> str:
+    """INSERT of one row (or, with `arrays`, of many rows given one PostgreSQL array per
+    column): sums add to an existing row's; `values` are set once or replaced."""
+    if arrays:
+        casts = ", ".join(f"?::{table.column_type(c)}[]" for c in table.columns)
+        rows = f"SELECT * FROM unnest({casts})"
+    else:
+        rows = f"VALUES ({', '.join('?' * len(table.columns))})"
+    insert = f"INSERT INTO {{t}} AS v ({', '.join(table.columns)}) {rows}"
     updates = [f"{c} = v.{c} + excluded.{c}" for c in table.sums]
     if table.replace:
         updates += [f"{c} = excluded.{c}" for c in table.values]

@@ -44,6 +44,8 @@ TABLES = {
 
 
 LEAF_COLUMNS = "idx, leaf_hash, account, seq, entry, notification_id"
+LEAF_TYPES = ("bigint", "bytea", "text", "bigint", "bytea", "bigint")
+HASH_TYPES = ("bigint", "bytea")
 
 
 def _leaf(row: Sequence[Any]) -> LogLeaf:
@@ -146,18 +148,27 @@ class LogRecorder(TrackingRecorder):
                 self._sql("UPDATE {t} SET note = ? WHERE size = ?", t="checkpoints"), [note, size]
             )
 
+    def _insert(self, cursor: Any, table: str, types: Sequence[str], rows: list[Any]) -> None:
+        """Insert rows whose columns have these PostgreSQL types."""
+        marks = ", ".join("?" * len(types))
+        cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks})", t=table), rows)
+
     def record(self, batch: LogBatch, tracking: Tracking | None) -> None:
         """Commit a batch and the integrator's position in one transaction."""
         with self.transaction(commit=True) as cursor:
-            cursor.executemany(
-                self._sql("INSERT INTO {t} VALUES (?, ?, ?, ?, ?, ?)", t="leaves"),
+            self._insert(
+                cursor,
+                "leaves",
+                LEAF_TYPES,
                 [
                     (x.index, x.leaf_hash, x.account, x.seq, x.entry, x.notification_id)
                     for x in batch.leaves
                 ],
             )
-            cursor.executemany(
-                self._sql("INSERT INTO {t} VALUES (?, ?)", t="hashes"),
+            self._insert(
+                cursor,
+                "hashes",
+                HASH_TYPES,
                 [(batch.hashes_start + i, h) for i, h in enumerate(batch.hashes)],
             )
             cursor.execute(
@@ -197,6 +208,14 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}"."log_{name}"'
+
+    def _insert(self, cursor: Any, table: str, types: Sequence[str], rows: list[Any]) -> None:
+        """All rows in one statement, one array per column (not a statement per row)."""
+        if not rows:
+            return
+        casts = ", ".join(f"%s::{kind}[]" for kind in types)
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        cursor.execute(f"INSERT INTO {self.table(table)} SELECT * FROM unnest({casts})", columns)
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=commit)
