@@ -5,6 +5,7 @@ rounded: every amount is an integer in base units.
 """
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -26,29 +27,70 @@ def _utf16_order(key: str) -> bytes:
     return key.encode("utf-16-be", "surrogatepass")
 
 
-def _normalise(value: Any, path: str) -> Any:
+class _Refused(Exception):
+    """Raised where a value has no canonical form; the path is built on the way out."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.steps: list[str] = []  # innermost first
+
+    def error(self) -> CanonicalError:
+        return CanonicalError("$" + "".join(reversed(self.steps)), self.problem)
+
+
+def _first_refusal(steps: Iterable[tuple[str, Any]]) -> _Refused:
+    """The refusal of the first (step, value) that has none, its path extended by the step."""
+    for step, item in steps:
+        try:
+            _normalise(item)
+        except _Refused as refused:
+            refused.steps.append(step)
+            return refused
+    raise AssertionError("no refusal to locate")
+
+
+def _normalise(value: Any) -> Any:
     """Check `value` is canonical-JSON-able and return it with every object's keys sorted.
 
     A msgspec.Raw is trusted to be canonical JSON already (e.g. a checked submission's
-    bytes) and is embedded verbatim rather than parsed and encoded again."""
-    if value is None or value is True or value is False or type(value) in (str, msgspec.Raw):
+    bytes) and is embedded verbatim rather than parsed and encoded again. No path is built
+    unless something is refused: this walk is on every submission's way in."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None or kind is msgspec.Raw:
         return value
-    if type(value) is int:
+    if kind is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return value
-        raise CanonicalError(path, f"integer {value} is beyond +-(2^53-1)")
-    if type(value) is dict:
+        raise _Refused(f"integer {value} is beyond +-(2^53-1)")
+    if kind is dict:
         for key in value:
             if type(key) is not str:
-                raise CanonicalError(path, f"object key {key!r} is not a string")
-        return {
-            key: _normalise(value[key], f"{path}.{key}") for key in sorted(value, key=_utf16_order)
-        }
-    if type(value) in (list, tuple):
-        return [_normalise(item, f"{path}[{i}]") for i, item in enumerate(value)]
+                raise _Refused(f"object key {key!r} is not a string")
+        # code point order is UTF-16 order unless a key holds a character beyond U+FFFF
+        keys = sorted(value) if "".join(value).isascii() else sorted(value, key=_utf16_order)
+        try:
+            return {key: _normalise(value[key]) for key in keys}
+        except _Refused:
+            raise _first_refusal((f".{key}", value[key]) for key in keys) from None
+    if kind is list or kind is tuple:
+        try:
+            return [_normalise(item) for item in value]
+        except _Refused:
+            raise _first_refusal((f"[{i}]", item) for i, item in enumerate(value)) from None
     if isinstance(value, float):
-        raise CanonicalError(path, "floats are not allowed; use an integer in base units")
-    raise CanonicalError(path, f"{type(value).__name__} is not a JSON value")
+        raise _Refused("floats are not allowed; use an integer in base units")
+    raise _Refused(f"{kind.__name__} is not a JSON value")
+
+
+def _normalised(value: Any, too_deep: str) -> Any:
+    """`_normalise`, refusing with a CanonicalError that names the path."""
+    try:
+        return _normalise(value)
+    except _Refused as refused:
+        raise refused.error() from None
+    except RecursionError:
+        raise CanonicalError("$", too_deep) from None
 
 
 def _find_lone_surrogate(value: Any, path: str) -> str | None:
@@ -77,10 +119,7 @@ def canonical_json(value: Any) -> bytes:
     msgspec writes what the normalised value holds in order, escaping exactly as JCS does
     (only `"`, `\\` and control characters; \\u00xx in lower case); the tests hold it to
     RFC 8785 and the shared vectors."""
-    try:
-        normalised = _normalise(value, "$")
-    except RecursionError:
-        raise CanonicalError("$", "nested too deeply") from None
+    normalised = _normalised(value, "nested too deeply")
     try:
         return msgspec.json.encode(normalised)
     except UnicodeEncodeError:
@@ -117,10 +156,7 @@ def parse_json(data: bytes | str) -> Any:
         raise CanonicalError("$", f"malformed JSON: {error.msg} at {error.pos}") from None
     except RecursionError:
         raise CanonicalError("$", "JSON nested too deeply") from None
-    try:
-        return _normalise(value, "$")
-    except RecursionError:
-        raise CanonicalError("$", "JSON nested too deeply") from None
+    return _normalised(value, "JSON nested too deeply")
 
 
 def parse_canonical(data: bytes) -> Any:
