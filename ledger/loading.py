@@ -52,7 +52,7 @@ def _select_postgres(
 def select_events(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
     """Every stored event of these aggregates, in one query."""
     if isinstance(recorder, PostgresAggregateRecorder):
-        return _select_postgres(recorder, "originator_id = ANY(%s)", [list(ids)])
+        return _select_postgres(recorder, "originator_id = ANY(%b)", [list(ids)])
     marks = ",".join("?" * len(ids))
     return _select_sqlite(recorder, f"originator_id IN ({marks})", [i.hex for i in ids])
 

@@ -85,15 +85,16 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(CLAIMS_TABLE).format(t=self.claims_table))
         self.insert_columns_statement = SQL(
             "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
             " RETURNING notification_id"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        """The library's insert, one array per column instead of one array of a composite
-        type: psycopg dumps those in C, about half the cost per event here."""
+        """The library's insert, with one binary array per column instead of one text array
+        of a composite type: no quoting or escaping per value on either side, a fraction of
+        the cost per event (bench/ingest.py)."""
         self._lock_table(curs)
         self._notify_channel(curs)
         columns = (
@@ -125,7 +126,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(
                 SQL(
                     "SELECT originator_id, MAX(originator_version) AS version FROM {0}.{1}"
-                    " WHERE originator_id = ANY(%s) GROUP BY originator_id"
+                    " WHERE originator_id = ANY(%b) GROUP BY originator_id"
                 ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
                 [list(expected)],
             )
@@ -141,7 +142,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(
                 SQL(
                     "INSERT INTO {0} SELECT * FROM"
-                    " unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
+                    " unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[])"
                 ).format(self.claims_table),
                 columns,
             )

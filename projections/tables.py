@@ -109,7 +109,7 @@ def write_statement(table: Table, *, arrays: bool = False) -> str:
     """INSERT of one row (or, with `arrays`, of many rows given one PostgreSQL array per
     column): sums add to an existing row's; `values` are set once or replaced."""
     if arrays:
-        casts = ", ".join(f"?::{table.column_type(c)}[]" for c in table.columns)
+        casts = ", ".join(f"%b::{table.column_type(c)}[]" for c in table.columns)
         rows = f"SELECT * FROM unnest({casts})"
     else:
         rows = f"VALUES ({', '.join('?' * len(table.columns))})"

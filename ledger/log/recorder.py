@@ -213,7 +213,7 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
         """All rows in one statement, one array per column (not a statement per row)."""
         if not rows:
             return
-        casts = ", ".join(f"%s::{kind}[]" for kind in types)
+        casts = ", ".join(f"%b::{kind}[]" for kind in types)
         columns = [list(column) for column in zip(*rows, strict=True)]
         cursor.execute(f"INSERT INTO {self.table(table)} SELECT * FROM unnest({casts})", columns)
 
