@@ -246,7 +246,8 @@ class Ledger:
         events = [event for item in pending for event in item.events]
         claims = [item.claim for item in pending]
         try:
-            self.store.save(*events, system_versions=expected, claims=claims)
+            # the event store directly: Application.save would only re-collect the events
+            self.store.events.put(events, system_versions=expected, claims=claims)
         except IntegrityError:
             return False
         self.accounts.remember(accounts.values())
