@@ -2,6 +2,7 @@
 
 import math
 
+import msgspec
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -67,6 +68,9 @@ def test_keys_sort_by_utf16_code_units():
         ({"s": "a\ud800b"}, "$.s", "lone surrogate"),
         ({"\udfff": 1}, "$.\udfff", "lone surrogate"),
         ({"b": b"x"}, "$.b", "bytes is not a JSON value"),
+        ({"a": [0, {"z": 1, "y": [True, 0.5]}]}, "$.a[1].y[1]", "floats are not allowed"),
+        ({"ok": [1, 2], "x": ({"m": 2**60},)}, "$.x[0].m", "beyond"),
+        ([{"k": {2: 1}}], "$[0].k", "not a string"),
     ],
 )
 def test_refusals_name_the_path(value, path, problem):
@@ -74,6 +78,13 @@ def test_refusals_name_the_path(value, path, problem):
         canonical_json(value)
     assert caught.value.path == path
     assert problem in caught.value.problem
+
+
+@settings(max_examples=200)
+@given(json_values, json_values)
+def test_raw_canonical_bytes_embed_verbatim(outer, inner):
+    embedded = canonical_json({"outer": outer, "raw": msgspec.Raw(canonical_json(inner))})
+    assert embedded == canonical_json({"outer": outer, "raw": inner})
 
 
 def test_limits_are_inclusive():
