@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -258,6 +259,11 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
     return rate(count, seconds), lags
 
 
+def _spread(rates: Iterable[float]) -> str:
+    values = list(rates)
+    return f"[{min(values):,.0f} - {max(values):,.0f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verifications", type=int, default=20000)
@@ -267,14 +273,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of (a) and (c); the median is reported"
+    )
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, PostgreSQL at {PG['host']}")
-    print("(a) Ed25519 verify ...", flush=True)
-    one, two = bench_verify(args.verifications)
+    print(f"(a) Ed25519 verify, {args.repeat} runs ...", flush=True)
+    verifies = [bench_verify(args.verifications) for _ in range(args.repeat)]
+    one = statistics.median(v[0] for v in verifies)
+    two = statistics.median(v[1] for v in verifies)
     print("(b) plain eventsourcing ...", flush=True)
     plain = bench_plain_eventsourcing(args.events)
-    print("(c) ledger API ...", flush=True)
-    ledger = bench_ledger(args.entries)
+    print(f"(c) ledger API, {args.repeat} runs ...", flush=True)
+    ledgers = [bench_ledger(args.entries) for _ in range(args.repeat)]
+    ledger = statistics.median(ledgers)
     print(f"(d) HTTP, {args.workers} workers, {args.clients} clients ...", flush=True)
     http_rate, lags = bench_http(args.http_entries, args.workers, args.port, args.clients)
     lags.sort()
@@ -282,10 +294,12 @@ def main() -> None:
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000 if lags else float("nan")
     print()
     print(f"{'measure':58} {'per second':>12}")
-    print(f"{'(a) Ed25519 verify, one core':58} {one:12,.0f}")
+    print(f"medians of {args.repeat} runs for (a) and (c); ranges in brackets")
+    print(f"{'(a) Ed25519 verify, one core':58} {one:12,.0f}  {_spread(v[0] for v in verifies)}")
     print(f"{'(a) Ed25519 verify, two threads':58} {two:12,.0f}")
     print(f"{'(b) eventsourcing events saved, batches of 100':58} {plain:12,.0f}")
-    print(f"{'(c) ledger entries, Ledger.submit_batch, batches of 100':58} {ledger:12,.0f}")
+    label = "(c) ledger entries, Ledger.submit_batch, batches of 100"
+    print(f"{label:58} {ledger:12,.0f}  {_spread(ledgers)}")
     print(f"{'    (c) / (a one core)':58} {ledger / one:12.0%}")
     label = f"(d) ledger entries over HTTP batch, {args.workers} workers"
     print(f"{label:58} {http_rate:12,.0f}")

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,6 +72,34 @@ class _Pending:
     events: list[Any]  # the entry's, stored in the order the batch was decided
 
 
+class _CryptoStream:
+    """Work started on the crypto threads (Ed25519 releases the GIL) a small chunk at a time
+    as items arrive, so the first results come back while later items are still arriving
+    or being worked on."""
+
+    def __init__(self, pool: ThreadPoolExecutor, work: Callable[[Any], Any]) -> None:
+        self.pool = pool
+        self.work = work
+        self.futures: list[Future[list[Any]]] = []
+        self.chunk: list[Any] = []
+
+    def add(self, item: Any) -> None:
+        self.chunk.append(item)
+        if len(self.chunk) == CRYPTO_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.chunk:
+            work, chunk = self.work, self.chunk
+            self.futures.append(self.pool.submit(lambda: [work(item) for item in chunk]))
+            self.chunk = []
+
+    def results(self) -> Iterator[Any]:
+        """The results in the order the items were added."""
+        self._flush()
+        return (outcome for future in self.futures for outcome in future.result())
+
+
 def receipt_submission(receipt: Receipt) -> dict[str, Any]:
     """The submission inside a receipt's entry."""
     return json.loads(receipt.entry)["submission"]
@@ -117,6 +145,8 @@ class Ledger:
         unique: list[tuple[int, Checked]] = []
         first_of: dict[tuple[str, str], tuple[int, Checked]] = {}
         repeats: list[tuple[int, Checked, int]] = []
+        system, versions = self.system.snapshot()
+        verifying = _CryptoStream(self._crypto, self._verifier(system[REGISTRY_ACCOUNT]))
         for position, wire in enumerate(wires):
             try:
                 checked = check_submission(wire, now)
@@ -128,9 +158,9 @@ class Ledger:
                 continue
             first_of[checked.claim_key] = (position, checked)
             unique.append((position, checked))
-        system, versions = self.system.snapshot()
+            verifying.add((position, checked))  # signatures are checked while we go on
+        verified = verifying.results()
         recorded_at = _timestamp(now)
-        verified = self._start(self._verifier(system[REGISTRY_ACCOUNT]), unique)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
         for (position, checked), outcome in zip(unique, verified, strict=True):
@@ -196,14 +226,11 @@ class Ledger:
         return self._receipt(item.checked.fields.account, item.seq, item.leaf_hash, item.entry)
 
     def _start(self, work: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        """Start `work` over items on the crypto threads (Ed25519 releases the GIL), in small
-        chunks; the returned iterator yields the results in order as they come, so the
-        caller can use the first while the rest are still being worked on."""
-        chunks = [
-            items[start : start + CRYPTO_CHUNK] for start in range(0, len(items), CRYPTO_CHUNK)
-        ]
-        futures = [self._crypto.submit(lambda c: [work(i) for i in c], chunk) for chunk in chunks]
-        return (outcome for future in futures for outcome in future.result())
+        """`work` over items on the crypto threads; its results in order, as they come."""
+        stream = _CryptoStream(self._crypto, work)
+        for item in items:
+            stream.add(item)
+        return stream.results()
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
@@ -285,7 +312,7 @@ class Ledger:
             )
         leaf = entry_leaf_hash(entry_bytes).hex()
         if account is None:
-            account = Account(account=fields.account, entry=entry_bytes.decode(), leaf_hash=leaf)
+            account = Account.start(fields.account, entry_bytes.decode(), leaf)
         else:
             account.append_entry(entry=entry_bytes.decode(), leaf_hash=leaf)
         claim = Claim(fields.key, fields.id, checked.digest, fields.account, seq)
