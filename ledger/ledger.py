@@ -163,6 +163,7 @@ class Ledger:
         recorded_at = _timestamp(now)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
+        signing = _CryptoStream(self._crypto, self._sign)  # receipts, handed out once saved
         for (position, checked), outcome in zip(unique, verified, strict=True):
             account_id = checked.fields.account
             try:
@@ -180,7 +181,8 @@ class Ledger:
             if account_id in system:
                 system[account_id] = item.account.state
             pending.append((position, item))
-        receipts = self._start(self._sign, [item for _, item in pending])  # while saving
+            signing.add(item)
+        receipts = signing.results()
         if pending and not self._save([item for _, item in pending], versions):
             self.accounts.evict(item.checked.fields.account for _, item in pending)
             for position, item in pending:
@@ -224,13 +226,6 @@ class Ledger:
 
     def _sign(self, item: _Pending) -> Receipt:
         return self._receipt(item.checked.fields.account, item.seq, item.leaf_hash, item.entry)
-
-    def _start(self, work: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
-        """`work` over items on the crypto threads; its results in order, as they come."""
-        stream = _CryptoStream(self._crypto, work)
-        for item in items:
-            stream.add(item)
-        return stream.results()
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
