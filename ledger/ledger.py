@@ -7,7 +7,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,11 +15,18 @@ from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
-from crypto.records import entry_leaf_hash, entry_record, receipt_promise, sign_receipt
+from crypto.records import (
+    entry_leaf_hash,
+    entry_record,
+    receipt_message,
+    receipt_promise,
+    sign_receipt,
+)
 from ledger.account import Account, account_uuid
+from ledger.crypto_workers import CryptoWorkers, shared_workers
 from ledger.domain.common import Context
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
-from ledger.errors import Conflict, Invalid, LedgerError, TooLarge
+from ledger.errors import Conflict, Invalid, LedgerError, TooLarge, Unauthenticated
 from ledger.loading import AccountLoader
 from ledger.recorders import Claim
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
@@ -32,8 +38,6 @@ from ledger.system import SystemState
 MAX_ENTRY_BYTES = 16 * 1024
 MAX_ATTEMPTS = 20
 BACKOFF_SECONDS = 0.002  # jittered, doubling: the loser of a race must not starve
-CRYPTO_THREADS = 2  # Ed25519 in `cryptography` releases the GIL
-CRYPTO_CHUNK = 8  # items per task: small, so results flow back while the rest are worked on
 
 
 @dataclass(frozen=True)
@@ -72,32 +76,36 @@ class _Pending:
     events: list[Any]  # the entry's, stored in the order the batch was decided
 
 
-class _CryptoStream:
-    """Work started on the crypto threads (Ed25519 releases the GIL) a small chunk at a time
-    as items arrive, so the first results come back while later items are still arriving
-    or being worked on."""
+class _Verification:
+    """A batch's signature checks, sent to the crypto workers while the batch is read."""
 
-    def __init__(self, pool: ThreadPoolExecutor, work: Callable[[Any], Any]) -> None:
-        self.pool = pool
-        self.work = work
-        self.futures: list[Future[list[Any]]] = []
-        self.chunk: list[Any] = []
+    def __init__(self, workers: CryptoWorkers, registry: KeyRegistry) -> None:
+        self.registry = registry
+        self.stream = workers.verifying()
+        self.outcomes: list[LedgerError | bool | None] = []  # None: asked of the workers
 
-    def add(self, item: Any) -> None:
-        self.chunk.append(item)
-        if len(self.chunk) == CRYPTO_CHUNK:
-            self._flush()
+    def add(self, checked: Checked) -> None:
+        if checked.fields.key not in self.registry.keys:
+            self.outcomes.append(False)  # a KeyRegistered earlier in the batch may register it
+            return
+        try:
+            verifier = self.registry.authorise(checked.fields.key, checked.rule.roles)
+        except LedgerError as error:
+            self.outcomes.append(error)
+            return
+        self.outcomes.append(None)
+        self.stream.add((verifier.public_key, checked.message, checked.signature))
 
-    def _flush(self) -> None:
-        if self.chunk:
-            work, chunk = self.work, self.chunk
-            self.futures.append(self.pool.submit(lambda: [work(item) for item in chunk]))
-            self.chunk = []
-
-    def results(self) -> Iterator[Any]:
-        """The results in the order the items were added."""
-        self._flush()
-        return (outcome for future in self.futures for outcome in future.result())
+    def results(self) -> Iterator[LedgerError | bool]:
+        """Per item in order: True if its signature verifies, False if its key is not
+        registered yet (checked later, in order), else the refusal."""
+        answers = self.stream.results()
+        return (
+            outcome
+            if outcome is not None
+            else next(answers) or Unauthenticated("signature does not verify", "signature")
+            for outcome in self.outcomes
+        )
 
 
 def receipt_submission(receipt: Receipt) -> dict[str, Any]:
@@ -131,7 +139,7 @@ class Ledger:
         self.clock = clock
         self.accounts = AccountLoader(store)
         self.appended = threading.Event()
-        self._crypto = ThreadPoolExecutor(CRYPTO_THREADS, thread_name_prefix="ledger-crypto")
+        self.workers = shared_workers()
         self.system = SystemState(store)
 
     def submit(self, wire: Any) -> Receipt:
@@ -146,7 +154,7 @@ class Ledger:
         first_of: dict[tuple[str, str], tuple[int, Checked]] = {}
         repeats: list[tuple[int, Checked, int]] = []
         system, versions = self.system.snapshot()
-        verifying = _CryptoStream(self._crypto, self._verifier(system[REGISTRY_ACCOUNT]))
+        verifying = _Verification(self.workers, system[REGISTRY_ACCOUNT])
         for position, wire in enumerate(wires):
             try:
                 checked = check_submission(wire, now)
@@ -158,12 +166,12 @@ class Ledger:
                 continue
             first_of[checked.claim_key] = (position, checked)
             unique.append((position, checked))
-            verifying.add((position, checked))  # signatures are checked while we go on
+            verifying.add(checked)  # signatures are checked while we go on
         verified = verifying.results()
         recorded_at = _timestamp(now)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
-        signing = _CryptoStream(self._crypto, self._sign)  # receipts, handed out once saved
+        signing = self.workers.signing(self.signer.seed)  # receipts, handed out once saved
         for (position, checked), outcome in zip(unique, verified, strict=True):
             account_id = checked.fields.account
             try:
@@ -181,15 +189,16 @@ class Ledger:
             if account_id in system:
                 system[account_id] = item.account.state
             pending.append((position, item))
-            signing.add(item)
-        receipts = signing.results()
+            signing.add(self._promise(item))
+        signatures = signing.results()
         if pending and not self._save([item for _, item in pending], versions):
+            signing.discard()
             self.accounts.evict(item.checked.fields.account for _, item in pending)
             for position, item in pending:
                 results[position] = self._submit_or_error(item.checked)
         else:
-            for (position, _), receipt in zip(pending, receipts, strict=True):
-                results[position] = receipt
+            for (position, item), signature in zip(pending, signatures, strict=True):
+                results[position] = self._signed_receipt(item, signature)
         for position, checked, first in repeats:
             same = first_of[checked.claim_key][1].digest == checked.digest
             results[position] = results[first] if same else _reused_id(checked)
@@ -206,26 +215,6 @@ class Ledger:
             raise LedgerError(f"no entry {seq} on {account_id}")
         event = events[0]
         return self._receipt(account_id, seq, event.leaf_hash, event.entry.encode())
-
-    @staticmethod
-    def _verifier(registry: KeyRegistry) -> Callable[[Checked], LedgerError | bool]:
-        """Check one signature: True if it verifies, False if its key is not registered yet
-        (a KeyRegistered earlier in the same batch may register it: checked later, in
-        order), the refusal otherwise."""
-
-        def check(checked: Checked) -> LedgerError | bool:
-            if checked.fields.key not in registry.keys:
-                return False
-            try:
-                authenticate(checked, registry)
-            except LedgerError as error:
-                return error
-            return True
-
-        return lambda item: check(item[1])
-
-    def _sign(self, item: _Pending) -> Receipt:
-        return self._receipt(item.checked.fields.account, item.seq, item.leaf_hash, item.entry)
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
@@ -312,6 +301,16 @@ class Ledger:
             account.append_entry(entry=entry_bytes.decode(), leaf_hash=leaf)
         claim = Claim(fields.key, fields.id, checked.digest, fields.account, seq)
         return _Pending(checked, account, claim, seq, leaf, entry_bytes, account.collect_events())
+
+    def _promise(self, item: _Pending) -> bytes:
+        """The bytes an entry's receipt signature covers."""
+        account = item.checked.fields.account
+        return receipt_message(receipt_promise(account, item.seq, item.leaf_hash, self.origin))
+
+    def _signed_receipt(self, item: _Pending, signature: bytes) -> Receipt:
+        account = item.checked.fields.account
+        signature_text = base64.b64encode(signature).decode()
+        return Receipt(account, item.seq, item.leaf_hash, item.entry, self.origin, signature_text)
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
