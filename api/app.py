@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import accounts, bundles, grading, log, readmodels, submissions, tiles
+from api.openapi import NOT_YET, problem_openapi
 from api.problems import install_problem_handlers
 from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import Node
@@ -47,5 +48,6 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(grading.router)
     app.include_router(bundles.router)
-    app.include_router(readmodels.router)
+    app.include_router(readmodels.router, responses={503: NOT_YET})
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app

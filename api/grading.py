@@ -16,6 +16,8 @@ router = APIRouter(prefix="/v1/grading", tags=["grading"])
 @router.post(
     "/runs",
     summary="Grade every enterprise or farm with data in a period (authority-signed request)",
+    status_code=201,
+    responses={200: {"description": "nothing new to append: every grade is unchanged"}},
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
 )
 async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:

@@ -69,6 +69,8 @@ def _receipt_body(node: Node, receipt: Receipt, wait: bool, deadline: float) -> 
 @router.post(
     "",
     summary="Append one signed submission",
+    status_code=201,
+    responses={200: {"description": "a retry of accepted bytes: the original receipt"}},
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
 )
 async def submit(request: Request, node: NodeDep, wait: Wait = False) -> FastJSONResponse:

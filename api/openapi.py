@@ -1,0 +1,49 @@
+"""The OpenAPI document as the API behaves: refusals are RFC 9457 problems, never 422."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.problems import PROBLEM_JSON
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string", "description": "the request field at fault, if one is"},
+    },
+}
+REFUSED = {
+    "description": "Refused (bad input, unauthenticated, forbidden, not found, conflict, too"
+    " large): an RFC 9457 problem naming the field at fault",
+    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+NOT_YET = {
+    "description": "The read model has not caught up with `after` yet; retry (Retry-After)",
+    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """Every operation answers refusals with a problem (4XX); FastAPI's 422 never happens
+    (request validation errors are 400 problems here), so it is dropped."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                responses.setdefault("4XX", REFUSED)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+    return app.openapi_schema
