@@ -18,6 +18,7 @@ from ledger.node import DEFAULT_DATA, open_node
 
 DATA_ENV = "CARBON_LEDGER_DATA"
 WITNESS_COUNT_ENV = "CARBON_LEDGER_WITNESS_COUNT"
+RESTART_CHECK_SECONDS = 1.0
 
 
 def app_from_env() -> FastAPI:
@@ -27,15 +28,49 @@ def app_from_env() -> FastAPI:
     return create_app(node)
 
 
-def _helpers(args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
-    """The integrator and the projector, each in a process of its own: under load they keep
-    their own core time instead of sharing an API worker's interpreter lock."""
+class Helpers:
+    """The integrator and the projector, each in a process of its own (under load they keep
+    their own core time instead of sharing an API worker's interpreter lock), started again
+    if one exits while the API serves. Each takes its lease before working, so a restart
+    never runs two at once."""
+
+    def __init__(self, commands: list[list[str]]) -> None:
+        self.commands = commands
+        self.processes = [subprocess.Popen(command) for command in commands]
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(RESTART_CHECK_SECONDS):
+            for number, process in enumerate(self.processes):
+                if process.poll() is not None and not self._stop.is_set():
+                    name = self.commands[number][3]
+                    print(
+                        f"{name} exited with status {process.returncode}; starting it again",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    self.processes[number] = subprocess.Popen(self.commands[number])
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._watcher.join()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=30)
+
+
+def _helpers(args: argparse.Namespace) -> Helpers:
     command = [sys.executable, "-m", "tools.cli"]
     witnesses = [option for witness in args.witness for option in ("--witness", witness.text)]
-    return [
-        subprocess.Popen([*command, "integrate", "--data", str(args.data), *witnesses]),
-        subprocess.Popen([*command, "projections", "run", "--data", str(args.data)]),
-    ]
+    return Helpers(
+        [
+            [*command, "integrate", "--data", str(args.data), *witnesses],
+            [*command, "projections", "run", "--data", str(args.data)],
+        ]
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -44,7 +79,7 @@ def serve(args: argparse.Namespace) -> int:
     node = open_node(args.data)  # first start: keys and genesis, before any worker races
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
-    helpers = [] if args.no_integrator else _helpers(args)
+    helpers = None if args.no_integrator else _helpers(args)
     try:
         uvicorn.run(
             "tools.serve:app_from_env",
@@ -55,10 +90,8 @@ def serve(args: argparse.Namespace) -> int:
             log_level="info",
         )
     finally:
-        for helper in helpers:
-            helper.terminate()
-        for helper in helpers:
-            helper.wait(timeout=30)
+        if helpers is not None:
+            helpers.stop()
     return 0
 
 
