@@ -5,7 +5,6 @@ rounded: every amount is an integer in base units.
 """
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -39,17 +38,6 @@ class _Refused(Exception):
         return CanonicalError("$" + "".join(reversed(self.steps)), self.problem)
 
 
-def _first_refusal(steps: Iterable[tuple[str, Any]]) -> _Refused:
-    """The refusal of the first (step, value) that has none, its path extended by the step."""
-    for step, item in steps:
-        try:
-            _normalise(item)
-        except _Refused as refused:
-            refused.steps.append(step)
-            return refused
-    raise AssertionError("no refusal to locate")
-
-
 def _normalise(value: Any) -> Any:
     """Check `value` is canonical-JSON-able and return it with every object's keys sorted.
 
@@ -69,15 +57,23 @@ def _normalise(value: Any) -> Any:
                 raise _Refused(f"object key {key!r} is not a string")
         # code point order is UTF-16 order unless a key holds a character beyond U+FFFF
         keys = sorted(value) if "".join(value).isascii() else sorted(value, key=_utf16_order)
-        try:
-            return {key: _normalise(value[key]) for key in keys}
-        except _Refused:
-            raise _first_refusal((f".{key}", value[key]) for key in keys) from None
+        normalised = {}
+        for key in keys:
+            try:
+                normalised[key] = _normalise(value[key])
+            except _Refused as refused:  # the path grows on the way out: one walk in all
+                refused.steps.append(f".{key}")
+                raise
+        return normalised
     if kind is list or kind is tuple:
-        try:
-            return [_normalise(item) for item in value]
-        except _Refused:
-            raise _first_refusal((f"[{i}]", item) for i, item in enumerate(value)) from None
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_normalise(item))
+            except _Refused as refused:
+                refused.steps.append(f"[{index}]")
+                raise
+        return items
     if isinstance(value, float):
         raise _Refused("floats are not allowed; use an integer in base units")
     raise _Refused(f"{kind.__name__} is not a JSON value")

@@ -23,7 +23,7 @@ from crypto.records import (
     sign_receipt,
 )
 from ledger.account import Account, account_uuid
-from ledger.crypto_workers import CryptoWorkers, shared_workers
+from ledger.crypto_workers import CryptoWorkers, Stream, shared_workers
 from ledger.domain.common import Context
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError, TooLarge, Unauthenticated
@@ -139,7 +139,6 @@ class Ledger:
         self.clock = clock
         self.accounts = AccountLoader(store)
         self.appended = threading.Event()
-        self.workers = shared_workers()
         self.system = SystemState(store)
 
     def submit(self, wire: Any) -> Receipt:
@@ -148,13 +147,29 @@ class Ledger:
 
     def submit_batch(self, wires: Sequence[Any]) -> list[Receipt | LedgerError]:
         """Append many submissions in one transaction when possible; a result per item."""
+        system, versions = self.system.snapshot()
+        workers = shared_workers()  # looked up per batch: a forked process gets its own
+        verifying = _Verification(workers, system[REGISTRY_ACCOUNT])
+        signing = workers.signing(self.signer.seed)  # receipts, handed out once saved
+        try:
+            return self._submit_batch(wires, system, versions, verifying, signing)
+        finally:  # answers nobody read (a refused or failed batch) are dropped, not kept
+            verifying.stream.abandon()
+            signing.abandon()
+
+    def _submit_batch(
+        self,
+        wires: Sequence[Any],
+        system: dict[str, Any],
+        versions: dict[str, int | None],
+        verifying: "_Verification",
+        signing: Stream,
+    ) -> list[Receipt | LedgerError]:
         now = self.clock()
         results: list[Receipt | LedgerError | None] = [None] * len(wires)
         unique: list[tuple[int, Checked]] = []
         first_of: dict[tuple[str, str], tuple[int, Checked]] = {}
         repeats: list[tuple[int, Checked, int]] = []
-        system, versions = self.system.snapshot()
-        verifying = _Verification(self.workers, system[REGISTRY_ACCOUNT])
         for position, wire in enumerate(wires):
             try:
                 checked = check_submission(wire, now)
@@ -171,7 +186,6 @@ class Ledger:
         recorded_at = _timestamp(now)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
         pending: list[tuple[int, _Pending]] = []
-        signing = self.workers.signing(self.signer.seed)  # receipts, handed out once saved
         for (position, checked), outcome in zip(unique, verified, strict=True):
             account_id = checked.fields.account
             try:
@@ -192,7 +206,6 @@ class Ledger:
             signing.add(self._promise(item))
         signatures = signing.results()
         if pending and not self._save([item for _, item in pending], versions):
-            signing.discard()
             self.accounts.evict(item.checked.fields.account for _, item in pending)
             for position, item in pending:
                 results[position] = self._submit_or_error(item.checked)

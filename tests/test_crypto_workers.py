@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from crypto.keys import generate_signer
-from ledger.crypto_workers import CryptoWorkers, WorkerExited
+from ledger.crypto_workers import CryptoWorkers, WorkerExited, _Child
+from tests.support import register, signed
 
 SIGNER = generate_signer("bank.workers")
 
@@ -76,30 +77,68 @@ def test_concurrent_callers_each_get_their_own_answers(workers):
     assert failures == []
 
 
-def test_discarded_answers_do_not_reach_the_next_caller(workers):
+def test_abandoned_answers_are_dropped_not_kept(workers):
     unread = workers.verifying()
-    for item in _items(40, bad_every=2):
+    for item in _items(200, bad_every=2):
         unread.add(item)
-    unread.results()  # sent, never read
-    unread.discard()
+    answers = unread.results()
+    assert next(answers) is False  # item 0; the rest are never read
+    unread.abandon()
     stream = workers.verifying()
-    for item in _items(40):
+    for item in _items(200):
         stream.add(item)
-    assert list(stream.results()) == [True] * 40
+    assert list(stream.results()) == [True] * 200
+    for child in workers._children:
+        assert child.answers == {} and child.abandoned == set()
 
 
-def test_a_dead_worker_fails_its_callers_and_is_replaced():
-    pool = CryptoWorkers(1)
-    try:
-        child = pool.next_child()
+def test_a_dead_worker_is_replaced(workers):
+    child = workers.next_child()
+    workers.next_child()
+    child.process.kill()
+    child.process.wait()
+    with pytest.raises(WorkerExited):
+        child.answer(child.send(b"\0\0\0\1\xc0"))
+    assert workers.next_child() is not child
+    stream = workers.verifying()
+    stream.add(_items(1)[0])
+    assert list(stream.results()) == [True]
+
+
+def test_work_a_dead_worker_will_not_take_is_done_here(workers, monkeypatch):
+    for _ in range(2):
+        child = workers.next_child()
         child.process.kill()
         child.process.wait()
-        public_key, message, signature = _items(1)[0]
-        with pytest.raises(WorkerExited):
-            child.answer(child.send(["verify", [[public_key, message, signature]]]))
-        stream = pool.verifying()
-        stream.add((public_key, message, signature))
-        assert list(stream.results()) == [True]
-        assert pool.next_child() is not child
-    finally:
-        pool.close()
+    monkeypatch.setattr(_Child, "alive", lambda _: True)  # not noticed before sending
+    stream = workers.verifying()
+    for item in _items(100, bad_every=3):
+        stream.add(item)
+    assert list(stream.results()) == [i % 3 != 0 for i in range(100)]
+
+
+def test_work_a_worker_never_answers_is_done_here(workers, monkeypatch):
+    def broken(self, size):
+        raise EOFError
+
+    monkeypatch.setattr(_Child, "_read_exactly", broken)
+    stream = workers.signing(SIGNER.seed)
+    messages = [os.urandom(30) for _ in range(70)]
+    for message in messages:
+        stream.add(message)
+    assert list(stream.results()) == [SIGNER.sign(m) for m in messages]
+    assert not any(child.alive() for child in workers._children)  # killed, to be replaced
+
+
+def test_a_batch_is_decided_right_without_workers(node, monkeypatch):
+    def refuse(self, frame):
+        raise WorkerExited("test")
+
+    monkeypatch.setattr(_Child, "send", refuse)
+    bank = register(node, "bank.alone", ["bank"])
+    wires = [signed(bank, f"per:alone:p{i}", "AccountOpened", {}) for i in range(40)]
+    wires[7]["signature"] = wires[8]["signature"]
+    results = node.ledger.submit_batch(wires)
+    assert [hasattr(r, "leaf_hash") for r in results] == [i != 7 for i in range(40)]
+    receipt = results[0]
+    assert node.ledger.receipt_for(receipt.account, receipt.seq).signature == receipt.signature

@@ -1,6 +1,7 @@
 """Canonical JSON against RFC 8785 (PyPI rfc8785) and its refusals."""
 
 import math
+import time
 
 import msgspec
 import pytest
@@ -85,6 +86,20 @@ def test_refusals_name_the_path(value, path, problem):
 def test_raw_canonical_bytes_embed_verbatim(outer, inner):
     embedded = canonical_json({"outer": outer, "raw": msgspec.Raw(canonical_json(inner))})
     assert embedded == canonical_json({"outer": outer, "raw": inner})
+
+
+@pytest.mark.parametrize("depth", [40, 400])
+def test_a_deep_refusal_is_found_in_one_walk(depth):
+    started = time.perf_counter()
+    with pytest.raises(CanonicalError) as caught:
+        parse_json(b"[" * depth + b"1.5" + b"]" * depth)
+    assert caught.value.path == "$" + "[0]" * depth
+    nested = {"a": [1.0]}
+    for _ in range(depth - 1):
+        nested = {"a": [nested]}
+    with pytest.raises(CanonicalError):
+        canonical_json(nested)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_limits_are_inclusive():
