@@ -228,3 +228,37 @@ def test_keygen_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert os.stat(out).st_mode & 0o777 == 0o600
     assert main(["witness", "keygen", "witness.example", "--out", str(out)]) == 1
     assert "not overwriting" in capsys.readouterr().err
+
+
+def _failing_first(app: FastAPI, failures: int):
+    """`app`, answering its first `failures` add-checkpoint requests with a 503."""
+    left = [failures]
+
+    async def asgi(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].endswith("add-checkpoint") and left[0]:
+            left[0] -= 1
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b"down for a moment"})
+            return
+        await app(scope, receive, send)
+
+    return asgi
+
+
+def test_a_witness_that_missed_rounds_is_asked_again(
+    data_dir: Path, storage: dict[str, str], tmp_path: Path
+):
+    plain = open_node(data_dir, storage)
+    try:
+        size, _ = _grow(plain, 1)
+        state = _state(tmp_path / "witness.json", plain)
+    finally:
+        plain.close()
+    with _serving(_failing_first(create_witness_app(state), 2)) as url:
+        node = open_node(data_dir, storage, [Witness(url, WITNESS.verifier)])
+        try:
+            with TestClient(create_app(node, node.run_integrator)) as client:
+                served = _wait_for_cosigned(client, node, size)  # no newer checkpoint came
+                assert open_checkpoint(served, node.ledger_key.verifier)[0].size == size
+        finally:
+            node.close()

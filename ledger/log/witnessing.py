@@ -3,7 +3,9 @@
 A background thread takes the newest checkpoint handed over (older ones not yet sent are
 skipped), asks every witness at once with short timeouts, verifies each cosignature and
 stores the note with the ledger's signature and every cosignature gathered. A witness that
-is down or refuses is logged and skipped, so witnessing never holds up the log.
+is down or refuses is logged and skipped, so witnessing never holds up the log; while the
+newest checkpoint lacks a cosignature and no newer one comes, the witnesses that gave none
+are asked again (after 1 s, doubling to at most a minute) and their lines added.
 """
 
 import logging
@@ -31,6 +33,8 @@ from ledger.log.recorder import LogRecorder
 
 LOG = logging.getLogger(__name__)
 TIMEOUT = 5.0
+RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 60.0
 MAX_RESPONSE = 64 * 1024
 
 
@@ -143,20 +147,42 @@ class Witnessing:
         self._wake.set()
 
     def _run(self) -> None:
-        """Witness the newest handed-over checkpoint until closed."""
+        """Witness the newest handed-over checkpoint until closed, asking again while some
+        witness has not cosigned it and nothing newer has come."""
+        incomplete: tuple[int, str] | None = None  # the newest checkpoint, cosigned so far
+        retry: float | None = None  # seconds before asking again for `incomplete`
         while True:
-            self._wake.wait()
+            woken = self._wake.wait(retry)
             self._wake.clear()
             if self._stop.is_set():
                 return
             with self._lock:
                 pending, self._pending = self._pending, None
             if pending is None:
-                continue
+                if woken or incomplete is None:
+                    continue
+                pending = incomplete
+            else:
+                retry = None
             try:
-                self.witness(*pending)
+                cosigned = self.witness(*pending)
             except Exception:  # this thread must outlive any one failure
                 LOG.exception("witnessing checkpoint %d failed", pending[0])
+                cosigned = pending[1]
+            if self._complete(cosigned):
+                incomplete, retry = None, None
+            else:
+                incomplete = (pending[0], cosigned)
+                retry = min(2 * retry, MAX_RETRY_SECONDS) if retry else RETRY_SECONDS
+
+    def _lines(self, note: str) -> dict[tuple[str, int], NoteSignature]:
+        """The note's cosignature lines by our witnesses, by (name, key hash)."""
+        ours = {(c.witness.verifier.name, c.witness.verifier.key_hash) for c in self.clients}
+        _, signatures = split_note(note)
+        return {(s.name, s.key_hash): s for s in signatures if (s.name, s.key_hash) in ours}
+
+    def _complete(self, note: str) -> bool:
+        return len(self._lines(note)) == len(self.clients)
 
     def _ledger_signed(self, note: str) -> str:
         """The note with the ledger's signature line only (no earlier cosignatures)."""
@@ -174,12 +200,19 @@ class Witnessing:
             return None
 
     def witness(self, size: int, note: str) -> str:
-        """Ask every witness to cosign checkpoint `size`; store and return the cosigned note."""
+        """Ask every witness whose cosignature `note` lacks to cosign checkpoint `size`; store
+        and return the note with the ledger's line and every cosignature gathered so far."""
         signed = self._ledger_signed(note)
-        answers = self._pool.map(lambda client: self._ask(client, size, signed), self.clients)
-        lines = [line for line in answers if line is not None]
+        have = self._lines(note)
+        missing = [
+            client
+            for client in self.clients
+            if (client.witness.verifier.name, client.witness.verifier.key_hash) not in have
+        ]
+        answers = self._pool.map(lambda client: self._ask(client, size, signed), missing)
+        lines = [*have.values(), *(line for line in answers if line is not None)]
         cosigned = signed + "".join(line.line for line in lines)
-        if lines:
+        if len(lines) > len(have):
             self.log.store_cosigned(size, cosigned)
         return cosigned
 
