@@ -109,6 +109,7 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
                         "properties": {
                             "submissions": {
                                 "type": "array",
+                                "minItems": 1,
                                 "maxItems": MAX_BATCH,
                                 "items": WIRE_SCHEMA,
                             }

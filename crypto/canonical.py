@@ -5,17 +5,20 @@ rounded: every amount is an integer in base units.
 """
 
 import json
+import re
 from typing import Any
 
 import msgspec
 
 MAX_SAFE_INTEGER = 2**53 - 1
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # how JSON text spells one
 
 
 class CanonicalError(ValueError):
     """A value that has no canonical form; `path` names where (e.g. `$.data.points`)."""
 
     def __init__(self, path: str, problem: str) -> None:
+        path = path.encode("utf-8", "backslashreplace").decode("utf-8")  # keys may be unprintable
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
@@ -152,7 +155,13 @@ def parse_json(data: bytes | str) -> Any:
         raise CanonicalError("$", f"malformed JSON: {error.msg} at {error.pos}") from None
     except RecursionError:
         raise CanonicalError("$", "JSON nested too deeply") from None
-    return _normalised(value, "JSON nested too deeply")
+    normalised = _normalised(value, "JSON nested too deeply")
+    maybe = not data.isascii() if isinstance(data, str) else _SURROGATE_ESCAPE.search(data)
+    if maybe:
+        where = _find_lone_surrogate(normalised, "$")  # a pair is fine; a lone half is not
+        if where is not None:
+            raise CanonicalError(where, "string holds a lone surrogate")
+    return normalised
 
 
 def parse_canonical(data: bytes) -> Any:

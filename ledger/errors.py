@@ -1,6 +1,11 @@
 """Why a submission or query was refused; api/ turns these into RFC 9457 problems."""
 
 
+def printable(text: str) -> str:
+    """`text` with any lone surrogate written as an escape, so it can go out as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class LedgerError(Exception):
     """A refusal with an HTTP-like status, a short title and the field at fault."""
 
@@ -9,8 +14,8 @@ class LedgerError(Exception):
 
     def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
-        self.detail = detail
-        self.field = field
+        self.detail = printable(detail)  # they may quote the input they refuse
+        self.field = printable(field) if field else None
 
     def problem(self) -> dict[str, object]:
         """The RFC 9457 problem object for this refusal."""

@@ -14,7 +14,7 @@ from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
 from crypto.records import sign_submission
 from ledger.domain import agricultural, industrial
-from ledger.domain.common import check_period, year_before
+from ledger.domain.common import check_period, period_end, year_before
 from ledger.domain.grading import agri_grade, industrial_grade
 from ledger.domain.reference import METHODS_ACCOUNT
 from ledger.errors import Invalid, LedgerError
@@ -32,12 +32,6 @@ class RunResult:
     appended: list[Receipt]
     unchanged: int
     refused: list[LedgerError]
-
-
-def _period_end(period: str) -> str:
-    if "-Q" not in period:
-        return f"{period}-12-31"
-    return f"{period[:4]}-{('03-31', '06-30', '09-30', '12-31')[int(period[-1]) - 1]}"
 
 
 def _industrial_grades(
@@ -125,7 +119,7 @@ class Grader:
         check_period(period, "period")
         prefix, method_name, compute = KINDS[kind]
         methods = self.ledger.system.now()[METHODS_ACCOUNT]
-        method = methods.current(method_name, _period_end(period), "period")
+        method = methods.current(method_name, period_end(period), "period")
         loaded = self.ledger.accounts.get_many(self.log.accounts(prefix))
         accounts = {a: acc for a, acc in loaded.items() if acc and acc.state.registered}
         return compute(accounts, self.log, method, period, as_of)

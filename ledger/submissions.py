@@ -20,7 +20,8 @@ MAX_FUTURE = timedelta(minutes=5)
 MAX_SUBMISSION_BYTES = 12 * 1024  # the entry around it must stay within 16 KiB
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ACCOUNT_PATTERN = re.compile(r"(sys|per|ind|agr):[A-Za-z0-9._:-]{1,160}")
-AT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`")
+AT_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
 
 
 class Submission(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,9 +68,15 @@ def _convert(value: Any, kind: type, prefix: str) -> Any:
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as error:
-        where = str(error).rsplit("at `$", 1)
-        field = prefix + where[1].rstrip("`") if len(where) == 2 else prefix
-        raise Malformed(str(error), field) from None
+        message = str(error)
+        problem, _, where = message.partition(" - at `$")
+        path = prefix + where.rstrip("`")
+        unknown = UNKNOWN_FIELD.fullmatch(problem)
+        if unknown:
+            path += "." + unknown.group(1)
+        raise Malformed(message, path.lstrip(".") or None) from None
+    except UnicodeEncodeError:  # msgspec naming an unknown key that holds a lone surrogate
+        raise Malformed("a key holds a lone surrogate", prefix or None) from None
 
 
 def _check_at(at: str, now: datetime) -> None:
@@ -93,7 +100,7 @@ def check_submission(wire: Any, now: datetime) -> Checked:
         raise Invalid("`id` must be 1-128 of [A-Za-z0-9._:-]", "submission.id")
     try:
         signature = base64.b64decode(envelope.signature, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         raise Malformed("signature is not base64", "signature") from None
     if len(signature) != 64:
         raise Malformed("signature must be 64 bytes", "signature")

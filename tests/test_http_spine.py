@@ -124,6 +124,35 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
     assert post("/v1/submissions", json=good).status_code == 201
 
 
+def test_unprintable_or_non_ascii_input_gets_a_problem(client, node, bank):
+    """Found by fuzzing: lone surrogates in keys and non-ASCII signatures were 500s."""
+    good = signed(bank, "per:abc:p2", "AccountOpened", {})
+    settle(node)
+    before = client.get("/healthz").json()["tree_size"]
+    bodies = [
+        b'{"\\ud800": 1.5}',
+        b'{"\\ud800": 1}',
+        b'{"submission": {"\\ud800": 1}, "signature": "x"}',
+        json.dumps({**good, "submission": {**good["submission"], "data": {"\ud800": 1}}}).encode(),
+    ]
+    for path in ("/v1/submissions", "/v1/grading/runs"):
+        for body in bodies:
+            response = client.post(path, content=body)
+            assert response.status_code == 400, (path, body, response.text)
+            assert "\\ud800" in response.text or "surrogate" in response.text
+    run = signed(
+        node.authority_key, "sys:grading", "GradingRunRequested", {"kind": "agri", "period": "2026"}
+    )
+    for path, wire in (("/v1/submissions", good), ("/v1/grading/runs", run)):
+        problem(client.post(path, json={**wire, "signature": "é" * 88}), 400, "signature")
+    batch = {"submissions": [{"submission": {"\ud800": 1}, "signature": "x"}, good]}
+    whole = client.post("/v1/submissions/batch", content=json.dumps(batch).encode())
+    problem(whole, 400)  # a body that is not Unicode text is refused as a whole
+    assert client.post("/v1/submissions", json=good).status_code == 201
+    settle(node)
+    assert client.get("/healthz").json()["tree_size"] == before + 1
+
+
 def test_revoked_key_is_refused(client, node, bank):
     revoke = signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id})
     assert client.post("/v1/submissions", json=revoke).status_code == 201

@@ -6,7 +6,7 @@ import pytest
 
 from api.app import create_app
 from tests.http_support import effect, grade_of, grading_run, ok, refused, reverse, send
-from tests.support import register, signed
+from tests.support import register, settle, signed
 
 A, B, C, D = (f"ind:91330800MA{n}XXXXXXX" for n in "ABCD")  # C26 x3, C30 x1
 JULY, AUGUST = ("2026-07-01", "2026-07-31"), ("2026-08-01", "2026-08-31")
@@ -241,5 +241,16 @@ def test_grading_run_requests_are_checked(client, node, meter):
     refused(client.post("/v1/grading/runs", json=wire), 422, "submission.data.period")
     wire = signed(node.authority_key, "sys:keys", "KeyRevoked", {"key": meter.key_id})
     refused(client.post("/v1/grading/runs", json=wire), 422, "submission.type")
+    runs_before = client.get("/healthz").json()["tree_size"]
+    for period in ("2019", "٢٠٢٦-Q3"):  # before any grading method; not ASCII digits
+        wire = signed(
+            node.authority_key,
+            "sys:grading",
+            "GradingRunRequested",
+            {"kind": "industrial", "period": period},
+        )
+        refused(client.post("/v1/grading/runs", json=wire), 422, "submission.data.period")
+    settle(node)
+    assert client.get("/healthz").json()["tree_size"] == runs_before  # refused, not recorded
     empty = grading_run(client, node, "agri", "2026-Q3")
     assert empty["appended"] == [] and empty["unchanged"] == 0

@@ -12,7 +12,7 @@ from ledger.errors import Invalid
 
 HEX_HASH = re.compile(r"[0-9a-f]{64}")
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=10**15)]  # base units; 10^15 Wh is 1 TWh
-PERIOD = re.compile(r"(\d{4})(?:-Q([1-4]))?")
+PERIOD = re.compile(r"([0-9]{4})(?:-Q([1-4]))?")  # ASCII digits only
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class EventRule:
 
 def parse_date(text: str, field: str) -> date:
     """A YYYY-MM-DD date, or Invalid naming the field."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         raise Invalid(f"{text!r} is not a YYYY-MM-DD date", field)
     try:
         return date.fromisoformat(text)
@@ -71,6 +71,13 @@ def check_period(text: str, field: str) -> str:
     if not PERIOD.fullmatch(text):
         raise Invalid(f"{text!r} is not a period (YYYY or YYYY-Qn)", field)
     return text
+
+
+def period_end(period: str) -> str:
+    """The last day (YYYY-MM-DD) of a checked period."""
+    if "-Q" not in period:
+        return f"{period}-12-31"
+    return f"{period[:4]}-{('03-31', '06-30', '09-30', '12-31')[int(period[-1]) - 1]}"
 
 
 def period_of(day: str, period: str) -> bool:

@@ -23,7 +23,7 @@ from ledger.errors import Conflict, Invalid
 PREFIX = "ind:"
 FACTORS = "industrial-factors"
 METHOD = "industrial-grading"
-INDUSTRY = re.compile(r"[A-T]\d{2}")
+INDUSTRY = re.compile(r"[A-T][0-9]{2}")
 CREDIT_CODE = re.compile(r"[0-9A-Z]{18}")
 
 

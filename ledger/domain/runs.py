@@ -5,7 +5,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from ledger.domain.common import Applied, Context, EventRule, check_period
+from ledger.domain import agricultural, industrial
+from ledger.domain.common import Applied, Context, EventRule, check_period, period_end
 
 RUNS_ACCOUNT = "sys:grading"
 
@@ -20,8 +21,13 @@ class GradingRuns:
     runs: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, period, leaf)
 
 
-def _decide(_: GradingRuns, data: GradingRunRequested, __: Context) -> dict[str, Any]:
+METHODS = {"industrial": industrial.METHOD, "agri": agricultural.METHOD}
+
+
+def _decide(_: GradingRuns, data: GradingRunRequested, context: Context) -> dict[str, Any]:
     check_period(data.period, "submission.data.period")
+    # a run no grading method covers is refused here, before it is on the record
+    context.methods.current(METHODS[data.kind], period_end(data.period), "submission.data.period")
     return {}
 
 
