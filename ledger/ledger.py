@@ -162,7 +162,7 @@ class Ledger:
         wires: Sequence[Any],
         system: dict[str, Any],
         versions: dict[str, int | None],
-        verifying: "_Verification",
+        verifying: _Verification,
         signing: Stream,
     ) -> list[Receipt | LedgerError]:
         now = self.clock()
