@@ -22,6 +22,9 @@ After = Annotated[
     int | None, Query(ge=0, description="answer once the read models include this log index")
 ]
 
+PERIOD_DOC = {"pattern": "^[0-9]{4}(-Q[1-4])?$", "description": "a year YYYY or quarter YYYY-Qn"}
+Period = Annotated[str, Query(json_schema_extra=PERIOD_DOC)]  # checked by check_period (422)
+
 
 class NotYet(LedgerError):
     status = 503
@@ -52,7 +55,7 @@ async def _read(request: Request, node: Node, after: int | None, read: Any, *arg
 
 @router.get("/v1/city/totals", summary="City totals: personal, industrial, agricultural (public)")
 async def city_totals(
-    request: Request, node: NodeDep, period: str | None = None, after: After = None
+    request: Request, node: NodeDep, period: Period | None = None, after: After = None
 ) -> dict[str, Any]:
     if period is not None:
         check_period(period, "period")
@@ -61,7 +64,7 @@ async def city_totals(
 
 @router.get("/v1/industries/{code}/benchmark", summary="An industry's totals for a period (public)")
 async def benchmark(
-    request: Request, code: str, period: str, node: NodeDep, after: After = None
+    request: Request, code: str, period: Period, node: NodeDep, after: After = None
 ) -> dict[str, Any]:
     check_period(period, "period")
     return await _read(request, node, after, Views.benchmark, code, period)
@@ -95,7 +98,7 @@ async def person(
     "/v1/agri/green-list", summary="Farms on the agricultural green list for a period (public)"
 )
 async def green_list(
-    request: Request, period: str, node: NodeDep, after: After = None
+    request: Request, period: Period, node: NodeDep, after: After = None
 ) -> dict[str, Any]:
     check_period(period, "period")
     farms = await _read(request, node, after, Views.green_list, period)

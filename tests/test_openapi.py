@@ -57,3 +57,14 @@ def test_a_validation_refusal_is_the_documented_problem(client):
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM_JSON
     assert {"type", "title", "status", "detail"} <= set(response.json())
+
+
+def test_periods_are_documented_with_their_pattern(spec):
+    parameters = spec["paths"]["/v1/agri/green-list"]["get"]["parameters"]
+    period = next(p for p in parameters if p["name"] == "period")
+    assert period["schema"]["pattern"] == "^[0-9]{4}(-Q[1-4])?$"
+
+
+def test_a_bad_period_is_still_the_domain_refusal(client):
+    response = client.get("/v1/agri/green-list", params={"period": "2026-Q5"})
+    assert response.status_code == 422 and response.json()["field"] == "period"
