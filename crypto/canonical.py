@@ -14,11 +14,16 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # how JSON text spells one
 
 
+def printable(text: str) -> str:
+    """`text` with any lone surrogate written as an escape, so it can go out as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class CanonicalError(ValueError):
     """A value that has no canonical form; `path` names where (e.g. `$.data.points`)."""
 
     def __init__(self, path: str, problem: str) -> None:
-        path = path.encode("utf-8", "backslashreplace").decode("utf-8")  # keys may be unprintable
+        path = printable(path)  # keys may hold lone surrogates
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem

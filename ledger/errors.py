@@ -1,9 +1,6 @@
 """Why a submission or query was refused; api/ turns these into RFC 9457 problems."""
 
-
-def printable(text: str) -> str:
-    """`text` with any lone surrogate written as an escape, so it can go out as UTF-8."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+from crypto.canonical import printable
 
 
 class LedgerError(Exception):

@@ -184,15 +184,22 @@ def _wait_for_cosigned(client: TestClient, node: Node, size: int) -> str:
     raise AssertionError(f"no cosigned checkpoint of size {size} was served")
 
 
-def test_ledger_serves_cosigned_checkpoints(
+def _grown_log_and_witness(
     data_dir: Path, storage: dict[str, str], tmp_path: Path
-):
+) -> tuple[int, str, WitnessState]:
+    """A ledger grown by one entry (size and checkpoint note), and a witness for it."""
     plain = open_node(data_dir, storage)
     try:
         size, note = _grow(plain, 1)
-        state = _state(tmp_path / "witness.json", plain)
+        return size, note, _state(tmp_path / "witness.json", plain)
     finally:
         plain.close()
+
+
+def test_ledger_serves_cosigned_checkpoints(
+    data_dir: Path, storage: dict[str, str], tmp_path: Path
+):
+    size, note, state = _grown_log_and_witness(data_dir, storage, tmp_path)
     state.add_checkpoint(format_add_checkpoint(0, [], note))  # the ledger's first try is stale
 
     with _serving(create_witness_app(state)) as url:
@@ -248,12 +255,7 @@ def _failing_first(app: FastAPI, failures: int):
 def test_a_witness_that_missed_rounds_is_asked_again(
     data_dir: Path, storage: dict[str, str], tmp_path: Path
 ):
-    plain = open_node(data_dir, storage)
-    try:
-        size, _ = _grow(plain, 1)
-        state = _state(tmp_path / "witness.json", plain)
-    finally:
-        plain.close()
+    size, _, state = _grown_log_and_witness(data_dir, storage, tmp_path)
     with _serving(_failing_first(create_witness_app(state), 2)) as url:
         node = open_node(data_dir, storage, [Witness(url, WITNESS.verifier)])
         try:
