@@ -70,3 +70,22 @@ class Invalid(LedgerError):
 
     status = 422
     title = "Unprocessable submission"
+
+
+class UnsupportedMediaType(LedgerError):
+    """A body that is not `application/json` in UTF-8."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
+class Unavailable(LedgerError):
+    """Storage is down, full or locked: nothing was written; retry after `retry_after` s."""
+
+    status = 503
+    title = "Service unavailable"
+    retry_after = 2
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
