@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ledger.errors import LedgerError
+from ledger.faults import is_transient, unavailable
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("carbon_ledger.api")
@@ -50,6 +51,9 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    if is_transient(error):  # the database is down, full or locked: nothing was written
+        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, error)
+        return await _ledger_error(request, unavailable(error))
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem_response(500, "Internal error", "the ledger could not complete the request")
 

@@ -1,5 +1,6 @@
 """POST /v1/submissions and /v1/submissions/batch: hand signed submissions to the ledger."""
 
+import logging
 import time
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ MAX_SUBMISSION_BODY = 32 * 1024
 MAX_BATCH = 1000
 MAX_BATCH_BODY = MAX_BATCH * MAX_SUBMISSION_BODY
 WAIT_SECONDS = 10.0
+log = logging.getLogger("carbon_ledger.api")
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
 WIRE_SCHEMA = {
@@ -59,10 +61,16 @@ def _with_proof(node: Node, receipt: Receipt, deadline: float) -> dict[str, Any]
 
 
 def _receipt_body(node: Node, receipt: Receipt, wait: bool, deadline: float) -> dict[str, Any]:
-    """The receipt; a new entry has no index yet, a replayed one may have."""
-    if wait:
-        return _with_proof(node, receipt, deadline)
-    index = node.log.index_of(bytes.fromhex(receipt.leaf_hash)) if receipt.replayed else None
+    """The receipt; a new entry has no index yet, a replayed one may have. The entry is
+    written by now, so storage trouble while looking for its index leaves the index out
+    instead of failing the answer: a 5xx says nothing was written."""
+    try:
+        if wait:
+            return _with_proof(node, receipt, deadline)
+        index = node.log.index_of(bytes.fromhex(receipt.leaf_hash)) if receipt.replayed else None
+    except Exception:
+        log.exception("receipt handed out without its index")
+        index = None
     return {**receipt.to_json(), "index": index}
 
 

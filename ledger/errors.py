@@ -89,3 +89,13 @@ class Unavailable(LedgerError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class Internal(LedgerError):
+    """A fault of the ledger's own for one batch item; it was not written."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self) -> None:
+        super().__init__("the ledger could not complete this item; it was not written")

@@ -3,6 +3,7 @@
 import base64
 import dataclasses
 import json
+import logging
 import random
 import threading
 import time
@@ -26,7 +27,8 @@ from ledger.account import Account, account_uuid
 from ledger.crypto_workers import CryptoWorkers, Stream, shared_workers
 from ledger.domain.common import Context
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
-from ledger.errors import Conflict, Invalid, LedgerError, TooLarge, Unauthenticated
+from ledger.errors import Conflict, Internal, Invalid, LedgerError, TooLarge, Unauthenticated
+from ledger.faults import is_transient, unavailable
 from ledger.loading import AccountLoader
 from ledger.recorders import Claim
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
@@ -38,6 +40,7 @@ from ledger.system import SystemState
 MAX_ENTRY_BYTES = 16 * 1024
 MAX_ATTEMPTS = 20
 BACKOFF_SECONDS = 0.002  # jittered, doubling: the loser of a race must not starve
+log = logging.getLogger("carbon_ledger.ledger")
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ class Ledger:
         verified = verifying.results()
         recorded_at = _timestamp(now)
         accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
+        decided_on = {a: account.version if account else None for a, account in accounts.items()}
         pending: list[tuple[int, _Pending]] = []
+        refused_on: dict[str, int | None] = {}
         for (position, checked), outcome in zip(unique, verified, strict=True):
             account_id = checked.fields.account
             try:
@@ -196,8 +201,9 @@ class Ledger:
                 else:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
                 item = self._apply(checked, accounts[account_id], system, recorded_at)
-            except LedgerError as error:
+            except LedgerError as error:  # the account may be cached: rechecked below
                 results[position] = self._refusal(checked, error)
+                refused_on[account_id] = decided_on[account_id]
                 continue
             accounts[account_id] = item.account
             if account_id in system:
@@ -205,10 +211,12 @@ class Ledger:
             pending.append((position, item))
             signing.add(self._promise(item))
         signatures = signing.results()
-        if pending and not self._save([item for _, item in pending], versions):
-            self.accounts.evict(item.checked.fields.account for _, item in pending)
-            for position, item in pending:
-                results[position] = self._submit_or_error(item.checked)
+        stale = self.accounts.stale(refused_on)
+        if stale or (pending and not self._save([item for _, item in pending], versions)):
+            # Another process moved an account (or a system account) on: each item again,
+            # in order, on what the store holds now.
+            self.accounts.evict({c.fields.account for _, c in unique})
+            self._one_by_one(unique, results)
         else:
             for (position, item), signature in zip(pending, signatures, strict=True):
                 results[position] = self._signed_receipt(item, signature)
@@ -216,6 +224,30 @@ class Ledger:
             same = first_of[checked.claim_key][1].digest == checked.digest
             results[position] = results[first] if same else _reused_id(checked)
         return [result for result in results if result is not None]
+
+    def _one_by_one(
+        self, items: list[tuple[int, Checked]], results: list[Receipt | LedgerError | None]
+    ) -> None:
+        """Submit each item in its own transaction. Once one has been written, storage
+        trouble becomes a per-item refusal of the rest, so the answer says exactly what was
+        committed; before that it is raised (nothing written: 503)."""
+        written = False
+        failure: LedgerError | None = None
+        for position, checked in items:
+            if failure is not None:
+                results[position] = failure
+                continue
+            try:
+                result = self._submit_or_error(checked)
+            except Exception as error:
+                if not written:
+                    raise
+                log.exception("a batch item failed after earlier items were written")
+                failure = unavailable(error) if is_transient(error) else Internal()
+                results[position] = failure
+                continue
+            written = written or (isinstance(result, Receipt) and not result.replayed)
+            results[position] = result
 
     def registry(self) -> KeyRegistry:
         """The key registry as of now."""
@@ -231,15 +263,21 @@ class Ledger:
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
+            system, versions = self.system.snapshot()
+            account_id = checked.fields.account
+            decided_on: dict[str, int | None] = {}  # the account's version, once read
             try:
-                system, versions = self.system.snapshot()
                 authenticate(checked, system[REGISTRY_ACCOUNT])
-                account = self.accounts.get(checked.fields.account)
+                account = self.accounts.get(account_id)
+                decided_on[account_id] = account.version if account else None
                 item = self._apply(checked, account, system, _timestamp(self.clock()))
             except LedgerError as error:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
                     return outcome
+                if self.accounts.stale(decided_on):  # refused on a cached account: decide again
+                    self.accounts.evict([account_id])
+                    continue
                 raise outcome from None
             if self._save([item], versions):
                 return self._receipt(

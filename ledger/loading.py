@@ -67,6 +67,35 @@ def select_events_after(recorder: Any, after: Mapping[UUID, int]) -> list[Stored
     return _select_sqlite(recorder, where, params)
 
 
+def _versions_postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> dict[UUID, int]:
+    statement = SQL(
+        "SELECT originator_id, MAX(originator_version) AS version FROM {0}.{1}"
+        " WHERE originator_id = ANY(%b) GROUP BY originator_id"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(statement, [list(ids)])
+        return {row["originator_id"]: row["version"] for row in cursor.fetchall()}
+
+
+def _versions_sqlite(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+    statement = (
+        f"SELECT originator_id, MAX(originator_version) FROM {recorder.events_table_name}"
+        f" WHERE originator_id IN ({','.join('?' * len(ids))}) GROUP BY originator_id"
+    )
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, [i.hex for i in ids])
+        return {UUID(row[0]): row[1] for row in cursor.fetchall()}
+
+
+def select_versions(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+    """The stored version of each of these aggregates that has events, in one query."""
+    if not ids:
+        return {}
+    if isinstance(recorder, PostgresAggregateRecorder):
+        return _versions_postgres(recorder, ids)
+    return _versions_sqlite(recorder, ids)
+
+
 class AccountLoader:
     """Account aggregates by account id; callers get copies they may change."""
 
@@ -106,6 +135,17 @@ class AccountLoader:
 
     def get(self, account_id: str) -> Account | None:
         return self.get_many([account_id])[account_id]
+
+    def stale(self, decided_on: Mapping[str, int | None]) -> set[str]:
+        """The accounts whose stored version is no longer the one a decision read (None: the
+        account had no entries), asked of the store: a refusal is true only if this is empty."""
+        keys = {account_uuid(account_id): account_id for account_id in decided_on}
+        stored = select_versions(self.store.recorder, list(keys))
+        return {
+            account_id
+            for key, account_id in keys.items()
+            if stored.get(key) != decided_on[account_id]
+        }
 
     def evict(self, account_ids: Iterable[str]) -> None:
         """Forget cached accounts (after a conflict showed another writer moved them on)."""

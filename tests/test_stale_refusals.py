@@ -1,0 +1,97 @@
+"""Two processes (two nodes, each with its own caches) writing the same accounts: a refusal
+is never decided on what one of them cached, only on what the store holds."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.keys import generate_signer
+from ledger.errors import Forbidden, LedgerError
+from ledger.ledger import Receipt
+from ledger.node import Node, open_node
+from tests.support import register, signed
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def other(data_dir: Path, storage: dict[str, str], node: Node) -> Iterator[Node]:
+    """A second node on the same store: another process's caches."""
+    opened = open_node(data_dir, storage)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+Submit = Callable[[Node, dict[str, Any]], Receipt]
+
+
+def _one(node: Node, wire: dict[str, Any]) -> Receipt:
+    return node.ledger.submit(wire)
+
+
+def _batch(node: Node, wire: dict[str, Any]) -> Receipt:
+    (result,) = node.ledger.submit_batch([wire])
+    if isinstance(result, LedgerError):
+        raise result
+    return result
+
+
+@pytest.fixture(params=[_one, _batch], ids=["one", "batch"])
+def submit(request: pytest.FixtureRequest) -> Submit:
+    return request.param
+
+
+def _registration(node: Node, name: str) -> tuple[Any, dict[str, Any]]:
+    key = generate_signer(name)
+    data = {"vkey": key.verifier.text, "roles": ["bank"]}
+    return key, signed(node.admin_key, "sys:keys", "KeyRegistered", data)
+
+
+def test_revoke_after_register_in_another_process(node, other, submit):
+    submit(other, _registration(other, "bank.warm")[1])  # other caches sys:keys
+    for number in range(5):
+        key, registration = _registration(node, f"bank.k{number}")
+        submit(node, registration)
+        revocation = signed(other.admin_key, "sys:keys", "KeyRevoked", {"key": key.key_id})
+        assert isinstance(submit(other, revocation), Receipt)
+        for writer in (node, other):  # refused everywhere once the revocation is acknowledged
+            with pytest.raises(Forbidden):
+                submit(writer, signed(key, f"per:k{number}:p1", "AccountOpened", {}))
+
+
+def _behaviour(bank: Any, account: str, ref: str) -> dict[str, Any]:
+    data = {"behaviour": "online_bill_payment", "count": 1, "on": DAY, "ref": ref}
+    return signed(bank, account, "GreenBehaviourRecorded", data)
+
+
+def test_redeem_after_earn_in_another_process(node, other, submit):
+    bank = register(node, "bank.abc", ["bank"])
+    submit(other, signed(bank, "per:abc:p1", "AccountOpened", {}))  # other caches the account
+    for number in range(2):  # 89 points each
+        submit(node, _behaviour(bank, "per:abc:p1", f"r{number}"))
+    redemption = {"points": 150, "use": "goods", "ref": "x1"}
+    receipt = submit(other, signed(bank, "per:abc:p1", "PointsRedeemed", redemption))
+    assert isinstance(receipt, Receipt)
+
+
+def test_reverse_after_append_in_another_process(node, other, submit):
+    bank = register(node, "bank.abc", ["bank"])
+    submit(other, signed(bank, "per:abc:p1", "AccountOpened", {}))  # other caches the account
+    appended = node.ledger.submit(_behaviour(bank, "per:abc:p1", "r1"))
+    reversal = {"entry": appended.leaf_hash, "reason": "entered twice"}
+    receipt = submit(other, signed(bank, "per:abc:p1", "EntryReversed", reversal))
+    assert isinstance(receipt, Receipt)
+
+
+def test_a_true_refusal_is_still_refused_after_the_recheck(node, other, submit):
+    bank = register(node, "bank.abc", ["bank"])
+    submit(other, signed(bank, "per:abc:p1", "AccountOpened", {}))
+    node.ledger.submit(_behaviour(bank, "per:abc:p1", "r1"))
+    redemption = {"points": 90, "use": "goods", "ref": "x1"}  # one more than there is
+    with pytest.raises(LedgerError) as refused:
+        submit(other, signed(bank, "per:abc:p1", "PointsRedeemed", redemption))
+    assert refused.value.status == 409 and refused.value.field == "submission.data.points"
