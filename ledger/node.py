@@ -1,5 +1,6 @@
 """A ledger node: data directory, keys, event store, log tables, integrator, genesis."""
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,10 +16,10 @@ from ledger.errors import Conflict, Invalid, LedgerError
 from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key
 from ledger.ledger import Ledger, Receipt, receipt_submission
-from ledger.log.integrator import BATCH_LIMIT, Integrator
+from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
 from ledger.log.lease import AdvisoryLease, FileLease, Lease, advisory_key, wait_for_lease
 from ledger.log.reader import LogReader
-from ledger.log.recorder import LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
+from ledger.log.recorder import LeaseLost, LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
 from ledger.log.witnessing import Witness, Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
@@ -31,6 +32,7 @@ ADMIN_KEY_NAME = "admin.quzhou"
 AUTHORITY_KEY_NAME = "authority.quzhou"
 GRADER_KEY_NAME = "grader.quzhou"
 SEED_AT = "2026-01-01T00:00:00Z"
+log = logging.getLogger("carbon_ledger.node")
 
 
 @dataclass
@@ -53,8 +55,12 @@ class Node:
         return self.ledger_key.name
 
     def integrator(self) -> Integrator:
-        """An integrator that hands its checkpoints to the witnesses, if any are configured."""
-        integrator = Integrator(self.store, self.log, self.ledger_key, self.origin)
+        """An integrator that hands its checkpoints to the witnesses, if any are configured.
+
+        It takes a new generation of the integrator lease: from then on only it commits
+        (call it while holding the lease)."""
+        fence = self.log.take_lease("integrator")
+        integrator = Integrator(self.store, self.log, self.ledger_key, self.origin, fence)
         if self.witnessing is not None:
             integrator.on_checkpoint = self.witnessing.submit
         return integrator
@@ -68,14 +74,23 @@ class Node:
         return FileLease(self.data_dir / f"{purpose}.lock")
 
     def run_integrator(self, stop: threading.Event, batch: int = BATCH_LIMIT) -> None:
-        """Stand by for the lease, then integrate until stopped."""
-        lease = self.lease()
-        if not wait_for_lease(lease, stop):
-            return
-        try:
-            self.integrator().run(stop, self.ledger.appended, batch)
-        finally:
-            lease.release()
+        """Stand by for the lease, then integrate until stopped; stand by again whenever the
+        lease is lost (its connection died with a database restart, or another took it)."""
+        while not stop.is_set():
+            lease = self.lease()
+            if not wait_for_lease(lease, stop):
+                return
+            try:
+                self.integrator().run(stop, self.ledger.appended, batch, lease.held)
+            except LeaseLost as lost:
+                log.warning("%s; standing by", lost)
+            except IntegrityFault:
+                raise
+            except Exception:  # the database went away before the first step: stand by
+                log.exception("the integrator could not start; standing by")
+                stop.wait(1.0)
+            finally:
+                lease.release()
 
     def grader(self) -> Grader:
         return Grader(self.ledger, self.log, self.grader_key)

@@ -22,6 +22,8 @@ def storage_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
     if settings.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
         defaults = {
             "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",  # a pooled connection is checked before use (restarts)
+            "POSTGRES_CONNECT_TIMEOUT": "5",  # then a request waiting for one gets 503
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",

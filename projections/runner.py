@@ -62,9 +62,15 @@ class Projector:
         self.recorder.clear(self.store.name)
         return self.catch_up(progress)
 
-    def run(self, stop: threading.Event, poll: float = POLL_SECONDS) -> None:
-        """Fold new entries until `stop` is set; a failed batch is logged and retried."""
-        while not stop.is_set():
+    def run(
+        self,
+        stop: threading.Event,
+        poll: float = POLL_SECONDS,
+        held: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Fold new entries until `stop` is set or the lease is no longer `held`; a failed
+        batch is logged and retried (the position check makes a repeat harmless)."""
+        while not stop.is_set() and held():
             try:
                 count = self.step()
             except StalePosition:
@@ -82,11 +88,16 @@ class Projector:
 
 
 def run_projections(node: Node, stop: threading.Event) -> None:
-    """Stand by for the projector lease, then keep the views up to date until `stop` is set."""
-    lease = node.lease("projections")
-    if not wait_for_lease(lease, stop):
-        return
-    try:
-        Projector(node.store).run(stop)
-    finally:
-        lease.release()
+    """Stand by for the projector lease, then keep the views up to date until `stop` is set;
+    stand by again whenever the lease is lost (e.g. its connection died in a restart)."""
+    while not stop.is_set():
+        lease = node.lease("projections")
+        if not wait_for_lease(lease, stop):
+            return
+        try:
+            Projector(node.store).run(stop, held=lease.held)
+        except Exception:  # the database went away before the projector started
+            log.exception("projections could not start; standing by")
+            stop.wait(RETRY_SECONDS)
+        finally:
+            lease.release()

@@ -48,6 +48,16 @@ def storage(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     if request.param == "sqlite":
         yield {}
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_storage() -> Iterator[dict[str, str]]:
+    """Settings for a test of what only PostgreSQL has (advisory locks, backends)."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[dict[str, str]]:
     if not _postgres_reachable():
         if IN_CI:
             pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true")

@@ -12,8 +12,9 @@ from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
 from ledger.account import ENTRY_TOPICS
+from ledger.faults import is_transient
 from ledger.log.overlay import PendingHashes
-from ledger.log.recorder import LogBatch, LogLeaf, LogRecorder
+from ledger.log.recorder import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
 from ledger.store import LedgerStore
 
 BATCH_LIMIT = 1000
@@ -27,11 +28,14 @@ class IntegrityFault(RuntimeError):
 class Integrator:
     """Gives each new entry the next dense index and signs a checkpoint, exactly once per entry."""
 
-    def __init__(self, store: LedgerStore, log: LogRecorder, signer: Signer, origin: str) -> None:
+    def __init__(
+        self, store: LedgerStore, log: LogRecorder, signer: Signer, origin: str, fence: Fence
+    ) -> None:
         self.store = store
         self.log = log
         self.signer = signer
         self.origin = origin
+        self.fence = fence  # every commit checks it: a newer integrator's takes precedence
         self.before_commit: Callable[[LogBatch], None] = lambda batch: None
         # Given (size, note) of each checkpoint committed, and of the newest one when run starts.
         self.on_checkpoint: Callable[[int, str], None] = lambda size, note: None
@@ -42,7 +46,7 @@ class Integrator:
         if latest is None:
             tree = MerkleTree(PendingHashes(self.log, 0))
             latest = (0, self._sign(0, tree.root()))
-            self.log.record(LogBatch((), 0, (), 0, latest[1]), None)
+            self.log.record(LogBatch((), 0, (), 0, latest[1]), None, self.fence)
         return latest
 
     def step(self, limit: int = BATCH_LIMIT) -> int:
@@ -71,33 +75,43 @@ class Integrator:
             checkpoint=self._sign(new_size, tree.root()),
         )
         self.before_commit(batch)
-        self.log.record(batch, Tracking(self.store.name, notifications[-1].id))
+        self.log.record(batch, Tracking(self.store.name, notifications[-1].id), self.fence)
         self.on_checkpoint(batch.size, batch.checkpoint)
         return len(leaves)
 
     def run(
-        self, stop: threading.Event, wake: threading.Event | None = None, batch: int = BATCH_LIMIT
+        self,
+        stop: threading.Event,
+        wake: threading.Event | None = None,
+        batch: int = BATCH_LIMIT,
+        held: Callable[[], bool] = lambda: True,
     ) -> None:
         """Integrate until `stop` is set, polling briefly when idle.
 
         A storage error (a locked database, a dropped connection) is logged and retried
         with backoff: a step commits atomically and re-reads its position, so repeating it is
-        safe. A leaf hash that does not match its entry (IntegrityFault) stops the log.
+        safe. A leaf hash that does not match its entry (IntegrityFault) stops the log; a
+        lease that is no longer `held`, or was taken by another integrator, raises LeaseLost.
         """
         delay = 0.0
         started = False
         while not stop.is_set():
+            if not held():
+                raise LeaseLost("the integrator lease was lost")
             try:
                 if not started:
                     self.on_checkpoint(*self.ensure_checkpoint())
                     started = True
                 integrated = self.step(batch)
                 delay = 0.0
-            except IntegrityFault:
+            except (IntegrityFault, LeaseLost):
                 raise
-            except Exception:
+            except Exception as error:
                 delay = min(max(delay * 2, 0.1), 5.0)
-                log.exception("integration failed; retrying in %.1f s", delay)
+                if is_transient(error):
+                    log.warning("storage unavailable (%s); retrying in %.1f s", error, delay)
+                else:
+                    log.exception("integration failed; retrying in %.1f s", delay)
                 stop.wait(delay)
                 continue
             if integrated == 0:

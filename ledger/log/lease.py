@@ -1,5 +1,6 @@
 """One integrator at a time: a PostgreSQL advisory lock, or a file lock beside SQLite."""
 
+import contextlib
 import fcntl
 import hashlib
 import threading
@@ -16,8 +17,15 @@ def advisory_key(schema: str, purpose: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+CONNECT_SECONDS = 5
+
+
 class Lease(Protocol):
     def try_acquire(self) -> bool: ...
+
+    def held(self) -> bool:
+        """False once the lease may have been lost (its holder must stop and stand by)."""
+        ...
 
     def release(self) -> None: ...
 
@@ -40,6 +48,9 @@ class FileLease:
         self._file = file
         return True
 
+    def held(self) -> bool:
+        return self._file is not None
+
     def release(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -56,17 +67,38 @@ class AdvisoryLease:
         self._connection: psycopg.Connection[Any] | None = None
 
     def try_acquire(self) -> bool:
-        connection = psycopg.connect(self.conninfo, autocommit=True, **self.kwargs)
-        row = connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        """True if the lock is ours; False if another session holds it or the database is
+        out of reach (a restart: try again later)."""
+        try:
+            connection = psycopg.connect(
+                self.conninfo, autocommit=True, connect_timeout=CONNECT_SECONDS, **self.kwargs
+            )
+        except psycopg.OperationalError:
+            return False
+        try:
+            row = connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        except psycopg.Error:
+            row = None
         if not (row and row[0]):
             connection.close()
             return False
         self._connection = connection
         return True
 
+    def held(self) -> bool:
+        """The session lock lives as long as its connection: ask the connection."""
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
+
     def release(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            with contextlib.suppress(psycopg.Error):
+                self._connection.close()
             self._connection = None
 
 

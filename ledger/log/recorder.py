@@ -40,7 +40,22 @@ TABLES = {
         " notification_id BIGINT NOT NULL UNIQUE, UNIQUE (account, seq))"
     ),
     "checkpoints": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "leases": (
+        "CREATE TABLE IF NOT EXISTS {t} (purpose TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
+    ),
 }
+
+
+class LeaseLost(RuntimeError):
+    """Another process took the lease since this one did: its commit was rolled back."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease generation a writer holds; its commits succeed only while it is current."""
+
+    purpose: str
+    generation: int
 
 
 LEAF_COLUMNS = "idx, leaf_hash, account, seq, entry, notification_id"
@@ -153,9 +168,47 @@ class LogRecorder(TrackingRecorder):
         marks = ", ".join("?" * len(types))
         cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks})", t=table), rows)
 
-    def record(self, batch: LogBatch, tracking: Tracking | None) -> None:
-        """Commit a batch and the integrator's position in one transaction."""
+    def take_lease(self, purpose: str) -> Fence:
+        """A new generation for `purpose`: from its commit on, older holders' commits fail.
+
+        The update takes the row's lock, so it waits for a commit that checked the old
+        generation to finish, and that commit's successor then sees the new one."""
         with self.transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql("INSERT INTO {t} VALUES (?, 0) ON CONFLICT DO NOTHING", t="leases"),
+                [purpose],
+            )
+            cursor.execute(
+                self._sql(
+                    "UPDATE {t} SET generation = generation + 1 WHERE purpose = ?"
+                    " RETURNING generation",
+                    t="leases",
+                ),
+                [purpose],
+            )
+            row = cursor.fetchone()
+        generation = row["generation"] if isinstance(row, dict) else row[0]
+        return Fence(purpose, generation)
+
+    def _check_fence(self, cursor: Any, fence: Fence) -> None:
+        """Lock the lease's row for this transaction; LeaseLost if its generation moved on."""
+        cursor.execute(
+            self._sql(
+                "UPDATE {t} SET generation = generation WHERE purpose = ? AND generation = ?"
+                " RETURNING generation",
+                t="leases",
+            ),
+            [fence.purpose, fence.generation],
+        )
+        if cursor.fetchone() is None:
+            raise LeaseLost(f"the {fence.purpose} lease was taken by another process")
+
+    def record(self, batch: LogBatch, tracking: Tracking | None, fence: Fence | None) -> None:
+        """Commit a batch and the integrator's position in one transaction, if `fence` is
+        still the lease's generation (None: the caller holds the lease for one short job)."""
+        with self.transaction(commit=True) as cursor:
+            if fence is not None:
+                self._check_fence(cursor, fence)
             self._insert(
                 cursor,
                 "leaves",
