@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ledger.errors import LedgerError
-from ledger.faults import is_transient, unavailable
+from ledger.faults import TRANSIENT, is_transient, unavailable
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("carbon_ledger.api")
@@ -50,10 +50,15 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     return response
 
 
+async def _storage_error(request: Request, error: Exception) -> JSONResponse:
+    """The database is down, full or locked: nothing was written, so 503 and retry."""
+    log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, error)
+    return await _ledger_error(request, unavailable(error))
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    if is_transient(error):  # the database is down, full or locked: nothing was written
-        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, error)
-        return await _ledger_error(request, unavailable(error))
+    if is_transient(error):  # e.g. ENOSPC from a file write
+        return await _storage_error(request, error)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem_response(500, "Internal error", "the ledger could not complete the request")
 
@@ -62,4 +67,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for storage_error in TRANSIENT:
+        app.add_exception_handler(storage_error, _storage_error)
     app.add_exception_handler(Exception, _unexpected)

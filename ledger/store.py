@@ -1,12 +1,15 @@
 """The event store: eventsourcing's Application on SQLite (default) or PostgreSQL."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresFactory
+from psycopg_pool import ConnectionPool
 
 from ledger.log.lease import advisory_key
 
@@ -72,3 +75,23 @@ class LedgerStore(Application):
         self.settings = env
         with setup_lock(env):
             super().__init__(env=env)
+        if isinstance(self.factory, PostgresFactory):
+            pool = self.factory.datastore.pool
+            # Private: psycopg_pool keeps the pre-use check in `_check` and offers no setter.
+            # Its own check discards one dead connection per attempt and backs off from 1 s,
+            # doubling, so after a restart a pool of dead connections outlasts the request's
+            # timeout; this one purges them all on the first failure (tests/test_storage_faults).
+            pool._check = _purging_check(pool)
+
+
+def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
+    """A pre-use check that, when a connection is dead, replaces every idle dead one too."""
+
+    def check(connection: Any) -> None:
+        try:
+            ConnectionPool.check_connection(connection)
+        except Exception:
+            pool.check()  # every idle connection checked now, the dead ones replaced
+            raise
+
+    return check
