@@ -62,6 +62,11 @@ class Problem:
     field: str | None = None
 
 
+def _unwritten(result: "Receipt | Problem | None") -> bool:
+    """True for a batch item the ledger did not write for a passing reason (5xx)."""
+    return isinstance(result, Problem) and result.status >= 500
+
+
 class LedgerRefused(Exception):
     """The ledger refused the request (4xx); `problem` says why."""
 
@@ -233,7 +238,26 @@ class LedgerClient:
     def submit_batch(
         self, wires: Sequence[dict[str, Any]], wait: bool = False
     ) -> list[Receipt | Problem]:
-        """Send up to 1000 signed submissions; a verified receipt or a problem per item."""
+        """Send up to 1000 signed submissions; a verified receipt or a problem per item.
+
+        Items the ledger could not write for a passing reason (a 5xx item: storage went
+        away after earlier items were written) are sent again, same bytes, with backoff."""
+        results: list[Receipt | Problem | None] = [None] * len(wires)
+        waiting = list(range(len(wires)))
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1))
+                time.sleep(delay * random.uniform(0.5, 1.0))
+            answers = self._send_batch([wires[i] for i in waiting], wait)
+            for position, answer in zip(waiting, answers, strict=True):
+                results[position] = answer
+            waiting = [i for i in waiting if _unwritten(results[i])]
+            if not waiting:
+                break
+        return [result for result in results if result is not None]
+
+    def _send_batch(self, wires: Sequence[dict[str, Any]], wait: bool) -> list[Receipt | Problem]:
+        """One POST of a batch: a verified receipt or a problem per item."""
         floor = self._floor()
         body = json.dumps({"submissions": list(wires)}).encode()
         _, data = self._send("POST", "/v1/submissions/batch" + _wait(wait), body)

@@ -563,3 +563,29 @@ def test_witness_cosignatures_are_checked_by_the_client(node, server, bank):
         node, lying(server, "/v1/log/checkpoint", forged), witnesses=[witness.verifier]
     )
     caught({"cosignature"}, liar.latest_checkpoint)
+
+
+def test_batch_items_not_written_for_a_passing_reason_are_sent_again(node, server, bank):
+    from eventsourcing.persistence import IntegrityError, OperationalError
+
+    settle(node)
+    before = node.reader.size()
+    real_put, calls = node.store.events.put, []
+
+    def put(*args, **kwargs):  # conflict, two items written, then storage trouble once
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("another writer")
+        if len(calls) == 4:
+            raise OperationalError("disk full")
+        return real_put(*args, **kwargs)
+
+    node.store.events.put = put
+    try:
+        wires = [submission(bank, f"per:abc:r{i}", "AccountOpened", {}) for i in range(5)]
+        results = client_for(node, server).submit_batch(wires)
+    finally:
+        node.store.events.put = real_put
+    assert all(isinstance(r, Receipt) and r.seq == 0 for r in results), results
+    settle(node)
+    assert node.reader.size() == before + 5
