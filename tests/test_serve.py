@@ -2,76 +2,27 @@
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 
 from crypto.keys import generate_signer
 from ledger.keyfiles import read_key
+from tests.serving import children, free_port, healthy, start_serve, until
 from tests.support import signed
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _children(parent: int, word: str) -> list[int]:
-    """Pids of the live child processes of `parent` whose command line holds `word`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(stat[1]) == parent and word in command and stat[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _until(condition, seconds: float = 60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+INTEGRATE = "tools.cli integrate"
 
 
 def test_serve_restarts_a_killed_integrator(tmp_path, storage):
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "serve", "--data", str(data), "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, **storage, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    server = start_serve(data, port, storage)
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        _until(healthy)
-        first = _until(lambda: _children(server.pid, "integrate"))
+        until(lambda: healthy(port))
+        first = until(lambda: children(server.pid, INTEGRATE))
         os.kill(first[0], signal.SIGKILL)
-        second = _until(lambda: [p for p in _children(server.pid, "integrate") if p != first[0]])
+        second = until(lambda: [p for p in children(server.pid, INTEGRATE) if p != first[0]])
         assert second and first[0] not in second
         admin = read_key(data / "keys" / "admin.key")
         bank = generate_signer("bank.after")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ledger.node import DEFAULT_DATA, open_node
 from projections.runner import Projector, run_projections
+from tools.parent import stop_with_parent
 
 PROGRESS_SECONDS = 1.0
 
@@ -40,10 +41,11 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    node = open_node(args.data)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    stop_with_parent()
+    node = open_node(args.data)
     print(f"projections for {args.data.resolve()}: waiting for the lease", flush=True)
     try:
         run_projections(node, stop)

@@ -1,11 +1,13 @@
 """`carbon-ledger serve` and `carbon-ledger integrate`."""
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +17,19 @@ from fastapi import FastAPI
 from api.app import create_app
 from ledger.log.witnessing import Witness, parse_witness
 from ledger.node import DEFAULT_DATA, open_node
+from tools.parent import mark_parent, stop_with_parent
 
 DATA_ENV = "CARBON_LEDGER_DATA"
 WITNESS_COUNT_ENV = "CARBON_LEDGER_WITNESS_COUNT"
 RESTART_CHECK_SECONDS = 1.0
+DRAIN_SECONDS = 10  # on SIGTERM/SIGINT, requests in flight get this long to finish
+WORKER_START_SECONDS = 60  # a uvicorn worker silent this long (start-up too) is replaced
+HELPER_STOP_SECONDS = 10  # a helper still running this long after SIGTERM is killed
 
 
 def app_from_env() -> FastAPI:
     """The app for one uvicorn worker, configured by environment (used with --workers)."""
+    stop_with_parent()
     node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))))
     node.reader.witnesses = int(os.environ.get(WITNESS_COUNT_ENV, "0"))  # the integrator sends
     return create_app(node)
@@ -54,12 +61,18 @@ class Helpers:
                     self.processes[number] = subprocess.Popen(self.commands[number])
 
     def stop(self) -> None:
+        """SIGTERM every helper; kill those still running after HELPER_STOP_SECONDS."""
         self._stop.set()
         self._watcher.join()
         for process in self.processes:
             process.terminate()
+        deadline = time.monotonic() + HELPER_STOP_SECONDS
         for process in self.processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _helpers(args: argparse.Namespace) -> Helpers:
@@ -74,8 +87,18 @@ def _helpers(args: argparse.Namespace) -> Helpers:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT, then drain, stop the helpers and exit 0."""
+    # uvicorn re-raises the signal it stopped on: SIGTERM must raise, as SIGINT does, not kill
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        _serve(args)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> None:
     os.environ[DATA_ENV] = str(args.data)
     os.environ[WITNESS_COUNT_ENV] = str(len(args.witness))
+    mark_parent()
     node = open_node(args.data)  # first start: keys and genesis, before any worker races
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
@@ -88,18 +111,20 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level="info",
+            timeout_graceful_shutdown=DRAIN_SECONDS,
+            timeout_worker_healthcheck=WORKER_START_SECONDS,
         )
     finally:
         if helpers is not None:
             helpers.stop()
-    return 0
 
 
 def integrate(args: argparse.Namespace) -> int:
-    node = open_node(args.data, witnesses=args.witness)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    stop_with_parent()
+    node = open_node(args.data, witnesses=args.witness)
     print(f"integrator for {args.data.resolve()}: waiting for the lease", flush=True)
     node.run_integrator(stop, batch=args.batch)
     node.close()
