@@ -259,10 +259,10 @@ def _faults(service: Service, backend: str, disk: Path | None) -> list[Fault]:
     if backend == "postgres":
         faults.append(
             Fault(
-                "restart PostgreSQL (down 3 s)",
+                "restart PostgreSQL (down 8 s)",
                 lambda: _postgres("stop"),
                 lambda: _postgres("start"),
-                3.0,
+                8.0,  # longer than a request waits for a connection: 503s, then recovery
             )
         )
     if disk is not None:

@@ -5,12 +5,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from crypto.keys import generate_signer
 from ledger.errors import Forbidden, LedgerError
 from ledger.ledger import Receipt
 from ledger.node import Node, open_node
+from tests.serving import descendants, free_port, healthy, start_serve, stop, until
 from tests.support import register, signed
 
 DAY = "2026-11-20"
@@ -95,3 +97,29 @@ def test_a_true_refusal_is_still_refused_after_the_recheck(node, other, submit):
     with pytest.raises(LedgerError) as refused:
         submit(other, signed(bank, "per:abc:p1", "PointsRedeemed", redemption))
     assert refused.value.status == 409 and refused.value.field == "submission.data.points"
+
+
+@pytest.mark.slow
+def test_register_then_revoke_over_two_uvicorn_workers(node, data_dir, storage):
+    """The shipped `serve --workers 2`: every revocation of a key just registered is accepted
+    by whichever worker gets it, and from then on every worker refuses the key."""
+    port = free_port()
+    server = start_serve(data_dir, port, storage, "--workers", "2", "--no-integrator")
+    processes = {}
+    try:
+        until(lambda: healthy(port))
+        processes = descendants(server.pid)
+        base = f"http://127.0.0.1:{port}"
+        # a connection per request, so the two workers take turns as they accept them
+        with httpx.Client(base_url=base, timeout=30, headers={"Connection": "close"}) as http:
+            for number in range(20):
+                key, registration = _registration(node, f"bank.h{number}")
+                assert http.post("/v1/submissions", json=registration).status_code == 201
+                revocation = signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": key.key_id})
+                answer = http.post("/v1/submissions", json=revocation)
+                assert answer.status_code == 201, answer.text
+                for _ in range(4):  # both workers, whichever answers
+                    use = signed(key, f"per:h{number}:p1", "AccountOpened", {})
+                    assert http.post("/v1/submissions", json=use).status_code == 403
+    finally:
+        stop(server, processes)
