@@ -260,8 +260,8 @@ def _faults(service: Service, backend: str, disk: Path | None) -> list[Fault]:
         faults.append(
             Fault(
                 "restart PostgreSQL (down 8 s)",
-                lambda: _postgres("stop"),
-                lambda: _postgres("start"),
+                lambda: postgres("stop"),
+                lambda: postgres("start"),
                 8.0,  # longer than a request waits for a connection: 503s, then recovery
             )
         )
@@ -271,8 +271,8 @@ def _faults(service: Service, backend: str, disk: Path | None) -> list[Fault]:
     return faults
 
 
-def _postgres(action: str) -> None:
-    """Stop or start the local PostgreSQL cluster."""
+def postgres(action: str) -> None:
+    """Stop, start or restart the local PostgreSQL cluster (root)."""
     version = sorted(os.listdir("/etc/postgresql"))[-1]
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
