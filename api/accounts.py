@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from eventsourcing.application import project_aggregate
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.auth import Principal, PrincipalDep
 from api.deps import NodeDep
@@ -20,9 +20,13 @@ from ledger.domain.runs import GradingRuns
 from ledger.errors import NotFound
 from ledger.node import Node
 from ledger.registry import KeyRegistry
+from ledger.submissions import ACCOUNT_PATTERN
 
 MAX_ENTRIES = 1000
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+AccountId = Annotated[
+    str, Path(pattern=f"^{ACCOUNT_PATTERN.pattern}$", description="e.g. per:<bank>:<pid>")
+]
 
 
 def _no_such_account() -> NotFound:
@@ -122,7 +126,7 @@ def _current(node: Node, account_id: str) -> Account | None:
 
 
 @router.get("/{account_id}", summary="An account's current state (write side)")
-def account_state(account_id: str, principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
+def account_state(account_id: AccountId, principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
     _check_scope(principal, account_id)
     aggregate = _current(node, account_id)
     if aggregate is None:
@@ -155,7 +159,7 @@ def _entry(entry_bytes: bytes, leaf_hash: str, index: int | None) -> dict[str, A
     summary="An account's entries after a seq: integrated ones with their log index, then newer",
 )
 def account_entries(
-    account_id: str,
+    account_id: AccountId,
     principal: PrincipalDep,
     node: NodeDep,
     after_seq: Annotated[int, Query(ge=-1, le=2**53)] = -1,

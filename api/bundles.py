@@ -5,8 +5,10 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from api.accounts import AccountId
 from api.auth import PrincipalDep
 from api.deps import NodeDep
+from api.readmodels import Period
 from ledger.bundles import evidence_bundle, statement_bundle
 from ledger.domain.common import check_period
 from ledger.errors import NotFound
@@ -18,7 +20,9 @@ router = APIRouter(prefix="/v1/accounts", tags=["proofs"])
     "/{account_id}/statement",
     summary="A ledger-signed balance statement with the account's history and proofs",
 )
-async def statement(account_id: str, principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
+async def statement(
+    account_id: AccountId, principal: PrincipalDep, node: NodeDep
+) -> dict[str, Any]:
     if not principal.can_read(account_id):
         raise NotFound("no such account")
     try:
@@ -32,7 +36,7 @@ async def statement(account_id: str, principal: PrincipalDep, node: NodeDep) -> 
     summary="A grade, every entry it cites, the benchmark's inputs and the proofs",
 )
 async def evidence(
-    account_id: str, period: str, principal: PrincipalDep, node: NodeDep
+    account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
 ) -> dict[str, Any]:
     check_period(period, "period")
     if not principal.can_read(account_id) or not account_id.startswith(("ind:", "agr:")):

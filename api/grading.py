@@ -1,5 +1,6 @@
 """POST /v1/grading/runs: a signed GradingRunRequested, then the grades it produced."""
 
+import copy
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -7,10 +8,31 @@ from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
 from api.deps import NodeDep
+from api.readmodels import PERIOD_DOC
 from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
+from ledger.domain.runs import METHODS, RUNS_ACCOUNT
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
+
+
+def _run_schema() -> dict[str, Any]:
+    """The wire schema narrowed to what a run request is: GradingRunRequested on sys:grading."""
+    schema = copy.deepcopy(WIRE_SCHEMA)
+    schema["properties"]["submission"]["properties"].update(
+        account={"const": RUNS_ACCOUNT},
+        type={"const": "GradingRunRequested"},
+        data={
+            "type": "object",
+            "required": ["kind", "period"],
+            "properties": {
+                "kind": {"enum": sorted(METHODS)},
+                "period": {"type": "string", **PERIOD_DOC},
+            },
+            "additionalProperties": False,
+        },
+    )
+    return schema
 
 
 @router.post(
@@ -18,7 +40,7 @@ router = APIRouter(prefix="/v1/grading", tags=["grading"])
     summary="Grade every enterprise or farm with data in a period (authority-signed request)",
     status_code=201,
     responses={200: {"description": "nothing new to append: every grade is unchanged"}},
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": WIRE_SCHEMA}}}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": _run_schema()}}}},
 )
 async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
     wire = await read_json(request, MAX_SUBMISSION_BODY)

@@ -23,24 +23,36 @@ REFUSED = {
     " large): an RFC 9457 problem naming the field at fault",
     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
+UNSUPPORTED = {
+    "description": "The body is declared as something other than application/json in UTF-8",
+    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 NOT_YET = {
     "description": "The read model has not caught up with `after` yet; retry (Retry-After)",
     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
 
 
+def _as_behaves(operation: dict[str, Any]) -> None:
+    """Refusals as problems (4XX) and no 422 from FastAPI (validation errors are 400 problems
+    here); a body, where one is read, is required and refused with 415 if not JSON."""
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    responses.setdefault("4XX", REFUSED)
+    if "requestBody" in operation:
+        operation["requestBody"]["required"] = True
+        responses.setdefault("415", UNSUPPORTED)
+
+
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
-    """Every operation answers refusals with a problem (4XX); FastAPI's 422 never happens
-    (request validation errors are 400 problems here), so it is dropped."""
+    """The OpenAPI document, every operation as it behaves (see `_as_behaves`)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
-                responses.pop("422", None)
-                responses.setdefault("4XX", REFUSED)
+                _as_behaves(operation)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)

@@ -6,12 +6,14 @@ that entry: read-your-writes.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.accounts import AccountId
 from api.auth import REGULATOR, PrincipalDep
 from api.deps import NodeDep
 from ledger.domain.common import check_period
+from ledger.domain.industrial import INDUSTRY
 from ledger.errors import LedgerError, NotFound
 from ledger.node import Node
 from projections.views import Views
@@ -19,11 +21,17 @@ from projections.views import Views
 WAIT_SECONDS = 10.0
 router = APIRouter(tags=["read models"])
 After = Annotated[
-    int | None, Query(ge=0, description="answer once the read models include this log index")
+    int | None,
+    Query(ge=0, le=2**53, description="answer once the read models include this log index"),
 ]
 
 PERIOD_DOC = {"pattern": "^[0-9]{4}(-Q[1-4])?$", "description": "a year YYYY or quarter YYYY-Qn"}
 Period = Annotated[str, Query(json_schema_extra=PERIOD_DOC)]  # checked by check_period (422)
+IndustryCode = Annotated[
+    str, Path(pattern=f"^{INDUSTRY.pattern}$", description="a GB/T 4754 code such as C26")
+]
+# per:<bank>:<pid>: a pid holds no colon
+PersonId = Annotated[str, Path(pattern="^[A-Za-z0-9._-]{1,160}$")]
 
 
 class NotYet(LedgerError):
@@ -64,7 +72,7 @@ async def city_totals(
 
 @router.get("/v1/industries/{code}/benchmark", summary="An industry's totals for a period (public)")
 async def benchmark(
-    request: Request, code: str, period: Period, node: NodeDep, after: After = None
+    request: Request, code: IndustryCode, period: Period, node: NodeDep, after: After = None
 ) -> dict[str, Any]:
     check_period(period, "period")
     return await _read(request, node, after, Views.benchmark, code, period)
@@ -86,7 +94,7 @@ def _person(views: Views, pid: str, bank: str | None) -> dict[str, Any]:
     "/v1/persons/{pid}", summary="A person's totals across banks (regulator), or at one bank"
 )
 async def person(
-    request: Request, pid: str, principal: PrincipalDep, node: NodeDep, after: After = None
+    request: Request, pid: PersonId, principal: PrincipalDep, node: NodeDep, after: After = None
 ) -> dict[str, Any]:
     if principal.kind not in (REGULATOR, "bank"):
         raise NotFound("no such person")
@@ -107,7 +115,11 @@ async def green_list(
 
 @router.get("/v1/accounts/{account_id}/grades", summary="An account's grade history (scoped)")
 async def grade_history(
-    request: Request, account_id: str, principal: PrincipalDep, node: NodeDep, after: After = None
+    request: Request,
+    account_id: AccountId,
+    principal: PrincipalDep,
+    node: NodeDep,
+    after: After = None,
 ) -> dict[str, Any]:
     if not principal.can_read(account_id):
         raise NotFound("no such account")

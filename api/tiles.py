@@ -17,6 +17,16 @@ FOREVER = "max-age=31536000, immutable"
 # Entry bundles answer a bearer token: "private" keeps shared caches from storing them.
 HASH_TILE_CACHE = {True: f"public, {FOREVER}", False: "no-cache"}
 BUNDLE_CACHE = {True: f"private, {FOREVER}", False: "no-cache"}
+# The path rules of ledger/log/tiles.py, documented; it checks them (400, naming `path`):
+# levels 0..63, 3-digit groups (the first of several not 000), partial widths 1..255.
+LEVEL = "^(0|[1-9]|[1-5][0-9]|6[0-3])$"
+_WIDTH = "([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])"
+_FIRST_GROUP = "x(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})"
+COORDINATES = f"^({_FIRST_GROUP}/(x[0-9]{{3}}/){{0,5}})?[0-9]{{3}}(\\.p/{_WIDTH})?$"
+Level = Annotated[str, Path(json_schema_extra={"pattern": LEVEL})]
+Coordinates = Annotated[
+    str, Path(json_schema_extra={"pattern": COORDINATES, "description": "<N>[.p/<W>]"})
+]
 
 
 def _tile(path: str) -> Tile:
@@ -41,7 +51,7 @@ def _octets(content: bytes, cache: str) -> Response:
     response_class=Response,
     summary="Entry bundle tile/entries/<N>[.p/<W>] (regulator only)",
 )
-def entries_tile(path: str, principal: PrincipalDep, node: NodeDep) -> Response:
+def entries_tile(path: Coordinates, principal: PrincipalDep, node: NodeDep) -> Response:
     tile = _tile(f"tile/entries/{path}")
     if principal.kind != REGULATOR:
         raise _no_such_tile(tile)
@@ -55,7 +65,7 @@ def entries_tile(path: str, principal: PrincipalDep, node: NodeDep) -> Response:
 @router.get(
     "/tile/{level}/{path:path}", response_class=Response, summary="Hash tile tile/<L>/<N>[.p/<W>]"
 )
-def hash_tile_of(level: str, path: str, node: NodeDep) -> Response:
+def hash_tile_of(level: Level, path: Coordinates, node: NodeDep) -> Response:
     tile = _tile(f"tile/{level}/{path}")
     try:
         content = hash_tile(tile, node.log.tree_size(), node.log)

@@ -11,7 +11,9 @@ from typing import Any
 import msgspec
 
 MAX_SAFE_INTEGER = 2**53 - 1
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # how JSON text spells one
+LONGEST_SAFE = len(str(-MAX_SAFE_INTEGER))  # characters: any longer JSON integer is beyond
+SHOWN_DIGITS = 20  # of a refused integer, quoted in full up to this length
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")  # how JSON text spells one
 
 
 def printable(text: str) -> str:
@@ -27,6 +29,17 @@ class CanonicalError(ValueError):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class _LongInteger(str):
+    """The digits of a JSON integer too long to be safe, kept (never int()-ed) to be refused."""
+
+
+def _beyond(digits: str) -> str:
+    """Why an integer outside +-(2^53-1) is refused, quoting it (abridged if long)."""
+    if len(digits) > SHOWN_DIGITS:
+        digits = f"{digits[:SHOWN_DIGITS]}... ({len(digits.lstrip('-'))} digits)"
+    return f"integer {digits} is beyond +-(2^53-1)"
 
 
 def _utf16_order(key: str) -> bytes:
@@ -58,7 +71,7 @@ def _normalise(value: Any) -> Any:
     if kind is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return value
-        raise _Refused(f"integer {value} is beyond +-(2^53-1)")
+        raise _Refused(_beyond(str(value)))
     if kind is dict:
         for key in value:
             if type(key) is not str:
@@ -84,6 +97,8 @@ def _normalise(value: Any) -> Any:
         return items
     if isinstance(value, float):
         raise _Refused("floats are not allowed; use an integer in base units")
+    if kind is _LongInteger:
+        raise _Refused(_beyond(value))
     raise _Refused(f"{kind.__name__} is not a JSON value")
 
 
@@ -135,6 +150,12 @@ def _refuse_constant(literal: str) -> Any:
     raise CanonicalError("$", f"{literal} is not JSON")
 
 
+def _parse_int(text: str) -> int | _LongInteger:
+    """A JSON integer; one too long to be safe is left as digits, for the walk to refuse
+    with its path (int() of it would be slow, or beyond Python's 4300-digit limit)."""
+    return int(text) if len(text) <= LONGEST_SAFE else _LongInteger(text)
+
+
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
@@ -142,27 +163,41 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_json(data: bytes | str) -> Any:
-    """Parse JSON strictly: no floats, no NaN/Infinity, no duplicate keys, safe integers only.
-
-    Floats are parsed, then refused by the same check as canonical_json, so the error
-    names where they are (e.g. `$.submission.data.quantity`).
-    """
+def _text(data: bytes | str) -> str:
+    """JSON text from strict UTF-8 bytes: no byte order mark, UTF-16 or encoded surrogates."""
+    if isinstance(data, str):
+        return data
     try:
-        value = json.loads(
-            data,
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_members,
-        )
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise CanonicalError("$", f"not UTF-8: {error.reason}") from None
+    if text.startswith("\ufeff"):
+        raise CanonicalError("$", "a byte order mark is not allowed")
+    return text
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse JSON strictly: UTF-8 bytes, no floats, no NaN/Infinity, no duplicate keys, safe
+    integers only.
+
+    Floats and long integers are parsed, then refused by the same check as canonical_json,
+    so the error names where they are (e.g. `$.submission.data.quantity`).
+    """
+    text = _text(data)
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_int=_parse_int,
+            object_pairs_hook=_unique_members,
+        )
     except json.JSONDecodeError as error:
         raise CanonicalError("$", f"malformed JSON: {error.msg} at {error.pos}") from None
     except RecursionError:
         raise CanonicalError("$", "JSON nested too deeply") from None
     normalised = _normalised(value, "JSON nested too deeply")
-    maybe = not data.isascii() if isinstance(data, str) else _SURROGATE_ESCAPE.search(data)
-    if maybe:
+    held = isinstance(data, str) and not data.isascii()  # a str may hold a lone surrogate as is
+    if held or _SURROGATE_ESCAPE.search(text):
         where = _find_lone_surrogate(normalised, "$")  # a pair is fine; a lone half is not
         if where is not None:
             raise CanonicalError(where, "string holds a lone surrogate")

@@ -68,3 +68,17 @@ def test_proofs_never_500(node, index, size):
             url, params={"index": index, "tree_size": size, "first": index, "second": size}
         )
         assert response.status_code < 500, response.text
+
+
+@FUZZ
+@given(
+    content_type=st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=40),
+    digits=st.integers(min_value=1, max_value=6000),
+)
+def test_content_types_and_long_integers_never_500(node, content_type, digits):
+    client = TestClient(create_app(node))
+    body = json.dumps(good).replace('"signature": "', f'"n": {"7" * digits}, "signature": "')
+    for path in ("/v1/submissions", "/v1/submissions/batch", "/v1/grading/runs"):
+        headers = {"Content-Type": content_type.encode("latin-1")}
+        response = client.post(path, content=body.encode(), headers=headers)
+        assert 400 <= response.status_code < 500, response.text

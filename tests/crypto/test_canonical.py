@@ -123,3 +123,45 @@ def test_parse_canonical_refuses_non_canonical(data):
     parse_json(data)
     with pytest.raises(CanonicalError, match="not in canonical form"):
         parse_canonical(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "problem"),
+    [
+        (
+            b'{"a": [0, ' + b"9" * 5000 + b"]}",
+            "$.a[1]",
+            "integer 99999999999999999999... (5000 digits) is",
+        ),
+        (b"-" + b"1" * 4301, "$", "(4301 digits) is beyond"),
+        (b'{"n": -90071992547409910}', "$.n", "integer -90071992547409910 is beyond"),
+        (b'{"n": 12345678901234567}', "$.n", "integer 12345678901234567 is beyond"),
+    ],
+)
+def test_long_integers_are_refused_where_they_are(data, path, problem):
+    with pytest.raises(CanonicalError) as caught:
+        parse_json(data)
+    assert caught.value.path == path
+    assert problem in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ("[1]".encode("utf-16"), "not UTF-8"),
+        ("[1]".encode("utf-32"), "not UTF-8"),
+        (b"\xef\xbb\xbf[1]", "byte order mark"),
+        (b'"\xed\xa0\x80"', "not UTF-8"),  # a lone surrogate encoded as if UTF-8
+        ('"\\ud800"', "lone surrogate"),  # as JSON text spells one, in a str
+        ('"\ud800"', "lone surrogate"),
+    ],
+)
+def test_only_unicode_text_in_utf_8_bytes_is_json(data, problem):
+    with pytest.raises(CanonicalError, match=problem):
+        parse_json(data)
+
+
+def test_surrogate_pairs_and_non_ascii_text_are_json():
+    assert (
+        parse_json('"\\ud83d\\ude00 é"') == parse_json('"\U0001f600 é"'.encode()) == "\U0001f600 é"
+    )
