@@ -12,9 +12,9 @@ JSON_MEDIA_TYPE = "application/json"
 
 def _check_media_type(content_type: str | None) -> None:
     """UnsupportedMediaType unless the body is declared `application/json`, in UTF-8 if a
-    charset is named; a body declared as nothing is parsed as JSON (and refused if it is not)."""
+    charset is named."""
     if content_type is None:
-        return
+        raise UnsupportedMediaType(f"the body must be declared {JSON_MEDIA_TYPE} (Content-Type)")
     media_type, *parameters = content_type.split(";")
     charsets = [
         value.strip().strip('"').lower()

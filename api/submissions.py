@@ -13,6 +13,8 @@ from api.responses import FastJSONResponse
 from ledger.errors import LedgerError, Malformed
 from ledger.ledger import Receipt
 from ledger.node import Node
+from ledger.rules import RULES
+from ledger.submissions import ACCOUNT_PATTERN, AT_PATTERN, ID_PATTERN
 
 MAX_SUBMISSION_BODY = 32 * 1024
 MAX_BATCH = 1000
@@ -24,20 +26,22 @@ router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
 WIRE_SCHEMA = {
     "type": "object",
     "required": ["submission", "signature"],
+    "additionalProperties": False,
     "properties": {
         "submission": {
             "type": "object",
             "required": ["account", "type", "data", "key", "at", "id"],
+            "additionalProperties": False,
             "properties": {
-                "account": {"type": "string"},
-                "type": {"type": "string"},
+                "account": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN.pattern}$"},
+                "type": {"enum": sorted(RULES)},
                 "data": {"type": "object"},
                 "key": {"type": "string"},
-                "at": {"type": "string"},
-                "id": {"type": "string"},
+                "at": {"type": "string", "pattern": f"^{AT_PATTERN.pattern}$"},
+                "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
             },
         },
-        "signature": {"type": "string"},
+        "signature": {"type": "string", "pattern": "^[A-Za-z0-9+/]{86}==$"},
     },
 }
 Wait = Annotated[
@@ -119,7 +123,8 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": MAX_BATCH,
-                                "items": WIRE_SCHEMA,
+                                # any item: each is checked on its own, with a result each
+                                "items": {"description": "a signed submission (see above)"},
                             }
                         },
                     }

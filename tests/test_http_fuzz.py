@@ -20,6 +20,8 @@ json_values = st.recursive(
 signer = generate_signer("bank.fuzz")
 good = signed(signer, "per:fuzz:p1", "AccountOpened", {})
 
+JSON = {"Content-Type": "application/json"}
+
 
 def _mutations():
     return st.one_of(
@@ -44,12 +46,14 @@ FUZZ = settings(
 def test_submissions_never_500(node, body, raw):
     client = TestClient(create_app(node))
     for path in ("/v1/submissions", "/v1/submissions/batch"):
-        response = client.post(path, content=json.dumps(body, allow_nan=True).encode())
+        response = client.post(
+            path, content=json.dumps(body, allow_nan=True).encode(), headers=JSON
+        )
         assert response.status_code < 500, response.text
-        response = client.post(path, content=raw)
+        response = client.post(path, content=raw, headers=JSON)
         assert response.status_code < 500, response.text
     batch_body = json.dumps({"submissions": [body]}, allow_nan=True).encode()
-    batch = client.post("/v1/submissions/batch", content=batch_body)
+    batch = client.post("/v1/submissions/batch", content=batch_body, headers=JSON)
     assert batch.status_code < 500, batch.text
 
 

@@ -13,6 +13,8 @@ from crypto.records import receipt_message, receipt_promise
 from tests.http_support import problem
 from tests.support import SEED_ENTRIES, register, settle, signed
 
+JSON = {"Content-Type": "application/json"}
+
 
 @pytest.fixture
 def app(node):
@@ -92,9 +94,10 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
     settle(node)
     before = client.get("/healthz").json()["tree_size"]
     post = client.post
-    problem(post("/v1/submissions", content=b"{not json"), 400)
+    problem(post("/v1/submissions", content=b"{not json", headers=JSON), 400)
+    problem(post("/v1/submissions", content=b"{}"), 415)  # no Content-Type
     problem(
-        post("/v1/submissions", content=b'{"submission": {"data": {"x": 1.5}}}'),
+        post("/v1/submissions", content=b'{"submission": {"data": {"x": 1.5}}}', headers=JSON),
         400,
         "submission.data.x",
     )
@@ -109,7 +112,7 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
     problem(post("/v1/submissions", json=signed(meter, "per:abc:p1", "AccountOpened", {})), 403)
     future = signed(bank, "per:abc:p1", "AccountOpened", {}, at="2099-01-01T00:00:00Z")
     problem(post("/v1/submissions", json=future), 422, "submission.at")
-    problem(post("/v1/submissions", content=b"x" * 40000), 413)
+    problem(post("/v1/submissions", content=b"x" * 40000, headers=JSON), 413)
     problem(post("/v1/submissions/batch", json={"submissions": []}), 400, "submissions")
     problem(post("/v1/submissions/batch", json=[good]), 400, "submissions")
     problem(post("/v1/submissions/batch", json={"submissions": [good] * 1001}), 400, "submissions")
@@ -137,7 +140,7 @@ def test_unprintable_or_non_ascii_input_gets_a_problem(client, node, bank):
     ]
     for path in ("/v1/submissions", "/v1/grading/runs"):
         for body in bodies:
-            response = client.post(path, content=body)
+            response = client.post(path, content=body, headers=JSON)
             assert response.status_code == 400, (path, body, response.text)
             assert "\\ud800" in response.text or "surrogate" in response.text
     run = signed(
@@ -146,7 +149,7 @@ def test_unprintable_or_non_ascii_input_gets_a_problem(client, node, bank):
     for path, wire in (("/v1/submissions", good), ("/v1/grading/runs", run)):
         problem(client.post(path, json={**wire, "signature": "é" * 88}), 400, "signature")
     batch = {"submissions": [{"submission": {"\ud800": 1}, "signature": "x"}, good]}
-    whole = client.post("/v1/submissions/batch", content=json.dumps(batch).encode())
+    whole = client.post("/v1/submissions/batch", content=json.dumps(batch).encode(), headers=JSON)
     problem(whole, 400)  # a body that is not Unicode text is refused as a whole
     assert client.post("/v1/submissions", json=good).status_code == 201
     settle(node)
