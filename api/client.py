@@ -108,7 +108,10 @@ class Receipt:
     @property
     def record(self) -> dict[str, Any]:
         """The entry as the log holds it (submission, signature, effect, ...)."""
-        return json.loads(self.entry)
+        record = _json_or_none(self.entry)
+        if not isinstance(record, dict):
+            raise VerificationError("receipt entry", "the entry is not a JSON object")
+        return record
 
 
 @dataclass(frozen=True)

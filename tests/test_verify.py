@@ -416,3 +416,27 @@ def test_evidence_cannot_pad_the_benchmark_or_cite_an_old_grade(node, city):
     stale["grade"] = full["grade"]
     caught = failure(node, stale)
     assert (caught.check, caught.field) == ("evidence", "grade")
+
+
+MALFORMED = [
+    '{"format": "carbon-ledger/bundle/v1", "origin": "x", "checkpoints": [], "entries": 5}',
+    "[1, 2]",
+    '{"format": "carbon-ledger/bundle/v1", "origin": "x", "checkpoints": 5}',
+    '{"format": "carbon-ledger/bundle/v1", "origin": "x", "checkpoints": [], "entries": [5]}',
+    '{"x": ' + "1" * 5000 + "}",
+    '{"format": "carbon-ledger/bundle/v1", "origin": "x", "checkpoints": []}\n{"a": '
+    + "9" * 5000
+    + "}",
+]
+
+
+@pytest.mark.parametrize("text", MALFORMED, ids=range(len(MALFORMED)))
+def test_a_malformed_bundle_fails_without_a_traceback(text, tmp_path):
+    from crypto.keys import generate_signer
+
+    bundle = tmp_path / "bad.json"
+    bundle.write_text(text)
+    vkey = generate_signer("ledger.quzhou").verifier.text
+    result = run_cli("verify", str(bundle), "--log-key", vkey, text=True)
+    assert result.returncode in (1, 2), result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

@@ -44,7 +44,13 @@ def verify(args: argparse.Namespace) -> int:
     progress = None if args.json else (lambda done, total: _bar(done, total, started))
     audit = Audit(log_key, witnesses, progress)
     try:
-        report = audit.run(bundle)
+        try:
+            report = audit.run(bundle)
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError) as error:
+            if isinstance(error, BundleError):
+                raise
+            # a value of the wrong shape somewhere: the bundle fails, the verifier does not
+            raise BundleError(f"malformed bundle ({type(error).__name__}: {error})") from None
     except (Failure, BundleError) as failure:
         if progress:
             sys.stderr.write("\n")

@@ -26,7 +26,7 @@ class Bundle:
 
 
 def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Bundle:
-    if header.get("format") != BUNDLE_FORMAT:
+    if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"not a {BUNDLE_FORMAT} bundle")
     try:
         return Bundle(
@@ -50,8 +50,19 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
             if line.strip():
                 try:
                     yield json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise BundleError(f"line {number}: {error.msg}") from None
+                except ValueError as error:  # bad JSON, or an integer too long to read
+                    raise BundleError(f"line {number}: {_reason(error)}") from None
+
+
+def _reason(error: ValueError) -> str:
+    return error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+
+
+def _entries(header: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    entries = header.get("entries", [])
+    if not isinstance(entries, list):
+        raise BundleError("bundle entries must be a list")
+    return iter(entries)
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -60,17 +71,19 @@ def load_bundle(path: Path) -> Bundle:
         first = file.readline()
     try:
         header = json.loads(first)
-    except json.JSONDecodeError:
+    except ValueError:
         try:
             header = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise BundleError(f"not JSON: {error.msg}") from None
-        return _from_header(header, iter(header.get("entries", [])))
+        except ValueError as error:
+            raise BundleError(f"not JSON: {_reason(error)}") from None
+        return _from_header(header, _entries(header))
+    if not isinstance(header, dict):
+        raise BundleError("a bundle is a JSON object")
     if "entries" in header:
-        return _from_header(header, iter(header["entries"]))
+        return _from_header(header, _entries(header))
     return _from_header(header, _lines(path))
 
 
 def bundle_from_object(value: dict[str, Any]) -> Bundle:
     """A bundle already parsed (e.g. an HTTP response body)."""
-    return _from_header(value, iter(value.get("entries", [])))
+    return _from_header(value, _entries(value))
