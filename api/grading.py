@@ -12,6 +12,7 @@ from api.readmodels import PERIOD_DOC
 from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
 from ledger.domain.runs import METHODS, RUNS_ACCOUNT
+from ledger.errors import Unavailable
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
 
@@ -39,7 +40,10 @@ def _run_schema() -> dict[str, Any]:
     "/runs",
     summary="Grade every enterprise or farm with data in a period (authority-signed request)",
     status_code=201,
-    responses={200: {"description": "nothing new to append: every grade is unchanged"}},
+    responses={
+        200: {"description": "nothing new to append: every grade is unchanged"},
+        202: {"description": "the request is recorded but storage failed before grading: retry"},
+    },
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _run_schema()}}}},
 )
 async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
@@ -51,4 +55,8 @@ async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
         "unchanged": result.unchanged,
         "refused": [error.problem() for error in result.refused],
     }
+    if result.incomplete is not None:  # recorded, not graded: 202, and send it again later
+        body["incomplete"] = result.incomplete.problem()
+        headers = {"Retry-After": str(Unavailable.retry_after)}
+        return FastJSONResponse(body, status_code=202, headers=headers)
     return FastJSONResponse(body, status_code=201 if result.appended else 200)

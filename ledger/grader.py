@@ -32,6 +32,7 @@ class RunResult:
     appended: list[Receipt]
     unchanged: int
     refused: list[LedgerError]
+    incomplete: LedgerError | None = None  # storage failed after the request was recorded
 
 
 def _industrial_grades(

@@ -13,6 +13,7 @@ from crypto.keys import Signer
 from crypto.records import sign_submission
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
+from ledger.faults import is_transient, unavailable
 from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key
 from ledger.ledger import Ledger, Receipt, receipt_submission
@@ -108,13 +109,20 @@ class Node:
         if not isinstance(submission, dict) or submission.get("type") != "GradingRunRequested":
             raise Invalid("a grading run is a GradingRunRequested submission", "submission.type")
         receipt = self.ledger.submit(wire)
-        if integrate:
-            self.integrate_pending()
-        index = self.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout)
-        if index is None:
-            raise Conflict("the log did not integrate the run request in time; retry", "submission")
-        data = receipt_submission(receipt)["data"]
-        return receipt, self.grader().run(data["kind"], data["period"], as_of=index)
+        try:
+            if integrate:
+                self.integrate_pending()
+            index = self.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout)
+            if index is None:
+                raise Conflict(
+                    "the log did not integrate the run request in time; retry", "submission"
+                )
+            data = receipt_submission(receipt)["data"]
+            return receipt, self.grader().run(data["kind"], data["period"], as_of=index)
+        except Exception as error:  # the request is written: say so, and that it is unfinished
+            if not is_transient(error):
+                raise
+            return receipt, RunResult([], 0, [], incomplete=unavailable(error))
 
     def integrate_pending(self) -> bool:
         """Integrate everything appended so far, if no other integrator holds the lease."""

@@ -140,3 +140,28 @@ def test_dropped_connections_are_replaced_before_use(pg_client):
         for _ in range(8):
             assert client.get("/v1/keys").status_code == 200
         assert time.monotonic() - started < 5
+
+
+def test_a_grading_run_cut_short_by_storage_is_202_not_503(node, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    run = signed(
+        node.authority_key, "sys:grading", "GradingRunRequested", {"kind": "agri", "period": "2026"}
+    )
+    real_grader = node.grader
+
+    class Broken:
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(node, "grader", Broken)
+    with TestClient(create_app(node, node.run_integrator)) as client:
+        cut = client.post("/v1/grading/runs", json=run)
+        assert cut.status_code == 202, cut.text  # the request is written: no 5xx
+        assert cut.json()["incomplete"]["status"] == 503 and cut.headers["retry-after"]
+        monkeypatch.setattr(node, "grader", real_grader)
+        again = client.post("/v1/grading/runs", json=run)
+        assert again.status_code in (200, 201) and "incomplete" not in again.json()
+        assert again.json()["request"]["leaf_hash"] == cut.json()["request"]["leaf_hash"]
