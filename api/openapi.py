@@ -18,6 +18,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "field": {"type": "string", "description": "the request field at fault, if one is"},
     },
 }
+# JSON as the ledger reads it: integers (safe ones), never floats; `data` is an object of these
+INTEGER_JSON: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "integer", "minimum": -(2**53 - 1), "maximum": 2**53 - 1},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/IntegerJson"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/IntegerJson"}},
+    ]
+}
 REFUSED = {
     "description": "Refused (bad input, unauthenticated, forbidden, not found, conflict, too"
     " large): an RFC 9457 problem naming the field at fault",
@@ -57,5 +68,6 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         components["Problem"] = PROBLEM_SCHEMA
+        components["IntegerJson"] = INTEGER_JSON
         app.openapi_schema = schema
     return app.openapi_schema

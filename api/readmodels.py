@@ -14,7 +14,7 @@ from api.auth import REGULATOR, PrincipalDep
 from api.deps import NodeDep
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
-from ledger.errors import Invalid, LedgerError, NotFound
+from ledger.errors import Conflict, LedgerError, NotFound
 from ledger.node import Node
 from projections.views import Views
 
@@ -50,7 +50,7 @@ def _wait(node: Node, views: Views, index: int | None) -> None:
         return
     size = node.reader.size()
     if index >= size:  # a receipt's index is in the log by the time anyone has it
-        raise Invalid(f"log index {index} is beyond the log (size {size})", "after")
+        raise Conflict(f"log index {index} is beyond the log (size {size})", "after")
     leaf = node.log.leaves(index, index + 1)[0]
     if not views.wait_for(leaf.notification_id, WAIT_SECONDS):
         raise NotYet(f"the read models do not include log index {index} yet; retry", "after")

@@ -14,7 +14,7 @@ from ledger.errors import LedgerError, Malformed
 from ledger.ledger import Receipt
 from ledger.node import Node
 from ledger.rules import RULES
-from ledger.submissions import ACCOUNT_PATTERN, AT_PATTERN, ID_PATTERN
+from ledger.submissions import ACCOUNT_PATTERN, ID_PATTERN
 
 MAX_SUBMISSION_BODY = 32 * 1024
 MAX_BATCH = 1000
@@ -23,6 +23,11 @@ WAIT_SECONDS = 10.0
 log = logging.getLogger("carbon_ledger.api")
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
+# AT_PATTERN narrowed to real months, days and times (the domain also parses it as a date)
+AT_SCHEMA_PATTERN = (
+    "^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z$"
+)
 WIRE_SCHEMA = {
     "type": "object",
     "required": ["submission", "signature"],
@@ -35,9 +40,12 @@ WIRE_SCHEMA = {
             "properties": {
                 "account": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN.pattern}$"},
                 "type": {"enum": sorted(RULES)},
-                "data": {"type": "object"},
+                "data": {
+                    "type": "object",
+                    "additionalProperties": {"$ref": "#/components/schemas/IntegerJson"},
+                },
                 "key": {"type": "string"},
-                "at": {"type": "string", "pattern": f"^{AT_PATTERN.pattern}$"},
+                "at": {"type": "string", "pattern": AT_SCHEMA_PATTERN},
                 "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
             },
         },
@@ -118,6 +126,7 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
                     "schema": {
                         "type": "object",
                         "required": ["submissions"],
+                        "additionalProperties": False,
                         "properties": {
                             "submissions": {
                                 "type": "array",

@@ -117,7 +117,7 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
     problem(post("/v1/submissions/batch", json=[good]), 400, "submissions")
     problem(post("/v1/submissions/batch", json={"submissions": [good] * 1001}), 400, "submissions")
     problem(client.get("/v1/log/proof/inclusion?index=99&tree_size=1"), 422, "index")
-    problem(client.get("/v1/log/proof/inclusion?index=0&tree_size=999"), 422, "tree_size")
+    problem(client.get("/v1/log/proof/inclusion?index=0&tree_size=999"), 409, "tree_size")
     problem(client.get("/v1/log/proof/inclusion?index=-1&tree_size=1"), 400, "index")
     problem(client.get("/v1/log/proof/inclusion?tree_size=1"), 400, "index")
     problem(client.get("/v1/log/proof/consistency?first=5&second=2"), 422)

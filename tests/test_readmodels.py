@@ -106,7 +106,7 @@ def test_city_totals_and_benchmark_are_public_and_read_your_writes(client, node)
     assert client.get("/v1/industries/C26/benchmark?period=Q3").status_code == 422
     assert client.get("/v1/city/totals?after=-1").status_code == 400
     far = client.get("/v1/city/totals?after=999999")  # no receipt can name it yet
-    assert far.status_code == 422 and far.json()["field"] == "after"
+    assert far.status_code == 409 and far.json()["field"] == "after"
 
 
 def test_an_index_the_read_models_lack_is_503_with_retry_after(node, monkeypatch):

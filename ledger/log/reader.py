@@ -3,7 +3,7 @@
 import time
 
 from crypto.merkle import prove_consistency, prove_inclusion
-from ledger.errors import Invalid, NotFound
+from ledger.errors import Conflict, Invalid, NotFound
 from ledger.log.recorder import LogLeaf, LogRecorder
 
 RECENT = 64  # how far back to look for a fully cosigned checkpoint
@@ -40,7 +40,8 @@ class LogReader:
     def _check_size(self, size: int, field: str) -> None:
         current = self.size()
         if not 1 <= size <= current:
-            raise Invalid(f"{field} {size} is not in 1..{current}", field)
+            error = Invalid if size < 1 else Conflict  # beyond: the log has not grown that far
+            raise error(f"{field} {size} is not in 1..{current}", field)
 
     def inclusion(self, index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
         """The leaf hash at `index` and its inclusion proof in the tree of `tree_size`."""
