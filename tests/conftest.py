@@ -4,7 +4,9 @@ The HTTP tests get `client`, a TestClient over `app`; a module overrides `app` t
 integrator (or projections) in the background while the client is open.
 """
 
+import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,14 +64,36 @@ def _postgres_schema() -> Iterator[dict[str, str]]:
         if IN_CI:
             pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true")
         pytest.skip("PostgreSQL is not reachable")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with postgres_schema() as settings:
+        yield settings
+
+
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "t") -> Iterator[dict[str, str]]:
+    """Settings for a new schema of the test database, dropped afterwards (once PostgreSQL
+    is back, if a test restarted it)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(**PG, autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
     try:
         yield postgres_env(schema)
     finally:
-        with psycopg.connect(**PG, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        for _ in range(30):
+            try:
+                with psycopg.connect(**PG, autocommit=True) as connection:
+                    connection.execute(f"DROP SCHEMA {schema} CASCADE")
+                break
+            except psycopg.OperationalError:
+                time.sleep(1)
+
+
+def opened_node(data_dir: Path, storage: dict[str, str]) -> Iterator[Node]:
+    """A node for a fixture: opened on `storage`, closed after the test."""
+    opened = open_node(data_dir, storage)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @pytest.fixture
@@ -79,11 +103,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def node(data_dir: Path, storage: dict[str, str]) -> Iterator[Node]:
-    opened = open_node(data_dir, storage)
-    try:
-        yield opened
-    finally:
-        opened.close()
+    yield from opened_node(data_dir, storage)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 from crypto.keys import Signer, generate_signer
 from ledger.keyfiles import read_key
 from ledger.node import open_node
 from projections.runner import Projector
 from projections.views import Views
-from tests.conftest import PG, postgres_env
+from tests.conftest import postgres_schema
 from tests.serving import ROOT, children, free_port
 from tests.support import signed
 
@@ -311,19 +309,8 @@ def _storage(backend: str) -> Iterator[dict[str, str]]:
     if backend == "sqlite":
         yield {}
         return
-    schema = f"f_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(**PG, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield postgres_env(schema)
-    finally:
-        for _ in range(30):  # PostgreSQL may still be coming back from its restart
-            try:
-                with psycopg.connect(**PG, autocommit=True) as connection:
-                    connection.execute(f"DROP SCHEMA {schema} CASCADE")
-                break
-            except psycopg.OperationalError:
-                time.sleep(1)
+    with postgres_schema("f") as settings:
+        yield settings
 
 
 def _register_bank(data: Path, storage: dict[str, str]) -> Signer:

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.log.recorder import LeaseLost
 from ledger.node import Node, open_node
-from tests.conftest import IN_CI, PG
+from tests.conftest import IN_CI, PG, opened_node
 from tests.faults import postgres
 from tests.support import SEED_ENTRIES, check_log, integrate_all, register, signed
 
@@ -53,11 +53,7 @@ def _terminate_other_backends() -> int:
 
 @pytest.fixture
 def pg_node(data_dir: Path, postgres_storage: dict[str, str]) -> Iterator[Node]:
-    opened = open_node(data_dir, postgres_storage)
-    try:
-        yield opened
-    finally:
-        opened.close()
+    yield from opened_node(data_dir, postgres_storage)
 
 
 @pytest.fixture

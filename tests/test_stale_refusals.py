@@ -11,7 +11,8 @@ import pytest
 from crypto.keys import generate_signer
 from ledger.errors import Forbidden, LedgerError
 from ledger.ledger import Receipt
-from ledger.node import Node, open_node
+from ledger.node import Node
+from tests.conftest import opened_node
 from tests.serving import descendants, free_port, healthy, start_serve, stop, until
 from tests.support import register, signed
 
@@ -21,11 +22,7 @@ DAY = "2026-11-20"
 @pytest.fixture
 def other(data_dir: Path, storage: dict[str, str], node: Node) -> Iterator[Node]:
     """A second node on the same store: another process's caches."""
-    opened = open_node(data_dir, storage)
-    try:
-        yield opened
-    finally:
-        opened.close()
+    yield from opened_node(data_dir, storage)
 
 
 Submit = Callable[[Node, dict[str, Any]], Receipt]
