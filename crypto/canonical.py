@@ -6,7 +6,7 @@ rounded: every amount is an integer in base units.
 
 import json
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -102,7 +102,7 @@ def _normalise(value: Any) -> Any:
     raise _Refused(f"{kind.__name__} is not a JSON value")
 
 
-def _normalised(value: Any, too_deep: str) -> Any:
+def _normalised(value: object, too_deep: str) -> Any:
     """`_normalise`, refusing with a CanonicalError that names the path."""
     try:
         return _normalise(value)
@@ -132,7 +132,7 @@ def _find_lone_surrogate(value: Any, path: str) -> str | None:
     return None
 
 
-def canonical_json(value: Any) -> bytes:
+def canonical_json(value: object) -> bytes:
     """The canonical UTF-8 bytes of `value`, or CanonicalError naming the offending path.
 
     msgspec writes what the normalised value holds in order, escaping exactly as JCS does
@@ -146,7 +146,7 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalError(where, "string holds a lone surrogate") from None
 
 
-def _refuse_constant(literal: str) -> Any:
+def _refuse_constant(literal: str) -> NoReturn:
     raise CanonicalError("$", f"{literal} is not JSON")
 
 

@@ -2,7 +2,7 @@
 
 import base64
 import hashlib
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -14,6 +14,28 @@ SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
 RECEIPT_CONTEXT = b"carbon-ledger/receipt/v1\n"
 ENTRY_VERSION = 1
 BUNDLE_FORMAT = "carbon-ledger/bundle/v1"
+
+
+class EntryRecord(TypedDict):
+    """An entry as the log commits to it (before canonical encoding)."""
+
+    v: int
+    account: str
+    seq: int
+    prev: str
+    submission: dict[str, Any] | msgspec.Raw  # the signed submission: JSON, or its bytes
+    signature: str
+    effect: dict[str, Any]  # JSON: what the rule worked out
+    recorded_at: str
+
+
+class ReceiptPromise(TypedDict):
+    """What the ledger signs in a receipt."""
+
+    account: str
+    seq: int
+    leaf_hash: str
+    log: str
 
 
 def submission_message(submission: dict[str, Any]) -> bytes:
@@ -36,7 +58,7 @@ def entry_record(
     signature: str,
     effect: dict[str, Any],
     recorded_at: str,
-) -> dict[str, Any]:
+) -> EntryRecord:
     """An entry as the log commits to it (before canonical encoding)."""
     return {
         "v": ENTRY_VERSION,
@@ -55,17 +77,17 @@ def entry_leaf_hash(entry_bytes: bytes) -> bytes:
     return leaf_hash(entry_bytes)
 
 
-def receipt_promise(account: str, seq: int, leaf_hash_hex: str, origin: str) -> dict[str, Any]:
+def receipt_promise(account: str, seq: int, leaf_hash_hex: str, origin: str) -> ReceiptPromise:
     """What the ledger signs in a receipt: this leaf will be in log `origin`."""
     return {"account": account, "seq": seq, "leaf_hash": leaf_hash_hex, "log": origin}
 
 
-def receipt_message(promise: dict[str, Any]) -> bytes:
+def receipt_message(promise: ReceiptPromise) -> bytes:
     """The bytes the ledger's receipt signature covers."""
     return RECEIPT_CONTEXT + canonical_json(promise)
 
 
-def sign_receipt(signer: Signer, promise: dict[str, Any]) -> str:
+def sign_receipt(signer: Signer, promise: ReceiptPromise) -> str:
     """Base64 Ed25519 signature of a receipt promise by the ledger key."""
     return base64.b64encode(signer.sign(receipt_message(promise))).decode()
 

@@ -1,4 +1,4 @@
-"""The tree is ruff clean: lint and format."""
+"""The tree is ruff clean (lint and format) and mypy --strict clean where pyproject says."""
 
 import subprocess
 import sys
@@ -20,4 +20,12 @@ def test_ruff_check_is_clean():
 
 def test_ruff_format_is_clean():
     result = _ruff("format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean():
+    """The packages [tool.mypy] names (crypto, ledger.domain) type-check in strict mode."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,7 @@
 """Agricultural carbon accounts `agr:<code>`: reductions, sinks and emissions -> green list."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -9,12 +9,15 @@ from ledger.domain import graded
 from ledger.domain.common import (
     Applied,
     Context,
-    EventRule,
+    Effect,
     Quantity,
+    Rules,
     co2e_grams,
+    event_rule,
     period_of,
 )
 from ledger.domain.grading import agri_grade
+from ledger.domain.reference import AgriFactors, AgriGrading
 from ledger.errors import Invalid
 
 PREFIX = "agr:"
@@ -70,21 +73,18 @@ class FarmAccount(graded.GradedAccount):
         return reduction, emission, sorted(live)
 
 
-def _decide_registered(
-    account: FarmAccount, data: FarmRegistered, context: Context
-) -> dict[str, Any]:
+def _decide_registered(account: FarmAccount, data: FarmRegistered, context: Context) -> Effect:
     graded.check_registration(account, data.name, data.district, "farm")
     return {}
 
 
-def _decide_activity(
-    account: FarmAccount, data: AgriActivityRecorded, context: Context
-) -> dict[str, Any]:
+def _decide_activity(account: FarmAccount, data: AgriActivityRecorded, context: Context) -> Effect:
     graded.check_measurement(account, data.from_, data.to, data.quantity, context)
     table = context.factors.current(FACTORS, data.to, "submission.data.to")
-    factor = table.body.activities.get(data.activity)
+    factors = table.body_as(AgriFactors)
+    factor = factors.activities.get(data.activity)
     if factor is None:
-        known = ", ".join(sorted(table.body.activities))
+        known = ", ".join(sorted(factors.activities))
         raise Invalid(
             f"unknown activity {data.activity!r}; one of {known}", "submission.data.activity"
         )
@@ -97,9 +97,7 @@ def _decide_activity(
     return {"reduction_g": grams - emission, "emission_g": emission, "rules": table.cite}
 
 
-def _decide_reversed(
-    account: FarmAccount, data: graded.EntryReversed, context: Context
-) -> dict[str, Any]:
+def _decide_reversed(account: FarmAccount, data: graded.EntryReversed, context: Context) -> Effect:
     account.check_registered(context)
     target = account.check_reversible(data.entry, account.activities)
     return {
@@ -110,7 +108,7 @@ def _decide_reversed(
     }
 
 
-def _decide_grade(account: FarmAccount, data: GradeAssigned, context: Context) -> dict[str, Any]:
+def _decide_grade(account: FarmAccount, data: GradeAssigned, context: Context) -> Effect:
     method, (reduction, emission, _) = graded.grade_basis(
         account, data, context, METHOD, "no activity"
     )
@@ -119,34 +117,34 @@ def _decide_grade(account: FarmAccount, data: GradeAssigned, context: Context) -
             f"this farm's {data.period} figures are {reduction} g, {emission} g",
             "submission.data.reduction_g",
         )
-    grade = agri_grade(method.body, reduction, emission)
+    grade = agri_grade(method.body_as(AgriGrading), reduction, emission)
     if grade != data.grade:
         raise Invalid(f"{data.method} gives {grade} for these figures", "submission.data.grade")
     return {}
 
 
-def _register(account: FarmAccount, entry: Applied) -> None:
+def _register(account: FarmAccount, entry: Applied[FarmRegistered]) -> None:
     account.registered = msgspec.to_builtins(entry.data)
 
 
-def _record_activity(account: FarmAccount, entry: Applied) -> None:
+def _record_activity(account: FarmAccount, entry: Applied[AgriActivityRecorded]) -> None:
     effect = entry.effect
     account.activities[entry.leaf_hash] = Activity(
         entry.data.to, effect["reduction_g"], effect["emission_g"]
     )
 
 
-def _reverse(account: FarmAccount, entry: Applied) -> None:
+def _reverse(account: FarmAccount, entry: Applied[graded.EntryReversed]) -> None:
     account.reversed.add(entry.data.entry)
 
 
 AUTHORITY = frozenset({"authority"})
-RULES = {
-    "FarmRegistered": EventRule(PREFIX, AUTHORITY, FarmRegistered, _decide_registered, _register),
-    "AgriActivityRecorded": EventRule(
+RULES: Rules = {
+    "FarmRegistered": event_rule(PREFIX, AUTHORITY, FarmRegistered, _decide_registered, _register),
+    "AgriActivityRecorded": event_rule(
         PREFIX, frozenset({"agri"}), AgriActivityRecorded, _decide_activity, _record_activity
     ),
-    "EntryReversed": EventRule(
+    "EntryReversed": event_rule(
         PREFIX, frozenset({"agri", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
     ),
     **graded.grade_rules(PREFIX, GradeAssigned, _decide_grade, "farm", "farm"),

@@ -4,11 +4,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import msgspec
 
 from ledger.errors import Invalid
+
+if TYPE_CHECKING:  # reference.py builds on this module
+    from ledger.domain.reference import ReferenceBook
 
 HEX_HASH = re.compile(r"[0-9a-f]{64}")
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=10**15)]  # base units; 10^15 Wh is 1 TWh
@@ -22,38 +25,60 @@ class Context:
     account: str
     key_id: str
     at: str
-    factors: Any  # ReferenceBook of factor tables
-    methods: Any  # ReferenceBook of grading methods
+    factors: "ReferenceBook"  # factor tables
+    methods: "ReferenceBook"  # grading methods
 
     @property
     def key_name(self) -> str:
         return self.key_id.split("+", 1)[0]
 
 
+State = TypeVar("State")  # an account kind's state
+Data = TypeVar("Data")  # an event type's data: a msgspec.Struct schema
+DataOut = TypeVar("DataOut", covariant=True)
+
+Effect = dict[str, int | str]  # what a decision adds to the entry: figures, dates, citations
+
+
 @dataclass(frozen=True)
-class Applied:
+class Applied(Generic[DataOut]):
     """An entry as its account's state sees it when applying it."""
 
     type: str
-    data: Any
-    effect: dict[str, Any]
+    data: DataOut
+    effect: dict[str, Any]  # the entry's `effect`, as parsed from its JSON
     leaf_hash: str
     key_id: str
 
 
-Decide = Callable[[Any, Any, Context], dict[str, Any]]
-Evolve = Callable[[Any, Applied], None]
+Decide = Callable[[State, Data, Context], Effect]
+Evolve = Callable[[State, Applied[Data]], None]
 
 
 @dataclass(frozen=True)
-class EventRule:
+class EventRule(Generic[State, Data]):
     """What the ledger needs to accept and apply one event type on one kind of account."""
 
     account_prefix: str
     roles: frozenset[str]
-    schema: type[msgspec.Struct]
-    decide: Decide
-    evolve: Evolve
+    schema: type[Data]
+    decide: Decide[State, Data]
+    evolve: Evolve[State, Data]
+
+
+Rules = dict[str, EventRule[Any, Any]]  # by event type; each rule's state and data types differ
+
+
+def event_rule(
+    account_prefix: str,
+    roles: frozenset[str],
+    schema: type[Data],
+    decide: Decide[State, Data],
+    evolve: Evolve[State, Data],
+) -> EventRule[Any, Any]:
+    """An EventRule for a Rules table, its parts checked to agree on state and data types
+    (an EventRule(...) written straight into the table would take them as Any)."""
+    return EventRule(account_prefix, roles, schema, decide, evolve)
 
 
 def parse_date(text: str, field: str) -> date:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -10,12 +10,18 @@ from ledger.domain.common import (
     Applied,
     Context,
     Decide,
-    EventRule,
+    Effect,
+    Rules,
     check_leaf_hash,
     check_period,
+    event_rule,
     parse_date,
 )
+from ledger.domain.reference import Published
 from ledger.errors import Conflict, Forbidden, Invalid
+
+Target = TypeVar("Target")
+Figures = tuple[int, int, list[str]]  # the period's two totals and its input leaf hashes
 
 
 class GradeDisputed(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,17 +45,19 @@ class EntryReversed(msgspec.Struct, forbid_unknown_fields=True):
 class GradedAccount:
     """State common to enterprises and farms."""
 
-    registered: dict[str, Any] | None = None
+    registered: dict[str, str] | None = None  # the registration's data
     reversed: set[str] = field(default_factory=set)
     grades: dict[str, dict[str, Any]] = field(default_factory=dict)  # leaf -> GradeAssigned data
     latest_grade: dict[str, str] = field(default_factory=dict)  # period -> leaf
     disputes: dict[str, str | None] = field(default_factory=dict)  # leaf -> outcome or None
 
-    def check_registered(self, context: Context) -> None:
+    def check_registered(self, context: Context) -> dict[str, str]:
+        """The registration's data; Conflict if there is none."""
         if self.registered is None:
             raise Conflict(f"{context.account} is not registered", "submission.account")
+        return self.registered
 
-    def check_reversible(self, leaf: str, reversible: dict[str, Any]) -> Any:
+    def check_reversible(self, leaf: str, reversible: dict[str, Target]) -> Target:
         check_leaf_hash(leaf, "submission.data.entry")
         target = reversible.get(leaf)
         if target is None:
@@ -79,7 +87,23 @@ def check_registration(account: GradedAccount, name: str, district: str, what: s
         raise Conflict(f"the {what} is already registered", "submission.type")
 
 
-def cited_method(context: Context, cite: str, name: str) -> Any:
+class Gradable(Protocol):
+    """An account a grade can be assigned to: a registered one with figures by period."""
+
+    def check_registered(self, context: Context) -> dict[str, str]: ...
+
+    def figures(self, period: str) -> Figures | None: ...
+
+
+class GradeClaim(Protocol):
+    """What every GradeAssigned holds: the period, the cited method and the inputs."""
+
+    period: str
+    method: str
+    inputs: list[str]
+
+
+def cited_method(context: Context, cite: str, name: str) -> Published:
     """The published grading method a grade cites, which must be a version of `name`."""
     method = context.methods.cited(cite)
     if method is None or method.name != name:
@@ -89,7 +113,7 @@ def cited_method(context: Context, cite: str, name: str) -> Any:
 
 def decide_disputed(
     account: GradedAccount, data: GradeDisputed, context: Context, key_prefix: str
-) -> dict[str, Any]:
+) -> Effect:
     code = context.account.split(":", 1)[1]
     if context.key_name != f"{key_prefix}.{code}":
         raise Forbidden(
@@ -106,7 +130,7 @@ def decide_disputed(
     return {}
 
 
-def decide_resolved(account: GradedAccount, data: DisputeResolved, _: Context) -> dict[str, Any]:
+def decide_resolved(account: GradedAccount, data: DisputeResolved, _: Context) -> Effect:
     check_leaf_hash(data.dispute, "submission.data.dispute")
     if data.dispute not in account.disputes:
         raise Invalid("not a dispute of this account", "submission.data.dispute")
@@ -115,23 +139,23 @@ def decide_resolved(account: GradedAccount, data: DisputeResolved, _: Context) -
     return {}
 
 
-def dispute(account: GradedAccount, entry: Applied) -> None:
+def dispute(account: GradedAccount, entry: Applied[GradeDisputed]) -> None:
     account.disputes[entry.leaf_hash] = None
 
 
-def resolve(account: GradedAccount, entry: Applied) -> None:
+def resolve(account: GradedAccount, entry: Applied[DisputeResolved]) -> None:
     account.disputes[entry.data.dispute] = entry.data.outcome
 
 
-def assign(account: GradedAccount, entry: Applied) -> None:
-    data = msgspec.to_builtins(entry.data)
+def assign(account: GradedAccount, entry: Applied[GradeClaim]) -> None:
+    data: dict[str, Any] = msgspec.to_builtins(entry.data)
     account.grades[entry.leaf_hash] = data
     account.latest_grade[data["period"]] = entry.leaf_hash
 
 
 def grade_basis(
-    account: Any, data: Any, context: Context, method_name: str, missing: str
-) -> tuple[Any, tuple[int, int, list[str]]]:
+    account: Gradable, data: GradeClaim, context: Context, method_name: str, missing: str
+) -> tuple[Published, Figures]:
     """The method a GradeAssigned cites and the account's own figures for its period, with
     its inputs checked: exactly the account's live entries of the period, sorted."""
     account.check_registered(context)
@@ -152,20 +176,28 @@ def check_grade_inputs(inputs: list[str], expected: list[str]) -> None:
         )
 
 
+Grade = TypeVar("Grade", bound=GradeClaim)
+Account = TypeVar("Account", bound=GradedAccount)
+
+
 def grade_rules(
-    prefix: str, schema: type[msgspec.Struct], decide_grade: Decide, role: str, key_prefix: str
-) -> dict[str, EventRule]:
+    prefix: str,
+    schema: type[Grade],
+    decide_grade: Decide[Account, Grade],
+    role: str,
+    key_prefix: str,
+) -> Rules:
     """GradeAssigned (grader), GradeDisputed (the account's own key) and DisputeResolved."""
     return {
-        "GradeAssigned": EventRule(prefix, frozenset({"grader"}), schema, decide_grade, assign),
-        "GradeDisputed": EventRule(
+        "GradeAssigned": event_rule(prefix, frozenset({"grader"}), schema, decide_grade, assign),
+        "GradeDisputed": event_rule(
             prefix,
             frozenset({role}),
             GradeDisputed,
             partial(decide_disputed, key_prefix=key_prefix),
             dispute,
         ),
-        "DisputeResolved": EventRule(
+        "DisputeResolved": event_rule(
             prefix, frozenset({"authority"}), DisputeResolved, decide_resolved, resolve
         ),
     }

@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -10,14 +10,17 @@ from ledger.domain import graded
 from ledger.domain.common import (
     Applied,
     Context,
-    EventRule,
+    Effect,
     Quantity,
+    Rules,
     check_period,
     co2e_grams,
+    event_rule,
     period_of,
     year_before,
 )
 from ledger.domain.grading import industrial_grade
+from ledger.domain.reference import IndustrialFactors, IndustrialGrading
 from ledger.errors import Conflict, Invalid
 
 PREFIX = "ind:"
@@ -106,7 +109,7 @@ class EnterpriseAccount(graded.GradedAccount):
 
 def _decide_registered(
     account: EnterpriseAccount, data: EnterpriseRegistered, context: Context
-) -> dict[str, Any]:
+) -> Effect:
     if not CREDIT_CODE.fullmatch(context.account[len(PREFIX) :]):
         raise Invalid(
             "an enterprise account is ind:<18-character credit code>", "submission.account"
@@ -119,10 +122,10 @@ def _decide_registered(
 
 def _decide_reading(
     account: EnterpriseAccount, data: EnergyReadingRecorded, context: Context
-) -> dict[str, Any]:
+) -> Effect:
     graded.check_measurement(account, data.from_, data.to, data.quantity, context)
     table = context.factors.current(FACTORS, data.to, "submission.data.to")
-    factor = table.body.energies.get(data.energy)
+    factor = table.body_as(IndustrialFactors).energies.get(data.energy)
     if factor is None:
         raise Invalid(f"{table.cite} has no factor for {data.energy}", "submission.data.energy")
     if data.unit != factor.unit:
@@ -144,7 +147,7 @@ def _decide_reading(
 
 def _decide_output(
     account: EnterpriseAccount, data: OutputValueReported, context: Context
-) -> dict[str, Any]:
+) -> Effect:
     account.check_registered(context)
     check_period(data.period, "submission.data.period")
     if "-Q" not in data.period:
@@ -161,9 +164,9 @@ def _decide_output(
 
 def _decide_reversed(
     account: EnterpriseAccount, data: graded.EntryReversed, context: Context
-) -> dict[str, Any]:
+) -> Effect:
     account.check_registered(context)
-    reversible = {**account.readings, **account.outputs}
+    reversible: dict[str, Reading | tuple[str, int]] = {**account.readings, **account.outputs}
     target = account.check_reversible(data.entry, reversible)
     if isinstance(target, Reading):
         key = "scope3_co2e_g" if target.scope3 else "co2e_g"
@@ -172,7 +175,9 @@ def _decide_reversed(
     return {"reverses": data.entry, "period": period, "value_fen": -fen}
 
 
-def expected_grade(account: EnterpriseAccount, data: GradeAssigned, method: Any) -> str:
+def expected_grade(
+    account: EnterpriseAccount, data: GradeAssigned, method: IndustrialGrading
+) -> str:
     """The grade the cited method gives these figures (checked against the account's own)."""
     previous = (data.previous.co2e_g, data.previous.value_fen) if data.previous else None
     return industrial_grade(
@@ -180,9 +185,7 @@ def expected_grade(account: EnterpriseAccount, data: GradeAssigned, method: Any)
     )
 
 
-def _decide_grade(
-    account: EnterpriseAccount, data: GradeAssigned, context: Context
-) -> dict[str, Any]:
+def _decide_grade(account: EnterpriseAccount, data: GradeAssigned, context: Context) -> Effect:
     method, (co2e, value, _) = graded.grade_basis(
         account, data, context, METHOD, "no readings and output value"
     )
@@ -191,10 +194,9 @@ def _decide_grade(
             f"this account's {data.period} figures are {co2e} g, {value} fen",
             "submission.data.co2e_g",
         )
-    if data.industry != account.registered["industry"]:
-        raise Invalid(
-            f"the enterprise is in {account.registered['industry']}", "submission.data.industry"
-        )
+    industry = account.check_registered(context)["industry"]  # grade_basis has checked it
+    if data.industry != industry:
+        raise Invalid(f"the enterprise is in {industry}", "submission.data.industry")
     before = account.figures(year_before(data.period))
     previous = None if data.previous is None else (data.previous.co2e_g, data.previous.value_fen)
     if previous != (before[:2] if before else None):
@@ -203,17 +205,17 @@ def _decide_grade(
         )
     if data.industry_value_fen <= 0 or data.industry_co2e_g < 0:
         raise Invalid("industry totals must be positive", "submission.data.industry_value_fen")
-    grade = expected_grade(account, data, method.body)
+    grade = expected_grade(account, data, method.body_as(IndustrialGrading))
     if grade != data.grade:
         raise Invalid(f"{data.method} gives {grade} for these figures", "submission.data.grade")
     return {}
 
 
-def _register(account: EnterpriseAccount, entry: Applied) -> None:
+def _register(account: EnterpriseAccount, entry: Applied[EnterpriseRegistered]) -> None:
     account.registered = msgspec.to_builtins(entry.data)
 
 
-def _record_reading(account: EnterpriseAccount, entry: Applied) -> None:
+def _record_reading(account: EnterpriseAccount, entry: Applied[EnergyReadingRecorded]) -> None:
     data = entry.data
     scope3 = "scope3_co2e_g" in entry.effect
     grams = entry.effect["scope3_co2e_g" if scope3 else "co2e_g"]
@@ -222,30 +224,30 @@ def _record_reading(account: EnterpriseAccount, entry: Applied) -> None:
     )
 
 
-def _record_output(account: EnterpriseAccount, entry: Applied) -> None:
+def _record_output(account: EnterpriseAccount, entry: Applied[OutputValueReported]) -> None:
     account.outputs[entry.leaf_hash] = (entry.data.period, entry.data.value_fen)
 
 
-def _reverse(account: EnterpriseAccount, entry: Applied) -> None:
+def _reverse(account: EnterpriseAccount, entry: Applied[graded.EntryReversed]) -> None:
     account.reversed.add(entry.data.entry)
 
 
 AUTHORITY = frozenset({"authority"})
-RULES = {
-    "EnterpriseRegistered": EventRule(
+RULES: Rules = {
+    "EnterpriseRegistered": event_rule(
         PREFIX, AUTHORITY, EnterpriseRegistered, _decide_registered, _register
     ),
-    "EnergyReadingRecorded": EventRule(
+    "EnergyReadingRecorded": event_rule(
         PREFIX, frozenset({"meter"}), EnergyReadingRecorded, _decide_reading, _record_reading
     ),
-    "OutputValueReported": EventRule(
+    "OutputValueReported": event_rule(
         PREFIX,
         frozenset({"meter", "authority"}),
         OutputValueReported,
         _decide_output,
         _record_output,
     ),
-    "EntryReversed": EventRule(
+    "EntryReversed": event_rule(
         PREFIX, frozenset({"meter", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
     ),
     **graded.grade_rules(PREFIX, GradeAssigned, _decide_grade, "enterprise", "ent"),

@@ -1,11 +1,20 @@
 """Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from ledger.domain.common import Applied, Context, EventRule, check_leaf_hash, parse_date
+from ledger.domain.common import (
+    Applied,
+    Context,
+    Effect,
+    Rules,
+    check_leaf_hash,
+    event_rule,
+    parse_date,
+)
+from ledger.domain.reference import PersonalFactors
 from ledger.errors import Conflict, Forbidden, Invalid
 
 PREFIX = "per:"
@@ -77,7 +86,7 @@ def _check_ref(account: PersonalAccount, ref: str) -> None:
         raise Conflict(f"ref {ref!r} was already recorded on this account", "submission.data.ref")
 
 
-def _decide_opened(account: PersonalAccount, _: AccountOpened, context: Context) -> dict[str, Any]:
+def _decide_opened(account: PersonalAccount, _: AccountOpened, context: Context) -> Effect:
     bank = bank_of(context.account)
     if context.key_name != f"bank.{bank}":
         raise Forbidden(f"only key bank.{bank} may open {context.account}", "submission.key")
@@ -95,7 +104,7 @@ def usage_keys(behaviour: str, on: str) -> tuple[str, str]:
 
 def _decide_behaviour(
     account: PersonalAccount, data: GreenBehaviourRecorded, context: Context
-) -> dict[str, Any]:
+) -> Effect:
     _check_bank_and_open(account, context)
     parse_date(data.on, "submission.data.on")
     if data.on > context.at[:10]:
@@ -104,9 +113,10 @@ def _decide_behaviour(
         raise Invalid("`count` must be at least 1", "submission.data.count")
     _check_ref(account, data.ref)
     table = context.factors.current(FACTORS, data.on, "submission.data.on")
-    factor = table.body.behaviours.get(data.behaviour)
+    factors = table.body_as(PersonalFactors)
+    factor = factors.behaviours.get(data.behaviour)
     if factor is None:
-        known = ", ".join(sorted(table.body.behaviours))
+        known = ", ".join(sorted(factors.behaviours))
         raise Invalid(
             f"unknown behaviour {data.behaviour!r}; one of {known}", "submission.data.behaviour"
         )
@@ -120,14 +130,12 @@ def _decide_behaviour(
     return {
         "counted": counted,
         "co2e_g": co2e_g,
-        "points": co2e_g // table.body.g_per_point,
+        "points": co2e_g // factors.g_per_point,
         "rules": table.cite,
     }
 
 
-def _decide_redeemed(
-    account: PersonalAccount, data: PointsRedeemed, context: Context
-) -> dict[str, Any]:
+def _decide_redeemed(account: PersonalAccount, data: PointsRedeemed, context: Context) -> Effect:
     _check_bank_and_open(account, context)
     if data.points < 1:
         raise Invalid("`points` must be at least 1", "submission.data.points")
@@ -140,9 +148,7 @@ def _decide_redeemed(
     return {"points": -data.points}
 
 
-def _decide_reversed(
-    account: PersonalAccount, data: EntryReversed, context: Context
-) -> dict[str, Any]:
+def _decide_reversed(account: PersonalAccount, data: EntryReversed, context: Context) -> Effect:
     _check_bank_and_open(account, context)
     check_leaf_hash(data.entry, "submission.data.entry")
     target = account.entries.get(data.entry)
@@ -158,11 +164,11 @@ def _decide_reversed(
     return {"reverses": data.entry, "points": -target.points, "co2e_g": -target.co2e_g}
 
 
-def _open(account: PersonalAccount, _: Applied) -> None:
+def _open(account: PersonalAccount, _: Applied[AccountOpened]) -> None:
     account.opened = True
 
 
-def _record_behaviour(account: PersonalAccount, entry: Applied) -> None:
+def _record_behaviour(account: PersonalAccount, entry: Applied[GreenBehaviourRecorded]) -> None:
     effect = entry.effect
     keys = usage_keys(entry.data.behaviour, entry.data.on)
     for key in keys:
@@ -176,14 +182,14 @@ def _record_behaviour(account: PersonalAccount, entry: Applied) -> None:
     )
 
 
-def _redeem(account: PersonalAccount, entry: Applied) -> None:
+def _redeem(account: PersonalAccount, entry: Applied[PointsRedeemed]) -> None:
     account.points -= entry.data.points
     account.redeemed += entry.data.points
     account.refs.add(entry.data.ref)
     account.entries[entry.leaf_hash] = Counted(entry.type, -entry.data.points, 0)
 
 
-def _reverse(account: PersonalAccount, entry: Applied) -> None:
+def _reverse(account: PersonalAccount, entry: Applied[EntryReversed]) -> None:
     target = account.entries[entry.data.entry]
     account.reversed.add(entry.data.entry)
     account.points -= target.points
@@ -197,12 +203,12 @@ def _reverse(account: PersonalAccount, entry: Applied) -> None:
 
 
 BANK = frozenset({"bank"})
-RULES = {
-    "AccountOpened": EventRule(PREFIX, BANK, AccountOpened, _decide_opened, _open),
-    "GreenBehaviourRecorded": EventRule(
+RULES: Rules = {
+    "AccountOpened": event_rule(PREFIX, BANK, AccountOpened, _decide_opened, _open),
+    "GreenBehaviourRecorded": event_rule(
         PREFIX, BANK, GreenBehaviourRecorded, _decide_behaviour, _record_behaviour
     ),
-    "PointsRedeemed": EventRule(PREFIX, BANK, PointsRedeemed, _decide_redeemed, _redeem),
-    "EntryReversed": EventRule(PREFIX, BANK, EntryReversed, _decide_reversed, _reverse),
+    "PointsRedeemed": event_rule(PREFIX, BANK, PointsRedeemed, _decide_redeemed, _redeem),
+    "EntryReversed": event_rule(PREFIX, BANK, EntryReversed, _decide_reversed, _reverse),
 }
 ACCOUNT_KINDS = {PREFIX: PersonalAccount}

@@ -1,11 +1,11 @@
 """Reference data on `sys:` accounts: factor tables and grading methods, versioned and cited."""
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import msgspec
 
-from ledger.domain.common import Applied, Context, EventRule, parse_date
+from ledger.domain.common import Applied, Context, Effect, Rules, event_rule, parse_date
 from ledger.errors import Conflict, Invalid
 
 FACTORS_ACCOUNT = "sys:factors"
@@ -72,12 +72,16 @@ class AgriGrading(msgspec.Struct, forbid_unknown_fields=True):
     mid_green_percent: Positive
 
 
-FACTOR_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+Factors = PersonalFactors | IndustrialFactors | AgriFactors
+Method = IndustrialGrading | AgriGrading
+Body = TypeVar("Body", bound=Factors | Method)
+
+FACTOR_SCHEMAS: dict[str, type[Factors]] = {
     "personal-factors": PersonalFactors,
     "industrial-factors": IndustrialFactors,
     "agri-factors": AgriFactors,
 }
-METHOD_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+METHOD_SCHEMAS: dict[str, type[Method]] = {
     "industrial-grading": IndustrialGrading,
     "agri-grading": AgriGrading,
 }
@@ -87,7 +91,7 @@ class FactorTablePublished(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     version: int
     valid_from: str
-    factors: dict[str, Any]
+    factors: dict[str, Any]  # JSON checked against FACTOR_SCHEMAS[name]
     source: str
 
 
@@ -95,7 +99,7 @@ class GradingMethodPublished(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     version: int
     valid_from: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # JSON checked against METHOD_SCHEMAS[name]
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,16 @@ class Published:
     name: str
     version: int
     valid_from: str
-    body: Any
+    body: Factors | Method  # of the schema FACTOR_SCHEMAS or METHOD_SCHEMAS gives its name
     leaf_hash: str
 
     @property
     def cite(self) -> str:
         return f"{self.name}@{self.version}"
+
+    def body_as(self, schema: type[Body]) -> Body:
+        """The body as the caller knows it to be: the schema its name gives (nothing checked)."""
+        return cast(Body, self.body)
 
 
 @dataclass
@@ -143,15 +151,15 @@ class ReferenceBook:
                 "submission.data.version",
             )
 
-    def add(self, name: str, version: int, valid_from: str, body: Any, leaf_hash: str) -> None:
+    def add(
+        self, name: str, version: int, valid_from: str, body: Factors | Method, leaf_hash: str
+    ) -> None:
         self.versions.setdefault(name, []).append(
             Published(name, version, valid_from, body, leaf_hash)
         )
 
 
-def _body(
-    schemas: dict[str, type[msgspec.Struct]], name: str, body: dict[str, Any], field: str
-) -> Any:
+def _body(schemas: dict[str, type[Body]], name: str, body: dict[str, Any], field: str) -> Body:
     schema = schemas.get(name)
     if schema is None:
         raise Invalid(f"unknown name {name!r}; one of {sorted(schemas)}", "submission.data.name")
@@ -161,13 +169,13 @@ def _body(
         raise Invalid(str(error), field) from None
 
 
-def _decide_factors(book: ReferenceBook, data: FactorTablePublished, _: Context) -> dict[str, Any]:
+def _decide_factors(book: ReferenceBook, data: FactorTablePublished, _: Context) -> Effect:
     _body(FACTOR_SCHEMAS, data.name, data.factors, "submission.data.factors")
     book.check_next(data.name, data.version, data.valid_from)
     return {}
 
 
-def _check_method(body: Any) -> None:
+def _check_method(body: Method) -> None:
     """Grades must come out as the colours GradeAssigned knows, in order, bands increasing."""
     if isinstance(body, IndustrialGrading):
         colours = [band.grade for band in body.bands] + [body.beyond]
@@ -182,30 +190,30 @@ def _check_method(body: Any) -> None:
         raise Invalid("dark_green_percent is below mid_green_percent", "submission.data.params")
 
 
-def _decide_method(book: ReferenceBook, data: GradingMethodPublished, _: Context) -> dict[str, Any]:
+def _decide_method(book: ReferenceBook, data: GradingMethodPublished, _: Context) -> Effect:
     _check_method(_body(METHOD_SCHEMAS, data.name, data.params, "submission.data.params"))
     book.check_next(data.name, data.version, data.valid_from)
     return {}
 
 
-def _add_factors(book: ReferenceBook, entry: Applied) -> None:
+def _add_factors(book: ReferenceBook, entry: Applied[FactorTablePublished]) -> None:
     data = entry.data
     body = _body(FACTOR_SCHEMAS, data.name, data.factors, "submission.data.factors")
     book.add(data.name, data.version, data.valid_from, body, entry.leaf_hash)
 
 
-def _add_method(book: ReferenceBook, entry: Applied) -> None:
+def _add_method(book: ReferenceBook, entry: Applied[GradingMethodPublished]) -> None:
     data = entry.data
     body = _body(METHOD_SCHEMAS, data.name, data.params, "submission.data.params")
     book.add(data.name, data.version, data.valid_from, body, entry.leaf_hash)
 
 
 AUTHORITY = frozenset({"authority"})
-RULES = {
-    "FactorTablePublished": EventRule(
+RULES: Rules = {
+    "FactorTablePublished": event_rule(
         FACTORS_ACCOUNT, AUTHORITY, FactorTablePublished, _decide_factors, _add_factors
     ),
-    "GradingMethodPublished": EventRule(
+    "GradingMethodPublished": event_rule(
         METHODS_ACCOUNT, AUTHORITY, GradingMethodPublished, _decide_method, _add_method
     ),
 }
