@@ -30,10 +30,19 @@ from eventsourcing.domain import Aggregate, event  # noqa: E402
 
 from crypto.keys import Signer, generate_signer  # noqa: E402
 from crypto.records import sign_submission  # noqa: E402
-from ledger.node import open_node  # noqa: E402
+from ledger.node import Node, open_node  # noqa: E402
+from ledger.settings import Settings  # noqa: E402
+from tools.init import initialise  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 BATCH = 100
+
+
+def new_node(data: Path, env: dict[str, str]) -> Node:
+    """A node on a new ledger in `data` and the schema `env` names."""
+    settings = Settings.build(data, env)
+    initialise(settings)
+    return open_node(settings)
 
 
 def pg_env(schema: str) -> dict[str, str]:
@@ -154,7 +163,7 @@ def bench_ledger(count: int) -> float:
     schema = new_schema()
     try:
         with tempfile.TemporaryDirectory() as data:
-            node = open_node(Path(data), pg_env(schema))
+            node = new_node(Path(data), pg_env(schema))
             bank = register_bank(node)
             wires = wires_for(bank, "c", count)
             start = time.perf_counter()
@@ -212,7 +221,7 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
     schema = new_schema()
     env = pg_env(schema)
     with tempfile.TemporaryDirectory() as data:
-        node = open_node(Path(data), env)
+        node = new_node(Path(data), env)
         bank = register_bank(node)
         bodies = [
             json.dumps({"submissions": wires_for(bank, f"h{offset}-", BATCH)}).encode()

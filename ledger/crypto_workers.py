@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 CHUNK = 32  # items per request: small, so answers flow back while later items are sent
 IN_FLIGHT = 4  # requests per child before the sender reads an answer: pipes never fill
 ANSWER_SECONDS = 30.0  # a child silent for this long is taken for wedged
-WORKERS_ENV = "CARBON_LEDGER_CRYPTO_WORKERS"
 _LENGTH = struct.Struct(">I")
 log = logging.getLogger("carbon_ledger.crypto_workers")
 
@@ -292,20 +291,14 @@ _shared: tuple[int, CryptoWorkers] | None = None
 _shared_lock = threading.Lock()
 
 
-def _default_count() -> int:
-    try:
-        return int(os.environ.get(WORKERS_ENV) or len(os.sched_getaffinity(0)))
-    except ValueError:
-        return 2
-
-
-def shared_workers() -> CryptoWorkers:
-    """This process's crypto workers (one set however many ledgers it opens; a new set in
-    a forked child, which must not share its parent's pipes)."""
+def shared_workers(count: int) -> CryptoWorkers:
+    """This process's crypto workers, `count` of them when first asked for (one set however
+    many ledgers it opens; a new set in a forked child, which must not share its parent's
+    pipes)."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), CryptoWorkers(_default_count()))
+            _shared = (os.getpid(), CryptoWorkers(count))
         return _shared[1]
 
 

@@ -135,8 +135,10 @@ class Ledger:
         signer: Signer,
         origin: str,
         clock: Callable[[], datetime] = now_utc,
+        crypto_workers: int = 1,
     ) -> None:
         self.store = store
+        self.crypto_workers = crypto_workers  # Ed25519 worker processes (Settings)
         self.signer = signer
         self.origin = origin
         self.clock = clock
@@ -151,7 +153,7 @@ class Ledger:
     def submit_batch(self, wires: Sequence[Any]) -> list[Receipt | LedgerError]:
         """Append many submissions in one transaction when possible; a result per item."""
         system, versions = self.system.snapshot()
-        workers = shared_workers()  # looked up per batch: a forked process gets its own
+        workers = shared_workers(self.crypto_workers)  # per batch: a fork gets its own
         verifying = _Verification(workers, system[REGISTRY_ACCOUNT])
         signing = workers.signing(self.signer.seed)  # receipts, handed out once saved
         try:

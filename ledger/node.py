@@ -2,11 +2,11 @@
 
 import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import OperationalError, ProgrammingError
 from eventsourcing.postgres import PostgresFactory
 
 from crypto.keys import Signer
@@ -15,19 +15,19 @@ from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
 from ledger.faults import is_transient, unavailable
 from ledger.grader import Grader, RunResult
-from ledger.keyfiles import load_or_create_key
+from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger, Receipt, receipt_submission
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
 from ledger.log.lease import AdvisoryLease, FileLease, Lease, advisory_key, wait_for_lease
 from ledger.log.reader import LogReader
 from ledger.log.recorder import LeaseLost, LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
-from ledger.log.witnessing import Witness, Witnessing
+from ledger.log.witnessing import Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
-from ledger.store import LedgerStore, setup_lock, storage_env
+from ledger.settings import Settings
+from ledger.store import LedgerStore, setup_lock
 from ledger.system import SYSTEM_ACCOUNTS
 
-DEFAULT_DATA = Path("data")
 LEDGER_KEY_NAME = "ledger.quzhou"
 ADMIN_KEY_NAME = "admin.quzhou"
 AUTHORITY_KEY_NAME = "authority.quzhou"
@@ -217,36 +217,82 @@ def _seed(ledger: Ledger, admin: Signer, authority: Signer, grader: Signer) -> N
                 raise RuntimeError(f"seeding the ledger failed: {result.detail}")
 
 
-def open_node(
-    data_dir: Path = DEFAULT_DATA,
-    env: dict[str, str] | None = None,
-    witnesses: Sequence[Witness] = (),
-) -> Node:
-    """Open (creating on first start) the node whose keys and SQLite file live in data_dir."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    keys = data_dir / "keys"
-    ledger_key = load_or_create_key(keys / "ledger.key", LEDGER_KEY_NAME)
-    admin_key = load_or_create_key(keys / "admin.key", ADMIN_KEY_NAME)
-    authority_key = load_or_create_key(keys / "authority.key", AUTHORITY_KEY_NAME)
-    grader_key = load_or_create_key(keys / "grader.key", GRADER_KEY_NAME)
-    store = LedgerStore(env=storage_env(data_dir, env or {}))
-    recorder_class = (
-        PostgresLogRecorder if isinstance(store.factory, PostgresFactory) else SQLiteLogRecorder
-    )
+class NotInitialised(RuntimeError):
+    """The data directory or the database has no ledger yet: `carbon-ledger init` makes one."""
+
+
+KEY_FILES = {
+    "ledger.key": LEDGER_KEY_NAME,
+    "admin.key": ADMIN_KEY_NAME,
+    "authority.key": AUTHORITY_KEY_NAME,
+    "grader.key": GRADER_KEY_NAME,
+}
+
+
+def _store(settings: Settings, create: bool) -> tuple[LedgerStore, LogRecorder]:
+    """The event store and the log tables; `create` makes missing tables (init only)."""
+    storage = {**settings.storage, "CREATE_TABLE": "y" if create else "n"}
+    store = LedgerStore(env=storage)
+    recorder_class = PostgresLogRecorder if settings.postgres else SQLiteLogRecorder
     with setup_lock(store.settings):
         log = store.factory.tracking_recorder(recorder_class)
-    ledger = Ledger(store, ledger_key, ledger_key.name)
-    if ledger.registry().keys == {}:
-        _genesis(ledger, admin_key)
-    _seed(ledger, admin_key, authority_key, grader_key)
+    return store, log
+
+
+def init_node(settings: Settings) -> bool:
+    """Create what the write side needs: the data directory's dev keys (those missing), its
+    tables and the log's, the genesis entry and version 1 of the reference data. Repeating
+    it changes nothing; True if it created anything (tools/init.py adds the read side)."""
+    keys = settings.data_dir / "keys"
+    missing = [name for name in KEY_FILES if not (keys / name).exists()]
+    signers = {name: load_or_create_key(keys / name, key) for name, key in KEY_FILES.items()}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store, _ = _store(settings, create=True)
+    try:
+        ledger = Ledger(
+            store, signers["ledger.key"], LEDGER_KEY_NAME, crypto_workers=settings.crypto_workers
+        )
+        size = store.recorder.max_notification_id() or 0
+        if ledger.registry().keys == {}:
+            _genesis(ledger, signers["admin.key"])
+        _seed(ledger, signers["admin.key"], signers["authority.key"], signers["grader.key"])
+        created = bool(missing) or (store.recorder.max_notification_id() or 0) != size
+    finally:
+        store.close()
+    return created
+
+
+def open_node(settings: Settings) -> Node:
+    """Open the ledger `settings` name, writing nothing; NotInitialised if there is none."""
+    keys = settings.data_dir / "keys"
+    missing = [name for name in KEY_FILES if not (keys / name).exists()]
+    if missing:
+        raise NotInitialised(f"{keys} holds no {missing[0]}: run `carbon-ledger init` first")
+    sqlite_file = settings.storage.get("SQLITE_DBNAME", "")
+    if not settings.postgres and not Path(sqlite_file).exists():  # connecting would create it
+        raise NotInitialised(f"there is no {sqlite_file}: run `carbon-ledger init` first")
+    signers = {name: read_key(keys / name) for name in KEY_FILES}
+    store, log = _store(settings, create=False)
+    ledger_key = signers["ledger.key"]
+    ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
+    try:
+        genesis = ledger.registry().keys != {}
+    except (ProgrammingError, OperationalError) as error:  # no tables in this database?
+        if isinstance(error, OperationalError) and "no such table" not in str(error):
+            raise  # SQLite says "no such table"; anything else is trouble, not absence
+        genesis = False
+    if not genesis:
+        store.close()
+        raise NotInitialised("the database holds no ledger: run `carbon-ledger init` first")
+    witnesses = settings.witnesses
     return Node(
-        data_dir,
+        settings.data_dir,
         store,
         log,
         ledger_key,
-        admin_key,
-        authority_key,
-        grader_key,
+        signers["admin.key"],
+        signers["authority.key"],
+        signers["grader.key"],
         ledger,
         LogReader(log, len(witnesses)),
         Witnessing(log, ledger_key.verifier, witnesses) if witnesses else None,

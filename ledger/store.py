@@ -1,7 +1,7 @@
 """The event store: eventsourcing's Application on SQLite (default) or PostgreSQL."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,19 @@ from ledger.log.lease import advisory_key
 SQLITE_FILE = "ledger.sqlite"
 
 
-def storage_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
+# what eventsourcing reads from its environment (also prefixed by the application's name)
+STORAGE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CREATE_TABLE", "LEDGER_")
+
+
+def storage_env(
+    data_dir: Path, overrides: Mapping[str, str], environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
     """eventsourcing settings: PostgreSQL if PERSISTENCE_MODULE says so, else SQLite in data_dir.
 
-    `overrides` win over the process environment, which wins over these defaults.
+    `overrides` win over the storage variables of `environ`, which win over these defaults.
     """
-    settings = {**os.environ, **overrides}
+    chosen = {k: v for k, v in environ.items() if k.startswith(STORAGE_PREFIXES)}
+    settings = {**chosen, **overrides}
     if settings.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
         defaults = {
             "POSTGRES_LOCK_TIMEOUT": "5",

@@ -145,10 +145,13 @@ class PostgresViewRecorder(ViewRecorder, PostgresTrackingRecorder):
         cursor.execute(self._sql(write_statement(table, arrays=True), t=table.name), columns)
 
 
-def open_view_recorder(store: LedgerStore) -> ViewRecorder:
-    """The view recorder on the store's database (tables created if missing)."""
+def open_view_recorder(store: LedgerStore, create: bool = False) -> ViewRecorder:
+    """The view recorder on the store's database; `create` makes missing tables (init only)."""
     recorder_class = (
         PostgresViewRecorder if isinstance(store.factory, PostgresFactory) else SQLiteViewRecorder
     )
     with setup_lock(store.settings):
-        return store.factory.tracking_recorder(recorder_class)
+        recorder = store.factory.tracking_recorder(recorder_class)
+        if create:
+            recorder.create_table()
+    return recorder

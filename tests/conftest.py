@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.node import Node, open_node
+from ledger.node import Node
+from tests.support import new_node
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 IN_CI = os.environ.get("CI") == "true"
@@ -89,7 +90,7 @@ def postgres_schema(prefix: str = "t") -> Iterator[dict[str, str]]:
 
 def opened_node(data_dir: Path, storage: dict[str, str]) -> Iterator[Node]:
     """A node for a fixture: opened on `storage`, closed after the test."""
-    opened = open_node(data_dir, storage)
+    opened = new_node(data_dir, storage)
     try:
         yield opened
     finally:

@@ -32,12 +32,11 @@ import httpx
 
 from crypto.keys import Signer, generate_signer
 from ledger.keyfiles import read_key
-from ledger.node import open_node
 from projections.runner import Projector
 from projections.views import Views
 from tests.conftest import postgres_schema
 from tests.serving import ROOT, children, free_port
-from tests.support import signed
+from tests.support import new_node, open_at, signed
 
 BATCH = 40
 DAY = "2026-11-20"
@@ -314,7 +313,7 @@ def _storage(backend: str) -> Iterator[dict[str, str]]:
 
 
 def _register_bank(data: Path, storage: dict[str, str]) -> Signer:
-    node = open_node(data, storage)
+    node = new_node(data, storage)
     try:
         bank = generate_signer("bank.fault")
         registration = {"vkey": bank.verifier.text, "roles": ["bank"]}
@@ -336,7 +335,7 @@ def _wait_healthy(service: Service, seconds: float = RECOVERY_LIMIT) -> None:
 
 def _audit(data: Path, storage: dict[str, str], tally: Tally) -> dict[str, Any]:
     """Export, verify, and compare the log and the views with what the bank was told."""
-    node = open_node(data, storage)
+    node = open_at(data, storage)
     try:
         deadline = time.monotonic() + RECOVERY_LIMIT
         while node.integrate_pending() is False and time.monotonic() < deadline:

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from crypto.keys import generate_signer
 from ledger.keyfiles import read_key
-from ledger.node import open_node
-from tests.support import signed
+from tests.support import open_at, signed
 
 
 def main(data: str, env: str, key_file: str, tag: str, count: str) -> None:
-    node = open_node(Path(data), json.loads(env))
+    node = open_at(Path(data), json.loads(env))
     bank = read_key(Path(key_file))
     for i in range(int(count)):
         vkey = generate_signer(f"bank.{tag}{i}").verifier.text

@@ -4,7 +4,9 @@ import base64
 import itertools
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from crypto.checkpoint import open_checkpoint
@@ -12,10 +14,25 @@ from crypto.keys import Signer, generate_signer
 from crypto.merkle import verify_inclusion
 from crypto.records import sign_submission
 from ledger.account import ENTRY_TOPICS
-from ledger.node import Node
+from ledger.log.witnessing import Witness
+from ledger.node import Node, open_node
+from ledger.settings import Settings
 from tools.demo import DemoPlan, grade_all, load, make_plan
+from tools.init import initialise
 
 _ids = itertools.count()
+
+
+def open_at(data_dir: Path, storage: dict[str, str], witnesses: Sequence[Witness] = ()) -> Node:
+    """A node on an existing ledger, as another process opens it."""
+    return open_node(Settings.build(data_dir, storage, witnesses))
+
+
+def new_node(data_dir: Path, storage: dict[str, str], witnesses: Sequence[Witness] = ()) -> Node:
+    """A node on a ledger initialised first, as `carbon-ledger init` does (if it is new)."""
+    settings = Settings.build(data_dir, storage, witnesses)
+    initialise(settings)
+    return open_node(settings)
 
 
 def now_text() -> str:

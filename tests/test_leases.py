@@ -11,10 +11,17 @@ import psycopg
 import pytest
 
 from ledger.log.recorder import LeaseLost
-from ledger.node import Node, open_node
+from ledger.node import Node
 from tests.conftest import IN_CI, PG, opened_node
 from tests.faults import postgres
-from tests.support import SEED_ENTRIES, check_log, integrate_all, register, signed
+from tests.support import (
+    SEED_ENTRIES,
+    check_log,
+    integrate_all,
+    open_at,
+    register,
+    signed,
+)
 
 
 def test_a_superseded_integrator_commits_nothing(node):
@@ -61,7 +68,7 @@ def integrators(
     data_dir: Path, postgres_storage: dict[str, str], pg_node: Node
 ) -> Iterator[list[Node]]:
     """Two more nodes, each running an integrator thread (one works, one stands by)."""
-    nodes = [open_node(data_dir, postgres_storage) for _ in range(2)]
+    nodes = [open_at(data_dir, postgres_storage) for _ in range(2)]
     stop = threading.Event()
     threads = [threading.Thread(target=n.run_integrator, args=(stop,)) for n in nodes]
     for thread in threads:

@@ -20,7 +20,15 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.ledger import Receipt
-from tests.support import SEED_ENTRIES, SEED_KEYS, check_log, integrate_all, register, signed
+from tests.support import (
+    SEED_ENTRIES,
+    SEED_KEYS,
+    check_log,
+    integrate_all,
+    new_node,
+    register,
+    signed,
+)
 
 
 def test_genesis_registers_the_admin_key_signed_by_itself(node):
@@ -41,9 +49,7 @@ def test_first_start_writes_private_keys_with_mode_0600(node, data_dir):
 
 
 def test_reopening_does_not_repeat_genesis(node, data_dir, storage):
-    from ledger.node import open_node
-
-    again = open_node(data_dir, storage)
+    again = new_node(data_dir, storage)  # init again: a no-op
     try:
         assert again.ledger_key.text == node.ledger_key.text
         integrate_all(again)

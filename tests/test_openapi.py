@@ -9,12 +9,12 @@ from api.app import create_app
 from api.problems import PROBLEM_JSON
 from api.tiles import COORDINATES, LEVEL
 from ledger.log.tiles import parse_tile_path
-from ledger.node import open_node
+from tests.support import new_node
 
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    node = open_node(tmp_path_factory.mktemp("openapi"))
+    node = new_node(tmp_path_factory.mktemp("openapi"), {})
     try:
         yield TestClient(create_app(node)).get("/openapi.json").json()
     finally:

@@ -6,9 +6,8 @@ import json
 import pytest
 
 from api.tokens import TOKENS_FILE, TokenStore
-from ledger.node import open_node
 from tests.http_support import bearer, problem
-from tests.support import integrate_all, register, signed
+from tests.support import integrate_all, open_at, register, signed
 
 CODE = "91330800MA2DHXXX0A"
 OTHER_CODE = "91330800MA2DHYYY0B"
@@ -175,7 +174,7 @@ def test_entries_page_by_after_seq_and_limit(client, node, accounts):
 def test_state_includes_entries_appended_by_another_process(client, node, storage, accounts):
     headers = bearer(node, "bank:abc")
     assert client.get("/v1/accounts/per:abc:p1", headers=headers).json()["seq"] == 1
-    other = open_node(node.data_dir, storage)  # e.g. another uvicorn worker
+    other = open_at(node.data_dir, storage)  # e.g. another uvicorn worker
     try:
         redeem = {"points": 4, "use": "donation", "ref": "R9"}
         other.ledger.submit(signed(accounts, "per:abc:p1", "PointsRedeemed", redeem))

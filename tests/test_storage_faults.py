@@ -13,7 +13,7 @@ from ledger.ledger import Receipt
 from ledger.node import Node
 from tests.conftest import PG
 from tests.http_support import problem
-from tests.support import SEED_ENTRIES, check_log, integrate_all, register, signed
+from tests.support import SEED_ENTRIES, check_log, integrate_all, new_node, register, signed
 
 
 def _failing_puts(node: Node, monkeypatch: pytest.MonkeyPatch, fail: Callable[[int], Any]) -> None:
@@ -114,9 +114,8 @@ def pg_client(postgres_storage, data_dir):
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from ledger.node import open_node
 
-    node = open_node(data_dir, postgres_storage)
+    node = new_node(data_dir, postgres_storage)
     try:
         with TestClient(create_app(node)) as client:
             yield node, client

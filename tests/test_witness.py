@@ -29,8 +29,8 @@ from crypto.note import split_note
 from crypto.witness_protocol import format_add_checkpoint
 from ledger.log.witness_state import Refused, WitnessState
 from ledger.log.witnessing import Witness
-from ledger.node import Node, open_node
-from tests.support import integrate_all, register
+from ledger.node import Node
+from tests.support import integrate_all, new_node, open_at, register
 from tools.cli import main
 from tools.witness import create_witness_app
 
@@ -188,7 +188,7 @@ def _grown_log_and_witness(
     data_dir: Path, storage: dict[str, str], tmp_path: Path
 ) -> tuple[int, str, WitnessState]:
     """A ledger grown by one entry (size and checkpoint note), and a witness for it."""
-    plain = open_node(data_dir, storage)
+    plain = new_node(data_dir, storage)
     try:
         size, note = _grow(plain, 1)
         return size, note, _state(tmp_path / "witness.json", plain)
@@ -207,7 +207,7 @@ def test_ledger_serves_cosigned_checkpoints(
             Witness(url, WITNESS.verifier),
             Witness(f"http://127.0.0.1:{_closed_port()}", generate_cosigner("down").verifier),
         ]
-        node = open_node(data_dir, storage, witnesses)
+        node = open_at(data_dir, storage, witnesses)
         try:
             with TestClient(create_app(node, node.run_integrator)) as client:
                 assert split_note(_wait_for_cosigned(client, node, size))[0] == split_note(note)[0]
@@ -257,7 +257,7 @@ def test_a_witness_that_missed_rounds_is_asked_again(
 ):
     size, _, state = _grown_log_and_witness(data_dir, storage, tmp_path)
     with _serving(_failing_first(create_witness_app(state), 2)) as url:
-        node = open_node(data_dir, storage, [Witness(url, WITNESS.verifier)])
+        node = open_at(data_dir, storage, [Witness(url, WITNESS.verifier)])
         try:
             with TestClient(create_app(node, node.run_integrator)) as client:
                 served = _wait_for_cosigned(client, node, size)  # no newer checkpoint came

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from tools.demo import add_demo_command
 from tools.grade import add_grade_command
+from tools.init import add_init_command
 from tools.keys import add_keys_commands
 from tools.pid import add_pid_command
 from tools.projections import add_projection_commands
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Carbon Ledger: signed, hash-chained carbon accounts with a verifiable log.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_init_command(commands)
     add_keys_commands(commands)
     add_serve_commands(commands)
     add_submit_command(commands)

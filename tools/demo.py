@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from crypto.keys import Signer, signer_from_seed
 from crypto.records import sign_submission
 from ledger.errors import LedgerError
-from ledger.node import DEFAULT_DATA, Node, open_node
+from ledger.node import Node, open_node
+from tools.init import initialise
+from tools.settings import add_data_option, settings_from
 
 AT = "2026-11-01T00:00:00Z"
 QUARTER_MONTHS = {
@@ -261,7 +262,9 @@ def grade_all(node: Node) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     plan = make_plan(args.seed, args.banks, args.persons, args.enterprises, args.farms)
-    node = open_node(args.data)
+    settings = settings_from(args)
+    initialise(settings)
+    node = open_node(settings)
     try:
         started = time.monotonic()
         refusals = load(node, plan, args.seed)
@@ -286,5 +289,5 @@ def add_demo_command(commands: Any) -> None:
     parser.add_argument("--enterprises", type=int, default=600)
     parser.add_argument("--farms", type=int, default=180)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+    add_data_option(parser)
     parser.set_defaults(func=demo)

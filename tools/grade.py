@@ -11,11 +11,11 @@ from crypto.records import sign_submission
 from ledger.domain.runs import RUNS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.keyfiles import read_key
-from ledger.node import DEFAULT_DATA, open_node
+from tools.settings import add_data_option, open_from
 
 
 def grade(args: argparse.Namespace) -> int:
-    node = open_node(args.data)
+    node = open_from(args)
     authority = read_key(args.key or args.data / "keys" / "authority.key")
     submission = {
         "account": RUNS_ACCOUNT,
@@ -45,6 +45,6 @@ def add_grade_command(commands: Any) -> None:
     parser = commands.add_parser("grade", help="grade enterprises or farms for a period")
     parser.add_argument("kind", choices=["industrial", "agri"])
     parser.add_argument("--period", required=True, help="YYYY-Qn or YYYY")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+    add_data_option(parser)
     parser.add_argument("--key", type=Path, help="authority key file (default: the dev key)")
     parser.set_defaults(func=grade)

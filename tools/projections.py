@@ -5,12 +5,11 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from ledger.node import DEFAULT_DATA, open_node
 from projections.runner import Projector, run_projections
 from tools.parent import stop_with_parent
+from tools.settings import add_data_option, open_from
 
 PROGRESS_SECONDS = 1.0
 
@@ -30,7 +29,7 @@ class _Progress:
 
 
 def rebuild(args: argparse.Namespace) -> int:
-    node = open_node(args.data)
+    node = open_from(args)
     try:
         progress = _Progress()
         done = Projector(node.store).rebuild(progress)
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop_with_parent()
-    node = open_node(args.data)
+    node = open_from(args)
     print(f"projections for {args.data.resolve()}: waiting for the lease", flush=True)
     try:
         run_projections(node, stop)
@@ -62,5 +61,5 @@ def add_projection_commands(commands: Any) -> None:
         ("run", run, "keep the views up to date on their own (one projector at a time)"),
     ):
         action = actions.add_parser(name, help=help_)
-        action.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+        add_data_option(action)
         action.set_defaults(func=func)

@@ -8,19 +8,18 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from ledger.log.witnessing import Witness, parse_witness
-from ledger.node import DEFAULT_DATA, open_node
+from ledger.node import NotInitialised, open_node
+from ledger.settings import SETTINGS_ENV, Settings
+from tools.init import initialise
 from tools.parent import mark_parent, stop_with_parent
+from tools.settings import add_data_option, add_witness_option, open_from, settings_from
 
-DATA_ENV = "CARBON_LEDGER_DATA"
-WITNESS_COUNT_ENV = "CARBON_LEDGER_WITNESS_COUNT"
 RESTART_CHECK_SECONDS = 1.0
 DRAIN_SECONDS = 10  # on SIGTERM/SIGINT, requests in flight get this long to finish
 WORKER_START_SECONDS = 60  # a uvicorn worker silent this long (start-up too) is replaced
@@ -28,11 +27,9 @@ HELPER_STOP_SECONDS = 10  # a helper still running this long after SIGTERM is ki
 
 
 def app_from_env() -> FastAPI:
-    """The app for one uvicorn worker, configured by environment (used with --workers)."""
+    """The app for one uvicorn worker, from the settings `serve` put in SETTINGS_ENV."""
     stop_with_parent()
-    node = open_node(Path(os.environ.get(DATA_ENV, str(DEFAULT_DATA))))
-    node.reader.witnesses = int(os.environ.get(WITNESS_COUNT_ENV, "0"))  # the integrator sends
-    return create_app(node)
+    return create_app(open_node(Settings.from_json(os.environ[SETTINGS_ENV])))
 
 
 class Helpers:
@@ -96,10 +93,16 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    os.environ[DATA_ENV] = str(args.data)
-    os.environ[WITNESS_COUNT_ENV] = str(len(args.witness))
+    settings = settings_from(args)
+    try:
+        node = open_node(settings)
+    except NotInitialised:  # an empty directory: a development ledger, before workers start
+        initialise(settings)
+        where = settings.data_dir.resolve()
+        print(f"initialised a development ledger in {where} (dev keys)", file=sys.stderr)
+        node = open_node(settings)
+    os.environ[SETTINGS_ENV] = settings.to_json()
     mark_parent()
-    node = open_node(args.data)  # first start: keys and genesis, before any worker races
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
     helpers = None if args.no_integrator else _helpers(args)
@@ -124,39 +127,16 @@ def integrate(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop_with_parent()
-    node = open_node(args.data, witnesses=args.witness)
+    node = open_from(args)
     print(f"integrator for {args.data.resolve()}: waiting for the lease", flush=True)
     node.run_integrator(stop, batch=args.batch)
     node.close()
     return 0
 
 
-def _data_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
-
-
-def _witness(text: str) -> Witness:
-    """A --witness URL=VKEY option."""
-    try:
-        return parse_witness(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _witness_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--witness",
-        type=_witness,
-        action="append",
-        default=[],
-        metavar="URL=VKEY",
-        help="a C2SP tlog-witness to send checkpoints to, and its cosignature key; repeatable",
-    )
-
-
 def add_serve_commands(commands: Any) -> None:
     parser = commands.add_parser("serve", help="run the HTTP API (and the integrator)")
-    _data_option(parser)
+    add_data_option(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
@@ -165,10 +145,10 @@ def add_serve_commands(commands: Any) -> None:
         action="store_true",
         help="run the integrator and projections apart (`integrate`, `projections run`)",
     )
-    _witness_option(parser)
+    add_witness_option(parser)
     parser.set_defaults(func=serve)
     parser = commands.add_parser("integrate", help="run the integrator on its own")
-    _data_option(parser)
+    add_data_option(parser)
     parser.add_argument("--batch", type=int, default=1000, help="entries per transaction")
-    _witness_option(parser)
+    add_witness_option(parser)
     parser.set_defaults(func=integrate)

@@ -2,11 +2,10 @@
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from api.tokens import TOKENS_FILE, TokenStore
-from ledger.node import DEFAULT_DATA
+from tools.settings import add_data_option
 
 
 def _store(args: argparse.Namespace) -> TokenStore:
@@ -44,7 +43,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _data_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+    add_data_option(parser)
 
 
 def add_token_commands(commands: Any) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 from crypto.cosignature import parse_witness_verifier
 from crypto.keys import KeyFormatError, parse_verifier
 from ledger.bundles import write_export
-from ledger.node import DEFAULT_DATA, open_node
+from ledger.errors import LedgerError
+from tools.settings import add_data_option, open_from
 from tools.verifier.audit import Audit, Failure
 from tools.verifier.bundle import BundleError, load_bundle
 
@@ -88,11 +89,13 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    node = open_node(args.data)
+    node = open_from(args)
     started = time.monotonic()
     try:
         with args.out.open("w") as out:
             count = write_export(node, out, lambda done, total: _bar(done, total, started))
+    except LedgerError as error:  # e.g. no checkpoint yet: nothing integrated
+        sys.exit(f"carbon-ledger export: {error.detail}")
     finally:
         node.close()
     sys.stderr.write("\n")
@@ -113,5 +116,5 @@ def add_verify_commands(commands: Any) -> None:
     parser = commands.add_parser("export", help="export the whole log as a bundle")
     parser.add_argument("--all", action="store_true", required=True, help="every entry")
     parser.add_argument("--out", type=Path, required=True, help="bundle file (JSON lines)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+    add_data_option(parser)
     parser.set_defaults(func=export)
