@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from eventsourcing.persistence import Notification, Tracking
 
-from ledger.account import ENTRY_TOPICS
+from ledger.follow import entries_after, follow
 from ledger.log.lease import wait_for_lease
 from ledger.node import Node
 from ledger.store import LedgerStore
@@ -34,9 +34,7 @@ class Projector:
     def step(self, limit: int = BATCH_LIMIT) -> int:
         """Fold up to `limit` new entries in one transaction; return how many (or StalePosition)."""
         start = self.position()
-        notifications = self.store.recorder.select_notifications(
-            start=start + 1, limit=limit, topics=ENTRY_TOPICS
-        )
+        notifications = entries_after(self.store, start, limit)
         if not notifications:
             return 0
         deltas = fold(self._entry(notification) for notification in notifications)
@@ -70,17 +68,14 @@ class Projector:
     ) -> None:
         """Fold new entries until `stop` is set or the lease is no longer `held`; a failed
         batch is logged and retried (the position check makes a repeat harmless)."""
-        while not stop.is_set() and held():
-            try:
-                count = self.step()
-            except StalePosition:
-                continue
-            except Exception:
-                log.exception("projections: batch failed; retrying in %s s", RETRY_SECONDS)
-                stop.wait(RETRY_SECONDS)
-                continue
-            if count == 0:
-                stop.wait(poll)
+        follow(self._step_once, stop, log, idle=poll, held=held)
+
+    def _step_once(self) -> int:
+        """A step; one that lost a race for the position (StalePosition) counts as work."""
+        try:
+            return self.step()
+        except StalePosition:
+            return 1
 
     def _entry(self, notification: Notification) -> Entry:
         event = self.store.mapper.to_domain_event(notification)

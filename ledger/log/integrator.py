@@ -3,7 +3,6 @@
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from eventsourcing.persistence import Notification, Tracking
@@ -11,8 +10,7 @@ from eventsourcing.persistence import Notification, Tracking
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
-from ledger.account import ENTRY_TOPICS
-from ledger.faults import is_transient
+from ledger.follow import entries_after, follow
 from ledger.log.overlay import PendingHashes
 from ledger.log.recorder import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
 from ledger.store import LedgerStore
@@ -52,9 +50,7 @@ class Integrator:
     def step(self, limit: int = BATCH_LIMIT) -> int:
         """Integrate up to `limit` new entries in one transaction; return how many."""
         position = self.log.max_tracking_id(self.store.name) or 0
-        notifications = self.store.recorder.select_notifications(
-            start=position + 1, limit=limit, topics=ENTRY_TOPICS
-        )
+        notifications = entries_after(self.store, position, limit)
         if not notifications:
             return 0
         size = self.log.tree_size()
@@ -93,33 +89,17 @@ class Integrator:
         safe. A leaf hash that does not match its entry (IntegrityFault) stops the log; a
         lease that is no longer `held`, or was taken by another integrator, raises LeaseLost.
         """
-        delay = 0.0
-        started = False
-        while not stop.is_set():
-            if not held():
-                raise LeaseLost("the integrator lease was lost")
-            try:
-                if not started:
-                    self.on_checkpoint(*self.ensure_checkpoint())
-                    started = True
-                integrated = self.step(batch)
-                delay = 0.0
-            except (IntegrityFault, LeaseLost):
-                raise
-            except Exception as error:
-                delay = min(max(delay * 2, 0.1), 5.0)
-                if is_transient(error):
-                    log.warning("storage unavailable (%s); retrying in %.1f s", error, delay)
-                else:
-                    log.exception("integration failed; retrying in %.1f s", delay)
-                stop.wait(delay)
-                continue
-            if integrated == 0:
-                if wake is not None:
-                    wake.wait(0.05)
-                    wake.clear()
-                else:
-                    time.sleep(0.05)
+        self.on_checkpoint(*self.ensure_checkpoint())
+        follow(
+            lambda: self.step(batch),
+            stop,
+            log,
+            wake=wake,
+            held=held,
+            fatal=(IntegrityFault, LeaseLost),
+        )
+        if not held():
+            raise LeaseLost("the integrator lease was lost")
 
     def _sign(self, size: int, root: bytes) -> str:
         return sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
