@@ -5,12 +5,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from eventsourcing.application import project_aggregate
 from fastapi import APIRouter, Path, Query
 
 from api.auth import Principal, PrincipalDep
 from api.deps import NodeDep
-from ledger.account import Account, account_uuid
+from ledger import queries
 from ledger.domain.agricultural import FarmAccount
 from ledger.domain.graded import GradedAccount
 from ledger.domain.industrial import EnterpriseAccount
@@ -18,7 +17,7 @@ from ledger.domain.personal import PersonalAccount
 from ledger.domain.reference import ReferenceBook
 from ledger.domain.runs import GradingRuns
 from ledger.errors import NotFound
-from ledger.node import Node
+from ledger.queries import AccountEntry
 from ledger.registry import KeyRegistry
 from ledger.submissions import ACCOUNT_PATTERN
 
@@ -117,18 +116,12 @@ PRESENTERS: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {
 }
 
 
-def _current(node: Node, account_id: str) -> Account | None:
-    """The account's aggregate, brought up to date: another process may have appended."""
-    aggregate = node.ledger.accounts.get(account_id)
-    after = aggregate.version if aggregate else None
-    news = list(node.store.events.get(account_uuid(account_id), gt=after))
-    return project_aggregate(aggregate, news) if news else aggregate
-
-
 @router.get("/{account_id}", summary="An account's current state (write side)")
 def account_state(account_id: AccountId, principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
     _check_scope(principal, account_id)
-    aggregate = _current(node, account_id)
+    aggregate = queries.current_account(
+        node.store, node.ledger.accounts.get(account_id), account_id
+    )
     if aggregate is None:
         raise _no_such_account()
     kind, present = PRESENTERS[type(aggregate.state)]
@@ -141,16 +134,16 @@ def account_state(account_id: AccountId, principal: PrincipalDep, node: NodeDep)
     }
 
 
-def _entry(entry_bytes: bytes, leaf_hash: str, index: int | None) -> dict[str, Any]:
-    entry = json.loads(entry_bytes)
+def _entry(item: AccountEntry) -> dict[str, Any]:
+    entry = json.loads(item.entry)
     return {
-        "seq": entry["seq"],
-        "index": index,
-        "leaf_hash": leaf_hash,
+        "seq": item.seq,
+        "index": item.index,
+        "leaf_hash": item.leaf_hash,
         "type": entry["submission"]["type"],
         "effect": entry["effect"],
         "recorded_at": entry["recorded_at"],
-        "entry": base64.b64encode(entry_bytes).decode(),
+        "entry": base64.b64encode(item.entry).decode(),
     }
 
 
@@ -166,17 +159,11 @@ def account_entries(
     limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES)] = 100,
 ) -> dict[str, Any]:
     _check_scope(principal, account_id)
-    leaves = node.log.account_leaves(account_id, after_seq, limit)
-    entries = [_entry(leaf.entry, leaf.leaf_hash.hex(), leaf.index) for leaf in leaves]
-    last = entries[-1]["seq"] if entries else after_seq
-    key = account_uuid(account_id)
-    if len(entries) < limit:  # entries past the integrated ones: versions are seq + 1
-        newer = node.store.events.get(key, gt=last + 1, limit=limit - len(entries))
-        entries += [_entry(event.entry.encode(), event.leaf_hash, None) for event in newer]
-    if not entries and next(node.store.events.get(key, limit=1), None) is None:
+    entries = queries.account_entries(node.store, node.log, account_id, after_seq, limit)
+    if entries is None:
         raise _no_such_account()
     return {
         "account": account_id,
-        "entries": entries,
-        "next_after_seq": entries[-1]["seq"] if entries else after_seq,
+        "entries": [_entry(entry) for entry in entries],
+        "next_after_seq": entries[-1].seq if entries else after_seq,
     }
