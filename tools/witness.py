@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from crypto.cosignature import generate_cosigner, parse_witness_signer
 from crypto.keys import parse_verifier
 from crypto.witness_protocol import ADD_CHECKPOINT_PATH, SIZE_CONTENT_TYPE, format_size
 from ledger.keyfiles import write_new_key
-from ledger.log.witness_state import Refused, WitnessState
+from tools.witness_state import Refusal, Refused, WitnessState
 
 MAX_BODY = 64 * 1024
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -30,12 +31,23 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(body)
 
 
+# C2SP tlog-witness: the status of each refusal of add-checkpoint
+STATUS = {
+    Refusal.MALFORMED: HTTPStatus.BAD_REQUEST,
+    Refusal.UNKNOWN_LOG: HTTPStatus.NOT_FOUND,
+    Refusal.NOT_SIGNED: HTTPStatus.FORBIDDEN,
+    Refusal.CONFLICT: HTTPStatus.CONFLICT,
+    Refusal.BAD_PROOF: HTTPStatus.UNPROCESSABLE_ENTITY,
+}
+
+
 def _refusal(refused: Refused) -> Response:
     """The HTTP answer to a refused request; a 409 carries the witness's size."""
+    status = STATUS[refused.kind]
     if refused.size is not None:
         headers = {"Content-Type": SIZE_CONTENT_TYPE}  # exactly, with no charset parameter
-        return Response(format_size(refused.size), refused.status, headers=headers)
-    return PlainTextResponse(refused.detail + "\n", refused.status, media_type=TEXT_TYPE)
+        return Response(format_size(refused.size), status, headers=headers)
+    return PlainTextResponse(refused.detail + "\n", status, media_type=TEXT_TYPE)
 
 
 def create_witness_app(state: WitnessState) -> FastAPI:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http import HTTPStatus
+from enum import Enum
 from pathlib import Path
 
 from crypto.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
@@ -25,12 +25,22 @@ from crypto.note import NoteError, split_note
 from crypto.witness_protocol import WitnessProtocolError, format_cosignatures, parse_add_checkpoint
 
 
-class Refused(Exception):
-    """An add-checkpoint request the witness does not cosign: HTTP status, reason, its size."""
+class Refusal(Enum):
+    """Why a witness does not cosign (tools/witness.py gives each its C2SP status)."""
 
-    def __init__(self, status: HTTPStatus, detail: str, size: int | None = None) -> None:
+    MALFORMED = "malformed"
+    UNKNOWN_LOG = "unknown log"
+    NOT_SIGNED = "not signed by the log"
+    CONFLICT = "not at the witness's size, or a fork"
+    BAD_PROOF = "consistency proof fails"
+
+
+class Refused(Exception):
+    """An add-checkpoint request the witness does not cosign: why, in words, and its size."""
+
+    def __init__(self, kind: Refusal, detail: str, size: int | None = None) -> None:
         super().__init__(detail)
-        self.status = status
+        self.kind = kind
         self.detail = detail
         self.size = size
 
@@ -112,26 +122,26 @@ class WitnessState:
             text, _ = split_note(request.checkpoint)
             checkpoint = parse_checkpoint(text)
         except (WitnessProtocolError, NoteError, CheckpointError) as e:
-            raise Refused(HTTPStatus.BAD_REQUEST, str(e)) from None
+            raise Refused(Refusal.MALFORMED, str(e)) from None
         log_key = self.logs.get(checkpoint.origin)
         if log_key is None:
-            raise Refused(HTTPStatus.NOT_FOUND, f"unknown log origin {checkpoint.origin!r}")
+            raise Refused(Refusal.UNKNOWN_LOG, f"unknown log origin {checkpoint.origin!r}")
         try:
             open_checkpoint(request.checkpoint, log_key, origin=checkpoint.origin)
         except CheckpointError as e:
-            raise Refused(HTTPStatus.FORBIDDEN, str(e)) from None
+            raise Refused(Refusal.NOT_SIGNED, str(e)) from None
         if request.old_size > checkpoint.size:
             raise Refused(
-                HTTPStatus.BAD_REQUEST,
+                Refusal.MALFORMED,
                 f"old size {request.old_size} is above the checkpoint size {checkpoint.size}",
             )
         with self._lock:
             head = self._heads.get(checkpoint.origin, EMPTY_HEAD)
             if request.old_size != head.size:
-                raise Refused(HTTPStatus.CONFLICT, f"the witness is at size {head.size}", head.size)
+                raise Refused(Refusal.CONFLICT, f"the witness is at size {head.size}", head.size)
             if checkpoint.size == head.size and checkpoint.root_hash != head.root:
                 raise Refused(
-                    HTTPStatus.CONFLICT,
+                    Refusal.CONFLICT,
                     f"fork: another root for size {head.size}, which the witness cosigned",
                     head.size,
                 )
@@ -140,7 +150,7 @@ class WitnessState:
                     head.size, checkpoint.size, head.root, checkpoint.root_hash, request.proof
                 )
             except ProofError as e:
-                raise Refused(HTTPStatus.UNPROCESSABLE_ENTITY, str(e)) from None
+                raise Refused(Refusal.BAD_PROOF, str(e)) from None
             new = LogHead(checkpoint.size, checkpoint.root_hash, request.checkpoint)
             if new != head:
                 save_heads(self.path, {**self._heads, checkpoint.origin: new})
