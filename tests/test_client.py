@@ -1,4 +1,4 @@
-"""api.client against a real node (both backends): retries without duplicates, proofs, and a
+"""The client against a real node (both backends): retries without duplicates, proofs, and a
 lying server caught by the check that should catch it."""
 
 import base64
@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.client import (
+from api.tokens import TOKENS_FILE, TokenStore
+from client.ledger_client import (
     LedgerClient,
     LedgerRefused,
     Problem,
@@ -26,7 +27,6 @@ from api.client import (
     submission,
     urllib_transport,
 )
-from api.tokens import TOKENS_FILE, TokenStore
 from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.keys import generate_signer
@@ -150,7 +150,7 @@ def caught(check_names, call, *args, **kwargs):
 
 def test_importing_the_client_needs_no_server_packages():
     code = (
-        "import sys, api.client; "
+        "import sys, client.ledger_client; "
         f"print([m for m in sys.modules if m.split('.')[0] in {SERVER_PACKAGES!r}])"
     )
     result = subprocess.run(

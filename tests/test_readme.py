@@ -99,10 +99,12 @@ def test_the_setup_commands_are_what_ci_runs():
     venv, install, pytest_command = test_line.split(" && ")
     assert pytest_command == ".venv/bin/python -m pytest"
     assert serve_line == " && ".join(
-        [venv, install.replace('-e ".[test]"', "-e ."), ".venv/bin/carbon-ledger serve"]
+        [venv, install.replace('-e ".[test]"', '-e ".[server]"'), ".venv/bin/carbon-ledger serve"]
     )
     assert (ROOT / "constraints.txt").is_file()
-    assert re.search(r"^test = \[", (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r"^test = \[.carbon-ledger\[server\].,", pyproject, re.MULTILINE)
+    assert re.search(r"^server = \[", pyproject, re.MULTILINE)
 
 
 @pytest.mark.slow

@@ -8,14 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from client.verifier.audit import Audit, Failure
+from client.verifier.bundle import bundle_from_object
 from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from ledger.bundles import export_lines
 from tests.files import ROOT, run_cli
 from tests.http_support import bearer
 from tests.support import entry_of, integrate_all, load_city
-from tools.verifier.audit import Audit, Failure
-from tools.verifier.bundle import bundle_from_object
 
 
 @pytest.fixture

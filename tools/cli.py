@@ -1,20 +1,53 @@
-"""The `carbon-ledger` command: one entry point, one module per subcommand group."""
+"""The `carbon-ledger` command: one entry point, one module per subcommand group.
+
+The client commands (keys, pid, submit, verify) need only the base install; the others
+need the server extra, and without it say so in one line instead of failing to import.
+"""
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from tools.demo import add_demo_command
-from tools.grade import add_grade_command
-from tools.init import add_init_command
 from tools.keys import add_keys_commands
 from tools.pid import add_pid_command
-from tools.projections import add_projection_commands
-from tools.serve import add_serve_commands
 from tools.submit import add_submit_command
-from tools.tokens import add_token_commands
 from tools.verify import add_verify_commands
-from tools.witness import add_witness_commands
+
+SERVER_EXTRA = "pip install 'carbon-ledger[server]'"
+SERVER_PACKAGES = {"eventsourcing", "fastapi", "starlette", "uvicorn", "psycopg", "psycopg_pool"}
+# module -> (its add_*_command function, the commands it adds)
+SERVER_COMMANDS = {
+    "tools.init": ("add_init_command", ["init"]),
+    "tools.serve": ("add_serve_commands", ["serve", "integrate"]),
+    "tools.tokens": ("add_token_commands", ["tokens"]),
+    "tools.grade": ("add_grade_command", ["grade"]),
+    "tools.demo": ("add_demo_command", ["demo"]),
+    "tools.witness": ("add_witness_commands", ["witness"]),
+    "tools.export": ("add_export_command", ["export"]),
+    "tools.projections": ("add_projection_commands", ["projections"]),
+}
+
+
+def _needs_server(args: argparse.Namespace) -> int:
+    print(f"carbon-ledger {args.command} needs the server extra: {SERVER_EXTRA}", file=sys.stderr)
+    return 2
+
+
+def _add_server_commands(commands: Any) -> None:
+    """Each server command group, or, where its packages are not installed, a stand-in."""
+    for module_name, (function, names) in SERVER_COMMANDS.items():
+        try:
+            add: Callable[[Any], None] = getattr(importlib.import_module(module_name), function)
+        except ModuleNotFoundError as error:
+            if (error.name or "").split(".")[0] not in SERVER_PACKAGES:
+                raise
+            for name in names:
+                parser = commands.add_parser(name, help="(needs the server extra)", add_help=False)
+                parser.set_defaults(func=_needs_server)
+            continue
+        add(commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,24 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Carbon Ledger: signed, hash-chained carbon accounts with a verifiable log.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_init_command(commands)
     add_keys_commands(commands)
-    add_serve_commands(commands)
     add_submit_command(commands)
     add_pid_command(commands)
-    add_token_commands(commands)
-    add_grade_command(commands)
-    add_demo_command(commands)
-    add_witness_commands(commands)
     add_verify_commands(commands)
-    add_projection_commands(commands)
+    _add_server_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named in `argv` and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "func", None) is not _needs_server:  # a stand-in takes anything
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "func"):
         parser.print_help()
         return 0 if args.command is None else 2

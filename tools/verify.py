@@ -1,4 +1,4 @@
-"""`carbon-ledger verify BUNDLE --log-key VKEY [--witness VKEY ...] [--json]` and `export`."""
+"""`carbon-ledger verify BUNDLE --log-key VKEY [--witness VKEY ...] [--json]`: needs no server."""
 
 import argparse
 import json
@@ -7,13 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from client.verifier.audit import Audit, Failure
+from client.verifier.bundle import BundleError, load_bundle
 from crypto.cosignature import parse_witness_verifier
 from crypto.keys import KeyFormatError, parse_verifier
-from ledger.bundles import write_export
-from ledger.errors import LedgerError
-from tools.settings import add_data_option, open_from
-from tools.verifier.audit import Audit, Failure
-from tools.verifier.bundle import BundleError, load_bundle
 
 
 def _key_text(value: str) -> str:
@@ -21,7 +18,8 @@ def _key_text(value: str) -> str:
     return path.read_text().strip() if "+" not in value and path.exists() else value
 
 
-def _bar(done: int, total: int | None, started: float) -> None:
+def progress_bar(done: int, total: int | None, started: float) -> None:
+    """A progress line on stderr: entries done (of how many, if known) and the rate."""
     rate = done / max(time.monotonic() - started, 1e-9)
     if total:
         filled = 30 * done // max(total, 1)
@@ -42,7 +40,7 @@ def verify(args: argparse.Namespace) -> int:
         print(f"carbon-ledger verify: {error}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    progress = None if args.json else (lambda done, total: _bar(done, total, started))
+    progress = None if args.json else (lambda done, total: progress_bar(done, total, started))
     audit = Audit(log_key, witnesses, progress)
     try:
         try:
@@ -88,24 +86,6 @@ def verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
-    node = open_from(args)
-    started = time.monotonic()
-    try:
-        with args.out.open("w") as out:
-            count = write_export(node, out, lambda done, total: _bar(done, total, started))
-    except LedgerError as error:  # e.g. no checkpoint yet: nothing integrated
-        sys.exit(f"carbon-ledger export: {error.detail}")
-    finally:
-        node.close()
-    sys.stderr.write("\n")
-    print(
-        f"exported {count} entries to {args.out} in {time.monotonic() - started:.1f} s",
-        file=sys.stderr,
-    )
-    return 0
-
-
 def add_verify_commands(commands: Any) -> None:
     parser = commands.add_parser("verify", help="verify a bundle offline")
     parser.add_argument("bundle", type=Path)
@@ -113,8 +93,3 @@ def add_verify_commands(commands: Any) -> None:
     parser.add_argument("--witness", action="append", default=[], help="a witness verifier key")
     parser.add_argument("--json", action="store_true", help="machine-readable result")
     parser.set_defaults(func=verify)
-    parser = commands.add_parser("export", help="export the whole log as a bundle")
-    parser.add_argument("--all", action="store_true", required=True, help="every entry")
-    parser.add_argument("--out", type=Path, required=True, help="bundle file (JSON lines)")
-    add_data_option(parser)
-    parser.set_defaults(func=export)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from client.verifier.bundle import Bundle
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
@@ -30,7 +31,6 @@ from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.rules import initial_state
 from ledger.submissions import authenticate, check_submission
-from tools.verifier.bundle import Bundle
 
 
 @dataclass

@@ -28,13 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from client.verifier.audit import Audit, Failure, Report
+from client.verifier.bundle import bundle_from_object
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.keys import KeyFormatError, Signer, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
 from crypto.records import entry_leaf_hash, receipt_message, receipt_promise, sign_submission
-from tools.verifier.audit import Audit, Failure, Report
-from tools.verifier.bundle import bundle_from_object
 
 # (method, url, headers, body) -> (status, headers, body); raises OSError or TransportError
 # when no HTTP answer came back.
