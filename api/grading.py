@@ -8,31 +8,30 @@ from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
 from api.deps import NodeDep
+from api.openapi import component
 from api.readmodels import PERIOD_DOC
 from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
-from ledger.domain.runs import METHODS, RUNS_ACCOUNT
+from ledger.domain.runs import RUNS_ACCOUNT
 from ledger.errors import Unavailable
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
 
 
 def _run_schema() -> dict[str, Any]:
-    """The wire schema narrowed to what a run request is: GradingRunRequested on sys:grading."""
+    """The wire schema narrowed to what a run request is: GradingRunRequested on sys:grading,
+    its period spelled as a period (the ledger refuses any other)."""
     schema = copy.deepcopy(WIRE_SCHEMA)
-    schema["properties"]["submission"]["properties"].update(
-        account={"const": RUNS_ACCOUNT},
-        type={"const": "GradingRunRequested"},
-        data={
-            "type": "object",
-            "required": ["kind", "period"],
-            "properties": {
-                "kind": {"enum": sorted(METHODS)},
-                "period": {"type": "string", **PERIOD_DOC},
-            },
-            "additionalProperties": False,
-        },
+    (run,) = (
+        branch
+        for branch in schema["properties"]["submission"]["oneOf"]
+        if branch["properties"]["type"] == {"const": "GradingRunRequested"}
+        and branch["properties"]["account"] == {"const": RUNS_ACCOUNT}
     )
+    data = copy.deepcopy(component(run["properties"]["data"]))
+    data["properties"]["period"].update(PERIOD_DOC)
+    run["properties"]["data"] = data
+    schema["properties"]["submission"] = run
     return schema
 
 

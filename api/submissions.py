@@ -1,6 +1,7 @@
 """POST /v1/submissions and /v1/submissions/batch: hand signed submissions to the ledger."""
 
 import logging
+import re
 import time
 from typing import Annotated, Any
 
@@ -9,11 +10,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
 from api.deps import NodeDep
+from api.openapi import EVENT_DATA_REFS, INTEGER_JSON_REF
 from api.responses import FastJSONResponse
 from ledger.errors import LedgerError, Malformed
 from ledger.ledger import Receipt
 from ledger.node import Node
-from ledger.rules import RULES
+from ledger.rules import RULES, EventRule
 from ledger.submissions import ACCOUNT_PATTERN, ID_PATTERN
 
 MAX_SUBMISSION_BODY = 32 * 1024
@@ -23,31 +25,58 @@ WAIT_SECONDS = 10.0
 log = logging.getLogger("carbon_ledger.api")
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
-# AT_PATTERN narrowed to real months, days and times (the domain also parses it as a date)
-AT_SCHEMA_PATTERN = (
-    "^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z$"
+# The domain's AT_PATTERN narrowed to real dates and times (the domain also parses it): years
+# 0001-9999, days as their month has them, 29 February in leap years only.
+_YEAR = "([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_DAY = (
+    f"({_YEAR}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    f"|02-(0[1-9]|1[0-9]|2[0-8]))|{_LEAP_YEAR}-02-29)"
 )
+AT_SCHEMA_PATTERN = f"^{_DAY}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{1,6}})?Z$"
+# what follows an account id's kind (`per:` ...) in ACCOUNT_PATTERN
+ACCOUNT_TAIL = ACCOUNT_PATTERN.pattern.partition("):")[2]
+
+
+def account_schema(kind: str) -> dict[str, Any]:
+    """The accounts of `kind` (an EventRule's account_prefix): a system account is that one id,
+    any other kind its prefix and then what ACCOUNT_PATTERN allows."""
+    if re.fullmatch("[a-z]+:", kind) and ACCOUNT_TAIL:
+        return {"type": "string", "pattern": f"^{kind}{ACCOUNT_TAIL}$"}
+    if ACCOUNT_PATTERN.fullmatch(kind):
+        return {"const": kind}
+    raise ValueError(f"account kind {kind!r} is neither a prefix nor an account id")
+
+
+def submission_schema(event_type: str, rule: EventRule) -> dict[str, Any]:
+    """A submission of `event_type` on `rule`'s kind of account: its data is the rule's schema."""
+    return {
+        "type": "object",
+        "required": ["account", "type", "data", "key", "at", "id"],
+        "additionalProperties": False,
+        "properties": {
+            "account": account_schema(rule.account_prefix),
+            "type": {"const": event_type},
+            "data": EVENT_DATA_REFS[rule.schema],
+            "key": {"type": "string"},
+            "at": {"type": "string", "pattern": AT_SCHEMA_PATTERN},
+            "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
+        },
+    }
+
+
+# one branch per (event type, account kind) that ledger/rules.py accepts
 WIRE_SCHEMA = {
     "type": "object",
     "required": ["submission", "signature"],
     "additionalProperties": False,
     "properties": {
         "submission": {
-            "type": "object",
-            "required": ["account", "type", "data", "key", "at", "id"],
-            "additionalProperties": False,
-            "properties": {
-                "account": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN.pattern}$"},
-                "type": {"enum": sorted(RULES)},
-                "data": {
-                    "type": "object",
-                    "additionalProperties": {"$ref": "#/components/schemas/IntegerJson"},
-                },
-                "key": {"type": "string"},
-                "at": {"type": "string", "pattern": AT_SCHEMA_PATTERN},
-                "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
-            },
+            "oneOf": [
+                submission_schema(event_type, rule)
+                for event_type, rules in sorted(RULES.items())
+                for rule in rules
+            ]
         },
         "signature": {"type": "string", "pattern": "^[A-Za-z0-9+/]{86}==$"},
     },
@@ -132,8 +161,12 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": MAX_BATCH,
-                                # any item: each is checked on its own, with a result each
-                                "items": {"description": "a signed submission (see above)"},
+                                # any JSON the body may hold: each item is checked on its
+                                # own, with a result each
+                                "items": {
+                                    **INTEGER_JSON_REF,
+                                    "description": "a signed submission (see above)",
+                                },
                             }
                         },
                     }
