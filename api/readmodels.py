@@ -14,15 +14,19 @@ from api.auth import REGULATOR, PrincipalDep
 from api.deps import NodeDep
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
-from ledger.errors import Conflict, LedgerError, NotFound
+from ledger.errors import Conflict, LedgerError, Malformed, NotFound
 from ledger.node import Node
 from projections.views import Views
 
 WAIT_SECONDS = 10.0
+MAX_INDEX = 2**53
 router = APIRouter(tags=["read models"])
-After = Annotated[
-    int | None,
-    Query(ge=0, le=2**53, description="answer once the read models include this log index"),
+After = Annotated[  # digits only: an integer parse would also take "+5" or "2\f"
+    str | None,
+    Query(
+        pattern="^[0-9]{1,16}$",
+        description="answer once the read models include this log index",
+    ),
 ]
 
 PERIOD_DOC = {"pattern": "^[0-9]{4}(-Q[1-4])?$", "description": "a year YYYY or quarter YYYY-Qn"}
@@ -56,9 +60,12 @@ def _wait(node: Node, views: Views, index: int | None) -> None:
         raise NotYet(f"the read models do not include log index {index} yet; retry", "after")
 
 
-async def _read(request: Request, node: Node, after: int | None, read: Any, *args: Any) -> Any:
+async def _read(request: Request, node: Node, after: str | None, read: Any, *args: Any) -> Any:
     views = views_of(request)
-    await run_in_threadpool(_wait, node, views, after)
+    index = None if after is None else int(after)
+    if index is not None and index > MAX_INDEX:
+        raise Malformed(f"after must be at most {MAX_INDEX}", "after")
+    await run_in_threadpool(_wait, node, views, index)
     return await run_in_threadpool(read, views, *args)
 
 

@@ -140,3 +140,9 @@ def test_every_request_body_is_required_and_may_be_refused_with_415(client):
         assert operation["requestBody"]["required"] is True
         assert list(operation["requestBody"]["content"]) == ["application/json"]
         assert "415" in operation["responses"]
+
+
+@pytest.mark.parametrize("after", ["+5", "2\f", " 3", "0x1", "1e3", "-0", "99999999999999999"])
+def test_after_is_digits_only(client, after):
+    response = client.get("/v1/city/totals", params={"after": after})
+    assert response.status_code == 400, response.text
