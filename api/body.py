@@ -4,8 +4,9 @@ from typing import Any
 
 from fastapi import Request
 
+from api.problems import UnsupportedMediaType
 from crypto.canonical import CanonicalError, parse_json
-from ledger.errors import Malformed, TooLarge, UnsupportedMediaType
+from ledger.errors import Malformed, TooLarge
 
 JSON_MEDIA_TYPE = "application/json"
 

@@ -9,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json
 from api.deps import NodeDep
 from api.openapi import component
+from api.problems import problem_of, retry_headers
 from api.readmodels import PERIOD_DOC
 from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
 from ledger.domain.runs import RUNS_ACCOUNT
-from ledger.errors import Unavailable
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
 
@@ -52,10 +52,10 @@ async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
         "request": receipt.to_json(),
         "appended": [r.to_json() for r in result.appended],
         "unchanged": result.unchanged,
-        "refused": [error.problem() for error in result.refused],
+        "refused": [problem_of(error) for error in result.refused],
     }
     if result.incomplete is not None:  # recorded, not graded: 202, and send it again later
-        body["incomplete"] = result.incomplete.problem()
-        headers = {"Retry-After": str(Unavailable.retry_after)}
+        body["incomplete"] = problem_of(result.incomplete)
+        headers = retry_headers(result.incomplete)
         return FastJSONResponse(body, status_code=202, headers=headers)
     return FastJSONResponse(body, status_code=201 if result.appended else 200)

@@ -1,51 +1,118 @@
-"""RFC 9457 problem responses for every refusal; bad input never becomes a 500."""
+"""How a refusal becomes a 4xx (or 5xx): each kind's status and title, in one table, and the
+RFC 9457 problem for it; bad input never becomes a 500.
+
+Every problem's `type` is `urn:carbon-ledger:problem:<Kind>`, for the ledger's refusals and
+for the HTTP layer's own (Malformed for a parameter FastAPI refused, NotFound for no route).
+"""
 
 import logging
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ledger.errors import LedgerError
+from ledger.errors import (
+    Conflict,
+    Forbidden,
+    Internal,
+    Invalid,
+    LedgerError,
+    Malformed,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
 from ledger.faults import TRANSIENT, is_transient, unavailable
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE = "urn:carbon-ledger:problem:"
 log = logging.getLogger("carbon_ledger.api")
 
 
-def problem_response(
-    status: int, title: str, detail: str, field: str | None = None
-) -> JSONResponse:
+class UnsupportedMediaType(LedgerError):
+    """A body that is not `application/json` in UTF-8."""
+
+
+class NotYet(LedgerError):
+    """The read models have not caught up with the log index asked for."""
+
+
+STATUS: dict[type[LedgerError], tuple[int, str]] = {
+    Malformed: (400, "Malformed request"),
+    Unauthenticated: (401, "Signature not accepted"),
+    Forbidden: (403, "Not allowed"),
+    NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
+    TooLarge: (413, "Too large"),
+    UnsupportedMediaType: (415, "Unsupported media type"),
+    Invalid: (422, "Unprocessable submission"),
+    Internal: (500, "Internal error"),
+    Unavailable: (503, "Service unavailable"),
+    NotYet: (503, "Not yet"),
+}
+RETRY_AFTER = {Unavailable: 2, NotYet: 1}  # seconds, sent as Retry-After
+
+
+def _kind(error: LedgerError) -> type[LedgerError]:
+    return next(kind for kind in type(error).__mro__ if kind in STATUS)  # type: ignore[misc]
+
+
+def status_of(error: LedgerError) -> int:
+    """The HTTP status of a refusal of this kind."""
+    return STATUS[_kind(error)][0]
+
+
+def retry_headers(error: LedgerError) -> dict[str, str]:
+    """Retry-After for the kinds a plain retry may get past, else nothing."""
+    seconds = RETRY_AFTER.get(_kind(error))  # type: ignore[call-overload]
+    return {} if seconds is None else {"Retry-After": str(seconds)}
+
+
+def _body(kind: str, status: int, title: str, detail: str, field: str | None) -> dict[str, object]:
     body: dict[str, object] = {
-        "type": "about:blank",
+        "type": PROBLEM_TYPE + kind,
         "title": title,
         "status": status,
         "detail": detail,
     }
     if field is not None:
         body["field"] = field
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return body
+
+
+def problem_of(error: LedgerError) -> dict[str, object]:
+    """The RFC 9457 problem object for a refusal."""
+    kind = _kind(error)
+    status, title = STATUS[kind]
+    return _body(kind.__name__, status, title, error.detail, error.field)
+
+
+def _response(body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+    status = body["status"]
+    assert isinstance(status, int)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _ledger_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, LedgerError)
-    headers = getattr(error, "headers", None)
-    return JSONResponse(
-        error.problem(), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
-    )
+    return _response(problem_of(error), retry_headers(error))
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
     field = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
-    return problem_response(400, "Malformed request", first.get("msg", "invalid"), field)
+    return await _ledger_error(_, Malformed(str(first.get("msg", "invalid")), field))
 
 
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    response = problem_response(error.status_code, "HTTP error", str(error.detail))
+    status = HTTPStatus(error.status_code)
+    kind = "".join(word.capitalize() for word in status.name.split("_"))
+    response = _response(_body(kind, status, status.phrase, str(error.detail), None))
     response.headers.update(error.headers or {})  # e.g. Allow on a 405
     return response
 
@@ -60,7 +127,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     if is_transient(error):  # e.g. ENOSPC from a file write
         return await _storage_error(request, error)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem_response(500, "Internal error", "the ledger could not complete the request")
+    return _response(problem_of(Internal("the ledger could not complete the request")))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import AccountId
 from api.auth import REGULATOR, PrincipalDep
 from api.deps import NodeDep
+from api.problems import NotYet
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
-from ledger.errors import Conflict, LedgerError, Malformed, NotFound
+from ledger.errors import Conflict, Malformed, NotFound
 from ledger.node import Node
 from projections.views import Views
 
@@ -36,12 +37,6 @@ IndustryCode = Annotated[
 ]
 # per:<bank>:<pid>: a pid holds no colon
 PersonId = Annotated[str, Path(pattern="^[A-Za-z0-9._-]{1,160}$")]
-
-
-class NotYet(LedgerError):
-    status = 503
-    title = "Not yet"
-    headers = {"Retry-After": "1"}  # noqa: RUF012 (read-only)
 
 
 def views_of(request: Request) -> Views:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json
 from api.deps import NodeDep
 from api.openapi import EVENT_DATA_REFS, INTEGER_JSON_REF
+from api.problems import problem_of, status_of
 from api.responses import FastJSONResponse
 from ledger.errors import LedgerError, Malformed
 from ledger.ledger import Receipt
@@ -135,7 +136,7 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
     results = node.ledger.submit_batch(wires)
     deadline = time.monotonic() + WAIT_SECONDS
     return [
-        {"status": error.status, "problem": error.problem()}
+        {"status": status_of(error), "problem": problem_of(error)}
         if isinstance(error := result, LedgerError)
         else {
             "status": 200 if result.replayed else 201,

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from api.problems import status_of
 from crypto.keys import generate_signer
 from crypto.records import receipt_message, receipt_promise
 from ledger.errors import (
@@ -249,7 +250,7 @@ def test_every_refusal_names_its_field_and_changes_nothing(node):
         with pytest.raises(kind) as caught:
             node.ledger.submit(wire)
         assert caught.value.field == field, label
-        assert 400 <= caught.value.status < 500
+        assert 400 <= status_of(caught.value) < 500
     integrate_all(node)
     assert node.reader.size() == size
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crypto.keys import generate_signer
-from ledger.errors import Forbidden, LedgerError
+from ledger.errors import Conflict, Forbidden, LedgerError
 from ledger.ledger import Receipt
 from ledger.node import Node
 from tests.conftest import opened_node
@@ -93,7 +93,7 @@ def test_a_true_refusal_is_still_refused_after_the_recheck(node, other, submit):
     redemption = {"points": 90, "use": "goods", "ref": "x1"}  # one more than there is
     with pytest.raises(LedgerError) as refused:
         submit(other, signed(bank, "per:abc:p1", "PointsRedeemed", redemption))
-    assert refused.value.status == 409 and refused.value.field == "submission.data.points"
+    assert isinstance(refused.value, Conflict) and refused.value.field == "submission.data.points"
 
 
 @pytest.mark.slow
