@@ -57,7 +57,7 @@ RETRY_AFTER = {Unavailable: 2, NotYet: 1}  # seconds, sent as Retry-After
 
 
 def _kind(error: LedgerError) -> type[LedgerError]:
-    return next(kind for kind in type(error).__mro__ if kind in STATUS)  # type: ignore[misc]
+    return next(kind for kind in type(error).__mro__ if kind in STATUS)
 
 
 def status_of(error: LedgerError) -> int:
@@ -67,7 +67,7 @@ def status_of(error: LedgerError) -> int:
 
 def retry_headers(error: LedgerError) -> dict[str, str]:
     """Retry-After for the kinds a plain retry may get past, else nothing."""
-    seconds = RETRY_AFTER.get(_kind(error))  # type: ignore[call-overload]
+    seconds = RETRY_AFTER.get(_kind(error))
     return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
