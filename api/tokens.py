@@ -4,16 +4,15 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import re
 import secrets
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from client.files import write_atomically
 from ledger.domain.industrial import CREDIT_CODE
 
 TOKENS_FILE = "tokens.json"
@@ -115,19 +114,7 @@ class TokenStore:
             records = dict(self._current())
             yield records
             body = {"tokens": [asdict(record) for record in records.values()]}
-            descriptor, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            try:
-                with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                    json.dump(body, file, indent=2)
-                    file.write("\n")
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.chmod(temp, 0o600)
-                os.replace(temp, self.path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
-                raise
+            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())
 
     def list(self) -> list[TokenRecord]:
         """Every token record, oldest first."""

@@ -10,12 +10,9 @@ larger tree needs a consistency proof.
 """
 
 import base64
-import contextlib
 import http.client
 import json
-import os
 import random
-import tempfile
 import threading
 import time
 import urllib.error
@@ -28,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from client.files import write_atomically
 from client.verifier.audit import Audit, Failure, Report
 from client.verifier.bundle import bundle_from_object
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
@@ -504,7 +502,7 @@ class LedgerClient:
         self._last = (checkpoint, note)
         if self.state_file is not None:
             state = {"log_key": self.log_key.text, "checkpoint": note}
-            _write_atomically(self.state_file, json.dumps(state, indent=2) + "\n")
+            write_atomically(self.state_file, (json.dumps(state, indent=2) + "\n").encode())
 
     def _load(self, path: Path) -> None:
         """Pin the log key and the last checkpoint from a state file."""
@@ -612,19 +610,3 @@ def _check_inclusion(index: int, leaf: str, hashes: Sequence[str], checkpoint: C
         raise VerificationError(
             "inclusion", f"entry {index} in the tree of size {checkpoint.size}: {error}"
         ) from None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash leaves the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

@@ -8,8 +8,6 @@ requests so the stored size never goes back.
 
 import base64
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from client.files import write_atomically
 from crypto.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
 from crypto.cosignature import CosignatureSigner, cosign
 from crypto.keys import Verifier
@@ -75,22 +74,7 @@ def save_heads(path: Path, heads: dict[str, LogHead]) -> None:
         for origin, h in sorted(heads.items())
     }
     data = json.dumps({"logs": logs}, indent=1, sort_keys=True).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomically(path, data)
 
 
 class WitnessState:
