@@ -5,14 +5,13 @@ import itertools
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from client.ledger_client import submission
 from crypto.checkpoint import open_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.merkle import verify_inclusion
-from crypto.records import sign_submission
 from ledger.account import ENTRY_TOPICS
 from ledger.log.witnessing import Witness
 from ledger.node import Node, open_node
@@ -35,10 +34,6 @@ def new_node(data_dir: Path, storage: dict[str, str], witnesses: Sequence[Witnes
     return open_node(settings)
 
 
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def signed(
     signer: Signer,
     account: str,
@@ -48,16 +43,8 @@ def signed(
     id_: str | None = None,
     at: str | None = None,
 ) -> dict[str, Any]:
-    """A wire submission signed by `signer`."""
-    submission = {
-        "account": account,
-        "type": type_,
-        "data": data,
-        "key": signer.key_id,
-        "at": at or now_text(),
-        "id": id_ or f"t-{next(_ids)}",
-    }
-    return sign_submission(signer, submission)
+    """A wire submission signed by `signer`, built as the client builds one."""
+    return submission(signer, account, type_, data, id=id_ or f"t-{next(_ids)}", at=at)
 
 
 def register(node: Node, name: str, roles: list[str]) -> Signer:
