@@ -251,7 +251,7 @@ class Audit:
     def _replay(self, entry: dict[str, Any], leaf: str, index: int, proven: bool) -> None:
         account = entry.get("account")
         where = f"entry {index} ({account} seq {entry.get('seq')})"
-        chain = self.chains.get(account)
+        chain = self.chains.get(account) if isinstance(account, str) else None
         expected_seq, expected_prev = (chain.seq + 1, chain.head) if chain else (0, "")
         if entry.get("seq") != expected_seq:
             raise Failure("chain", where, "seq", expected_seq, entry.get("seq"))
@@ -392,8 +392,12 @@ class Audit:
     def _grade(self, bundle: Bundle, checkpoint: Checkpoint) -> None:
         """The cited grade was replayed and rechecked; now its industry benchmark."""
         grade_index = bundle.grade.get("index") if bundle.grade else None
-        entry = self.entries_by_index.get(grade_index)  # type: ignore[arg-type]
-        if entry is None or entry["submission"]["type"] != "GradeAssigned":
+        entry = self.entries_by_index.get(grade_index) if isinstance(grade_index, int) else None
+        if (
+            entry is None
+            or not isinstance(grade_index, int)
+            or entry["submission"]["type"] != "GradeAssigned"
+        ):
             raise Failure(
                 "evidence", "grade", "index", "a GradeAssigned entry in the bundle", grade_index
             )
