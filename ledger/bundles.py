@@ -22,8 +22,8 @@ from ledger.account import account_uuid
 from ledger.domain.balances import balance
 from ledger.errors import NotFound
 from ledger.history import chain, state_before
-from ledger.log.recorder import LogLeaf
 from ledger.node import Node
+from ledger.storage.base import LogLeaf
 from ledger.system import SYSTEM_ACCOUNTS
 
 PAGE = 1000

@@ -20,7 +20,7 @@ from ledger.domain.reference import METHODS_ACCOUNT
 from ledger.errors import Invalid, LedgerError
 from ledger.history import state_before
 from ledger.ledger import Ledger, Receipt
-from ledger.log.recorder import LogRecorder
+from ledger.storage.base import LogRecorder
 
 Kind = Literal["industrial", "agri"]
 

@@ -3,8 +3,8 @@
 import json
 from typing import Any
 
-from ledger.log.recorder import LogLeaf, LogRecorder
 from ledger.rules import apply_entry, initial_state
+from ledger.storage.base import LogLeaf, LogRecorder
 
 PAGE = 1000
 

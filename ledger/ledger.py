@@ -30,9 +30,9 @@ from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Internal, Invalid, LedgerError, TooLarge, Unauthenticated
 from ledger.faults import is_transient, unavailable
 from ledger.loading import AccountLoader
-from ledger.recorders import Claim
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
+from ledger.storage.base import Claim
 from ledger.store import LedgerStore
 from ledger.submissions import Checked, authenticate, check_submission, now_utc
 from ledger.system import SystemState
@@ -372,7 +372,7 @@ class Ledger:
 
     def _replay(self, checked: Checked) -> Receipt | None:
         """The original receipt if (key, id) was used for these bytes; Conflict if for others."""
-        claim = self.store.recorder.find_claim(*checked.claim_key)
+        claim = self.store.reads.find_claim(*checked.claim_key)
         if claim is None:
             return None
         if claim.digest != checked.digest:

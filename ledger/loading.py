@@ -8,92 +8,14 @@ import contextlib
 import copy
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
-from psycopg.sql import SQL, Identifier
 
 from ledger.account import Account, account_uuid
 from ledger.store import LedgerStore
-
-
-def _select_sqlite(recorder: Any, where: str, params: list[Any]) -> list[StoredEvent]:
-    statement = (
-        f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
-        f" WHERE {where} ORDER BY originator_id, originator_version"
-    )
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, params)
-        return [
-            StoredEvent(recorder.convert_originator_id(r[0]), r[1], r[2], bytes(r[3]))
-            for r in cursor.fetchall()
-        ]
-
-
-def _select_postgres(
-    recorder: PostgresAggregateRecorder, where: str, params: list[Any]
-) -> list[StoredEvent]:
-    statement = SQL(
-        "SELECT originator_id, originator_version, topic, state FROM {0}.{1}"
-        " WHERE " + where + " ORDER BY originator_id, originator_version"
-    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return [
-            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-            for r in cursor.fetchall()
-        ]
-
-
-def select_events(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
-    """Every stored event of these aggregates, in one query."""
-    if isinstance(recorder, PostgresAggregateRecorder):
-        return _select_postgres(recorder, "originator_id = ANY(%b)", [list(ids)])
-    marks = ",".join("?" * len(ids))
-    return _select_sqlite(recorder, f"originator_id IN ({marks})", [i.hex for i in ids])
-
-
-def select_events_after(recorder: Any, after: Mapping[UUID, int]) -> list[StoredEvent]:
-    """Each aggregate's stored events after the version given for it, in one query."""
-    if isinstance(recorder, PostgresAggregateRecorder):
-        where = " OR ".join(["(originator_id = %s AND originator_version > %s)"] * len(after))
-        return _select_postgres(recorder, where, [v for pair in after.items() for v in pair])
-    where = " OR ".join(["(originator_id = ? AND originator_version > ?)"] * len(after))
-    params = [v for key, version in after.items() for v in (key.hex, version)]
-    return _select_sqlite(recorder, where, params)
-
-
-def _versions_postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> dict[UUID, int]:
-    statement = SQL(
-        "SELECT originator_id, MAX(originator_version) AS version FROM {0}.{1}"
-        " WHERE originator_id = ANY(%b) GROUP BY originator_id"
-    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(statement, [list(ids)])
-        return {row["originator_id"]: row["version"] for row in cursor.fetchall()}
-
-
-def _versions_sqlite(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
-    statement = (
-        f"SELECT originator_id, MAX(originator_version) FROM {recorder.events_table_name}"
-        f" WHERE originator_id IN ({','.join('?' * len(ids))}) GROUP BY originator_id"
-    )
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, [i.hex for i in ids])
-        return {UUID(row[0]): row[1] for row in cursor.fetchall()}
-
-
-def select_versions(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
-    """The stored version of each of these aggregates that has events, in one query."""
-    if not ids:
-        return {}
-    if isinstance(recorder, PostgresAggregateRecorder):
-        return _versions_postgres(recorder, ids)
-    return _versions_sqlite(recorder, ids)
 
 
 class AccountLoader:
@@ -122,7 +44,7 @@ class AccountLoader:
         if not missing:
             return found
         events: dict[UUID, list[Any]] = defaultdict(list)
-        for stored in select_events(self.store.recorder, missing):
+        for stored in self.store.reads.bulk_events(missing):
             events[stored.originator_id].append(self.store.mapper.to_domain_event(stored))
         loaded = {key: project_aggregate(None, events[key]) for key in events}
         with self._lock:
@@ -140,7 +62,7 @@ class AccountLoader:
         """The accounts whose stored version is no longer the one a decision read (None: the
         account had no entries), asked of the store: a refusal is true only if this is empty."""
         keys = {account_uuid(account_id): account_id for account_id in decided_on}
-        stored = select_versions(self.store.recorder, list(keys))
+        stored = self.store.reads.bulk_versions(list(keys))
         return {
             account_id
             for key, account_id in keys.items()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import OperationalError, ProgrammingError
-from eventsourcing.postgres import PostgresFactory
 
 from crypto.keys import Signer
 from crypto.records import sign_submission
@@ -18,14 +17,14 @@ from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger, Receipt, receipt_submission
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
-from ledger.log.lease import AdvisoryLease, FileLease, Lease, advisory_key, wait_for_lease
 from ledger.log.reader import LogReader
-from ledger.log.recorder import LeaseLost, LogRecorder, PostgresLogRecorder, SQLiteLogRecorder
 from ledger.log.witnessing import Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
 from ledger.settings import Settings
-from ledger.store import LedgerStore, setup_lock
+from ledger.storage.base import Lease, LeaseLost, LogRecorder, wait_for_lease
+from ledger.storage.factory import backend
+from ledger.store import LedgerStore
 from ledger.system import SYSTEM_ACCOUNTS
 
 LEDGER_KEY_NAME = "ledger.quzhou"
@@ -68,11 +67,7 @@ class Node:
 
     def lease(self, purpose: str = "integrator") -> Lease:
         """The lock that makes this process the only one doing `purpose` on this ledger."""
-        if isinstance(self.store.factory, PostgresFactory):
-            datastore = self.store.factory.datastore
-            key = advisory_key(datastore.schema, purpose)
-            return AdvisoryLease(datastore.pool.conninfo, key, **datastore.pool.kwargs)
-        return FileLease(self.data_dir / f"{purpose}.lock")
+        return self.store.storage.lease(self.store.factory, self.data_dir, purpose)
 
     def run_integrator(self, stop: threading.Event, batch: int = BATCH_LIMIT) -> None:
         """Stand by for the lease, then integrate until stopped; stand by again whenever the
@@ -233,10 +228,7 @@ def _store(settings: Settings, create: bool) -> tuple[LedgerStore, LogRecorder]:
     """The event store and the log tables; `create` makes missing tables (init only)."""
     storage = {**settings.storage, "CREATE_TABLE": "y" if create else "n"}
     store = LedgerStore(env=storage)
-    recorder_class = PostgresLogRecorder if settings.postgres else SQLiteLogRecorder
-    with setup_lock(store.settings):
-        log = store.factory.tracking_recorder(recorder_class)
-    return store, log
+    return store, store.storage.log_recorder(store.factory)
 
 
 def init_node(settings: Settings) -> bool:
@@ -268,9 +260,9 @@ def open_node(settings: Settings) -> Node:
     missing = [name for name in KEY_FILES if not (keys / name).exists()]
     if missing:
         raise NotInitialised(f"{keys} holds no {missing[0]}: run `carbon-ledger init` first")
-    sqlite_file = settings.storage.get("SQLITE_DBNAME", "")
-    if not settings.postgres and not Path(sqlite_file).exists():  # connecting would create it
-        raise NotInitialised(f"there is no {sqlite_file}: run `carbon-ledger init` first")
+    missing_database = backend(settings.storage).missing()  # connecting would create it
+    if missing_database is not None:
+        raise NotInitialised(f"{missing_database}: run `carbon-ledger init` first")
     signers = {name: read_key(keys / name) for name in KEY_FILES}
     store, log = _store(settings, create=False)
     ledger_key = signers["ledger.key"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from eventsourcing.application import project_aggregate
 
 from ledger.account import Account, account_uuid
-from ledger.log.recorder import LogRecorder
+from ledger.storage.base import LogRecorder
 from ledger.store import LedgerStore
 
 

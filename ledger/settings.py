@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger.log.witnessing import Witness, parse_witness
-from ledger.store import storage_env
+from ledger.storage.factory import backend_class, storage_env
 
 DEFAULT_DATA = Path("data")
 SETTINGS_ENV = "CARBON_LEDGER_SETTINGS"
@@ -62,7 +62,7 @@ class Settings:
 
     @property
     def postgres(self) -> bool:
-        return self.storage.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+        return backend_class(self.storage).name == "postgres"
 
     def to_json(self) -> str:
         """The settings as one JSON value (for SETTINGS_ENV)."""

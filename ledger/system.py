@@ -10,7 +10,6 @@ from eventsourcing.application import project_aggregate
 
 from ledger.account import Account, account_uuid
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
-from ledger.loading import select_events_after
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.rules import initial_state
 from ledger.store import LedgerStore
@@ -38,7 +37,7 @@ class SystemState:
                 for account, aggregate in self._aggregates.items()
             }
             news: dict[UUID, list[Any]] = defaultdict(list)
-            for stored in select_events_after(self.store.recorder, after):
+            for stored in self.store.reads.bulk_events_after(after):
                 news[stored.originator_id].append(self.store.mapper.to_domain_event(stored))
             states, versions = {}, {}
             for account, aggregate in self._aggregates.items():

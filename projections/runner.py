@@ -8,8 +8,8 @@ from collections.abc import Callable
 from eventsourcing.persistence import Notification, Tracking
 
 from ledger.follow import entries_after, follow
-from ledger.log.lease import wait_for_lease
 from ledger.node import Node
+from ledger.storage.base import wait_for_lease
 from ledger.store import LedgerStore
 from projections.fold import Entry, fold
 from projections.recorder import StalePosition, ViewRecorder, open_view_recorder

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ledger.log.recorder import LeaseLost
 from ledger.node import Node
+from ledger.storage.base import LeaseLost
 from tests.conftest import IN_CI, PG, opened_node
 from tests.faults import postgres
 from tests.support import (

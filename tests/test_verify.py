@@ -271,7 +271,8 @@ def test_a_grade_made_from_a_stale_cache_still_has_verifiable_evidence(node, dat
     comes from the log below the run's cut, so evidence still adds up."""
     from ledger.bundles import evidence_bundle
     from ledger.ledger import Ledger
-    from ledger.store import LedgerStore, storage_env
+    from ledger.storage.factory import storage_env
+    from ledger.store import LedgerStore
     from tests.support import register, signed
 
     meter = register(node, "meter.m1", ["meter"])

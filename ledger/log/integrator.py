@@ -12,7 +12,7 @@ from crypto.keys import Signer
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
 from ledger.follow import entries_after, follow
 from ledger.log.overlay import PendingHashes
-from ledger.log.recorder import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
+from ledger.storage.base import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
 from ledger.store import LedgerStore
 
 BATCH_LIMIT = 1000

@@ -4,7 +4,7 @@ import time
 
 from crypto.merkle import prove_consistency, prove_inclusion
 from ledger.errors import Conflict, Invalid, NotFound
-from ledger.log.recorder import LogLeaf, LogRecorder
+from ledger.storage.base import LogLeaf, LogRecorder
 
 RECENT = 64  # how far back to look for a fully cosigned checkpoint
 

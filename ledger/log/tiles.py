@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from crypto.merkle import HashReader, StorageError, stored_hash_index
-from ledger.log.recorder import LogLeaf
+from ledger.storage.base import LogLeaf
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT

@@ -29,7 +29,7 @@ from crypto.witness_protocol import (
     parse_cosignatures,
     parse_size,
 )
-from ledger.log.recorder import LogRecorder
+from ledger.storage.base import LogRecorder
 
 LOG = logging.getLogger(__name__)
 TIMEOUT = 5.0

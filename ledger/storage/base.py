@@ -1,0 +1,480 @@
+"""What storage offers, whatever the backend: the claims-aware event store's reads, the log's
+tables, the view tables, leases, the backend itself; and the SQL that is the same on both.
+
+The event store's recorders add two things to the save's own transaction: the idempotency
+claims, and the versions the system accounts must still have.
+
+Claims: (key, id) is unique in a `claims` table, so a second use of an id by a key
+conflicts in the same transaction as the entry it would append: the database enforces
+idempotency, and no aggregate or event is spent on it.
+
+System versions:
+A decision reads the key registry, factor tables and methods before its transaction. If
+another process moved one of them on meanwhile, the entry would land after that change in
+log order while having been decided before it, and an offline replay would disagree. The
+check runs after the insert, inside the same transaction, where the store's write lock
+(PostgreSQL's table lock, SQLite's single writer) makes it exact; a mismatch is a conflict,
+which the ledger retries like any other.
+
+Log tables sit beside eventsourcing's tracking table, so leaves and position commit
+together; view tables beside their own tracking table, so row deltas and position do.
+"""
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
+    StoredEvent,
+    Tracking,
+    TrackingRecorder,
+)
+
+# --- the event store: claims, system versions, bulk reads -----------------------------------
+
+Versions = Mapping[UUID, int | None]
+CLAIMS = "claims"
+CLAIMS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (key_id TEXT NOT NULL, id TEXT NOT NULL,"
+    " digest TEXT NOT NULL, account TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key_id, id))"
+)
+MOVED = "a system account moved on since the decision; retry"
+
+
+class Claim(NamedTuple):
+    """A key's idempotency id, the digest of the bytes it was used for, and their entry."""
+
+    key_id: str
+    id: str
+    digest: str
+    account: str
+    seq: int
+
+
+def moved(found: dict[UUID, int], expected: Versions) -> bool:
+    return any(found.get(originator) != version for originator, version in expected.items())
+
+
+class LedgerRecorder(Protocol):
+    """The application recorder both backends give the ledger store: eventsourcing's, whose
+    insert also takes `claims` and `system_versions`, plus these reads."""
+
+    def find_claim(self, key_id: str, id_: str) -> Claim | None: ...
+
+    def bulk_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of these aggregates, in one query."""
+        ...
+
+    def bulk_events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
+        """Each aggregate's stored events after the version given for it, in one query."""
+        ...
+
+    def bulk_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The stored version of each of these aggregates that has events, in one query."""
+        ...
+
+
+# --- the log: leaves, stored hashes, checkpoints, lease generations ------------------------
+
+
+@dataclass(frozen=True)
+class LogLeaf:
+    index: int
+    leaf_hash: bytes
+    account: str
+    seq: int
+    entry: bytes
+    notification_id: int
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """What one integration step commits: new leaves, new stored hashes, the new checkpoint."""
+
+    leaves: Sequence[LogLeaf]
+    hashes_start: int
+    hashes: Sequence[bytes]
+    size: int
+    checkpoint: str
+
+
+LOG_TABLES = {
+    "hashes": "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)",
+    "leaves": (
+        "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, leaf_hash {blob} NOT NULL UNIQUE,"
+        " account TEXT NOT NULL, seq BIGINT NOT NULL, entry {blob} NOT NULL,"
+        " notification_id BIGINT NOT NULL UNIQUE, UNIQUE (account, seq))"
+    ),
+    "checkpoints": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "leases": (
+        "CREATE TABLE IF NOT EXISTS {t} (purpose TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
+    ),
+}
+
+
+class LeaseLost(RuntimeError):
+    """Another process took the lease since this one did: its commit was rolled back."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease generation a writer holds; its commits succeed only while it is current."""
+
+    purpose: str
+    generation: int
+
+
+LEAF_COLUMNS = "idx, leaf_hash, account, seq, entry, notification_id"
+LEAF_TYPES = ("bigint", "bytea", "text", "bigint", "bytea", "bigint")
+HASH_TYPES = ("bigint", "bytea")
+
+
+def _leaf(row: Sequence[Any]) -> LogLeaf:
+    index, leaf_hash, account, seq, entry, notification_id = row
+    return LogLeaf(index, bytes(leaf_hash), account, seq, bytes(entry), notification_id)
+
+
+class LogRecorder(TrackingRecorder):
+    """Reads and writes the log's tables; one `record()` is one transaction. The queries
+    are written once, with `?` for parameters; a backend names the tables, opens the
+    transactions and may insert rows its own way."""
+
+    placeholder = "?"
+
+    def table(self, name: str) -> str:
+        raise NotImplementedError
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _sql(self, text: str, **tables: str) -> str:
+        names = {key: self.table(value) for key, value in tables.items()}
+        return text.replace("?", self.placeholder).format(**names)
+
+    def _all(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[Any]:
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(self._sql(text, **tables), params)
+            return [
+                tuple(row.values()) if isinstance(row, dict) else tuple(row)
+                for row in cursor.fetchall()
+            ]
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        """Stored Merkle hashes at the given storage indexes, in that order."""
+        if not indexes:
+            return []
+        wanted = sorted(set(indexes))
+        marks = ",".join("?" * len(wanted))
+        rows = self._all(f"SELECT idx, hash FROM {{t}} WHERE idx IN ({marks})", wanted, t="hashes")
+        found = {idx: bytes(hash_) for idx, hash_ in rows}
+        missing = [index for index in wanted if index not in found]
+        if missing:
+            raise LookupError(f"stored hashes missing: {missing[:5]}")
+        return [found[index] for index in indexes]
+
+    def stored_count(self) -> int:
+        return self._all("SELECT COUNT(*) FROM {t}", t="hashes")[0][0]
+
+    def tree_size(self) -> int:
+        rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
+        return rows[0][0] or 0
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        """The newest signed checkpoint as (size, note)."""
+        rows = self._all("SELECT size, note FROM {t} ORDER BY size DESC LIMIT 1", t="checkpoints")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def recent_checkpoints(self, at_least: int, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` checkpoints of size >= at_least, newest first."""
+        rows = self._all(
+            "SELECT size, note FROM {t} WHERE size >= ? ORDER BY size DESC LIMIT ?",
+            [at_least, limit],
+            t="checkpoints",
+        )
+        return [(size, note) for size, note in rows]
+
+    def index_of(self, leaf_hash: bytes) -> int | None:
+        rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")
+        return rows[0][0] if rows else None
+
+    def leaves(self, start: int, stop: int) -> list[LogLeaf]:
+        """Leaves with start <= index < stop, in index order."""
+        rows = self._all(
+            f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE idx >= ? AND idx < ? ORDER BY idx",
+            [start, stop],
+            t="leaves",
+        )
+        return [_leaf(row) for row in rows]
+
+    def account_leaves(self, account: str, after_seq: int = -1, limit: int = 1000) -> list[LogLeaf]:
+        """An account's integrated entries with seq > after_seq, in seq order."""
+        rows = self._all(
+            f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [account, after_seq, limit],
+            t="leaves",
+        )
+        return [_leaf(row) for row in rows]
+
+    def accounts(self, prefix: str) -> list[str]:
+        """Ids of accounts with integrated entries whose id starts with `prefix`."""
+        rows = self._all(
+            "SELECT DISTINCT account FROM {t} WHERE account >= ? AND account < ? ORDER BY account",
+            [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)],
+            t="leaves",
+        )
+        return [row[0] for row in rows]
+
+    def store_cosigned(self, size: int, note: str) -> None:
+        """Replace checkpoint `size`'s note by the same note with witness cosignature lines."""
+        with self.transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql("UPDATE {t} SET note = ? WHERE size = ?", t="checkpoints"), [note, size]
+            )
+
+    def _insert(self, cursor: Any, table: str, types: Sequence[str], rows: list[Any]) -> None:
+        """Insert rows whose columns have these PostgreSQL types."""
+        marks = ", ".join("?" * len(types))
+        cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks})", t=table), rows)
+
+    def take_lease(self, purpose: str) -> Fence:
+        """A new generation for `purpose`: from its commit on, older holders' commits fail.
+
+        The update takes the row's lock, so it waits for a commit that checked the old
+        generation to finish, and that commit's successor then sees the new one."""
+        with self.transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql("INSERT INTO {t} VALUES (?, 0) ON CONFLICT DO NOTHING", t="leases"),
+                [purpose],
+            )
+            cursor.execute(
+                self._sql(
+                    "UPDATE {t} SET generation = generation + 1 WHERE purpose = ?"
+                    " RETURNING generation",
+                    t="leases",
+                ),
+                [purpose],
+            )
+            row = cursor.fetchone()
+        generation = row["generation"] if isinstance(row, dict) else row[0]
+        return Fence(purpose, generation)
+
+    def _check_fence(self, cursor: Any, fence: Fence) -> None:
+        """Lock the lease's row for this transaction; LeaseLost if its generation moved on."""
+        cursor.execute(
+            self._sql(
+                "UPDATE {t} SET generation = generation WHERE purpose = ? AND generation = ?"
+                " RETURNING generation",
+                t="leases",
+            ),
+            [fence.purpose, fence.generation],
+        )
+        if cursor.fetchone() is None:
+            raise LeaseLost(f"the {fence.purpose} lease was taken by another process")
+
+    def record(self, batch: LogBatch, tracking: Tracking | None, fence: Fence | None) -> None:
+        """Commit a batch and the integrator's position in one transaction, if `fence` is
+        still the lease's generation (None: the caller holds the lease for one short job)."""
+        with self.transaction(commit=True) as cursor:
+            if fence is not None:
+                self._check_fence(cursor, fence)
+            self._insert(
+                cursor,
+                "leaves",
+                LEAF_TYPES,
+                [
+                    (x.index, x.leaf_hash, x.account, x.seq, x.entry, x.notification_id)
+                    for x in batch.leaves
+                ],
+            )
+            self._insert(
+                cursor,
+                "hashes",
+                HASH_TYPES,
+                [(batch.hashes_start + i, h) for i, h in enumerate(batch.hashes)],
+            )
+            cursor.execute(
+                self._sql("INSERT INTO {t} VALUES (?, ?)", t="checkpoints"),
+                [batch.size, batch.checkpoint],
+            )
+            if tracking is not None:
+                self._insert_tracking(cursor, tracking)
+
+
+# --- the views: tables the read side describes, written with their position ----------------
+
+
+class ViewTable(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class ViewSchema(Protocol):
+    """The read side's tables and their SQL (projections/tables.py): storage runs it."""
+
+    tracking: str  # the views' own tracking table
+
+    @property
+    def tables(self) -> Sequence[Any]: ...
+
+    def create_statements(self, table: Any, name: str) -> list[str]: ...
+
+    def write_statement(self, table: Any, *, arrays: bool = False) -> str: ...
+
+
+class ViewDeltas(Protocol):
+    def params(self, table: Any) -> list[tuple[Any, ...]]: ...
+
+
+class StalePosition(RuntimeError):
+    """Another projector moved the position since this batch was read; the batch is dropped."""
+
+
+class ViewRecorder(TrackingRecorder):
+    """Reads and writes the view tables; one `record()` is one transaction."""
+
+    # The tracking table is our own (`proj_tracking`), not the integrator's: both follow
+    # the application "ledger", each from its own position.
+    placeholder = "?"
+    views: ViewSchema
+
+    def table(self, name: str) -> str:
+        raise NotImplementedError
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _lock(self, cursor: Any, application_name: str) -> None:
+        """Wait until this transaction is the only one writing the views."""
+        raise NotImplementedError
+
+    def _positional(self, cursor: Any) -> None:
+        """Make the cursor return rows by position (not keyed by possibly repeated names)."""
+
+    def _sql(self, text: str, **tables: str) -> str:
+        names = {key: self.table(value) for key, value in tables.items()}
+        return text.replace("?", self.placeholder).format(**names)
+
+    def select(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[tuple[Any, ...]]:
+        """Rows of one query; `{x}` in `text` names the table given as x=NAME."""
+        with self.transaction(commit=False) as cursor:
+            self._positional(cursor)
+            cursor.execute(self._sql(text, **tables), params)
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def position(self, application_name: str) -> int:
+        """The notification id of the last entry folded into the views (0 if none)."""
+        return self.max_tracking_id(application_name) or 0
+
+    def record(self, deltas: ViewDeltas, start: int, tracking: Tracking) -> None:
+        """Commit a batch's deltas and the new position, if the position is still `start`."""
+        with self.transaction(commit=True) as cursor:
+            self._lock(cursor, tracking.application_name)
+            now = self._max_tracking_id(tracking.application_name, cursor) or 0
+            if now != start:
+                raise StalePosition(f"position is {now}, the batch was read from {start}")
+            for table in self.views.tables:
+                rows = deltas.params(table)
+                if rows:
+                    self._write(cursor, table, rows)
+            self._insert_tracking(cursor, tracking)
+
+    def _write(self, cursor: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+        cursor.executemany(self._sql(self.views.write_statement(table), t=table.name), rows)
+
+    def clear(self, application_name: str) -> None:
+        """Empty every view table and forget the position, in one transaction."""
+        with self.transaction(commit=True) as cursor:
+            self._lock(cursor, application_name)
+            for table in self.views.tables:
+                cursor.execute(self._sql("DELETE FROM {t}", t=table.name))
+            cursor.execute(
+                self._sql("DELETE FROM {t} WHERE application_name = ?", t=self.views.tracking),
+                [application_name],
+            )
+
+
+# --- leases: one process at a time does a job -----------------------------------------------
+
+
+class Lease(Protocol):
+    def try_acquire(self) -> bool: ...
+
+    def held(self) -> bool:
+        """False once the lease may have been lost (its holder must stop and stand by)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+def wait_for_lease(lease: Lease, stop: threading.Event, poll: float = 0.5) -> bool:
+    """Stand by until the lease is ours (True) or `stop` is set (False)."""
+    while not stop.is_set():
+        if lease.try_acquire():
+            return True
+        stop.wait(poll)
+    return False
+
+
+# --- a backend ------------------------------------------------------------------------------
+
+
+class Backend(ABC):
+    """One storage backend, bound to eventsourcing's settings (chosen by ledger.storage.factory)."""
+
+    name: ClassVar[str]
+    persistence_module: ClassVar[str]  # eventsourcing's PERSISTENCE_MODULE
+    application_recorder: ClassVar[type[ApplicationRecorder]]  # what LedgerRecorder describes
+    log_recorder_class: ClassVar[type[LogRecorder]]
+    view_recorder_class: ClassVar[type[ViewRecorder]]
+
+    def __init__(self, settings: Mapping[str, str]) -> None:
+        self.settings = dict(settings)
+
+    @classmethod
+    def recorder_topic(cls) -> str:
+        """eventsourcing's APPLICATION_RECORDER_TOPIC for the ledger store."""
+        recorder = cls.application_recorder
+        return f"{recorder.__module__}:{recorder.__qualname__}"
+
+    @classmethod
+    @abstractmethod
+    def defaults(cls, data_dir: Path) -> dict[str, str]:
+        """eventsourcing settings this backend starts from (the environment's win)."""
+
+    @abstractmethod
+    def setup_lock(self) -> AbstractContextManager[None]:
+        """Held while creating tables."""
+
+    @abstractmethod
+    def prepare(self, factory: InfrastructureFactory[Any]) -> None:
+        """Adjust what the store's eventsourcing factory made (once, after it is made)."""
+
+    @abstractmethod
+    def missing(self) -> str | None:
+        """Why there is certainly no database yet (opening it would create one), or None."""
+
+    @abstractmethod
+    def lease(self, factory: InfrastructureFactory[Any], data_dir: Path, purpose: str) -> Lease:
+        """The lock that makes one process the only one doing `purpose` on this ledger."""
+
+    def log_recorder(self, factory: InfrastructureFactory[Any]) -> LogRecorder:
+        """The log's tables on the store's database (created if CREATE_TABLE says so)."""
+        with self.setup_lock():
+            return factory.tracking_recorder(self.log_recorder_class)  # type: ignore[return-value]
+
+    def view_recorder(
+        self, factory: InfrastructureFactory[Any], views: ViewSchema, create: bool
+    ) -> ViewRecorder:
+        """The view tables on the store's database; `create` makes missing tables."""
+        with self.setup_lock():
+            recorder = self.view_recorder_class(factory.datastore, views=views)  # type: ignore[attr-defined,call-arg]
+            if create or factory.env_create_table():
+                recorder.create_table()
+        return recorder
