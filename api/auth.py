@@ -6,17 +6,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.problems import TokenNotAccepted
 from api.tokens import REGULATOR, TokenStore, parse_principal
-from ledger.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="a token from `carbon-ledger tokens create`")
-
-
-class TokenNotAccepted(Unauthenticated):
-    """No bearer token, or one that is unknown or revoked."""
-
-    title = "Bearer token required"
-    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012 (read-only)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json
 from api.deps import NodeDep
 from api.openapi import component
-from api.problems import problem_of, retry_headers
+from api.problems import headers_of, problem_of
 from api.readmodels import PERIOD_DOC
 from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
@@ -56,6 +56,6 @@ async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
     }
     if result.incomplete is not None:  # recorded, not graded: 202, and send it again later
         body["incomplete"] = problem_of(result.incomplete)
-        headers = retry_headers(result.incomplete)
+        headers = headers_of(result.incomplete)
         return FastJSONResponse(body, status_code=202, headers=headers)
     return FastJSONResponse(body, status_code=201 if result.appended else 200)

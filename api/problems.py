@@ -40,9 +40,14 @@ class NotYet(LedgerError):
     """The read models have not caught up with the log index asked for."""
 
 
+class TokenNotAccepted(Unauthenticated):
+    """No bearer token, or one that is unknown or revoked."""
+
+
 STATUS: dict[type[LedgerError], tuple[int, str]] = {
     Malformed: (400, "Malformed request"),
     Unauthenticated: (401, "Signature not accepted"),
+    TokenNotAccepted: (401, "Bearer token required"),
     Forbidden: (403, "Not allowed"),
     NotFound: (404, "Not found"),
     Conflict: (409, "Conflict"),
@@ -53,7 +58,11 @@ STATUS: dict[type[LedgerError], tuple[int, str]] = {
     Unavailable: (503, "Service unavailable"),
     NotYet: (503, "Not yet"),
 }
-RETRY_AFTER = {Unavailable: 2, NotYet: 1}  # seconds, sent as Retry-After
+HEADERS: dict[type[LedgerError], dict[str, str]] = {
+    Unavailable: {"Retry-After": "2"},  # seconds: a plain retry may get past these
+    NotYet: {"Retry-After": "1"},
+    TokenNotAccepted: {"WWW-Authenticate": "Bearer"},
+}
 
 
 def _kind(error: LedgerError) -> type[LedgerError]:
@@ -65,10 +74,9 @@ def status_of(error: LedgerError) -> int:
     return STATUS[_kind(error)][0]
 
 
-def retry_headers(error: LedgerError) -> dict[str, str]:
-    """Retry-After for the kinds a plain retry may get past, else nothing."""
-    seconds = RETRY_AFTER.get(_kind(error))
-    return {} if seconds is None else {"Retry-After": str(seconds)}
+def headers_of(error: LedgerError) -> dict[str, str]:
+    """The headers a refusal of this kind is sent with (Retry-After, WWW-Authenticate)."""
+    return HEADERS.get(_kind(error), {})
 
 
 def _body(kind: str, status: int, title: str, detail: str, field: str | None) -> dict[str, object]:
@@ -98,7 +106,7 @@ def _response(body: dict[str, object], headers: dict[str, str] | None = None) ->
 
 async def _ledger_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, LedgerError)
-    return _response(problem_of(error), retry_headers(error))
+    return _response(problem_of(error), headers_of(error))
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
