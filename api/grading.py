@@ -49,8 +49,8 @@ async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
     wire = await read_json(request, MAX_SUBMISSION_BODY)
     receipt, result = await run_in_threadpool(node.run_grading, wire)
     body: dict[str, Any] = {
-        "request": receipt.to_json(),
-        "appended": [r.to_json() for r in result.appended],
+        "request": receipt.to_wire(),
+        "appended": [r.to_wire() for r in result.appended],
         "unchanged": result.unchanged,
         "refused": [problem_of(error) for error in result.refused],
     }

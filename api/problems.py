@@ -8,11 +8,13 @@ for the HTTP layer's own (Malformed for a parameter FastAPI refused, NotFound fo
 import logging
 from http import HTTPStatus
 
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from crypto.records import Problem
 from ledger.errors import (
     Conflict,
     Forbidden,
@@ -80,14 +82,10 @@ def headers_of(error: LedgerError) -> dict[str, str]:
 
 
 def _body(kind: str, status: int, title: str, detail: str, field: str | None) -> dict[str, object]:
-    body: dict[str, object] = {
-        "type": PROBLEM_TYPE + kind,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if field is not None:
-        body["field"] = field
+    problem = Problem(
+        type=PROBLEM_TYPE + kind, title=title, status=status, detail=detail, field=field
+    )
+    body: dict[str, object] = msgspec.to_builtins(problem)  # `field` only where there is one
     return body
 
 

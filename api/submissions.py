@@ -5,6 +5,7 @@ import re
 import time
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -13,8 +14,8 @@ from api.deps import NodeDep
 from api.openapi import EVENT_DATA_REFS, INTEGER_JSON_REF
 from api.problems import problem_of, status_of
 from api.responses import FastJSONResponse
+from crypto.records import Receipt
 from ledger.errors import LedgerError, Malformed
-from ledger.ledger import Receipt
 from ledger.node import Node
 from ledger.rules import RULES, EventRule
 from ledger.submissions import ACCOUNT_PATTERN, ID_PATTERN
@@ -90,16 +91,15 @@ Wait = Annotated[
 def _with_proof(node: Node, receipt: Receipt, deadline: float) -> dict[str, Any]:
     """The receipt, plus its log index, a checkpoint and the inclusion proof if integrated
     by `deadline` (one deadline for a whole batch)."""
-    body = receipt.to_json()
     timeout = max(0.0, deadline - time.monotonic())
     index = node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), timeout)
-    body["index"] = index
-    if index is not None:
-        size, note = node.reader.checkpoint(covering=index + 1)
-        _, proof = node.reader.inclusion(index, size)
-        body["checkpoint"] = note
-        body["inclusion"] = [h.hex() for h in proof]
-    return body
+    if index is None:
+        return receipt.to_wire()
+    size, note = node.reader.checkpoint(covering=index + 1)
+    _, proof = node.reader.inclusion(index, size)
+    inclusion = tuple(h.hex() for h in proof)
+    proven = msgspec.structs.replace(receipt, index=index, checkpoint=note, inclusion=inclusion)
+    return proven.to_wire()
 
 
 def _receipt_body(node: Node, receipt: Receipt, wait: bool, deadline: float) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def _receipt_body(node: Node, receipt: Receipt, wait: bool, deadline: float) -> 
     except Exception:
         log.exception("receipt handed out without its index")
         index = None
-    return {**receipt.to_json(), "index": index}
+    return msgspec.structs.replace(receipt, index=index).to_wire()
 
 
 @router.post(

@@ -2,6 +2,7 @@
 that checks every receipt, proof and checkpoint it is given, and the offline verifier.
 They need only `crypto/` and the ledger's pure rules (`ledger/domain/`), never the server."""
 
-from client.ledger_client import LedgerClient, LedgerRefused, Problem, Receipt, submission
+from client.ledger_client import LedgerClient, LedgerRefused, submission
+from crypto.records import Problem, Receipt
 
 __all__ = ["LedgerClient", "LedgerRefused", "Problem", "Receipt", "submission"]

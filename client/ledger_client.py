@@ -20,10 +20,12 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from client.files import write_atomically
 from client.verifier.audit import Audit, Failure, Report
@@ -32,7 +34,14 @@ from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.keys import KeyFormatError, Signer, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
-from crypto.records import entry_leaf_hash, receipt_message, receipt_promise, sign_submission
+from crypto.records import (
+    Problem,
+    Receipt,
+    entry_leaf_hash,
+    receipt_message,
+    receipt_promise,
+    sign_submission,
+)
 
 # (method, url, headers, body) -> (status, headers, body); raises OSError or TransportError
 # when no HTTP answer came back.
@@ -48,16 +57,6 @@ class TransportError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Problem:
-    """An RFC 9457 problem: why the ledger refused a request or one item of a batch."""
-
-    status: int
-    title: str
-    detail: str
-    field: str | None = None
 
 
 def _unwritten(result: "Receipt | Problem | None") -> bool:
@@ -81,35 +80,6 @@ class VerificationError(Exception):
         self.check = check
         self.detail = detail
         self.failure = failure
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """A ledger-signed receipt, verified; `index` is proven only once `inclusion` is set."""
-
-    account: str
-    seq: int
-    leaf_hash: str
-    entry: bytes
-    log: str
-    signature: str
-    index: int | None = None
-    checkpoint: str | None = None
-    inclusion: tuple[str, ...] | None = None
-    replayed: bool = False
-
-    @property
-    def proven(self) -> bool:
-        """Whether the entry's inclusion in `checkpoint` was verified."""
-        return self.inclusion is not None
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The entry as the log holds it (submission, signature, effect, ...)."""
-        record = _json_or_none(self.entry)
-        if not isinstance(record, dict):
-            raise VerificationError("receipt entry", "the entry is not a JSON object")
-        return record
 
 
 @dataclass(frozen=True)
@@ -291,7 +261,9 @@ class LedgerClient:
                         f"/v1/log/proof/inclusion?index={index}&tree_size={checkpoint.size}",
                     )
                     _check_inclusion(index, receipt.leaf_hash, hashes, checkpoint)
-                    return replace(receipt, index=index, checkpoint=note, inclusion=tuple(hashes))
+                    return msgspec.structs.replace(
+                        receipt, index=index, checkpoint=note, inclusion=tuple(hashes)
+                    )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"entry {receipt.leaf_hash} is not in the log after {timeout} s")
@@ -401,7 +373,10 @@ class LedgerClient:
 
     def _index_of(self, receipt: Receipt) -> int | None:
         """The entry's log index, asked by replaying its submission (the original comes back)."""
-        record = receipt.record
+        try:
+            record = receipt.record
+        except ValueError as error:
+            raise VerificationError("receipt entry", str(error)) from None
         again = self.submit({"submission": record["submission"], "signature": record["signature"]})
         if again.leaf_hash != receipt.leaf_hash:
             raise VerificationError("receipt entry", "a replay got another entry than the receipt")
@@ -565,10 +540,11 @@ def _problem(body: Any, status: int) -> Problem:
     fields = body if isinstance(body, dict) else {}
     field = fields.get("field")
     return Problem(
-        status,
-        str(fields.get("title", "Refused")),
-        str(fields.get("detail", "")),
-        field if isinstance(field, str) else None,
+        type=str(fields.get("type", "about:blank")),
+        title=str(fields.get("title", "Refused")),
+        status=status,
+        detail=str(fields.get("detail", "")),
+        field=field if isinstance(field, str) else None,
     )
 
 

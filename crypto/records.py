@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import json
 from typing import Any, TypedDict
 
 import msgspec
@@ -36,6 +37,64 @@ class ReceiptPromise(TypedDict):
     seq: int
     leaf_hash: str
     log: str
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """A receipt as the ledger hands it out and the client receives it: the signed promise,
+    the entry's bytes (base64 on the wire) and, once integrated, its log index, a checkpoint
+    and the inclusion proof. `replayed` is not on the wire: a replay is answered 200."""
+
+    account: str
+    seq: int
+    leaf_hash: str
+    entry: bytes
+    log: str
+    signature: str
+    index: int | None = None
+    checkpoint: str | None = None
+    inclusion: tuple[str, ...] | None = None
+    replayed: bool = False
+
+    @property
+    def proven(self) -> bool:
+        """Whether it carries an inclusion proof (the client keeps only verified ones)."""
+        return self.inclusion is not None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The entry as the log holds it (submission, signature, effect, ...); ValueError if
+        its bytes are not a JSON object."""
+        record = json.loads(self.entry)
+        if not isinstance(record, dict):
+            raise ValueError("the entry is not a JSON object")
+        return record
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object of the receipt: `index` always present (null until integrated),
+        `checkpoint` and `inclusion` only with a proof."""
+        wire: dict[str, Any] = {
+            "account": self.account,
+            "seq": self.seq,
+            "leaf_hash": self.leaf_hash,
+            "entry": base64.b64encode(self.entry).decode(),
+            "log": self.log,
+            "signature": self.signature,
+            "index": self.index,
+        }
+        if self.inclusion is not None:
+            wire["checkpoint"] = self.checkpoint
+            wire["inclusion"] = list(self.inclusion)
+        return wire
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem: why the ledger refused a request or one item of a batch."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
 
 
 def submission_message(submission: dict[str, Any]) -> bytes:

@@ -12,14 +12,14 @@ from typing import Any, Literal
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
-from crypto.records import sign_submission
+from crypto.records import Receipt, sign_submission
 from ledger.domain import agricultural, industrial
 from ledger.domain.common import check_period, period_end, year_before
 from ledger.domain.grading import agri_grade, industrial_grade
 from ledger.domain.reference import METHODS_ACCOUNT
 from ledger.errors import Invalid, LedgerError
 from ledger.history import state_before
-from ledger.ledger import Ledger, Receipt
+from ledger.ledger import Ledger
 from ledger.storage.base import LogRecorder
 
 Kind = Literal["industrial", "agri"]

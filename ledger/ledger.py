@@ -1,7 +1,6 @@
 """The write side: accept signed submissions and append them as chained entries, exactly once."""
 
 import base64
-import dataclasses
 import json
 import logging
 import random
@@ -12,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
 from crypto.records import (
+    Receipt,
     entry_leaf_hash,
     entry_record,
     receipt_message,
@@ -41,29 +42,6 @@ MAX_ENTRY_BYTES = 16 * 1024
 MAX_ATTEMPTS = 20
 BACKOFF_SECONDS = 0.002  # jittered, doubling: the loser of a race must not starve
 log = logging.getLogger("carbon_ledger.ledger")
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """The ledger's signed promise that an entry will be in the log."""
-
-    account: str
-    seq: int
-    leaf_hash: str
-    entry: bytes
-    log: str
-    signature: str
-    replayed: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "seq": self.seq,
-            "leaf_hash": self.leaf_hash,
-            "entry": base64.b64encode(self.entry).decode(),
-            "log": self.log,
-            "signature": self.signature,
-        }
 
 
 @dataclass
@@ -363,12 +341,26 @@ class Ledger:
     def _signed_receipt(self, item: _Pending, signature: bytes) -> Receipt:
         account = item.checked.fields.account
         signature_text = base64.b64encode(signature).decode()
-        return Receipt(account, item.seq, item.leaf_hash, item.entry, self.origin, signature_text)
+        return Receipt(
+            account=account,
+            seq=item.seq,
+            leaf_hash=item.leaf_hash,
+            entry=item.entry,
+            log=self.origin,
+            signature=signature_text,
+        )
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
         signature = sign_receipt(self.signer, promise)
-        return Receipt(account_id, seq, leaf, entry_bytes, self.origin, signature)
+        return Receipt(
+            account=account_id,
+            seq=seq,
+            leaf_hash=leaf,
+            entry=entry_bytes,
+            log=self.origin,
+            signature=signature,
+        )
 
     def _replay(self, checked: Checked) -> Receipt | None:
         """The original receipt if (key, id) was used for these bytes; Conflict if for others."""
@@ -377,7 +369,7 @@ class Ledger:
             return None
         if claim.digest != checked.digest:
             raise _reused_id(checked)
-        return dataclasses.replace(self.receipt_for(claim.account, claim.seq), replayed=True)
+        return msgspec.structs.replace(self.receipt_for(claim.account, claim.seq), replayed=True)
 
     def _refusal(self, checked: Checked, error: LedgerError) -> Receipt | LedgerError:
         """A refused retry of an accepted submission is no refusal: prefer the original receipt."""

@@ -9,13 +9,13 @@ from typing import Any
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from crypto.keys import Signer
-from crypto.records import sign_submission
+from crypto.records import Receipt, sign_submission
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
 from ledger.faults import is_transient, unavailable
 from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
-from ledger.ledger import Ledger, Receipt, receipt_submission
+from ledger.ledger import Ledger, receipt_submission
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
 from ledger.log.reader import LogReader
 from ledger.log.witnessing import Witnessing

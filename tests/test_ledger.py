@@ -10,7 +10,7 @@ import pytest
 
 from api.problems import status_of
 from crypto.keys import generate_signer
-from crypto.records import receipt_message, receipt_promise
+from crypto.records import Receipt, receipt_message, receipt_promise
 from ledger.errors import (
     Conflict,
     Forbidden,
@@ -20,7 +20,6 @@ from ledger.errors import (
     TooLarge,
     Unauthenticated,
 )
-from ledger.ledger import Receipt
 from tests.support import (
     SEED_ENTRIES,
     SEED_KEYS,

@@ -10,11 +10,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from crypto.records import Receipt
 from ledger.domain.common import year_before
 from ledger.domain.grading import agri_grade, industrial_grade
 from ledger.domain.reference import AgriGrading, IndustrialGrading
 from ledger.errors import LedgerError
-from ledger.ledger import Receipt
 from ledger.node import Node
 from ledger.seeds import GRADING_METHODS
 from projections import runner

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from crypto.keys import generate_signer
+from crypto.records import Receipt
 from ledger.errors import Conflict, Forbidden, LedgerError
-from ledger.ledger import Receipt
 from ledger.node import Node
 from tests.conftest import opened_node
 from tests.serving import descendants, free_port, healthy, start_serve, stop, until

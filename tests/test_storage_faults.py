@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
+from crypto.records import Receipt
 from ledger.errors import Unavailable
-from ledger.ledger import Receipt
 from ledger.node import Node
 from tests.conftest import PG
 from tests.http_support import problem

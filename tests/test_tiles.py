@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import node_hash, split_stored_hash_index, tree_hash
-from ledger.ledger import Receipt
+from crypto.records import Receipt
 from ledger.log.tiles import (
     ENTRIES,
     Tile,
