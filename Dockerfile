@@ -6,6 +6,7 @@ COPY ledger ledger
 COPY projections projections
 COPY api api
 COPY tools tools
-RUN pip install --no-cache-dir -c constraints.txt .
+COPY client client
+RUN pip install --no-cache-dir -c constraints.txt ".[server]"
 EXPOSE 8000
 CMD ["carbon-ledger", "serve", "--data", "/data", "--host", "0.0.0.0", "--port", "8000"]
