@@ -216,9 +216,7 @@ class LedgerClient:
         results: list[Receipt | Problem | None] = [None] * len(wires)
         waiting = list(range(len(wires)))
         for attempt in range(self.retries + 1):
-            if attempt:
-                delay = min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1))
-                time.sleep(delay * random.uniform(0.5, 1.0))
+            self._pause(attempt)
             answers = self._send_batch([wires[i] for i in waiting], wait)
             for position, answer in zip(waiting, answers, strict=True):
                 results[position] = answer
@@ -226,6 +224,12 @@ class LedgerClient:
             if not waiting:
                 break
         return [result for result in results if result is not None]
+
+    def _pause(self, attempt: int) -> None:
+        """Before retry `attempt` (none before the first): jittered backoff, doubling."""
+        if attempt:
+            delay = min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1))
+            time.sleep(delay * random.uniform(0.5, 1.0))
 
     def _send_batch(self, wires: Sequence[dict[str, Any]], wait: bool) -> list[Receipt | Problem]:
         """One POST of a batch: a verified receipt or a problem per item."""
@@ -317,9 +321,7 @@ class LedgerClient:
             headers["Authorization"] = f"Bearer {self.token}"
         failure = TransportError(f"{method} {path}: no attempt made")
         for attempt in range(self.retries + 1):
-            if attempt:
-                delay = min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1))
-                time.sleep(delay * random.uniform(0.5, 1.0))
+            self._pause(attempt)
             try:
                 status, _, data = self._transport(method, self.base_url + path, headers, body)
             except (TransportError, OSError) as error:

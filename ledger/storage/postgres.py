@@ -92,20 +92,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         # holds exceptions raised here until after its transaction block, which would then
         # commit), and as the last statement, so it is the one error the pipeline reports.
         expected: Versions = kwargs.get("system_versions") or {}
-        if expected:
+        if expected and moved(self._versions(curs, list(expected)), expected):
             curs.execute(
-                SQL(
-                    "SELECT originator_id, MAX(originator_version) AS version FROM {0}.{1}"
-                    " WHERE originator_id = ANY(%b) GROUP BY originator_id"
-                ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
-                [list(expected)],
+                f"DO $$ BEGIN RAISE EXCEPTION '{MOVED}' USING ERRCODE = 'unique_violation'; END $$"
             )
-            if moved({row["originator_id"]: row["version"] for row in curs.fetchall()}, expected):
-                curs.execute(
-                    f"DO $$ BEGIN RAISE EXCEPTION '{MOVED}' USING ERRCODE = 'unique_violation';"
-                    " END $$"
-                )
-                return ids
+            return ids
         claims = kwargs.get("claims", ())
         if claims:  # a used (key, id) is a unique violation
             columns = [list(column) for column in zip(*claims, strict=True)]
@@ -139,16 +130,22 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         where = " OR ".join(["(originator_id = %s AND originator_version > %s)"] * len(after))
         return self._select(where, [v for pair in after.items() for v in pair])
 
+    def _versions(self, cursor: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The stored version of each of these aggregates that has events, on `cursor`."""
+        cursor.execute(
+            SQL(
+                "SELECT originator_id, MAX(originator_version) AS version FROM {0}.{1}"
+                " WHERE originator_id = ANY(%b) GROUP BY originator_id"
+            ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+            [list(ids)],
+        )
+        return {row["originator_id"]: row["version"] for row in cursor.fetchall()}
+
     def bulk_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         if not ids:
             return {}
-        statement = SQL(
-            "SELECT originator_id, MAX(originator_version) AS version FROM {0}.{1}"
-            " WHERE originator_id = ANY(%b) GROUP BY originator_id"
-        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, [list(ids)])
-            return {row["originator_id"]: row["version"] for row in cursor.fetchall()}
+            return self._versions(cursor, ids)
 
 
 class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):

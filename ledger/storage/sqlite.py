@@ -51,15 +51,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         c.executemany(f"INSERT INTO {CLAIMS} VALUES (?, ?, ?, ?, ?)", kwargs.get("claims", ()))
         expected: Versions = kwargs.get("system_versions") or {}
-        if expected:
-            marks = ",".join("?" * len(expected))
-            c.execute(
-                f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name}"
-                f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
-                [key.hex for key in expected],
-            )
-            if moved({UUID(row[0]): row[1] for row in c.fetchall()}, expected):
-                raise IntegrityError(MOVED)  # the SQLite transaction rolls back on the way out
+        if expected and moved(self._versions(c, list(expected)), expected):
+            raise IntegrityError(MOVED)  # the SQLite transaction rolls back on the way out
         return ids
 
     def _select(self, where: str, params: list[Any]) -> list[StoredEvent]:
@@ -83,16 +76,20 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         params = [v for key, version in after.items() for v in (key.hex, version)]
         return self._select(where, params)
 
+    def _versions(self, cursor: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The stored version of each of these aggregates that has events, on `cursor`."""
+        cursor.execute(
+            f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name}"
+            f" WHERE originator_id IN ({','.join('?' * len(ids))}) GROUP BY originator_id",
+            [i.hex for i in ids],
+        )
+        return {UUID(row[0]): row[1] for row in cursor.fetchall()}
+
     def bulk_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         if not ids:
             return {}
-        statement = (
-            f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name}"
-            f" WHERE originator_id IN ({','.join('?' * len(ids))}) GROUP BY originator_id"
-        )
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, [i.hex for i in ids])
-            return {UUID(row[0]): row[1] for row in cursor.fetchall()}
+            return self._versions(cursor, ids)
 
 
 class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
