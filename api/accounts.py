@@ -5,10 +5,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from api.auth import Principal, PrincipalDep
 from api.deps import NodeDep
+from api.params import after_seq_query, size_query
 from ledger import queries
 from ledger.domain.agricultural import FarmAccount
 from ledger.domain.graded import GradedAccount
@@ -16,7 +17,7 @@ from ledger.domain.industrial import EnterpriseAccount
 from ledger.domain.personal import PersonalAccount
 from ledger.domain.reference import ReferenceBook
 from ledger.domain.runs import GradingRuns
-from ledger.errors import NotFound
+from ledger.errors import Malformed, NotFound
 from ledger.queries import AccountEntry
 from ledger.registry import KeyRegistry
 from ledger.submissions import ACCOUNT_PATTERN
@@ -155,9 +156,13 @@ def account_entries(
     account_id: AccountId,
     principal: PrincipalDep,
     node: NodeDep,
-    after_seq: Annotated[int, Query(ge=-1, le=2**53)] = -1,
-    limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES)] = 100,
+    after_text: Annotated[str, after_seq_query("entries after this seq (-1: all)")] = "-1",
+    limit_text: Annotated[str, size_query(f"at most {MAX_ENTRIES}", "limit")] = "100",
 ) -> dict[str, Any]:
+    after_seq = int(after_text)
+    limit = int(limit_text)
+    if limit > MAX_ENTRIES:
+        raise Malformed(f"limit is at most {MAX_ENTRIES}", "limit")
     _check_scope(principal, account_id)
     entries = queries.account_entries(node.store, node.log, account_id, after_seq, limit)
     if entries is None:

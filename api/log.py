@@ -2,11 +2,12 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import NodeDep
+from api.params import index_query, size_query
 
 router = APIRouter(tags=["log"])
 NOTE_TYPE = "text/plain; charset=utf-8"
@@ -25,10 +26,11 @@ async def log_key(node: NodeDep) -> PlainTextResponse:
 
 @router.get("/v1/log/proof/inclusion", summary="RFC 9162 inclusion proof")
 def inclusion(
-    index: Annotated[int, Query(ge=0, le=2**53)],
-    tree_size: Annotated[int, Query(ge=1, le=2**53)],
+    index_text: Annotated[str, index_query("the leaf's index", "index")],
+    size_text: Annotated[str, size_query("the tree's size", "tree_size")],
     node: NodeDep,
 ) -> dict[str, Any]:
+    index, tree_size = int(index_text), int(size_text)
     leaf, hashes = node.reader.inclusion(index, tree_size)
     return {
         "index": index,
@@ -40,10 +42,11 @@ def inclusion(
 
 @router.get("/v1/log/proof/consistency", summary="RFC 9162 consistency proof")
 def consistency(
-    first: Annotated[int, Query(ge=1, le=2**53)],
-    second: Annotated[int, Query(ge=1, le=2**53)],
+    first_text: Annotated[str, size_query("the older tree's size", "first")],
+    second_text: Annotated[str, size_query("the newer tree's size", "second")],
     node: NodeDep,
 ) -> dict[str, Any]:
+    first, second = int(first_text), int(second_text)
     hashes = node.reader.consistency(first, second)
     return {"first": first, "second": second, "hashes": [h.hex() for h in hashes]}
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import AccountId
 from api.auth import REGULATOR, PrincipalDep
 from api.deps import NodeDep
+from api.params import After
 from api.problems import NotYet
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
@@ -21,13 +22,6 @@ from projections.views import Views
 
 WAIT_SECONDS = 10.0
 router = APIRouter(tags=["read models"])
-After = Annotated[  # digits only (an integer parse takes "+5", "2\f"); 15 of them is < 2^53
-    str | None,
-    Query(
-        pattern="^[0-9]{1,15}$",
-        description="answer once the read models include this log index",
-    ),
-]
 
 PERIOD_DOC = {"pattern": "^[0-9]{4}(-Q[1-4])?$", "description": "a year YYYY or quarter YYYY-Qn"}
 Period = Annotated[str, Query(json_schema_extra=PERIOD_DOC)]  # checked by check_period (422)

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from api.auth import PrincipalDep
 from api.deps import NodeDep
+from api.params import INDEX_PATTERN
 from api.tokens import REGULATOR
 from ledger.errors import Malformed, NotFound
 from ledger.log.tiles import Tile, TileNotFound, entry_bundle, hash_tile, parse_tile_path
@@ -80,8 +81,11 @@ def hash_tile_of(level: Level, path: Coordinates, node: NodeDep) -> Response:
     summary="The entry at a log index, to principals whose scope covers its account",
 )
 def entry(
-    index: Annotated[int, Path(ge=0, le=2**53)], principal: PrincipalDep, node: NodeDep
+    index_text: Annotated[str, Path(pattern=INDEX_PATTERN, alias="index")],
+    principal: PrincipalDep,
+    node: NodeDep,
 ) -> Response:
+    index = int(index_text)
     leaves = node.log.leaves(index, index + 1)
     if not leaves or not principal.can_read(leaves[0].account):
         raise NotFound(f"no entry at index {index}", "index")
