@@ -1,7 +1,6 @@
 """GET /v1/accounts/...: an account's state and entries, to principals whose scope covers it."""
 
 import base64
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Path
 from api.auth import Principal, PrincipalDep
 from api.deps import NodeDep
 from api.params import after_seq_query, size_query
+from crypto.records import decode_entry
 from ledger import queries
 from ledger.domain.agricultural import FarmAccount
 from ledger.domain.graded import GradedAccount
@@ -136,14 +136,14 @@ def account_state(account_id: AccountId, principal: PrincipalDep, node: NodeDep)
 
 
 def _entry(item: AccountEntry) -> dict[str, Any]:
-    entry = json.loads(item.entry)
+    entry = decode_entry(item.entry)
     return {
         "seq": item.seq,
         "index": item.index,
         "leaf_hash": item.leaf_hash,
-        "type": entry["submission"]["type"],
-        "effect": entry["effect"],
-        "recorded_at": entry["recorded_at"],
+        "type": entry.submission.type,
+        "effect": entry.effect,
+        "recorded_at": entry.recorded_at,
         "entry": base64.b64encode(item.entry).decode(),
     }
 

@@ -20,7 +20,6 @@ from ledger.errors import Conflict, NotFound
 from ledger.node import Node
 from projections.views import Views
 
-WAIT_SECONDS = 10.0
 router = APIRouter(tags=["read models"])
 
 PERIOD_DOC = {"pattern": "^[0-9]{4}(-Q[1-4])?$", "description": "a year YYYY or quarter YYYY-Qn"}
@@ -44,7 +43,7 @@ def _wait(node: Node, views: Views, index: int | None) -> None:
     if index >= size:  # a receipt's index is in the log by the time anyone has it
         raise Conflict(f"log index {index} is beyond the log (size {size})", "after")
     leaf = node.log.leaves(index, index + 1)[0]
-    if not views.wait_for(leaf.notification_id, WAIT_SECONDS):
+    if not views.wait_for(leaf.notification_id, node.settings.limits.wait_seconds):
         raise NotYet(f"the read models do not include log index {index} yet; retry", "after")
 
 

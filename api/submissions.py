@@ -18,12 +18,11 @@ from crypto.records import Receipt
 from ledger.errors import LedgerError, Malformed
 from ledger.node import Node
 from ledger.rules import RULES, EventRule
+from ledger.settings import MAX_BATCH_ITEMS
 from ledger.submissions import ACCOUNT_PATTERN, ID_PATTERN
 
 MAX_SUBMISSION_BODY = 32 * 1024
-MAX_BATCH = 1000
-MAX_BATCH_BODY = MAX_BATCH * MAX_SUBMISSION_BODY
-WAIT_SECONDS = 10.0
+MAX_BATCH_BODY = MAX_BATCH_ITEMS * MAX_SUBMISSION_BODY
 log = logging.getLogger("carbon_ledger.api")
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
@@ -127,14 +126,14 @@ async def submit(request: Request, node: NodeDep, wait: Wait = False) -> FastJSO
     wire = await read_json(request, MAX_SUBMISSION_BODY)
     receipt = await run_in_threadpool(node.ledger.submit, wire)
     body = await run_in_threadpool(
-        _receipt_body, node, receipt, wait, time.monotonic() + WAIT_SECONDS
+        _receipt_body, node, receipt, wait, time.monotonic() + node.settings.limits.wait_seconds
     )
     return FastJSONResponse(body, status_code=200 if receipt.replayed else 201)
 
 
 def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, Any]]:
     results = node.ledger.submit_batch(wires)
-    deadline = time.monotonic() + WAIT_SECONDS
+    deadline = time.monotonic() + node.settings.limits.wait_seconds
     return [
         {"status": status_of(error), "problem": problem_of(error)}
         if isinstance(error := result, LedgerError)
@@ -161,7 +160,7 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
                             "submissions": {
                                 "type": "array",
                                 "minItems": 1,
-                                "maxItems": MAX_BATCH,
+                                "maxItems": MAX_BATCH_ITEMS,
                                 # any JSON the body may hold: each item is checked on its
                                 # own, with a result each
                                 "items": {
@@ -181,7 +180,8 @@ async def submit_batch(request: Request, node: NodeDep, wait: Wait = False) -> F
     wires = body.get("submissions") if isinstance(body, dict) else None
     if not isinstance(wires, list) or set(body) != {"submissions"}:
         raise Malformed('body must be {"submissions": [...]}', "submissions")
-    if not 1 <= len(wires) <= MAX_BATCH:
-        raise Malformed(f"a batch holds 1 to {MAX_BATCH} submissions", "submissions")
+    most = node.settings.limits.batch_items
+    if not 1 <= len(wires) <= most:
+        raise Malformed(f"a batch holds 1 to {most} submissions", "submissions")
     results = await run_in_threadpool(_batch_results, node, wires, wait)
     return FastJSONResponse({"results": results})

@@ -29,7 +29,7 @@ from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
 from crypto.keys import Signer, generate_signer  # noqa: E402
-from crypto.records import sign_submission  # noqa: E402
+from crypto.records import signed_submission  # noqa: E402
 from ledger.node import Node, open_node  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
 from tools.init import initialise  # noqa: E402
@@ -77,16 +77,8 @@ def now_text() -> str:
 def wires_for(signer, prefix: str, count: int) -> list[dict]:
     at = now_text()
     return [
-        sign_submission(
-            signer,
-            {
-                "account": f"per:bench:{prefix}{i}",
-                "type": "AccountOpened",
-                "data": {},
-                "key": signer.key_id,
-                "at": at,
-                "id": f"{prefix}-{i}",
-            },
+        signed_submission(
+            signer, f"per:bench:{prefix}{i}", "AccountOpened", {}, f"{prefix}-{i}", at
         )
         for i in range(count)
     ]
@@ -95,15 +87,10 @@ def wires_for(signer, prefix: str, count: int) -> list[dict]:
 def register_bank(node) -> Signer:
     """A new key `bank.bench` (role bank), registered by the node's admin key."""
     bank = generate_signer("bank.bench")
-    registration = {
-        "account": "sys:keys",
-        "type": "KeyRegistered",
-        "data": {"vkey": bank.verifier.text, "roles": ["bank"]},
-        "key": node.admin_key.key_id,
-        "at": now_text(),
-        "id": "bench-bank",
-    }
-    node.ledger.submit(sign_submission(node.admin_key, registration))
+    roles = {"vkey": bank.verifier.text, "roles": ["bank"]}
+    node.ledger.submit(
+        signed_submission(node.admin_key, "sys:keys", "KeyRegistered", roles, "bench-bank")
+    )
     return bank
 
 

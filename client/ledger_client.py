@@ -18,10 +18,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from client.verifier.audit import Audit, Failure, Report
 from client.verifier.bundle import bundle_from_object
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
-from crypto.keys import KeyFormatError, Signer, Verifier, parse_verifier
+from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
 from crypto.records import (
     Problem,
@@ -40,7 +38,6 @@ from crypto.records import (
     entry_leaf_hash,
     receipt_message,
     receipt_promise,
-    sign_submission,
 )
 
 # (method, url, headers, body) -> (status, headers, body); raises OSError or TransportError
@@ -48,7 +45,6 @@ from crypto.records import (
 Transport = Callable[[str, str, dict[str, str], bytes | None], tuple[int, dict[str, str], bytes]]
 TIMEOUT = 30.0
 MAX_BACKOFF = 8.0
-AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class TransportError(Exception):
@@ -123,29 +119,6 @@ def urllib_transport(
             return error.code, dict(error.headers), error.read()
     except (OSError, http.client.HTTPException) as error:
         raise TransportError(f"{method} {url}: {error}") from error
-
-
-def submission(
-    signer: Signer,
-    account: str,
-    type: str,
-    data: dict[str, Any],
-    id: str | None = None,
-    at: datetime | str | None = None,
-) -> dict[str, Any]:
-    """A signed wire submission; `id` defaults to a new UUID, `at` to now (UTC)."""
-    when = at or datetime.now(UTC)
-    if isinstance(when, datetime):
-        when = when.astimezone(UTC).strftime(AT_FORMAT)
-    fields = {
-        "account": account,
-        "type": type,
-        "data": data,
-        "key": signer.key_id,
-        "at": when,
-        "id": id or str(uuid.uuid4()),
-    }
-    return sign_submission(signer, fields)
 
 
 class LedgerClient:
@@ -355,16 +328,14 @@ class LedgerClient:
         promise = receipt_promise(receipt.account, receipt.seq, receipt.leaf_hash, receipt.log)
         if not key.verify(receipt_message(promise), _base64(receipt.signature)):
             raise VerificationError("receipt signature", f"not signed by the log key {key.key_id}")
-        entry = _json_or_none(receipt.entry)
-        held = entry if isinstance(entry, dict) else {}
-        expected = {
-            "account": wire["submission"]["account"],
-            "seq": receipt.seq,
-            "submission": wire["submission"],
-            "signature": wire["signature"],
-        }
-        if receipt.account != expected["account"] or any(
-            held.get(name) != value for name, value in expected.items()
+        try:
+            held = receipt.record
+        except ValueError:
+            raise VerificationError("receipt entry", "the entry is not an entry") from None
+        if (
+            (held.account, held.seq) != (receipt.account, receipt.seq)
+            or held.account != wire["submission"].get("account")
+            or held.signed() != wire
         ):
             raise VerificationError("receipt entry", "the entry does not hold this submission")
         if receipt.inclusion is not None:
@@ -379,7 +350,7 @@ class LedgerClient:
             record = receipt.record
         except ValueError as error:
             raise VerificationError("receipt entry", str(error)) from None
-        again = self.submit({"submission": record["submission"], "signature": record["signature"]})
+        again = self.submit(record.signed())
         if again.leaf_hash != receipt.leaf_hash:
             raise VerificationError("receipt entry", "a replay got another entry than the receipt")
         return again.index

@@ -2,8 +2,9 @@
 
 import base64
 import hashlib
-import json
-from typing import Any, TypedDict
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -15,23 +16,48 @@ SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
 RECEIPT_CONTEXT = b"carbon-ledger/receipt/v1\n"
 ENTRY_VERSION = 1
 BUNDLE_FORMAT = "carbon-ledger/bundle/v1"
+AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-class EntryRecord(TypedDict):
-    """An entry as the log commits to it (before canonical encoding)."""
+class Submission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a submitter signs: an event of `type` on `account`, by `key`, at `at`, with an
+    `id` the key never reuses for other bytes."""
+
+    account: str
+    type: str
+    data: dict[str, Any]  # JSON: the event type's own struct checks it
+    key: str
+    at: str
+    id: str
+
+
+class SignedSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The wire form of a submission. `submission` stays JSON as sent: its canonical bytes
+    are what the signature covers, so it is checked as a `Submission`, never re-encoded."""
+
+    submission: dict[str, Any]
+    signature: str
+
+
+class Entry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An entry as the log commits to it: a signed submission and what the rule made of it."""
 
     v: int
     account: str
     seq: int
-    prev: str
-    submission: dict[str, Any] | msgspec.Raw  # the signed submission: JSON, or its bytes
+    prev: str  # the leaf hash of the account's previous entry ("" for its first)
+    submission: Submission
     signature: str
-    effect: dict[str, Any]  # JSON: what the rule worked out
+    effect: dict[str, Any]  # JSON: what the rule worked out, in base units
     recorded_at: str
 
+    def signed(self) -> dict[str, Any]:
+        """The submission in its wire form, as its submitter sent it."""
+        return {"submission": msgspec.to_builtins(self.submission), "signature": self.signature}
 
-class ReceiptPromise(TypedDict):
-    """What the ledger signs in a receipt."""
+
+class ReceiptPromise(msgspec.Struct, frozen=True):
+    """What the ledger signs in a receipt: this leaf will be in log `log`."""
 
     account: str
     seq: int
@@ -61,13 +87,9 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
         return self.inclusion is not None
 
     @property
-    def record(self) -> dict[str, Any]:
-        """The entry as the log holds it (submission, signature, effect, ...); ValueError if
-        its bytes are not a JSON object."""
-        record = json.loads(self.entry)
-        if not isinstance(record, dict):
-            raise ValueError("the entry is not a JSON object")
-        return record
+    def record(self) -> Entry:
+        """The entry as the log holds it; ValueError if its bytes are not one."""
+        return decode_entry(self.entry)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object of the receipt: `index` always present (null until integrated),
@@ -103,32 +125,58 @@ def submission_message(submission: dict[str, Any]) -> bytes:
 
 
 def sign_submission(signer: Signer, submission: dict[str, Any]) -> dict[str, Any]:
-    """The wire form `{"submission": ..., "signature": BASE64}` of a submission."""
+    """The wire form `{"submission": ..., "signature": BASE64}` of any JSON object (tests
+    sign malformed ones); `signed_submission` builds a well-formed one."""
     signature = signer.sign(submission_message(submission))
     return {"submission": submission, "signature": base64.b64encode(signature).decode()}
 
 
-def entry_record(
+def signed_submission(
+    signer: Signer,
+    account: str,
+    type: str,
+    data: dict[str, Any],
+    id: str | None = None,
+    at: datetime | str | None = None,
+) -> dict[str, Any]:
+    """A signed wire submission by `signer`; `id` defaults to a new UUID, `at` to now (UTC)."""
+    when = at or datetime.now(UTC)
+    if isinstance(when, datetime):
+        when = when.astimezone(UTC).strftime(AT_FORMAT)
+    submission = Submission(account, type, data, signer.key_id, when, id or str(uuid.uuid4()))
+    return sign_submission(signer, msgspec.to_builtins(submission))
+
+
+def encode_entry(
     *,
     account: str,
     seq: int,
     prev: str,
-    submission: dict[str, Any] | msgspec.Raw,
+    submission: msgspec.Raw,
     signature: str,
     effect: dict[str, Any],
     recorded_at: str,
-) -> EntryRecord:
-    """An entry as the log commits to it (before canonical encoding)."""
-    return {
-        "v": ENTRY_VERSION,
-        "account": account,
-        "seq": seq,
-        "prev": prev,
-        "submission": submission,
-        "signature": signature,
-        "effect": effect,
-        "recorded_at": recorded_at,
-    }
+) -> bytes:
+    """An entry's canonical bytes, embedding the submission's canonical bytes as signed;
+    CanonicalError if the effect has no canonical form."""
+    return canonical_json(
+        {
+            "v": ENTRY_VERSION,
+            "account": account,
+            "seq": seq,
+            "prev": prev,
+            "submission": submission,
+            "signature": signature,
+            "effect": effect,
+            "recorded_at": recorded_at,
+        }
+    )
+
+
+def decode_entry(entry_bytes: bytes) -> Entry:
+    """The entry in a leaf's bytes; msgspec.ValidationError (a ValueError) naming the field if
+    they are not one."""
+    return msgspec.json.decode(entry_bytes, type=Entry)
 
 
 def entry_leaf_hash(entry_bytes: bytes) -> bytes:
@@ -138,12 +186,12 @@ def entry_leaf_hash(entry_bytes: bytes) -> bytes:
 
 def receipt_promise(account: str, seq: int, leaf_hash_hex: str, origin: str) -> ReceiptPromise:
     """What the ledger signs in a receipt: this leaf will be in log `origin`."""
-    return {"account": account, "seq": seq, "leaf_hash": leaf_hash_hex, "log": origin}
+    return ReceiptPromise(account, seq, leaf_hash_hex, origin)
 
 
 def receipt_message(promise: ReceiptPromise) -> bytes:
     """The bytes the ledger's receipt signature covers."""
-    return RECEIPT_CONTEXT + canonical_json(promise)
+    return RECEIPT_CONTEXT + canonical_json(msgspec.structs.asdict(promise))
 
 
 def sign_receipt(signer: Signer, promise: ReceiptPromise) -> str:

@@ -1,6 +1,6 @@
 """Balance statements: a ledger-signed note saying what an account held at a checkpoint."""
 
-from dataclasses import dataclass
+import msgspec
 
 from crypto.checkpoint import Checkpoint, parse_checkpoint
 
@@ -11,8 +11,7 @@ class StatementError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class Statement:
+class Statement(msgspec.Struct, frozen=True):
     """An account's head entry and balance, as of a checkpoint that includes the head."""
 
     account: str

@@ -1,13 +1,13 @@
 """The write side's aggregate: an account's hash chain and the state its rules need."""
 
 import functools
-import json
 from typing import Any, cast
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from crypto.records import decode_entry
 from ledger.rules import apply_entry, initial_state
 
 ACCOUNT_NAMESPACE = UUID("6f1d3c52-3b7e-4c39-9a55-0c6a1a7d2e01")
@@ -58,9 +58,9 @@ class Account(Aggregate):
         self.trigger_event(self.EntryAppended, entry=entry, leaf_hash=leaf_hash)
 
     def _apply(self, entry: str, leaf_hash: str) -> None:
-        record = json.loads(entry)
+        record = decode_entry(entry.encode())
         apply_entry(self.state, self.account, record, leaf_hash)
-        self.seq = record["seq"]
+        self.seq = record.seq
         self.head = leaf_hash
 
 

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from crypto.checkpoint import parse_checkpoint
 from crypto.note import sign_note, split_note
-from crypto.records import BUNDLE_FORMAT
+from crypto.records import BUNDLE_FORMAT, decode_entry
 from crypto.statement import Statement
 from ledger.account import account_uuid
 from ledger.domain.balances import balance
@@ -64,12 +64,12 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     items = chain_items(node, account, size)
     if not items:
         raise NotFound(f"{account} has no entries in the log yet", "account")
-    head = json.loads(base64.b64decode(items[-1]["entry"]))
-    aggregate = node.store.repository.get(account_uuid(account), version=head["seq"] + 1)
+    head = decode_entry(base64.b64decode(items[-1]["entry"]))
+    aggregate = node.store.repository.get(account_uuid(account), version=head.seq + 1)
     points, co2e_g = balance(aggregate.state)
     checkpoint = parse_checkpoint(split_note(bundle["checkpoints"][0])[0])
     head_hash = bytes(node.log.leaves(items[-1]["index"], items[-1]["index"] + 1)[0].leaf_hash)
-    statement = Statement(account, head["seq"], head_hash.hex(), points, co2e_g, checkpoint)
+    statement = Statement(account, head.seq, head_hash.hex(), points, co2e_g, checkpoint)
     bundle["statement"] = sign_note(statement.body(), node.ledger_key)
     system = [
         item for sys in SYSTEM_ACCOUNTS if sys != account for item in chain_items(node, sys, size)
@@ -135,15 +135,15 @@ def evidence_bundle(
     grades = [
         (item, entry)
         for item in items
-        if (entry := json.loads(base64.b64decode(item["entry"])))["submission"]["type"]
+        if (entry := decode_entry(base64.b64decode(item["entry"]))).submission.type
         == "GradeAssigned"
-        and entry["submission"]["data"]["period"] == period
+        and entry.submission.data["period"] == period
     ]
     if not grades:
         raise NotFound(f"{account} has no grade for {period} in the log", "period")
     item, entry = grades[-1]
-    grade = entry["submission"]["data"]
-    bundle["grade"] = {"index": item["index"], "seq": entry["seq"]}
+    grade = entry.submission.data
+    bundle["grade"] = {"index": item["index"], "seq": entry.seq}
     if account.startswith("ind:"):
         bundle["benchmark"] = _benchmark(node, account, grade, grade["as_of"], size, can_read)
     system = [i for sys in SYSTEM_ACCOUNTS for i in chain_items(node, sys, size)]

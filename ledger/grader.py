@@ -7,12 +7,11 @@ method, exactly as the ledger rechecks them; a run with nothing changed appends 
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
-from crypto.records import Receipt, sign_submission
+from crypto.records import Receipt, signed_submission
 from ledger.domain import agricultural, industrial
 from ledger.domain.common import check_period, period_end, year_before
 from ledger.domain.grading import agri_grade, industrial_grade
@@ -147,12 +146,5 @@ class Grader:
 
     def _wire(self, account_id: str, data: dict[str, Any]) -> dict[str, Any]:
         digest = hashlib.sha256(canonical_json(data)).hexdigest()[:24]
-        submission = {
-            "account": account_id,
-            "type": "GradeAssigned",
-            "data": data,
-            "key": self.signer.key_id,
-            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "id": f"grade:{data['period']}:{digest}",
-        }
-        return sign_submission(self.signer, submission)
+        grade_id = f"grade:{data['period']}:{digest}"
+        return signed_submission(self.signer, account_id, "GradeAssigned", data, grade_id)

@@ -1,8 +1,8 @@
 """An account as the log had it: its integrated entries below an index, and the state they make."""
 
-import json
 from typing import Any
 
+from crypto.records import decode_entry
 from ledger.rules import apply_entry, initial_state
 from ledger.storage.base import LogLeaf, LogRecorder
 
@@ -24,5 +24,5 @@ def state_before(log: LogRecorder, account: str, below: int) -> tuple[Any, list[
     state = initial_state(account)
     leaves = chain(log, account, below)
     for leaf in leaves:
-        apply_entry(state, account, json.loads(leaf.entry), leaf.leaf_hash.hex())
+        apply_entry(state, account, decode_entry(leaf.entry), leaf.leaf_hash.hex())
     return state, leaves

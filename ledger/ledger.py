@@ -1,7 +1,6 @@
 """The write side: accept signed submissions and append them as chained entries, exactly once."""
 
 import base64
-import json
 import logging
 import random
 import threading
@@ -14,12 +13,12 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
-from crypto.canonical import CanonicalError, canonical_json
+from crypto.canonical import CanonicalError
 from crypto.keys import Signer
 from crypto.records import (
     Receipt,
+    encode_entry,
     entry_leaf_hash,
-    entry_record,
     receipt_message,
     receipt_promise,
     sign_receipt,
@@ -87,11 +86,6 @@ class _Verification:
             else next(answers) or Unauthenticated("signature does not verify", "signature")
             for outcome in self.outcomes
         )
-
-
-def receipt_submission(receipt: Receipt) -> dict[str, Any]:
-    """The submission inside a receipt's entry."""
-    return json.loads(receipt.entry)["submission"]
 
 
 def _reused_id(checked: Checked) -> Conflict:
@@ -306,17 +300,16 @@ class Ledger:
         )
         effect = checked.rule.decide(state, checked.data, context)
         seq = account.seq + 1 if account else 0
-        entry = entry_record(
-            account=fields.account,
-            seq=seq,
-            prev=account.head if account else "",
-            submission=checked.canonical,
-            signature=checked.signature_text,
-            effect=effect,
-            recorded_at=recorded_at,
-        )
         try:
-            entry_bytes = canonical_json(entry)
+            entry_bytes = encode_entry(
+                account=fields.account,
+                seq=seq,
+                prev=account.head if account else "",
+                submission=checked.canonical,
+                signature=checked.signature_text,
+                effect=effect,
+                recorded_at=recorded_at,
+            )
         except CanonicalError as error:  # e.g. an effect beyond 2^53 grams
             raise Invalid(
                 f"the entry would not be canonical JSON: {error}", "submission.data"

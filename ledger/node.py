@@ -9,13 +9,13 @@ from typing import Any
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from crypto.keys import Signer
-from crypto.records import Receipt, sign_submission
+from crypto.records import Receipt, signed_submission
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
 from ledger.faults import is_transient, unavailable
 from ledger.grader import Grader, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
-from ledger.ledger import Ledger, receipt_submission
+from ledger.ledger import Ledger
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
 from ledger.log.reader import LogReader
 from ledger.log.witnessing import Witnessing
@@ -39,7 +39,7 @@ log = logging.getLogger("carbon_ledger.node")
 class Node:
     """Everything one process needs to accept submissions and serve the log."""
 
-    data_dir: Path
+    settings: Settings
     store: LedgerStore
     log: LogRecorder
     ledger_key: Signer
@@ -49,6 +49,10 @@ class Node:
     ledger: Ledger
     reader: LogReader
     witnessing: Witnessing | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
 
     @property
     def origin(self) -> str:
@@ -112,7 +116,7 @@ class Node:
                 raise Conflict(
                     "the log did not integrate the run request in time; retry", "submission"
                 )
-            data = receipt_submission(receipt)["data"]
+            data = receipt.record.submission.data
             return receipt, self.grader().run(data["kind"], data["period"], as_of=index)
         except Exception as error:  # the request is written: say so, and that it is unfinished
             if not is_transient(error):
@@ -140,15 +144,7 @@ class Node:
 
 
 def _signed(signer: Signer, account: str, type_: str, data: dict[str, Any], id_: str) -> Any:
-    submission = {
-        "account": account,
-        "type": type_,
-        "data": data,
-        "key": signer.key_id,
-        "at": SEED_AT,
-        "id": id_,
-    }
-    return sign_submission(signer, submission)
+    return signed_submission(signer, account, type_, data, id_, SEED_AT)
 
 
 def _genesis(ledger: Ledger, admin: Signer) -> None:
@@ -278,7 +274,7 @@ def open_node(settings: Settings) -> Node:
         raise NotInitialised("the database holds no ledger: run `carbon-ledger init` first")
     witnesses = settings.witnesses
     return Node(
-        settings.data_dir,
+        settings,
         store,
         log,
         ledger_key,

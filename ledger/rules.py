@@ -4,6 +4,7 @@ from typing import Any
 
 import msgspec
 
+from crypto.records import Entry
 from ledger.domain import agricultural, industrial, keys, personal, reference, runs
 from ledger.domain.common import Applied, EventRule
 from ledger.errors import Invalid
@@ -56,11 +57,9 @@ def decode_data(rule: EventRule, data: Any) -> Any:
         raise Invalid(str(error), field) from None
 
 
-def apply_entry(state: Any, account: str, record: dict[str, Any], leaf_hash: str) -> None:
-    """Evolve an account's state by one of its entries (as parsed from the entry's JSON)."""
-    submission = record["submission"]
-    rule = rule_for(submission["type"], account)
-    data = decode_data(rule, submission["data"])
-    rule.evolve(
-        state, Applied(submission["type"], data, record["effect"], leaf_hash, submission["key"])
-    )
+def apply_entry(state: Any, account: str, entry: Entry, leaf_hash: str) -> None:
+    """Evolve an account's state by one of its entries."""
+    submission = entry.submission
+    rule = rule_for(submission.type, account)
+    data = decode_data(rule, submission.data)
+    rule.evolve(state, Applied(submission.type, data, entry.effect, leaf_hash, submission.key))

@@ -11,37 +11,59 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from ledger.log.witnessing import Witness, parse_witness
 from ledger.storage.factory import backend_class, storage_env
 
 DEFAULT_DATA = Path("data")
 SETTINGS_ENV = "CARBON_LEDGER_SETTINGS"
 CRYPTO_WORKERS_ENV = "CARBON_LEDGER_CRYPTO_WORKERS"
+BATCH_ITEMS_ENV = "CARBON_LEDGER_BATCH_ITEMS"
+WAIT_SECONDS_ENV = "CARBON_LEDGER_WAIT_SECONDS"
+MAX_BATCH_ITEMS = 1000  # the wire contract's ceiling (DESIGN.md)
 
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _crypto_workers(environ: Mapping[str, str]) -> int:
-    """Ed25519 worker processes per writing process: the environment's count, else a core each."""
-    text = environ.get(CRYPTO_WORKERS_ENV, "")
+def _positive(environ: Mapping[str, str], name: str, default: int, most: int = 2**31) -> int:
+    """A positive integer setting from the environment, or `default` when unset."""
+    text = environ.get(name, "")
     if not text:
-        return _cores()
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise ValueError(f"{CRYPTO_WORKERS_ENV} must be a positive integer, not {text!r}")
+        return default
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+        raise ValueError(f"{name} must be an integer from 1 to {most}, not {text!r}")
     return int(text)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of a node."""
+
+    batch_items: int = MAX_BATCH_ITEMS  # submissions in one batch
+    wait_seconds: int = 10  # how long ?wait=true and ?after= wait before answering
+
+    @classmethod
+    def build(cls, environ: Mapping[str, str]) -> "Limits":
+        return cls(
+            batch_items=_positive(environ, BATCH_ITEMS_ENV, MAX_BATCH_ITEMS, MAX_BATCH_ITEMS),
+            wait_seconds=_positive(environ, WAIT_SECONDS_ENV, 10, 300),
+        )
 
 
 @dataclass(frozen=True)
 class Settings:
     """A node's data directory, storage (eventsourcing's settings, backend chosen once),
-    witnesses and crypto worker count."""
+    witnesses, uvicorn workers, crypto workers per writing process and request limits."""
 
     data_dir: Path = DEFAULT_DATA
     storage: Mapping[str, str] = field(default_factory=dict)
     witnesses: tuple[Witness, ...] = ()
+    workers: int = 1
     crypto_workers: int = 1
+    limits: Limits = Limits()
 
     @classmethod
     def build(
@@ -50,14 +72,18 @@ class Settings:
         storage: Mapping[str, str] | None = None,
         witnesses: Sequence[Witness] = (),
         environ: Mapping[str, str] = os.environ,
+        workers: int = 1,
     ) -> "Settings":
-        """Settings from flags (`data_dir`, `witnesses`, `storage` overrides) and `environ`
-        (PERSISTENCE_MODULE, POSTGRES_*, CARBON_LEDGER_CRYPTO_WORKERS)."""
+        """Settings from flags (`data_dir`, `witnesses`, `workers`, `storage` overrides) and
+        `environ` (PERSISTENCE_MODULE, POSTGRES_*, CARBON_LEDGER_CRYPTO_WORKERS, _BATCH_ITEMS,
+        _WAIT_SECONDS)."""
         return cls(
             data_dir=data_dir,
             storage=storage_env(data_dir, dict(storage or {}), environ),
             witnesses=tuple(witnesses),
-            crypto_workers=_crypto_workers(environ),
+            workers=workers,
+            crypto_workers=_positive(environ, CRYPTO_WORKERS_ENV, _cores()),
+            limits=Limits.build(environ),
         )
 
     @property
@@ -71,7 +97,9 @@ class Settings:
                 "data_dir": str(self.data_dir),
                 "storage": dict(self.storage),
                 "witnesses": [witness.text for witness in self.witnesses],
+                "workers": self.workers,
                 "crypto_workers": self.crypto_workers,
+                "limits": msgspec.to_builtins(self.limits),
             }
         )
 
@@ -82,5 +110,7 @@ class Settings:
             data_dir=Path(value["data_dir"]),
             storage=dict(value["storage"]),
             witnesses=tuple(parse_witness(text) for text in value["witnesses"]),
+            workers=int(value["workers"]),
             crypto_workers=int(value["crypto_workers"]),
+            limits=msgspec.convert(value["limits"], Limits),
         )

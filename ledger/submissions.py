@@ -11,7 +11,7 @@ import msgspec
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
-from crypto.records import SUBMISSION_CONTEXT, submission_digest
+from crypto.records import SUBMISSION_CONTEXT, SignedSubmission, Submission, submission_digest
 from ledger.errors import Invalid, Malformed, TooLarge, Unauthenticated
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import EventRule, decode_data, rule_for
@@ -22,20 +22,6 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ACCOUNT_PATTERN = re.compile(r"(sys|per|ind|agr):[A-Za-z0-9._:-]{1,160}")
 UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`")
 AT_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
-
-
-class Submission(msgspec.Struct, forbid_unknown_fields=True):
-    account: str
-    type: str
-    data: dict[str, Any]
-    key: str
-    at: str
-    id: str
-
-
-class Wire(msgspec.Struct, forbid_unknown_fields=True):
-    submission: dict[str, Any]
-    signature: str
 
 
 @dataclass(frozen=True)
@@ -92,7 +78,7 @@ def _check_at(at: str, now: datetime) -> None:
 
 def check_submission(wire: Any, now: datetime) -> Checked:
     """Everything about a wire submission that needs no ledger state."""
-    envelope = _convert(wire, Wire, "")
+    envelope = _convert(wire, SignedSubmission, "")
     fields = _convert(envelope.submission, Submission, "submission")
     if not ACCOUNT_PATTERN.fullmatch(fields.account):
         raise Invalid(f"bad account id {fields.account!r}", "submission.account")

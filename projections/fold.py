@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from crypto.records import Entry
 from projections.tables import (
     AGRICULTURAL,
     BALANCES,
@@ -21,28 +22,28 @@ from projections.tables import (
 
 
 @dataclass(frozen=True)
-class Entry:
+class LoggedEntry:
     """A ledger entry as the projections see it: its record and where it is in the event log."""
 
     position: int  # notification id of its event
     leaf_hash: str
-    record: dict[str, Any]
+    record: Entry
 
     @property
     def account(self) -> str:
-        return self.record["account"]
+        return self.record.account
 
     @property
     def type(self) -> str:
-        return self.record["submission"]["type"]
+        return self.record.submission.type
 
     @property
     def data(self) -> dict[str, Any]:
-        return self.record["submission"]["data"]
+        return self.record.submission.data
 
     @property
     def effect(self) -> dict[str, Any]:
-        return self.record["effect"]
+        return self.record.effect
 
 
 class Deltas:
@@ -71,7 +72,7 @@ def quarter_of(day: str) -> str:
     return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
 
 
-def _personal(deltas: Deltas, entry: Entry) -> None:
+def _personal(deltas: Deltas, entry: LoggedEntry) -> None:
     _, bank, pid = entry.account.split(":")
     points = entry.effect.get("points", 0)
     issued = redeemed = 0
@@ -95,7 +96,7 @@ def _personal(deltas: Deltas, entry: Entry) -> None:
     deltas.change(BANKS, (bank,), accounts=opened, **sums)
 
 
-def _reading(deltas: Deltas, entry: Entry, day: str, count: int) -> None:
+def _reading(deltas: Deltas, entry: LoggedEntry, day: str, count: int) -> None:
     key = (entry.account, quarter_of(day))
     if "co2e_g" in entry.effect:
         deltas.change(INDUSTRIAL, key, co2e_g=entry.effect["co2e_g"], readings=count)
@@ -103,19 +104,19 @@ def _reading(deltas: Deltas, entry: Entry, day: str, count: int) -> None:
         deltas.change(INDUSTRIAL, key, scope3_co2e_g=entry.effect["scope3_co2e_g"])
 
 
-def _output(deltas: Deltas, entry: Entry, count: int) -> None:
+def _output(deltas: Deltas, entry: LoggedEntry, count: int) -> None:
     key = (entry.account, entry.effect["period"])
     deltas.change(INDUSTRIAL, key, value_fen=entry.effect["value_fen"], outputs=count)
 
 
-def _industrial_reversal(deltas: Deltas, entry: Entry) -> None:
+def _industrial_reversal(deltas: Deltas, entry: LoggedEntry) -> None:
     if "period" in entry.effect:
         _output(deltas, entry, -1)
     else:
         _reading(deltas, entry, entry.effect["on"], -1)
 
 
-def _enterprise(deltas: Deltas, entry: Entry) -> None:
+def _enterprise(deltas: Deltas, entry: LoggedEntry) -> None:
     data = entry.data
     deltas.change(
         ENTERPRISES,
@@ -126,14 +127,14 @@ def _enterprise(deltas: Deltas, entry: Entry) -> None:
     )
 
 
-def _farm(deltas: Deltas, entry: Entry) -> None:
+def _farm(deltas: Deltas, entry: LoggedEntry) -> None:
     data = entry.data
     deltas.change(
         FARMS, (entry.account,), name=data["name"], kind=data["kind"], district=data["district"]
     )
 
 
-def _activity(deltas: Deltas, entry: Entry, day: str, count: int) -> None:
+def _activity(deltas: Deltas, entry: LoggedEntry, day: str, count: int) -> None:
     deltas.change(
         AGRICULTURAL,
         (entry.account, quarter_of(day)),
@@ -143,7 +144,7 @@ def _activity(deltas: Deltas, entry: Entry, day: str, count: int) -> None:
     )
 
 
-def _grade(deltas: Deltas, entry: Entry) -> None:
+def _grade(deltas: Deltas, entry: LoggedEntry) -> None:
     kind = entry.account.split(":", 1)[0]
     data = entry.data
     deltas.change(
@@ -155,8 +156,8 @@ def _grade(deltas: Deltas, entry: Entry) -> None:
         grade=data["grade"],
         method=data["method"],
         position=entry.position,
-        seq=entry.record["seq"],
-        recorded_at=entry.record["recorded_at"],
+        seq=entry.record.seq,
+        recorded_at=entry.record.recorded_at,
         data=json.dumps(data, sort_keys=True, separators=(",", ":")),
     )
     deltas.change(
@@ -168,7 +169,7 @@ def _grade(deltas: Deltas, entry: Entry) -> None:
     )
 
 
-Fold = Callable[[Deltas, Entry], None]
+Fold = Callable[[Deltas, LoggedEntry], None]
 FOLDS: dict[str, dict[str, Fold]] = {
     "per": {
         "AccountOpened": _personal,
@@ -193,7 +194,7 @@ FOLDS: dict[str, dict[str, Fold]] = {
 """What each entry type on each account kind changes; types not listed change nothing."""
 
 
-def fold(entries: Iterable[Entry]) -> Deltas:
+def fold(entries: Iterable[LoggedEntry]) -> Deltas:
     """The row deltas of a batch of entries, in log order."""
     deltas = Deltas()
     for entry in entries:

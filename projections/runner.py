@@ -1,17 +1,17 @@
 """The projector: follows the notification log and folds each batch into the views exactly once."""
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 
 from eventsourcing.persistence import Notification, Tracking
 
+from crypto.records import decode_entry
 from ledger.follow import entries_after, follow
 from ledger.node import Node
 from ledger.storage.base import wait_for_lease
 from ledger.store import LedgerStore
-from projections.fold import Entry, fold
+from projections.fold import LoggedEntry, fold
 from projections.recorder import StalePosition, ViewRecorder, open_view_recorder
 
 BATCH_LIMIT = 1000
@@ -77,9 +77,9 @@ class Projector:
         except StalePosition:
             return 1
 
-    def _entry(self, notification: Notification) -> Entry:
+    def _entry(self, notification: Notification) -> LoggedEntry:
         event = self.store.mapper.to_domain_event(notification)
-        return Entry(notification.id, event.leaf_hash, json.loads(event.entry))
+        return LoggedEntry(notification.id, event.leaf_hash, decode_entry(event.entry.encode()))
 
 
 def run_projections(node: Node, stop: threading.Event) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from client.ledger_client import submission
 from crypto.checkpoint import open_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.merkle import verify_inclusion
+from crypto.records import signed_submission as submission
 from ledger.account import ENTRY_TOPICS
 from ledger.log.witnessing import Witness
 from ledger.node import Node, open_node

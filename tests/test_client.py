@@ -24,13 +24,13 @@ from client.ledger_client import (
     Receipt,
     TransportError,
     VerificationError,
-    submission,
     urllib_transport,
 )
 from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.keys import generate_signer
 from crypto.merkle import leaf_hash
+from crypto.records import signed_submission as submission
 from tests.support import register, settle
 from tools.demo import grade_all, load, make_plan
 
@@ -201,7 +201,7 @@ def test_submit_replay_and_refusals(node, server, bank):
         False,
         False,
     )
-    assert receipt.record["submission"] == wire["submission"]
+    assert receipt.record.signed() == wire
     again = client.submit(wire)
     assert again.replayed and again.leaf_hash == receipt.leaf_hash
     with pytest.raises(LedgerRefused) as refused:

@@ -1,5 +1,6 @@
 """Read models over HTTP on both backends: persons (scoped), city totals, benchmarks, after=."""
 
+import dataclasses
 from functools import partial
 
 import pytest
@@ -112,10 +113,11 @@ def test_city_totals_and_benchmark_are_public_and_read_your_writes(client, node)
 def test_an_index_the_read_models_lack_is_503_with_retry_after(node, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from api import readmodels
+    from ledger.settings import Limits
     from tests.support import integrate_all
 
-    monkeypatch.setattr(readmodels, "WAIT_SECONDS", 0.2)
+    quick = dataclasses.replace(node.settings, limits=Limits(wait_seconds=1))
+    monkeypatch.setattr(node, "settings", quick)
     integrate_all(node)  # in the log, but no projector runs
     with TestClient(create_app(node)) as plain:
         lagging = plain.get("/v1/city/totals?after=0")

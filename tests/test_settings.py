@@ -5,7 +5,7 @@ import pytest
 from crypto.cosignature import generate_cosigner
 from ledger.log.witnessing import parse_witness
 from ledger.node import NotInitialised, open_node
-from ledger.settings import Settings
+from ledger.settings import Limits, Settings
 from tests.conftest import postgres_schema
 from tests.files import run_cli
 from tests.support import SEED_ENTRIES, integrate_all, new_node
@@ -51,17 +51,33 @@ def test_init_is_idempotent(data_dir, storage):
 
 def test_settings_travel_to_workers_as_one_json_value(tmp_path):
     witness = parse_witness(f"http://127.0.0.1:9/w={generate_cosigner('w.example').verifier.text}")
-    environ = {"CARBON_LEDGER_CRYPTO_WORKERS": "3", "PATH": "/bin", "HOME": "/root"}
-    settings = Settings.build(tmp_path, {}, [witness], environ)
+    environ = {
+        "CARBON_LEDGER_CRYPTO_WORKERS": "3",
+        "CARBON_LEDGER_BATCH_ITEMS": "200",
+        "CARBON_LEDGER_WAIT_SECONDS": "4",
+        "PATH": "/bin",
+        "HOME": "/root",
+    }
+    settings = Settings.build(tmp_path, {}, [witness], environ, workers=2)
     assert settings.crypto_workers == 3 and not settings.postgres
+    assert (settings.workers, settings.limits) == (2, Limits(batch_items=200, wait_seconds=4))
     assert "PATH" not in settings.storage  # only what the storage reads
     assert Settings.from_json(settings.to_json()) == settings
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "two", "²"])
-def test_a_bad_crypto_worker_count_is_refused(text, tmp_path):
-    with pytest.raises(ValueError, match="CARBON_LEDGER_CRYPTO_WORKERS"):
-        Settings.build(tmp_path, {}, (), {"CARBON_LEDGER_CRYPTO_WORKERS": text})
+@pytest.mark.parametrize("text", ["0", "-1", "two", "²", "+2"])
+@pytest.mark.parametrize(
+    "name",
+    ["CARBON_LEDGER_CRYPTO_WORKERS", "CARBON_LEDGER_BATCH_ITEMS", "CARBON_LEDGER_WAIT_SECONDS"],
+)
+def test_a_bad_count_is_refused(name, text, tmp_path):
+    with pytest.raises(ValueError, match=name):
+        Settings.build(tmp_path, {}, (), {name: text})
+
+
+def test_limits_stay_within_the_contract(tmp_path):
+    with pytest.raises(ValueError, match="1 to 1000"):
+        Settings.build(tmp_path, {}, (), {"CARBON_LEDGER_BATCH_ITEMS": "1001"})
 
 
 def test_init_and_commands_on_a_directory_without_a_ledger(tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.keys import Signer, signer_from_seed
-from crypto.records import sign_submission
+from crypto.records import signed_submission
 from ledger.errors import LedgerError
 from ledger.node import Node, open_node
 from tools.init import initialise
@@ -224,15 +224,7 @@ def _wires(node: Node, plan: DemoPlan, seed: int) -> Iterator[dict[str, Any]]:
 def _signed(
     signer: Signer, account: str, type_: str, data: dict[str, Any], id_: str
 ) -> dict[str, Any]:
-    submission = {
-        "account": account,
-        "type": type_,
-        "data": data,
-        "key": signer.key_id,
-        "at": AT,
-        "id": id_,
-    }
-    return sign_submission(signer, submission)
+    return signed_submission(signer, account, type_, data, id_, AT)
 
 
 def load(node: Node, plan: DemoPlan, seed: int, progress: bool = True) -> list[LedgerError]:

@@ -112,7 +112,7 @@ def _serve(args: argparse.Namespace) -> None:
             factory=True,
             host=args.host,
             port=args.port,
-            workers=args.workers,
+            workers=settings.workers,
             log_level="info",
             timeout_graceful_shutdown=DRAIN_SECONDS,
             timeout_worker_healthcheck=WORKER_START_SECONDS,

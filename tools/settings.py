@@ -35,7 +35,9 @@ def add_witness_option(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The settings the flags name, completed from the environment."""
-    return Settings.build(args.data, witnesses=getattr(args, "witness", ()))
+    return Settings.build(
+        args.data, witnesses=getattr(args, "witness", ()), workers=getattr(args, "workers", 1)
+    )
 
 
 def open_from(args: argparse.Namespace) -> Node:

@@ -6,12 +6,11 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from crypto.canonical import CanonicalError, parse_json
-from crypto.records import sign_submission
+from crypto.records import signed_submission
 from ledger.keyfiles import read_key
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -35,16 +34,11 @@ def submit(args: argparse.Namespace) -> int:
         print(f"carbon-ledger submit: --data: {error}", file=sys.stderr)
         return 2
     signer = read_key(args.key)
-    submission = {
-        "account": args.account,
-        "type": args.type,
-        "data": data,
-        "key": signer.key_id,
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "id": args.id or f"cli-{uuid.uuid4()}",
-    }
+    wire = signed_submission(
+        signer, args.account, args.type, data, args.id or f"cli-{uuid.uuid4()}"
+    )
     url = f"{args.url.rstrip('/')}/v1/submissions" + ("?wait=true" if args.wait else "")
-    status, body = _post(url, sign_submission(signer, submission))
+    status, body = _post(url, wire)
     print(json.dumps(body, indent=2))
     return 0 if status < 400 else 1
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from client.verifier.bundle import Bundle
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
@@ -23,6 +25,7 @@ from crypto.merkle import (
     verify_inclusion,
 )
 from crypto.note import NoteError, open_note
+from crypto.records import Entry
 from crypto.statement import StatementError, parse_statement
 from ledger.domain.balances import balance
 from ledger.domain.common import Applied, Context, period_of
@@ -87,6 +90,15 @@ class _Chain:
     proven: bool
 
 
+def _as_entry(value: Any, where: str) -> Entry:
+    """The entry a leaf's canonical JSON holds; Failure naming the field if it holds none."""
+    try:
+        return msgspec.convert(value, Entry, strict=True)
+    except msgspec.ValidationError as error:
+        field = str(error).rpartition("at `$")[2].rstrip("`").lstrip(".") or "entry"
+        raise Failure("entry bytes", where, field, "an entry", str(error)) from None
+
+
 def _when(recorded_at: str) -> datetime:
     return datetime.fromisoformat(recorded_at)
 
@@ -107,7 +119,7 @@ class Audit:
         self.prove_positions = prove_positions
         self.report = Report()
         self.chains: dict[str, _Chain] = {}
-        self.entries_by_index: dict[int, dict[str, Any]] = {}
+        self.entries_by_index: dict[int, Entry] = {}
         self.leaves_by_index: dict[int, str] = {}
         self.proven_indexes: set[int] = set()
 
@@ -225,11 +237,10 @@ class Audit:
         where = f"entry {index}"
         try:
             data = base64.b64decode(item["entry"], validate=True)
-            entry = parse_canonical(data)
+            value = parse_canonical(data)
         except (KeyError, binascii.Error, CanonicalError) as error:
             raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
-        if not isinstance(entry, dict):
-            raise Failure("entry bytes", where, "entry", "a JSON object", type(entry).__name__)
+        entry = _as_entry(value, where)
         leaf = leaf_hash(data)
         if index >= checkpoint.size:
             raise Failure("inclusion", where, "index", f"< {checkpoint.size}", index)
@@ -248,19 +259,18 @@ class Audit:
         self._replay(entry, leaf.hex(), index, "inclusion" in item)
         self.report.entries += 1
 
-    def _replay(self, entry: dict[str, Any], leaf: str, index: int, proven: bool) -> None:
-        account = entry.get("account")
-        where = f"entry {index} ({account} seq {entry.get('seq')})"
-        chain = self.chains.get(account) if isinstance(account, str) else None
+    def _replay(self, entry: Entry, leaf: str, index: int, proven: bool) -> None:
+        account = entry.account
+        where = f"entry {index} ({account} seq {entry.seq})"
+        chain = self.chains.get(account)
         expected_seq, expected_prev = (chain.seq + 1, chain.head) if chain else (0, "")
-        if entry.get("seq") != expected_seq:
-            raise Failure("chain", where, "seq", expected_seq, entry.get("seq"))
-        if entry.get("prev") != expected_prev:
-            raise Failure("chain", where, "prev", expected_prev, entry.get("prev"))
-        wire = {"submission": entry.get("submission"), "signature": entry.get("signature")}
+        if entry.seq != expected_seq:
+            raise Failure("chain", where, "seq", expected_seq, entry.seq)
+        if entry.prev != expected_prev:
+            raise Failure("chain", where, "prev", expected_prev, entry.prev)
         try:
-            checked = check_submission(wire, _when(entry["recorded_at"]))
-        except (LedgerError, KeyError, ValueError) as error:
+            checked = check_submission(entry.signed(), _when(entry.recorded_at))
+        except (LedgerError, ValueError) as error:
             raise Failure(
                 "submission", where, getattr(error, "field", None), "a valid submission", str(error)
             ) from None
@@ -293,8 +303,8 @@ class Audit:
             raise Failure(
                 "rule", where, error.field, "an entry the rules accept", error.detail
             ) from None
-        if effect != entry.get("effect"):
-            raise Failure("effect", where, "effect", effect, entry.get("effect"))
+        if effect != entry.effect:
+            raise Failure("effect", where, "effect", effect, entry.effect)
         self.report.effects += 1
         if checked.fields.type == "GradeAssigned":
             as_of = checked.submission["data"].get("as_of", 0)
@@ -396,13 +406,13 @@ class Audit:
         if (
             entry is None
             or not isinstance(grade_index, int)
-            or entry["submission"]["type"] != "GradeAssigned"
+            or entry.submission.type != "GradeAssigned"
         ):
             raise Failure(
                 "evidence", "grade", "index", "a GradeAssigned entry in the bundle", grade_index
             )
-        data = entry["submission"]["data"]
-        account = entry["account"]
+        data = entry.submission.data
+        account = entry.account
         latest = self.chains[account].state.latest_grade.get(data["period"])
         if latest != self.leaves_by_index[grade_index]:
             raise Failure(
@@ -413,7 +423,7 @@ class Audit:
                 self.leaves_by_index[grade_index],
             )
         self.report.grade = {
-            "account": entry["account"],
+            "account": account,
             "period": data["period"],
             "grade": data["grade"],
         }
@@ -497,10 +507,10 @@ class Audit:
                     raise Failure(
                         "benchmark", where, "entry", item["leaf_hash"], leaf_hash(data).hex()
                     )
-                shown = parse_canonical(data)
+                shown = _as_entry(parse_canonical(data), where)
                 self._check_shown_input(where, shown, named, period)
-                co2e += shown["effect"].get("co2e_g", 0)
-                value += shown["effect"].get("value_fen", 0)
+                co2e += shown.effect.get("co2e_g", 0)
+                value += shown.effect.get("value_fen", 0)
         if any("entry" in item for item in other.get("inputs", [])) and (co2e, value) != (
             other["co2e_g"],
             other["value_fen"],
@@ -514,19 +524,17 @@ class Audit:
             )
 
     @staticmethod
-    def _check_shown_input(
-        where: str, entry: dict[str, Any], account: str | None, period: str
-    ) -> None:
-        submission = entry["submission"]
-        data = submission["data"]
+    def _check_shown_input(where: str, entry: Entry, account: str | None, period: str) -> None:
+        submission = entry.submission
+        data = submission.data
         in_period = (
-            submission["type"] == "EnergyReadingRecorded" and period_of(data["to"], period)
-        ) or (submission["type"] == "OutputValueReported" and data["period"] == period)
-        if entry["account"] != account or not in_period:
+            submission.type == "EnergyReadingRecorded" and period_of(data["to"], period)
+        ) or (submission.type == "OutputValueReported" and data["period"] == period)
+        if entry.account != account or not in_period:
             raise Failure(
                 "benchmark",
                 where,
                 "inputs",
                 f"{account}'s readings and output of {period}",
-                f"{submission['type']} on {entry['account']}",
+                f"{submission.type} on {entry.account}",
             )

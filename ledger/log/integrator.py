@@ -1,6 +1,5 @@
 """The integrator: entries in notification order -> dense log indices -> tree -> checkpoint."""
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from eventsourcing.persistence import Notification, Tracking
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
+from crypto.records import decode_entry
 from ledger.follow import entries_after, follow
 from ledger.log.overlay import PendingHashes
 from ledger.storage.base import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
@@ -111,5 +111,5 @@ class Integrator:
         digest = leaf_hash(entry)
         if digest.hex() != event.leaf_hash:
             raise IntegrityFault(f"notification {notification.id}: leaf hash mismatch")
-        record = json.loads(entry)
-        return LogLeaf(index, digest, record["account"], record["seq"], entry, notification.id)
+        record = decode_entry(entry)
+        return LogLeaf(index, digest, record.account, record.seq, entry, notification.id)
