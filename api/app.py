@@ -6,10 +6,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import accounts, bundles, grading, log, readmodels, submissions, tiles
+from api import accounts, bundles, grading, log, readmodels, submissions, tiles, tokens
 from api.openapi import NOT_YET, problem_openapi
 from api.problems import install_problem_handlers
-from api.tokens import TOKENS_FILE, TokenStore
 from ledger.node import Node
 from projections.views import Views
 
@@ -39,7 +38,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
-    app.state.tokens = TokenStore(node.data_dir / TOKENS_FILE)
+    app.state.tokens = node.tokens
     app.state.views = Views(node.store)
     install_problem_handlers(app)
     app.include_router(submissions.router)
@@ -48,6 +47,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(grading.router)
     app.include_router(bundles.router)
+    app.include_router(tokens.router)
     app.include_router(readmodels.router, responses={503: NOT_YET})
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app

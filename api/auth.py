@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import TokenNotAccepted
-from api.tokens import REGULATOR, TokenStore, parse_principal
+from ledger.tokens import REGULATOR, TokenStore, parse_principal
 
 bearer = HTTPBearer(auto_error=False, description="a token from `carbon-ledger tokens create`")
 

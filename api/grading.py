@@ -1,11 +1,14 @@
-"""POST /v1/grading/runs: a signed GradingRunRequested, then the grades it produced."""
+"""POST /v1/grading/runs: a signed GradingRunRequested, then the grades it produced (a node
+holding the grader key); GET /v1/grading/proposals: the grades a grader process should sign
+(production, where the node holds no grader key)."""
 
 import copy
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import REGULATOR, PrincipalDep
 from api.body import read_json
 from api.deps import NodeDep
 from api.openapi import component
@@ -13,7 +16,10 @@ from api.problems import headers_of, problem_of
 from api.readmodels import PERIOD_DOC
 from api.responses import FastJSONResponse
 from api.submissions import MAX_SUBMISSION_BODY, WIRE_SCHEMA
+from ledger.domain.common import check_period
 from ledger.domain.runs import RUNS_ACCOUNT
+from ledger.errors import NotFound
+from ledger.node import Node
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
 
@@ -59,3 +65,32 @@ async def grading_run(request: Request, node: NodeDep) -> FastJSONResponse:
         headers = headers_of(result.incomplete)
         return FastJSONResponse(body, status_code=202, headers=headers)
     return FastJSONResponse(body, status_code=201 if result.appended else 200)
+
+
+def _proposals(node: Node, kind: Literal["industrial", "agri"], period: str) -> dict[str, Any]:
+    as_of = node.reader.size()
+    changed, unchanged = node.grading().proposals(kind, period, as_of)
+    grades = [{"account": account, "data": data} for account, data in changed.items()]
+    return {
+        "kind": kind,
+        "period": period,
+        "as_of": as_of,
+        "unchanged": unchanged,
+        "grades": grades,
+    }
+
+
+@router.get(
+    "/proposals",
+    summary="The grades a grading service should sign and submit now (regulator token)",
+)
+async def proposals(
+    kind: Literal["industrial", "agri"],
+    period: Annotated[str, Query(json_schema_extra=PERIOD_DOC)],
+    principal: PrincipalDep,
+    node: NodeDep,
+) -> dict[str, Any]:
+    if principal.kind != REGULATOR:
+        raise NotFound("grading proposals are for the regulator's grading service")
+    check_period(period, "period")
+    return await run_in_threadpool(_proposals, node, kind, period)

@@ -8,9 +8,9 @@ from fastapi.responses import Response
 from api.auth import PrincipalDep
 from api.deps import NodeDep
 from api.params import INDEX_PATTERN
-from api.tokens import REGULATOR
 from ledger.errors import Malformed, NotFound
 from ledger.log.tiles import Tile, TileNotFound, entry_bundle, hash_tile, parse_tile_path
+from ledger.tokens import REGULATOR
 
 router = APIRouter(prefix="/v1/log", tags=["tiles"])
 OCTETS = "application/octet-stream"

@@ -1,121 +1,52 @@
-"""Bearer tokens for reading accounts: a 0600 JSON file of token hashes, never the tokens."""
+"""POST /v1/tokens: create, revoke or list bearer tokens by an admin-signed request."""
 
-import contextlib
-import fcntl
-import hashlib
-import json
-import re
-import secrets
-import threading
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-from client.files import write_atomically
-from ledger.domain.industrial import CREDIT_CODE
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-TOKENS_FILE = "tokens.json"
-TOKEN_PREFIX = "cl_"
-REGULATOR = "regulator"
-CODES = {
-    "bank": re.compile(r"[A-Za-z0-9._-]{1,64}"),
-    "ent": CREDIT_CODE,
-    "farm": re.compile(r"[A-Za-z0-9._:-]{1,160}"),
+from api.body import read_json
+from api.deps import NodeDep
+from api.responses import FastJSONResponse
+from ledger.submissions import now_utc
+from ledger.token_requests import carry_out
+
+MAX_REQUEST_BODY = 4 * 1024
+router = APIRouter(prefix="/v1", tags=["tokens"])
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["request", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "request": {
+            "type": "object",
+            "required": ["action", "key", "at", "id"],
+            "additionalProperties": False,
+            "properties": {
+                "action": {"enum": ["create", "revoke", "list"]},
+                "key": {"type": "string"},
+                "at": {"type": "string", "description": "RFC 3339 UTC, within 5 minutes"},
+                "id": {"type": "string", "description": "never reused by the key"},
+                "principal": {"type": "string", "description": "create: bank:<bank>, ..."},
+                "token_id": {"type": "string", "description": "revoke: the token's id"},
+            },
+        },
+        "signature": {
+            "type": "string",
+            "description": "base64 Ed25519 over carbon-ledger/token-request/v1\\n + JCS(request)",
+        },
+    },
 }
 
 
-def parse_principal(text: str) -> tuple[str, str]:
-    """(kind, code) of `regulator`, `bank:<bank>`, `ent:<credit code>` or `farm:<code>`."""
-    if text == REGULATOR:
-        return REGULATOR, ""
-    kind, _, code = text.partition(":")
-    pattern = CODES.get(kind)
-    if pattern is None or not pattern.fullmatch(code):
-        raise ValueError(
-            f"bad principal {text!r}: regulator, bank:<bank>, ent:<18-char code> or farm:<code>"
-        )
-    return kind, code
-
-
-def token_hash(token: str) -> str:
-    """Hex SHA-256 of a token: all the store keeps of it."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """One issued token as stored: its hash, never the token."""
-
-    id: str
-    sha256: str
-    principal: str
-    created: str
-    revoked: bool = False
-
-
-class TokenStore:
-    """Tokens in one JSON file, re-read whenever another process has replaced it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
-        self._records: dict[str, TokenRecord] = {}  # by sha256
-
-    def create(self, principal: str) -> tuple[str, str]:
-        """A new token for `principal` as (token id, token); the token is shown only now."""
-        parse_principal(principal)
-        with self._writing() as records:
-            used = {record.id for record in records.values()}
-            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-            while token_hash(token)[:8] in used:
-                token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-            digest = token_hash(token)
-            created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            records[digest] = TokenRecord(digest[:8], digest, principal, created)
-        return digest[:8], token
-
-    def revoke(self, token_id: str) -> None:
-        """Mark a token revoked (a no-op if it already is); LookupError if there is no such id."""
-        with self._writing() as records:
-            found = [digest for digest, record in records.items() if record.id == token_id]
-            if not found:
-                raise LookupError(f"no token with id {token_id!r}")
-            records[found[0]] = replace(records[found[0]], revoked=True)
-
-    def principal_for(self, token: str) -> str | None:
-        """The principal of a live token; None if it is unknown or revoked."""
-        record = self._current().get(token_hash(token))
-        return None if record is None or record.revoked else record.principal
-
-    def _current(self) -> dict[str, TokenRecord]:
-        """The records as the file holds them now (re-read only when it has changed)."""
-        with self._lock:
-            try:
-                stat = self.path.stat()
-            except FileNotFoundError:
-                self._seen, self._records = None, {}
-                return self._records
-            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-            if seen != self._seen:
-                body = json.loads(self.path.read_text(encoding="utf-8"))
-                records = (TokenRecord(**item) for item in body["tokens"])
-                self._records = {record.sha256: record for record in records}
-                self._seen = seen
-            return self._records
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[dict[str, TokenRecord]]:
-        """The records to change, under a file lock; written back atomically with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            records = dict(self._current())
-            yield records
-            body = {"tokens": [asdict(record) for record in records.values()]}
-            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())
-
-    def list(self) -> list[TokenRecord]:
-        """Every token record, oldest first."""
-        return sorted(self._current().values(), key=lambda record: (record.created, record.id))
+@router.post(
+    "/tokens",
+    summary="Create, revoke or list bearer tokens (admin-signed request; a token is shown once)",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
+)
+async def tokens(request: Request, node: NodeDep) -> FastJSONResponse:
+    wire = await read_json(request, MAX_REQUEST_BODY)
+    registry = await run_in_threadpool(node.ledger.registry)
+    answer = await run_in_threadpool(carry_out, wire, registry, node.tokens, now_utc())
+    status = 201 if "token" in answer else 200
+    return FastJSONResponse(answer, status_code=status, headers={"Cache-Control": "no-store"})

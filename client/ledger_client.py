@@ -361,6 +361,17 @@ class LedgerClient:
         note = _text(data)
         return self._observe(note, floor), note
 
+    def get_json(self, path: str, auth: bool = False) -> Any:
+        """The JSON answer to GET `path` (with the bearer token if `auth`); unverified: for
+        reads the ledger does not sign, such as read models and grading proposals."""
+        _, data = self._send("GET", path, auth=auth)
+        return _json(data)
+
+    def post_json(self, path: str, body: Any) -> Any:
+        """The JSON answer to POSTing `body` to `path` (unverified, like `get_json`)."""
+        _, data = self._send("POST", path, json.dumps(body).encode())
+        return _json(data)
+
     def _bundle(self, path: str) -> tuple[dict[str, Any], Report, Checkpoint]:
         """A bundle audited offline, its last checkpoint observed."""
         floor = self._floor()

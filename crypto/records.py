@@ -14,6 +14,7 @@ from crypto.merkle import leaf_hash
 
 SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
 RECEIPT_CONTEXT = b"carbon-ledger/receipt/v1\n"
+TOKEN_REQUEST_CONTEXT = b"carbon-ledger/token-request/v1\n"
 ENTRY_VERSION = 1
 BUNDLE_FORMAT = "carbon-ledger/bundle/v1"
 AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -54,6 +55,18 @@ class Entry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def signed(self) -> dict[str, Any]:
         """The submission in its wire form, as its submitter sent it."""
         return {"submission": msgspec.to_builtins(self.submission), "signature": self.signature}
+
+
+class TokenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """An admin's signed request to create, revoke or list bearer tokens; `id` is never
+    reused by the key (a replayed create is refused, so no one gets a token twice)."""
+
+    action: str  # create | revoke | list
+    key: str
+    at: str
+    id: str
+    principal: str | None = None  # create
+    token_id: str | None = None  # revoke
 
 
 class ReceiptPromise(msgspec.Struct, frozen=True):
@@ -145,6 +158,22 @@ def signed_submission(
         when = when.astimezone(UTC).strftime(AT_FORMAT)
     submission = Submission(account, type, data, signer.key_id, when, id or str(uuid.uuid4()))
     return sign_submission(signer, msgspec.to_builtins(submission))
+
+
+def signed_token_request(
+    signer: Signer,
+    action: str,
+    *,
+    principal: str | None = None,
+    token_id: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The wire form `{"request": ..., "signature": BASE64}` of a token request by `signer`."""
+    when = (at or datetime.now(UTC)).astimezone(UTC).strftime(AT_FORMAT)
+    request = TokenRequest(action, signer.key_id, when, str(uuid.uuid4()), principal, token_id)
+    fields = msgspec.to_builtins(request)
+    signature = signer.sign(TOKEN_REQUEST_CONTEXT + canonical_json(fields))
+    return {"request": fields, "signature": base64.b64encode(signature).decode()}
 
 
 def encode_entry(

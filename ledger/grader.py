@@ -4,17 +4,16 @@ Grades are computed from the accounts' own state (the entries they cite) and the
 method, exactly as the ledger rechecks them; a run with nothing changed appends nothing.
 """
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from crypto.canonical import CanonicalError, canonical_json
+from crypto.canonical import CanonicalError
 from crypto.keys import Signer
-from crypto.records import Receipt, signed_submission
+from crypto.records import Receipt
 from ledger.domain import agricultural, industrial
 from ledger.domain.common import check_period, period_end, year_before
-from ledger.domain.grading import agri_grade, industrial_grade
+from ledger.domain.grading import agri_grade, grade_submission, industrial_grade
 from ledger.domain.reference import METHODS_ACCOUNT
 from ledger.errors import Invalid, LedgerError
 from ledger.history import state_before
@@ -105,13 +104,19 @@ KINDS: dict[str, tuple[str, str, Any]] = {
 }
 
 
-class Grader:
-    """Appends GradeAssigned entries signed by the grading service's key."""
+class Proposals(NamedTuple):
+    """The grades a run would append (by account id), and how many are already recorded."""
 
-    def __init__(self, ledger: Ledger, log: LogRecorder, signer: Signer) -> None:
+    changed: dict[str, dict[str, Any]]
+    unchanged: int
+
+
+class Grading:
+    """What the grades should be, from the accounts and the log; signs nothing."""
+
+    def __init__(self, ledger: Ledger, log: LogRecorder) -> None:
         self.ledger = ledger
         self.log = log
-        self.signer = signer
 
     def grades(self, kind: Kind, period: str, as_of: int) -> dict[str, dict[str, Any]]:
         """The grade each account with data in `period` should have, by account id, with
@@ -124,27 +129,38 @@ class Grader:
         accounts = {a: acc for a, acc in loaded.items() if acc and acc.state.registered}
         return compute(accounts, self.log, method, period, as_of)
 
-    def run(self, kind: Kind, period: str, as_of: int) -> RunResult:
-        """Append every grade that differs (but for `as_of`) from the account's latest."""
+    def proposals(self, kind: Kind, period: str, as_of: int) -> Proposals:
+        """Every grade that differs (but for `as_of`) from the account's latest."""
         wanted = self.grades(kind, period, as_of)
         current = self.ledger.accounts.get_many(wanted)
+        changed = {}
+        for account_id, data in sorted(wanted.items()):
+            account = current[account_id]
+            state = account.state if account is not None else None
+            latest = state.latest_grade.get(period) if state is not None else None
+            if latest is None or not _same(state.grades[latest], data):
+                changed[account_id] = data
+        return Proposals(changed, len(wanted) - len(changed))
+
+
+class Grader(Grading):
+    """Appends GradeAssigned entries signed by the grading service's key."""
+
+    def __init__(self, ledger: Ledger, log: LogRecorder, signer: Signer) -> None:
+        super().__init__(ledger, log)
+        self.signer = signer
+
+    def run(self, kind: Kind, period: str, as_of: int) -> RunResult:
+        """Append every grade that differs (but for `as_of`) from the account's latest."""
+        changed, unchanged = self.proposals(kind, period, as_of)
         wires = []
         unsignable: list[LedgerError] = []
-        for account_id, data in sorted(wanted.items()):
-            state = current[account_id].state
-            latest = state.latest_grade.get(period)
-            if latest is not None and _same(state.grades[latest], data):
-                continue
+        for account_id, data in changed.items():
             try:
-                wires.append(self._wire(account_id, data))
+                wires.append(grade_submission(self.signer, account_id, data))
             except CanonicalError as error:  # totals beyond 2^53: report it, grade the rest
                 unsignable.append(Invalid(f"{account_id}: {error}", "period"))
         results = self.ledger.submit_batch(wires) if wires else []
         appended = [r for r in results if isinstance(r, Receipt)]
         refused = unsignable + [r for r in results if isinstance(r, LedgerError)]
-        return RunResult(appended, len(wanted) - len(wires) - len(unsignable), refused)
-
-    def _wire(self, account_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        digest = hashlib.sha256(canonical_json(data)).hexdigest()[:24]
-        grade_id = f"grade:{data['period']}:{digest}"
-        return signed_submission(self.signer, account_id, "GradeAssigned", data, grade_id)
+        return RunResult(appended, unchanged, refused)

@@ -1,5 +1,6 @@
 """A ledger node: data directory, keys, event store, log tables, integrator, genesis."""
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -8,12 +9,12 @@ from typing import Any
 
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
-from crypto.keys import Signer
+from crypto.keys import Signer, Verifier
 from crypto.records import Receipt, signed_submission
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
 from ledger.faults import is_transient, unavailable
-from ledger.grader import Grader, RunResult
+from ledger.grader import Grader, Grading, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
@@ -26,6 +27,7 @@ from ledger.storage.base import Lease, LeaseLost, LogRecorder, wait_for_lease
 from ledger.storage.factory import backend
 from ledger.store import LedgerStore
 from ledger.system import SYSTEM_ACCOUNTS
+from ledger.tokens import TokenStore
 
 LEDGER_KEY_NAME = "ledger.quzhou"
 ADMIN_KEY_NAME = "admin.quzhou"
@@ -43,9 +45,9 @@ class Node:
     store: LedgerStore
     log: LogRecorder
     ledger_key: Signer
-    admin_key: Signer
-    authority_key: Signer
-    grader_key: Signer
+    admin_key: Signer | None  # the dev keys: none of them in production
+    authority_key: Signer | None
+    grader_key: Signer | None
     ledger: Ledger
     reader: LogReader
     witnessing: Witnessing | None = None
@@ -53,6 +55,11 @@ class Node:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    @functools.cached_property
+    def tokens(self) -> TokenStore:
+        """The bearer tokens: a file beside SQLite, a table shared by every node on PostgreSQL."""
+        return self.store.storage.token_store(self.store.factory, self.data_dir)
 
     @property
     def origin(self) -> str:
@@ -92,7 +99,18 @@ class Node:
             finally:
                 lease.release()
 
+    def grading(self) -> Grading:
+        """What the grades should be now, the benchmarks cut at the integrated log's size."""
+        return Grading(self.ledger, self.log)
+
     def grader(self) -> Grader:
+        """The in-process grading service; Conflict on a node that holds no grader key."""
+        if self.grader_key is None:
+            raise Conflict(
+                "this node holds no grader key (production): grade with"
+                " `carbon-ledger grade KIND --period P --key FILE --url URL`",
+                "submission",
+            )
         return Grader(self.ledger, self.log, self.grader_key)
 
     def run_grading(
@@ -107,6 +125,7 @@ class Node:
         submission = wire.get("submission") if isinstance(wire, dict) else None
         if not isinstance(submission, dict) or submission.get("type") != "GradingRunRequested":
             raise Invalid("a grading run is a GradingRunRequested submission", "submission.type")
+        grader = self.grader()
         receipt = self.ledger.submit(wire)
         try:
             if integrate:
@@ -117,7 +136,7 @@ class Node:
                     "the log did not integrate the run request in time; retry", "submission"
                 )
             data = receipt.record.submission.data
-            return receipt, self.grader().run(data["kind"], data["period"], as_of=index)
+            return receipt, grader.run(data["kind"], data["period"], as_of=index)
         except Exception as error:  # the request is written: say so, and that it is unfinished
             if not is_transient(error):
                 raise
@@ -153,14 +172,26 @@ def _genesis(ledger: Ledger, admin: Signer) -> None:
     ledger.submit(_signed(admin, REGISTRY_ACCOUNT, "KeyRegistered", data, "genesis"))
 
 
-def _seed(ledger: Ledger, admin: Signer, authority: Signer, grader: Signer) -> None:
-    """Register the dev authority and grader keys and publish version 1 of the reference data.
+@dataclass(frozen=True)
+class Governance:
+    """The keys that found a ledger: the admin (genesis, registrations), the authority (the
+    reference data) and the grading service's public key. In development they are the data
+    directory's dev keys; in production the operator brings them to `init` and takes them away."""
+
+    admin: Signer
+    authority: Signer
+    grader: Verifier
+
+
+def _seed(ledger: Ledger, founders: Governance) -> None:
+    """Register the authority and grader keys and publish version 1 of the reference data.
 
     Only what is missing is submitted, so a restart, or a second node on the same
     database, changes nothing.
     """
     system = ledger.system.now()
     registry, factors, methods = (system[a] for a in SYSTEM_ACCOUNTS)
+    admin, authority = founders.admin, founders.authority
     if admin.key_id not in registry.keys:
         return  # this data directory's admin key does not govern this database
     wires = [
@@ -168,10 +199,10 @@ def _seed(ledger: Ledger, admin: Signer, authority: Signer, grader: Signer) -> N
             admin,
             REGISTRY_ACCOUNT,
             "KeyRegistered",
-            {"vkey": key.verifier.text, "roles": [role]},
+            {"vkey": key.text, "roles": [role]},
             f"seed-{role}",
         )
-        for key, role in ((authority, "authority"), (grader, "grader"))
+        for key, role in ((authority.verifier, "authority"), (founders.grader, "grader"))
         if key.key_id not in registry.keys
     ]
     wires += [
@@ -212,6 +243,10 @@ class NotInitialised(RuntimeError):
     """The data directory or the database has no ledger yet: `carbon-ledger init` makes one."""
 
 
+class ProductionKeys(RuntimeError):
+    """A production node found a private key it must not hold."""
+
+
 KEY_FILES = {
     "ledger.key": LEDGER_KEY_NAME,
     "admin.key": ADMIN_KEY_NAME,
@@ -227,39 +262,75 @@ def _store(settings: Settings, create: bool) -> tuple[LedgerStore, LogRecorder]:
     return store, store.storage.log_recorder(store.factory)
 
 
-def init_node(settings: Settings) -> bool:
-    """Create what the write side needs: the data directory's dev keys (those missing), its
-    tables and the log's, the genesis entry and version 1 of the reference data. Repeating
-    it changes nothing; True if it created anything (tools/init.py adds the read side)."""
-    keys = settings.data_dir / "keys"
+def _dev_keys(settings: Settings) -> tuple[bool, Governance]:
+    """The data directory's dev keys, made where missing; True if any was made."""
+    keys = settings.keys_dir
     missing = [name for name in KEY_FILES if not (keys / name).exists()]
     signers = {name: load_or_create_key(keys / name, key) for name, key in KEY_FILES.items()}
+    founders = Governance(
+        signers["admin.key"], signers["authority.key"], signers["grader.key"].verifier
+    )
+    return bool(missing), founders
+
+
+def init_node(settings: Settings, founders: Governance | None = None) -> bool:
+    """Create what the write side needs: its tables and the log's, the genesis entry and
+    version 1 of the reference data, signed by `founders` (in development the data
+    directory's dev keys, made where missing). Production needs `founders` and a ledger key
+    already in the keys directory. Repeating it changes nothing; True if it created anything
+    (tools/init.py adds the read side)."""
+    created_keys = False
+    if founders is None:
+        if settings.production:
+            raise ValueError("production: init needs the admin and authority keys given")
+        created_keys, founders = _dev_keys(settings)
+    ledger_key = read_ledger_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store, _ = _store(settings, create=True)
     try:
-        ledger = Ledger(
-            store, signers["ledger.key"], LEDGER_KEY_NAME, crypto_workers=settings.crypto_workers
-        )
+        store.storage.token_store(store.factory, settings.data_dir, create=True)
+        ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
         size = store.recorder.max_notification_id() or 0
         if ledger.registry().keys == {}:
-            _genesis(ledger, signers["admin.key"])
-        _seed(ledger, signers["admin.key"], signers["authority.key"], signers["grader.key"])
-        created = bool(missing) or (store.recorder.max_notification_id() or 0) != size
+            _genesis(ledger, founders.admin)
+        _seed(ledger, founders)
+        created = created_keys or (store.recorder.max_notification_id() or 0) != size
     finally:
         store.close()
     return created
 
 
-def open_node(settings: Settings) -> Node:
-    """Open the ledger `settings` name, writing nothing; NotInitialised if there is none."""
-    keys = settings.data_dir / "keys"
+def read_ledger_key(settings: Settings) -> Signer:
+    """The ledger's key from the keys directory; NotInitialised if it is not there."""
+    path = settings.keys_dir / "ledger.key"
+    if not path.exists():
+        raise NotInitialised(f"{settings.keys_dir} holds no ledger.key")
+    return read_key(path)
+
+
+def _signers(settings: Settings) -> dict[str, Signer]:
+    """The private keys this node holds: all four dev keys, or in production only the ledger's
+    (ProductionKeys if any other is in the keys directory)."""
+    keys = settings.keys_dir
+    if settings.production:
+        held = [name for name in KEY_FILES if name != "ledger.key" and (keys / name).exists()]
+        if held:
+            raise ProductionKeys(
+                f"production mode holds only the ledger key: move {keys / held[0]} off this node"
+            )
+        return {"ledger.key": read_ledger_key(settings)}
     missing = [name for name in KEY_FILES if not (keys / name).exists()]
     if missing:
         raise NotInitialised(f"{keys} holds no {missing[0]}: run `carbon-ledger init` first")
+    return {name: read_key(keys / name) for name in KEY_FILES}
+
+
+def open_node(settings: Settings) -> Node:
+    """Open the ledger `settings` name, writing nothing; NotInitialised if there is none."""
+    signers = _signers(settings)
     missing_database = backend(settings.storage).missing()  # connecting would create it
     if missing_database is not None:
         raise NotInitialised(f"{missing_database}: run `carbon-ledger init` first")
-    signers = {name: read_key(keys / name) for name in KEY_FILES}
     store, log = _store(settings, create=False)
     ledger_key = signers["ledger.key"]
     ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
@@ -278,9 +349,9 @@ def open_node(settings: Settings) -> Node:
         store,
         log,
         ledger_key,
-        signers["admin.key"],
-        signers["authority.key"],
-        signers["grader.key"],
+        signers.get("admin.key"),
+        signers.get("authority.key"),
+        signers.get("grader.key"),
         ledger,
         LogReader(log, len(witnesses)),
         Witnessing(log, ledger_key.verifier, witnesses) if witnesses else None,

@@ -21,6 +21,9 @@ SETTINGS_ENV = "CARBON_LEDGER_SETTINGS"
 CRYPTO_WORKERS_ENV = "CARBON_LEDGER_CRYPTO_WORKERS"
 BATCH_ITEMS_ENV = "CARBON_LEDGER_BATCH_ITEMS"
 WAIT_SECONDS_ENV = "CARBON_LEDGER_WAIT_SECONDS"
+PRODUCTION_ENV = "CARBON_LEDGER_PRODUCTION"
+KEYS_ENV = "CARBON_LEDGER_KEYS"
+TRUE = ("1", "true", "yes", "on")
 MAX_BATCH_ITEMS = 1000  # the wire contract's ceiling (DESIGN.md)
 
 
@@ -64,6 +67,12 @@ class Settings:
     workers: int = 1
     crypto_workers: int = 1
     limits: Limits = Limits()
+    production: bool = False  # hold only the ledger key; never create keys
+    keys: Path | None = None  # the private keys' directory (default: <data_dir>/keys)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.keys or self.data_dir / "keys"
 
     @classmethod
     def build(
@@ -73,10 +82,13 @@ class Settings:
         witnesses: Sequence[Witness] = (),
         environ: Mapping[str, str] = os.environ,
         workers: int = 1,
+        production: bool = False,
+        keys: Path | None = None,
     ) -> "Settings":
         """Settings from flags (`data_dir`, `witnesses`, `workers`, `storage` overrides) and
         `environ` (PERSISTENCE_MODULE, POSTGRES_*, CARBON_LEDGER_CRYPTO_WORKERS, _BATCH_ITEMS,
-        _WAIT_SECONDS)."""
+        _WAIT_SECONDS, _PRODUCTION, _KEYS); a flag wins over the environment."""
+        keys_text = environ.get(KEYS_ENV, "")
         return cls(
             data_dir=data_dir,
             storage=storage_env(data_dir, dict(storage or {}), environ),
@@ -84,6 +96,8 @@ class Settings:
             workers=workers,
             crypto_workers=_positive(environ, CRYPTO_WORKERS_ENV, _cores()),
             limits=Limits.build(environ),
+            production=production or environ.get(PRODUCTION_ENV, "").lower() in TRUE,
+            keys=keys or (Path(keys_text) if keys_text else None),
         )
 
     @property
@@ -100,6 +114,8 @@ class Settings:
                 "workers": self.workers,
                 "crypto_workers": self.crypto_workers,
                 "limits": msgspec.to_builtins(self.limits),
+                "production": self.production,
+                "keys": None if self.keys is None else str(self.keys),
             }
         )
 
@@ -113,4 +129,6 @@ class Settings:
             workers=int(value["workers"]),
             crypto_workers=int(value["crypto_workers"]),
             limits=msgspec.convert(value["limits"], Limits),
+            production=bool(value["production"]),
+            keys=None if value["keys"] is None else Path(value["keys"]),
         )

@@ -50,7 +50,8 @@ class Checked:
         return submission_digest(self.message)
 
 
-def _convert(value: Any, kind: type, prefix: str) -> Any:
+def convert(value: Any, kind: type, prefix: str) -> Any:
+    """`value` as a `kind`; Malformed naming the field (under `prefix`) if it is not one."""
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as error:
@@ -65,21 +66,23 @@ def _convert(value: Any, kind: type, prefix: str) -> Any:
         raise Malformed("a key holds a lone surrogate", prefix or None) from None
 
 
-def _check_at(at: str, now: datetime) -> None:
+def check_at(at: str, now: datetime, field: str = "submission.at") -> datetime:
+    """The time `at` names; Invalid unless it is RFC 3339 UTC and at most 5 minutes ahead."""
     if not AT_PATTERN.fullmatch(at):
-        raise Invalid("`at` must be RFC 3339 UTC, e.g. 2026-11-25T08:00:00Z", "submission.at")
+        raise Invalid("`at` must be RFC 3339 UTC, e.g. 2026-11-25T08:00:00Z", field)
     try:
         when = datetime.fromisoformat(at)
     except ValueError:
-        raise Invalid(f"`at` is not a real time: {at}", "submission.at") from None
+        raise Invalid(f"`at` is not a real time: {at}", field) from None
     if when > now + MAX_FUTURE:
-        raise Invalid("`at` is more than 5 minutes in the future", "submission.at")
+        raise Invalid("`at` is more than 5 minutes in the future", field)
+    return when
 
 
 def check_submission(wire: Any, now: datetime) -> Checked:
     """Everything about a wire submission that needs no ledger state."""
-    envelope = _convert(wire, SignedSubmission, "")
-    fields = _convert(envelope.submission, Submission, "submission")
+    envelope = convert(wire, SignedSubmission, "")
+    fields = convert(envelope.submission, Submission, "submission")
     if not ACCOUNT_PATTERN.fullmatch(fields.account):
         raise Invalid(f"bad account id {fields.account!r}", "submission.account")
     if not ID_PATTERN.fullmatch(fields.id):
@@ -98,7 +101,7 @@ def check_submission(wire: Any, now: datetime) -> Checked:
         raise TooLarge(f"submission is over {MAX_SUBMISSION_BYTES} bytes", "submission")
     rule = rule_for(fields.type, fields.account)
     data = decode_data(rule, fields.data)
-    _check_at(fields.at, now)
+    check_at(fields.at, now)
     return Checked(envelope.submission, fields, message, signature, envelope.signature, rule, data)
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.tokens import TOKENS_FILE, TokenStore
 from crypto.keys import Signer
 from ledger.node import Node
 from tests.support import entry_of, signed
@@ -56,7 +55,7 @@ def refused(response: Response, status: int, field: str) -> dict[str, Any]:
 
 def bearer(node: Node, principal: str) -> dict[str, str]:
     """Headers with a new bearer token of `principal`, as `tokens create` makes one."""
-    token = TokenStore(node.data_dir / TOKENS_FILE).create(principal)[1]
+    token = node.tokens.create(principal)[1]
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.tokens import TOKENS_FILE, TokenStore
 from client.ledger_client import (
     LedgerClient,
     LedgerRefused,
@@ -353,7 +352,7 @@ def test_a_fork_is_caught(node, server, bank):
 
 
 def test_a_rollback_is_caught(node, server, bank):
-    token = TokenStore(node.data_dir / TOKENS_FILE).create("bank:abc")[1]
+    token = node.tokens.create("bank:abc")[1]
     liar = Liar(server)
     client = client_for(node, liar, token=token)
     client.submit(submission(bank, "per:abc:p1", "AccountOpened", {}), wait=True)
@@ -396,7 +395,7 @@ def test_an_older_answer_overtaken_by_a_newer_one_is_no_rollback(node, server, b
 
 
 def test_statements_are_verified_and_a_tampered_one_is_caught(node, server, bank):
-    token = TokenStore(node.data_dir / TOKENS_FILE).create("bank:abc")[1]
+    token = node.tokens.create("bank:abc")[1]
     client = client_for(node, server, token=token)
     account = "per:abc:p1"
     client.submit(submission(bank, account, "AccountOpened", {}))
@@ -447,7 +446,7 @@ def city(node):
 
 def test_evidence_is_verified(node, city, server):
     plan = city
-    token = TokenStore(node.data_dir / TOKENS_FILE).create("regulator")[1]
+    token = node.tokens.create("regulator")[1]
     client = client_for(node, server, token=token)
     enterprise = next(op.account for op in plan.operations if op.account.startswith("ind:"))
     evidence = client.evidence(enterprise, "2026-Q3")
@@ -494,7 +493,7 @@ def test_state_file_pins_the_key_and_the_checkpoint_across_restarts(node, server
 
 
 def test_a_lying_server_cannot_drop_reorder_or_recompute_through_the_client(node, server, bank):
-    token = TokenStore(node.data_dir / TOKENS_FILE).create("bank:abc")[1]
+    token = node.tokens.create("bank:abc")[1]
     client = client_for(node, server, token=token)
     account = "per:abc:p1"
     client.submit(submission(bank, account, "AccountOpened", {}))

@@ -179,13 +179,12 @@ def test_demo_green_list_and_grade_history_are_served(node, city):
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from api.tokens import TOKENS_FILE, TokenStore
     from projections.runner import Projector
 
     Projector(node.store).catch_up()
     expected = {farm for farm, grade in expected_agri(city).items() if grade != "none"}
     enterprise = next(op.account for op in city.operations if op.account.startswith("ind:"))
-    token = TokenStore(node.data_dir / TOKENS_FILE).create(f"ent:{enterprise[4:]}")[1]
+    token = node.tokens.create(f"ent:{enterprise[4:]}")[1]
     with TestClient(create_app(node)) as client:
         listed = client.get("/v1/agri/green-list?period=2026-Q3").json()["farms"]
         assert {farm["account"] for farm in listed} == expected

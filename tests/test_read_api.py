@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from api.tokens import TOKENS_FILE, TokenStore
 from tests.http_support import bearer, problem
 from tests.support import integrate_all, open_at, register, signed
 
@@ -108,10 +107,10 @@ def test_no_or_bad_token_is_401(client, accounts, authorization):
 
 
 def test_revoked_token_is_refused_by_the_running_app(client, node, accounts):
-    token_id, token = TokenStore(node.data_dir / TOKENS_FILE).create("regulator")
+    token_id, token = node.tokens.create("regulator")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/accounts/per:abc:p1", headers=headers).status_code == 200
-    TokenStore(node.data_dir / TOKENS_FILE).revoke(token_id)  # as `tokens revoke` does
+    node.tokens.revoke(token_id)  # as `tokens revoke` does
     problem(client.get("/v1/accounts/per:abc:p1", headers=headers), 401)
 
 

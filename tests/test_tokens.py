@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from api.auth import Principal
-from api.tokens import TOKENS_FILE, TokenStore, parse_principal, token_hash
+from ledger.tokens import TOKENS_FILE, parse_principal, token_hash
+from ledger.tokens import FileTokenStore as TokenStore
 from tests.files import run_cli
 
 CODE = "91330800MA2DHXXX0A"

@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from ledger.node import NotInitialised, open_node
+from ledger.node import NotInitialised, ProductionKeys, open_node
 from ledger.settings import SETTINGS_ENV, Settings
 from tools.init import initialise
 from tools.parent import mark_parent, stop_with_parent
@@ -75,10 +75,13 @@ class Helpers:
 def _helpers(args: argparse.Namespace) -> Helpers:
     command = [sys.executable, "-m", "tools.cli"]
     witnesses = [option for witness in args.witness for option in ("--witness", witness.text)]
+    node = ["--data", str(args.data)]
+    node += ["--keys", str(args.keys)] if args.keys else []
+    node += ["--production"] if args.production else []
     return Helpers(
         [
-            [*command, "integrate", "--data", str(args.data), *witnesses],
-            [*command, "projections", "run", "--data", str(args.data)],
+            [*command, "integrate", *node, *witnesses],
+            [*command, "projections", "run", *node],
         ]
     )
 
@@ -96,7 +99,11 @@ def _serve(args: argparse.Namespace) -> None:
     settings = settings_from(args)
     try:
         node = open_node(settings)
-    except NotInitialised:  # an empty directory: a development ledger, before workers start
+    except ProductionKeys as error:
+        sys.exit(f"carbon-ledger serve: {error}")
+    except NotInitialised as error:  # empty: a development ledger, before workers start
+        if settings.production:
+            sys.exit(f"carbon-ledger serve: production creates no keys or ledger: {error}")
         initialise(settings)
         where = settings.data_dir.resolve()
         print(f"initialised a development ledger in {where} (dev keys)", file=sys.stderr)

@@ -1,6 +1,21 @@
-"""Grades from figures, by integer cross-multiplication (no division into floats)."""
+"""Grades from figures, by integer cross-multiplication (no division into floats), and the
+submission a grading service signs for one."""
 
+import hashlib
+from typing import Any
+
+from crypto.canonical import canonical_json
+from crypto.keys import Signer
+from crypto.records import signed_submission
 from ledger.domain.reference import AgriGrading, IndustrialGrading
+
+
+def grade_submission(signer: Signer, account: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The signed GradeAssigned of `data` on `account`; its id is the data's digest, so the
+    same grade sent twice is one entry. CanonicalError if the data has no canonical form."""
+    digest = hashlib.sha256(canonical_json(data)).hexdigest()[:24]
+    grade_id = f"grade:{data['period']}:{digest}"
+    return signed_submission(signer, account, "GradeAssigned", data, grade_id)
 
 
 def _step(colours: list[str], grade: str, by: int) -> str:

@@ -37,6 +37,8 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
+from ledger.tokens import TokenStore
+
 # --- the event store: claims, system versions, bulk reads -----------------------------------
 
 Versions = Mapping[UUID, int | None]
@@ -463,6 +465,12 @@ class Backend(ABC):
     @abstractmethod
     def lease(self, factory: InfrastructureFactory[Any], data_dir: Path, purpose: str) -> Lease:
         """The lock that makes one process the only one doing `purpose` on this ledger."""
+
+    @abstractmethod
+    def token_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> TokenStore:
+        """Where this ledger's bearer tokens are kept; `create` makes missing tables."""
 
     def log_recorder(self, factory: InfrastructureFactory[Any]) -> LogRecorder:
         """The log's tables on the store's database (created if CREATE_TABLE says so)."""

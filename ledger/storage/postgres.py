@@ -29,6 +29,15 @@ from ledger.storage.base import (
     ViewSchema,
     moved,
 )
+from ledger.tokens import (
+    TokenRecord,
+    TokenStore,
+    new_token,
+    now_text,
+    parse_principal,
+    replayed,
+    token_hash,
+)
 
 CONNECT_SECONDS = 5
 
@@ -265,6 +274,65 @@ def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
     return check
 
 
+TOKENS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE,"
+    " principal TEXT NOT NULL, created TEXT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT false,"
+    " request TEXT UNIQUE)"
+)
+
+
+class PostgresTokenStore(TokenStore):
+    """Token hashes in a table of the ledger's schema: every node sees a change at once."""
+
+    def __init__(self, datastore: Any) -> None:
+        self.datastore = datastore
+        self.table = f'"{datastore.schema}"."tokens"'
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(TOKENS_TABLE.format(t=self.table))
+
+    def create(self, principal: str, request: str | None = None) -> tuple[str, str]:
+        parse_principal(principal)
+        while True:
+            token, digest = new_token()
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(
+                    f"INSERT INTO {self.table} (id, sha256, principal, created, request)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [digest[:8], digest, principal, now_text(), request],
+                )
+                if cursor.rowcount == 1:
+                    return digest[:8], token
+                cursor.execute(f"SELECT 1 FROM {self.table} WHERE request = %s", [request])
+                if cursor.fetchone() is not None:
+                    raise replayed(str(request))
+                # else the id was another token's: draw again
+
+    def revoke(self, token_id: str) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"UPDATE {self.table} SET revoked = true WHERE id = %s", [token_id])
+            if cursor.rowcount == 0:
+                raise LookupError(f"no token with id {token_id!r}")
+
+    def principal_for(self, token: str) -> str | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT principal FROM {self.table} WHERE sha256 = %s AND NOT revoked",
+                [token_hash(token)],
+            )
+            row = cursor.fetchone()
+        return None if row is None else str(row["principal"])
+
+    def list(self) -> list[TokenRecord]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT id, sha256, principal, created, revoked, request FROM {self.table}"
+                " ORDER BY created, id"
+            )
+            return [TokenRecord(**row) for row in cursor.fetchall()]
+
+
 class Postgres(Backend):
     name = "postgres"
     persistence_module = "eventsourcing.postgres"
@@ -322,3 +390,12 @@ class Postgres(Backend):
         datastore: Any = factory.datastore  # type: ignore[attr-defined]
         key = advisory_key(datastore.schema, purpose)
         return AdvisoryLease(datastore.pool.conninfo, key, **datastore.pool.kwargs)
+
+    def token_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> TokenStore:
+        store = PostgresTokenStore(factory.datastore)  # type: ignore[attr-defined]
+        if create:
+            with self.setup_lock():
+                store.create_table()
+        return store

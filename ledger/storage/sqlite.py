@@ -27,6 +27,7 @@ from ledger.storage.base import (
     ViewSchema,
     moved,
 )
+from ledger.tokens import TOKENS_FILE, FileTokenStore, TokenStore
 
 SQLITE_FILE = "ledger.sqlite"
 
@@ -202,3 +203,9 @@ class SQLite(Backend):
 
     def lease(self, factory: InfrastructureFactory[Any], data_dir: Path, purpose: str) -> Lease:
         return FileLease(data_dir / f"{purpose}.lock")
+
+    def token_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> TokenStore:
+        """A file beside the database: one machine, like the database."""
+        return FileTokenStore(data_dir / TOKENS_FILE)

@@ -1,0 +1,157 @@
+"""Bearer tokens for reading accounts: who holds one (a principal), and where their hashes
+are kept (never the tokens): a 0600 JSON file beside an SQLite ledger, a table on PostgreSQL
+(ledger/storage/postgres.py) so that every node in front of it sees a token at once."""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import re
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from client.files import write_atomically
+from ledger.domain.industrial import CREDIT_CODE
+from ledger.errors import Conflict
+
+TOKENS_FILE = "tokens.json"
+TOKEN_PREFIX = "cl_"
+REGULATOR = "regulator"
+CODES = {
+    "bank": re.compile(r"[A-Za-z0-9._-]{1,64}"),
+    "ent": CREDIT_CODE,
+    "farm": re.compile(r"[A-Za-z0-9._:-]{1,160}"),
+}
+
+
+def parse_principal(text: str) -> tuple[str, str]:
+    """(kind, code) of `regulator`, `bank:<bank>`, `ent:<credit code>` or `farm:<code>`."""
+    if text == REGULATOR:
+        return REGULATOR, ""
+    kind, _, code = text.partition(":")
+    pattern = CODES.get(kind)
+    if pattern is None or not pattern.fullmatch(code):
+        raise ValueError(
+            f"bad principal {text!r}: regulator, bank:<bank>, ent:<18-char code> or farm:<code>"
+        )
+    return kind, code
+
+
+def token_hash(token: str) -> str:
+    """Hex SHA-256 of a token: all the store keeps of it."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One issued token as stored: its hash, never the token."""
+
+    id: str
+    sha256: str
+    principal: str
+    created: str
+    revoked: bool = False
+    request: str | None = None  # "<admin key>:<request id>" of an API-made token
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh (token, its hash)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def replayed(request: str) -> Conflict:
+    return Conflict(f"token request {request} was carried out already", "request.id")
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TokenStore(ABC):
+    """Where token hashes are kept. A token's id is the first 8 hex digits of its hash."""
+
+    @abstractmethod
+    def create(self, principal: str, request: str | None = None) -> tuple[str, str]:
+        """A new token for `principal` as (token id, token); the token is shown only now.
+        ValueError if the principal is malformed; Conflict if `request` made one already."""
+
+    @abstractmethod
+    def revoke(self, token_id: str) -> None:
+        """Mark a token revoked (a no-op if it already is); LookupError if there is no such id."""
+
+    @abstractmethod
+    def principal_for(self, token: str) -> str | None:
+        """The principal of a live token, asked of the store now; None if unknown or revoked."""
+
+    @abstractmethod
+    def list(self) -> list["TokenRecord"]:
+        """Every token record, oldest first."""
+
+
+class FileTokenStore(TokenStore):
+    """Tokens in one JSON file, re-read whenever another process has replaced it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._records: dict[str, TokenRecord] = {}  # by sha256
+
+    def create(self, principal: str, request: str | None = None) -> tuple[str, str]:
+        parse_principal(principal)
+        with self._writing() as records:
+            if request is not None and any(r.request == request for r in records.values()):
+                raise replayed(request)
+            used = {record.id for record in records.values()}
+            token, digest = new_token()
+            while digest[:8] in used:
+                token, digest = new_token()
+            records[digest] = TokenRecord(digest[:8], digest, principal, now_text(), False, request)
+        return digest[:8], token
+
+    def revoke(self, token_id: str) -> None:
+        with self._writing() as records:
+            found = [digest for digest, record in records.items() if record.id == token_id]
+            if not found:
+                raise LookupError(f"no token with id {token_id!r}")
+            records[found[0]] = replace(records[found[0]], revoked=True)
+
+    def principal_for(self, token: str) -> str | None:
+        record = self._current().get(token_hash(token))
+        return None if record is None or record.revoked else record.principal
+
+    def _current(self) -> dict[str, TokenRecord]:
+        """The records as the file holds them now (re-read only when it has changed)."""
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except FileNotFoundError:
+                self._seen, self._records = None, {}
+                return self._records
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if seen != self._seen:
+                body = json.loads(self.path.read_text(encoding="utf-8"))
+                records = (TokenRecord(**item) for item in body["tokens"])
+                self._records = {record.sha256: record for record in records}
+                self._seen = seen
+            return self._records
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[dict[str, TokenRecord]]:
+        """The records to change, under a file lock; written back atomically with mode 0600."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            records = dict(self._current())
+            yield records
+            body = {"tokens": [asdict(record) for record in records.values()]}
+            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())
+
+    def list(self) -> list[TokenRecord]:
+        return sorted(self._current().values(), key=lambda record: (record.created, record.id))
