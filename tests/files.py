@@ -4,6 +4,7 @@ Light on purpose (no ledger imports), so that the crypto tests can use it too.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,13 +25,14 @@ def run_cli(
     text: bool = False,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[Any]:
-    """`python -m tools.cli *args` from the project's root, its output captured."""
+    """`python -m tools.cli *args` from the project's root (or `cwd`), its output captured."""
     return subprocess.run(
         [sys.executable, "-m", "tools.cli", *args],
         input=stdin,
-        cwd=ROOT,
-        env=env,
+        cwd=cwd or ROOT,
+        env=env if cwd is None else {**(env or os.environ), "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=text,
         timeout=timeout,
