@@ -6,16 +6,18 @@ method, exactly as the ledger rechecks them; a run with nothing changed appends 
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import Signer
 from crypto.records import Receipt, signed_submission
+from ledger.account import Account
 from ledger.domain import agricultural, industrial
 from ledger.domain.common import check_period, period_end, year_before
 from ledger.domain.grading import agri_grade, industrial_grade
-from ledger.domain.reference import METHODS_ACCOUNT
+from ledger.domain.reference import METHODS_ACCOUNT, AgriGrading, IndustrialGrading, Published
 from ledger.errors import Invalid, LedgerError
 from ledger.history import state_before
 from ledger.ledger import Ledger
@@ -35,7 +37,7 @@ class RunResult:
 
 
 def _industrial_grades(
-    accounts: dict[str, Any], log: LogRecorder, method: Any, period: str, as_of: int
+    accounts: dict[str, Account], log: LogRecorder, method: Published, period: str, as_of: int
 ) -> dict[str, dict[str, Any]]:
     """Each enterprise's own figures as they are now; the rest of its industry as the log had
     it below `as_of`, which the grade records so evidence can show the same benchmark."""
@@ -57,7 +59,8 @@ def _industrial_grades(
         industry_value = value + sum(f[1] for f in others)
         before = account.state.figures(year_before(period))
         previous = (before[0], before[1]) if before else None
-        grade = industrial_grade(method.body, co2e, value, industry_co2e, industry_value, previous)
+        body = method.body_as(IndustrialGrading)
+        grade = industrial_grade(body, co2e, value, industry_co2e, industry_value, previous)
         grades[account_id] = {
             "period": period,
             "grade": grade,
@@ -75,7 +78,7 @@ def _industrial_grades(
 
 
 def _agri_grades(
-    accounts: dict[str, Any], _: LogRecorder, method: Any, period: str, __: int
+    accounts: dict[str, Account], _: LogRecorder, method: Published, period: str, __: int
 ) -> dict[str, dict[str, Any]]:
     grades = {}
     for account_id, account in accounts.items():
@@ -85,7 +88,7 @@ def _agri_grades(
         reduction, emission, inputs = figures
         grades[account_id] = {
             "period": period,
-            "grade": agri_grade(method.body, reduction, emission),
+            "grade": agri_grade(method.body_as(AgriGrading), reduction, emission),
             "method": method.cite,
             "reduction_g": reduction,
             "emission_g": emission,
@@ -99,7 +102,9 @@ def _same(recorded: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return {**recorded, "as_of": None} == {**wanted, "as_of": None}
 
 
-KINDS: dict[str, tuple[str, str, Any]] = {
+# an account's grade data by account id, from the registered accounts of a kind
+Grades = Callable[[dict[str, Account], LogRecorder, Published, str, int], dict[str, dict[str, Any]]]
+KINDS: dict[str, tuple[str, str, Grades]] = {
     "industrial": (industrial.PREFIX, industrial.METHOD, _industrial_grades),
     "agri": (agricultural.PREFIX, agricultural.METHOD, _agri_grades),
 }
@@ -131,7 +136,9 @@ class Grader:
         wires = []
         unsignable: list[LedgerError] = []
         for account_id, data in sorted(wanted.items()):
-            state = current[account_id].state
+            account = current[account_id]
+            assert account is not None  # wanted has registered accounts only, which stay
+            state = account.state
             latest = state.latest_grade.get(period)
             if latest is not None and _same(state.grades[latest], data):
                 continue

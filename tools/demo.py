@@ -75,16 +75,17 @@ def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
                 behaviour = rng.choice(sorted(BEHAVIOURS))
                 grams, cap = BEHAVIOURS[behaviour]
                 day = f"2026-{rng.choice(('08', '09', '10'))}-{rng.randint(1, 28):02d}"
+                count = rng.randint(1, cap // 2)
                 data = {
                     "behaviour": behaviour,
-                    "count": rng.randint(1, cap // 2),
+                    "count": count,
                     "on": day,
                     "ref": f"{pid[:8]}-{n}",
                 }
                 ops.append(
                     Operation(signer, account, "GreenBehaviourRecorded", data, f"b:{pid}:{n}")
                 )
-                balance += data["count"] * grams
+                balance += count * grams
             if balance >= 40 and rng.random() < 0.3:
                 points = rng.randint(10, balance // 2)
                 use = rng.choice(("loan_rate_discount", "fee_deduction", "goods", "donation"))
