@@ -1,7 +1,7 @@
 """Who is reading: bearer token -> principal, and which accounts a principal may read."""
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -34,7 +34,7 @@ class Principal:
 
 
 def token_store(request: Request) -> TokenStore:
-    return request.app.state.tokens
+    return cast(TokenStore, request.app.state.tokens)
 
 
 def principal_of(

@@ -1,6 +1,6 @@
 """The node a request is served by."""
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
@@ -8,7 +8,7 @@ from ledger.node import Node
 
 
 def node_of(request: Request) -> Node:
-    return request.app.state.node
+    return cast(Node, request.app.state.node)
 
 
 NodeDep = Annotated[Node, Depends(node_of)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import REGULATOR, PrincipalDep
+from api.auth import PrincipalDep
 from api.body import read_json
 from api.deps import NodeDep
 from api.openapi import component
@@ -20,6 +20,7 @@ from ledger.domain.common import check_period
 from ledger.domain.runs import RUNS_ACCOUNT
 from ledger.errors import NotFound
 from ledger.node import Node
+from ledger.tokens import REGULATOR
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
 

@@ -67,7 +67,7 @@ def _as_ledger_reads(schema: Any) -> Any:
     return schema
 
 
-def _event_data_schemas() -> tuple[dict[type, dict[str, Any]], dict[str, Any]]:
+def _event_data_schemas() -> tuple[dict[type, dict[str, Any]], dict[str, dict[str, Any]]]:
     """The JSON schema of every event type's data struct (ledger/rules.py decodes `data` into
     it, strictly: unknown fields are refused where the struct forbids them, and msgspec then
     says `additionalProperties: false`): a $ref per struct, and the components they name."""

@@ -4,13 +4,14 @@
 that entry: read-your-writes.
 """
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.accounts import AccountId
-from api.auth import REGULATOR, PrincipalDep
+from api.auth import PrincipalDep
 from api.deps import NodeDep
 from api.params import After
 from api.problems import NotYet
@@ -18,6 +19,7 @@ from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
 from ledger.errors import Conflict, NotFound
 from ledger.node import Node
+from ledger.tokens import REGULATOR
 from projections.views import Views
 
 router = APIRouter(tags=["read models"])
@@ -31,8 +33,11 @@ IndustryCode = Annotated[
 PersonId = Annotated[str, Path(pattern="^[A-Za-z0-9._-]{1,160}$")]
 
 
+T = TypeVar("T")
+
+
 def views_of(request: Request) -> Views:
-    return request.app.state.views
+    return cast(Views, request.app.state.views)
 
 
 def _wait(node: Node, views: Views, index: int | None) -> None:
@@ -47,7 +52,9 @@ def _wait(node: Node, views: Views, index: int | None) -> None:
         raise NotYet(f"the read models do not include log index {index} yet; retry", "after")
 
 
-async def _read(request: Request, node: Node, after: str | None, read: Any, *args: Any) -> Any:
+async def _read(
+    request: Request, node: Node, after: str | None, read: Callable[..., T], *args: Any
+) -> T:
     views = views_of(request)
     await run_in_threadpool(_wait, node, views, None if after is None else int(after))
     return await run_in_threadpool(read, views, *args)

@@ -15,9 +15,10 @@ from api.openapi import EVENT_DATA_REFS, INTEGER_JSON_REF
 from api.problems import problem_of, status_of
 from api.responses import FastJSONResponse
 from crypto.records import Receipt
+from ledger.domain.common import EventRule
 from ledger.errors import LedgerError, Malformed
 from ledger.node import Node
-from ledger.rules import RULES, EventRule
+from ledger.rules import RULES
 from ledger.settings import MAX_BATCH_ITEMS
 from ledger.submissions import ACCOUNT_PATTERN, ID_PATTERN
 
@@ -49,7 +50,7 @@ def account_schema(kind: str) -> dict[str, Any]:
     raise ValueError(f"account kind {kind!r} is neither a prefix nor an account id")
 
 
-def submission_schema(event_type: str, rule: EventRule) -> dict[str, Any]:
+def submission_schema(event_type: str, rule: EventRule[Any, Any]) -> dict[str, Any]:
     """A submission of `event_type` on `rule`'s kind of account: its data is the rule's schema."""
     return {
         "type": "object",
@@ -67,7 +68,7 @@ def submission_schema(event_type: str, rule: EventRule) -> dict[str, Any]:
 
 
 # one branch per (event type, account kind) that ledger/rules.py accepts
-WIRE_SCHEMA = {
+WIRE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["submission", "signature"],
     "additionalProperties": False,
@@ -135,8 +136,8 @@ def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, A
     results = node.ledger.submit_batch(wires)
     deadline = time.monotonic() + node.settings.limits.wait_seconds
     return [
-        {"status": status_of(error), "problem": problem_of(error)}
-        if isinstance(error := result, LedgerError)
+        {"status": status_of(result), "problem": problem_of(result)}
+        if isinstance(result, LedgerError)
         else {
             "status": 200 if result.replayed else 201,
             "receipt": _receipt_body(node, result, wait, deadline),

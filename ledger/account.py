@@ -4,7 +4,7 @@ import functools
 from typing import Any, cast
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.utils import get_topic
 
 from crypto.records import decode_entry
@@ -65,3 +65,10 @@ class Account(Aggregate):
 
 
 ENTRY_TOPICS = (get_topic(Account.Started), get_topic(Account.EntryAppended))
+
+AccountEvent = Account.Started | Account.EntryAppended  # every event the ledger store holds
+
+
+def entry_event(event: DomainEventProtocol[UUID]) -> AccountEvent:
+    """A ledger store event as what it is: an account's entry (no check made)."""
+    return cast(AccountEvent, event)

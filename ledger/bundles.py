@@ -18,7 +18,7 @@ from crypto.checkpoint import parse_checkpoint
 from crypto.note import sign_note, split_note
 from crypto.records import BUNDLE_FORMAT, decode_entry
 from crypto.statement import Statement
-from ledger.account import account_uuid
+from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance
 from ledger.errors import NotFound
 from ledger.history import chain, state_before
@@ -65,7 +65,7 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     if not items:
         raise NotFound(f"{account} has no entries in the log yet", "account")
     head = decode_entry(base64.b64decode(items[-1]["entry"]))
-    aggregate = node.store.repository.get(account_uuid(account), version=head.seq + 1)
+    aggregate: Account = node.store.repository.get(account_uuid(account), version=head.seq + 1)
     points, co2e_g = balance(aggregate.state)
     checkpoint = parse_checkpoint(split_note(bundle["checkpoints"][0])[0])
     head_hash = bytes(node.log.leaves(items[-1]["index"], items[-1]["index"] + 1)[0].leaf_hash)

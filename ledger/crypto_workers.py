@@ -77,7 +77,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         except EOFError:
             return
         if request[0] == "verify":
-            answer = verify_all(public_keys, request[1])
+            answer: list[bool] | list[bytes] = verify_all(public_keys, request[1])
         else:
             _, seed, messages = request
             signer = signers.get(seed)
@@ -124,7 +124,9 @@ class _Child:
             try:
                 view = memoryview(frame)
                 while view:
-                    view = view[os.write(self.process.stdin.fileno(), view) :]  # type: ignore[union-attr]
+                    # stdin is a PIPE, never None
+                    descriptor = self.process.stdin.fileno()  # type: ignore[union-attr]
+                    view = view[os.write(descriptor, view) :]
             except BaseException:
                 self._break()  # part of a frame may be in the pipe: no later answer is safe
                 raise WorkerExited("a crypto worker stopped taking requests") from None
@@ -150,7 +152,7 @@ class _Child:
             self.received += 1
 
     def _read_exactly(self, size: int) -> bytes:
-        descriptor = self.process.stdout.fileno()  # type: ignore[union-attr]
+        descriptor = self.process.stdout.fileno()  # type: ignore[union-attr]  # a PIPE
         data = bytearray()
         while len(data) < size:
             ready, _, _ = select.select([descriptor], [], [], ANSWER_SECONDS)
@@ -184,7 +186,7 @@ class _Child:
 
     def close(self) -> None:
         try:
-            self.process.stdin.close()  # type: ignore[union-attr]
+            self.process.stdin.close()  # type: ignore[union-attr]  # a PIPE, never None
             self.process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()

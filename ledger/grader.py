@@ -5,16 +5,18 @@ method, exactly as the ledger rechecks them; a run with nothing changed appends 
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from crypto.canonical import CanonicalError
 from crypto.keys import Signer
 from crypto.records import Receipt
+from ledger.account import Account
 from ledger.domain import agricultural, industrial
 from ledger.domain.common import check_period, period_end, year_before
 from ledger.domain.grading import agri_grade, grade_submission, industrial_grade
-from ledger.domain.reference import METHODS_ACCOUNT
+from ledger.domain.reference import METHODS_ACCOUNT, AgriGrading, IndustrialGrading, Published
 from ledger.errors import Invalid, LedgerError
 from ledger.history import state_before
 from ledger.ledger import Ledger
@@ -34,7 +36,7 @@ class RunResult:
 
 
 def _industrial_grades(
-    accounts: dict[str, Any], log: LogRecorder, method: Any, period: str, as_of: int
+    accounts: dict[str, Account], log: LogRecorder, method: Published, period: str, as_of: int
 ) -> dict[str, dict[str, Any]]:
     """Each enterprise's own figures as they are now; the rest of its industry as the log had
     it below `as_of`, which the grade records so evidence can show the same benchmark."""
@@ -56,7 +58,8 @@ def _industrial_grades(
         industry_value = value + sum(f[1] for f in others)
         before = account.state.figures(year_before(period))
         previous = (before[0], before[1]) if before else None
-        grade = industrial_grade(method.body, co2e, value, industry_co2e, industry_value, previous)
+        body = method.body_as(IndustrialGrading)
+        grade = industrial_grade(body, co2e, value, industry_co2e, industry_value, previous)
         grades[account_id] = {
             "period": period,
             "grade": grade,
@@ -74,7 +77,7 @@ def _industrial_grades(
 
 
 def _agri_grades(
-    accounts: dict[str, Any], _: LogRecorder, method: Any, period: str, __: int
+    accounts: dict[str, Account], _: LogRecorder, method: Published, period: str, __: int
 ) -> dict[str, dict[str, Any]]:
     grades = {}
     for account_id, account in accounts.items():
@@ -84,7 +87,7 @@ def _agri_grades(
         reduction, emission, inputs = figures
         grades[account_id] = {
             "period": period,
-            "grade": agri_grade(method.body, reduction, emission),
+            "grade": agri_grade(method.body_as(AgriGrading), reduction, emission),
             "method": method.cite,
             "reduction_g": reduction,
             "emission_g": emission,
@@ -98,7 +101,9 @@ def _same(recorded: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return {**recorded, "as_of": None} == {**wanted, "as_of": None}
 
 
-KINDS: dict[str, tuple[str, str, Any]] = {
+# an account's grade data by account id, from the registered accounts of a kind
+Grades = Callable[[dict[str, Account], LogRecorder, Published, str, int], dict[str, dict[str, Any]]]
+KINDS: dict[str, tuple[str, str, Grades]] = {
     "industrial": (industrial.PREFIX, industrial.METHOD, _industrial_grades),
     "agri": (agricultural.PREFIX, agricultural.METHOD, _agri_grades),
 }
@@ -136,9 +141,9 @@ class Grading:
         changed = {}
         for account_id, data in sorted(wanted.items()):
             account = current[account_id]
-            state = account.state if account is not None else None
-            latest = state.latest_grade.get(period) if state is not None else None
-            if latest is None or not _same(state.grades[latest], data):
+            assert account is not None  # wanted has registered accounts only, which stay
+            latest = account.state.latest_grade.get(period)
+            if latest is None or not _same(account.state.grades[latest], data):
                 changed[account_id] = data
         return Proposals(changed, len(wanted) - len(changed))
 

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
+from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError
@@ -23,7 +25,7 @@ from crypto.records import (
     receipt_promise,
     sign_receipt,
 )
-from ledger.account import Account, account_uuid
+from ledger.account import Account, account_uuid, entry_event
 from ledger.crypto_workers import CryptoWorkers, Stream, shared_workers
 from ledger.domain.common import Context
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
@@ -53,7 +55,7 @@ class _Pending:
     seq: int
     leaf_hash: str
     entry: bytes
-    events: list[Any]  # the entry's, stored in the order the batch was decided
+    events: Sequence[CanMutateAggregate[UUID]]  # the entry's, stored in the order decided
 
 
 class _Verification:
@@ -225,14 +227,15 @@ class Ledger:
 
     def registry(self) -> KeyRegistry:
         """The key registry as of now."""
-        return self.system.now()[REGISTRY_ACCOUNT]
+        registry: KeyRegistry = self.system.now()[REGISTRY_ACCOUNT]
+        return registry
 
     def receipt_for(self, account_id: str, seq: int) -> Receipt:
         """The receipt of an account's entry `seq` (for replays and lookups)."""
         events = list(self.store.events.get(account_uuid(account_id), gt=seq, lte=seq + 1))
         if not events:
             raise LedgerError(f"no entry {seq} on {account_id}")
-        event = events[0]
+        event = entry_event(events[0])
         return self._receipt(account_id, seq, event.leaf_hash, event.entry.encode())
 
     def _submit_checked(self, checked: Checked) -> Receipt:

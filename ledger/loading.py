@@ -9,10 +9,11 @@ import copy
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import cast
 from uuid import UUID
 
-from eventsourcing.application import project_aggregate
+from eventsourcing.application import Cache, project_aggregate
+from eventsourcing.domain import DomainEventProtocol
 
 from ledger.account import Account, account_uuid
 from ledger.store import LedgerStore
@@ -26,7 +27,7 @@ class AccountLoader:
         cache = store.repository.cache
         if cache is None:
             raise ValueError("the ledger store needs an aggregate cache")
-        self.cache = cache
+        self.cache = cast("Cache[UUID, Account]", cache)  # the store holds accounts only
         self._lock = threading.Lock()
 
     def _cached(self, key: UUID) -> Account | None:
@@ -43,10 +44,13 @@ class AccountLoader:
         missing = [keys[a] for a, aggregate in found.items() if aggregate is None]
         if not missing:
             return found
-        events: dict[UUID, list[Any]] = defaultdict(list)
+        events: dict[UUID, list[DomainEventProtocol[UUID]]] = defaultdict(list)
         for stored in self.store.reads.bulk_events(missing):
-            events[stored.originator_id].append(self.store.mapper.to_domain_event(stored))
-        loaded = {key: project_aggregate(None, events[key]) for key in events}
+            key = cast(UUID, stored.originator_id)  # the store's ids are UUIDs
+            events[key].append(self.store.mapper.to_domain_event(stored))
+        loaded: dict[UUID, Account | None] = {
+            key: project_aggregate(None, events[key]) for key in events
+        }
         with self._lock:
             for key, aggregate in loaded.items():
                 self.cache.put(key, aggregate)

@@ -162,7 +162,9 @@ class Node:
         self.store.close()
 
 
-def _signed(signer: Signer, account: str, type_: str, data: dict[str, Any], id_: str) -> Any:
+def _signed(
+    signer: Signer, account: str, type_: str, data: dict[str, Any], id_: str
+) -> dict[str, Any]:
     return signed_submission(signer, account, type_, data, id_, SEED_AT)
 
 

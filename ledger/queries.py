@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from eventsourcing.application import project_aggregate
 
-from ledger.account import Account, account_uuid
+from ledger.account import Account, account_uuid, entry_event
 from ledger.storage.base import LogRecorder
 from ledger.store import LedgerStore
 
@@ -40,7 +40,7 @@ def account_entries(
         newer = store.events.get(key, gt=last + 1, limit=limit - len(entries))
         entries += [
             AccountEntry(e.originator_version - 1, e.entry.encode(), e.leaf_hash, None)
-            for e in newer
+            for e in map(entry_event, newer)
         ]
     if not entries and next(store.events.get(key, limit=1), None) is None:
         return None

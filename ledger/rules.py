@@ -11,7 +11,7 @@ from ledger.errors import Invalid
 
 MODULES = (keys, reference, runs, personal, industrial, agricultural)
 
-RULES: dict[str, list[EventRule]] = {}
+RULES: dict[str, list[EventRule[Any, Any]]] = {}
 for _module in MODULES:
     for _type, _rule in _module.RULES.items():
         RULES.setdefault(_type, []).append(_rule)
@@ -26,7 +26,7 @@ def _kind(account: str) -> str | None:
     return prefix if prefix in ACCOUNT_KINDS else None
 
 
-def rule_for(event_type: str, account: str) -> EventRule:
+def rule_for(event_type: str, account: str) -> EventRule[Any, Any]:
     """The rule for `event_type` on `account`, or Invalid naming the field at fault."""
     rules = RULES.get(event_type)
     if rules is None:
@@ -47,7 +47,7 @@ def initial_state(account: str) -> Any:
     return ACCOUNT_KINDS[kind]()
 
 
-def decode_data(rule: EventRule, data: Any) -> Any:
+def decode_data(rule: EventRule[Any, Any], data: Any) -> Any:
     """The event's data as its schema struct; unknown fields and wrong types refused."""
     try:
         return msgspec.convert(data, rule.schema, strict=True)

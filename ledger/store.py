@@ -1,6 +1,7 @@
 """The event store: eventsourcing's Application on SQLite (default) or PostgreSQL."""
 
 from typing import cast
+from uuid import UUID
 
 from eventsourcing.application import Application
 
@@ -8,7 +9,7 @@ from ledger.storage.base import Backend, LedgerRecorder
 from ledger.storage.factory import backend
 
 
-class LedgerStore(Application):
+class LedgerStore(Application[UUID]):
     """Accounts and idempotency claims, with the notification log the integrator follows."""
 
     name = "ledger"

@@ -12,9 +12,10 @@ import msgspec
 from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.records import SUBMISSION_CONTEXT, SignedSubmission, Submission, submission_digest
+from ledger.domain.common import EventRule
 from ledger.errors import Invalid, Malformed, TooLarge, Unauthenticated
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
-from ledger.rules import EventRule, decode_data, rule_for
+from ledger.rules import decode_data, rule_for
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_SUBMISSION_BYTES = 12 * 1024  # the entry around it must stay within 16 KiB
@@ -33,7 +34,7 @@ class Checked:
     message: bytes
     signature: bytes
     signature_text: str
-    rule: EventRule
+    rule: EventRule[Any, Any]
     data: Any
 
     @property

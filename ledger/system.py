@@ -3,10 +3,11 @@
 import copy
 import threading
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
+from eventsourcing.domain import DomainEventProtocol
 
 from ledger.account import Account, account_uuid
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
@@ -36,9 +37,10 @@ class SystemState:
                 account_uuid(account): aggregate.version if aggregate else 0
                 for account, aggregate in self._aggregates.items()
             }
-            news: dict[UUID, list[Any]] = defaultdict(list)
+            news: dict[UUID, list[DomainEventProtocol[UUID]]] = defaultdict(list)
             for stored in self.store.reads.bulk_events_after(after):
-                news[stored.originator_id].append(self.store.mapper.to_domain_event(stored))
+                key = cast(UUID, stored.originator_id)  # the store's ids are UUIDs
+                news[key].append(self.store.mapper.to_domain_event(stored))
             states, versions = {}, {}
             for account, aggregate in self._aggregates.items():
                 if news[account_uuid(account)]:  # a new copy: states handed out never change

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from eventsourcing.persistence import Notification, Tracking
 
 from crypto.records import decode_entry
+from ledger.account import entry_event
 from ledger.follow import entries_after, follow
 from ledger.node import Node
 from ledger.storage.base import wait_for_lease
@@ -78,7 +79,7 @@ class Projector:
             return 1
 
     def _entry(self, notification: Notification) -> LoggedEntry:
-        event = self.store.mapper.to_domain_event(notification)
+        event = entry_event(self.store.mapper.to_domain_event(notification))
         return LoggedEntry(notification.id, event.leaf_hash, decode_entry(event.entry.encode()))
 
 

@@ -24,7 +24,7 @@ def test_ruff_format_is_clean():
 
 
 def test_mypy_strict_is_clean():
-    """The packages [tool.mypy] names (crypto, ledger.domain, client) type-check in strict mode."""
+    """Every package [tool.mypy] names (all six) type-checks in strict mode."""
     result = subprocess.run(
         [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
     )

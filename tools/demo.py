@@ -75,16 +75,17 @@ def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
                 behaviour = rng.choice(sorted(BEHAVIOURS))
                 grams, cap = BEHAVIOURS[behaviour]
                 day = f"2026-{rng.choice(('08', '09', '10'))}-{rng.randint(1, 28):02d}"
+                count = rng.randint(1, cap // 2)
                 data = {
                     "behaviour": behaviour,
-                    "count": rng.randint(1, cap // 2),
+                    "count": count,
                     "on": day,
                     "ref": f"{pid[:8]}-{n}",
                 }
                 ops.append(
                     Operation(signer, account, "GreenBehaviourRecorded", data, f"b:{pid}:{n}")
                 )
-                balance += data["count"] * grams
+                balance += count * grams
             if balance >= 40 and rng.random() < 0.3:
                 points = rng.randint(10, balance // 2)
                 use = rng.choice(("loan_rate_discount", "fee_deduction", "goods", "donation"))
@@ -212,11 +213,16 @@ def _progress(done: int, total: int, started: float) -> None:
 
 
 def _wires(node: Node, plan: DemoPlan, seed: int) -> Iterator[dict[str, Any]]:
+    admin, authority = node.admin_key, node.authority_key
+    if admin is None or authority is None:
+        raise SystemExit(
+            "carbon-ledger demo: needs a development node (its admin and authority keys)"
+        )
     signers = {name: demo_signer(seed, name) for name, _ in plan.keys}
-    signers["authority.quzhou"] = node.authority_key
+    signers["authority.quzhou"] = authority
     for name, role in plan.keys:
         data = {"vkey": signers[name].verifier.text, "roles": [role]}
-        yield _signed(node.admin_key, "sys:keys", "KeyRegistered", data, f"demo-key:{name}")
+        yield _signed(admin, "sys:keys", "KeyRegistered", data, f"demo-key:{name}")
     for op in plan.operations:
         yield _signed(signers[op.signer], op.account, op.type, op.data, op.id)
 

@@ -50,8 +50,8 @@ def _in_process(args: argparse.Namespace) -> int:
         f"{args.kind} {args.period}: {len(result.appended)} grades appended, "
         f"{result.unchanged} unchanged, {len(result.refused)} refused"
     )
-    for error in result.refused:
-        print(f"  refused: {error.detail}", file=sys.stderr)
+    for refusal in result.refused:
+        print(f"  refused: {refusal.detail}", file=sys.stderr)
     return 1 if result.refused else 0
 
 

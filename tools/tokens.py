@@ -27,10 +27,10 @@ class Remote:
         self.client = LedgerClient(url)
         self.signer = read_key(key)
 
-    def ask(self, action: str, **fields: str) -> Any:
+    def ask(self, action: str, principal: str | None = None, token_id: str | None = None) -> Any:
         from crypto.records import signed_token_request
 
-        wire = signed_token_request(self.signer, action, **fields)
+        wire = signed_token_request(self.signer, action, principal=principal, token_id=token_id)
         return self.client.post_json("/v1/tokens", wire)
 
 

@@ -10,6 +10,7 @@ from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.keys import Signer
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
 from crypto.records import decode_entry
+from ledger.account import entry_event
 from ledger.follow import entries_after, follow
 from ledger.log.overlay import PendingHashes
 from ledger.storage.base import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
@@ -106,7 +107,7 @@ class Integrator:
 
     def _leaf(self, index: int, notification: Notification) -> LogLeaf:
         """The log leaf of a stored entry event, its leaf hash rechecked against its bytes."""
-        event = self.store.mapper.to_domain_event(notification)
+        event = entry_event(self.store.mapper.to_domain_event(notification))
         entry = event.entry.encode()
         digest = leaf_hash(entry)
         if digest.hex() != event.leaf_hash:

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -138,6 +138,18 @@ LEAF_TYPES = ("bigint", "bytea", "text", "bigint", "bytea", "bigint")
 HASH_TYPES = ("bigint", "bytea")
 
 
+class SQLCursor(Protocol):
+    """A cursor of either backend's transactions: eventsourcing's SQLiteCursor, psycopg's."""
+
+    def execute(self, query: str, params: Sequence[Any] = (), /) -> object: ...
+
+    def executemany(self, query: str, params_seq: Sequence[Sequence[Any]], /) -> object: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
 def _leaf(row: Sequence[Any]) -> LogLeaf:
     index, leaf_hash, account, seq, entry, notification_id = row
     return LogLeaf(index, bytes(leaf_hash), account, seq, bytes(entry), notification_id)
@@ -150,10 +162,14 @@ class LogRecorder(TrackingRecorder):
 
     placeholder = "?"
 
+    if TYPE_CHECKING:  # the backend's eventsourcing tracking recorder, after this in the MRO
+
+        def _insert_tracking(self, c: SQLCursor, tracking: Tracking) -> None: ...
+
     def table(self, name: str) -> str:
         raise NotImplementedError
 
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+    def transaction(self, *, commit: bool) -> AbstractContextManager[SQLCursor]:
         raise NotImplementedError
 
     def _sql(self, text: str, **tables: str) -> str:
@@ -182,7 +198,8 @@ class LogRecorder(TrackingRecorder):
         return [found[index] for index in indexes]
 
     def stored_count(self) -> int:
-        return self._all("SELECT COUNT(*) FROM {t}", t="hashes")[0][0]
+        count: int = self._all("SELECT COUNT(*) FROM {t}", t="hashes")[0][0]
+        return count
 
     def tree_size(self) -> int:
         rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
@@ -240,7 +257,7 @@ class LogRecorder(TrackingRecorder):
                 self._sql("UPDATE {t} SET note = ? WHERE size = ?", t="checkpoints"), [note, size]
             )
 
-    def _insert(self, cursor: Any, table: str, types: Sequence[str], rows: list[Any]) -> None:
+    def _insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
         """Insert rows whose columns have these PostgreSQL types."""
         marks = ", ".join("?" * len(types))
         cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks})", t=table), rows)
@@ -267,7 +284,7 @@ class LogRecorder(TrackingRecorder):
         generation = row["generation"] if isinstance(row, dict) else row[0]
         return Fence(purpose, generation)
 
-    def _check_fence(self, cursor: Any, fence: Fence) -> None:
+    def _check_fence(self, cursor: SQLCursor, fence: Fence) -> None:
         """Lock the lease's row for this transaction; LeaseLost if its generation moved on."""
         cursor.execute(
             self._sql(
@@ -320,7 +337,10 @@ class ViewTable(Protocol):
 class ViewSchema(Protocol):
     """The read side's tables and their SQL (projections/tables.py): storage runs it."""
 
-    tracking: str  # the views' own tracking table
+    @property
+    def tracking(self) -> str:
+        """The views' own tracking table."""
+        ...
 
     @property
     def tables(self) -> Sequence[Any]: ...
@@ -332,6 +352,12 @@ class ViewSchema(Protocol):
 
 class ViewDeltas(Protocol):
     def params(self, table: Any) -> list[tuple[Any, ...]]: ...
+
+
+class ViewRecorderClass(Protocol):
+    """A backend's ViewRecorder class: made on the store's datastore, for these views."""
+
+    def __call__(self, datastore: Any, *, views: ViewSchema) -> "ViewRecorder": ...
 
 
 class StalePosition(RuntimeError):
@@ -346,17 +372,25 @@ class ViewRecorder(TrackingRecorder):
     placeholder = "?"
     views: ViewSchema
 
+    if TYPE_CHECKING:  # the backend's eventsourcing tracking recorder, after this in the MRO
+
+        def create_table(self) -> None: ...
+
+        def _insert_tracking(self, c: SQLCursor, tracking: Tracking) -> None: ...
+
+        def _max_tracking_id(self, application_name: str, c: SQLCursor) -> int | None: ...
+
     def table(self, name: str) -> str:
         raise NotImplementedError
 
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+    def transaction(self, *, commit: bool) -> AbstractContextManager[SQLCursor]:
         raise NotImplementedError
 
-    def _lock(self, cursor: Any, application_name: str) -> None:
+    def _lock(self, cursor: SQLCursor, application_name: str) -> None:
         """Wait until this transaction is the only one writing the views."""
         raise NotImplementedError
 
-    def _positional(self, cursor: Any) -> None:
+    def _positional(self, cursor: SQLCursor) -> None:
         """Make the cursor return rows by position (not keyed by possibly repeated names)."""
 
     def _sql(self, text: str, **tables: str) -> str:
@@ -387,7 +421,7 @@ class ViewRecorder(TrackingRecorder):
                     self._write(cursor, table, rows)
             self._insert_tracking(cursor, tracking)
 
-    def _write(self, cursor: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, cursor: SQLCursor, table: Any, rows: list[tuple[Any, ...]]) -> None:
         cursor.executemany(self._sql(self.views.write_statement(table), t=table.name), rows)
 
     def clear(self, application_name: str) -> None:
@@ -427,6 +461,16 @@ def wait_for_lease(lease: Lease, stop: threading.Event, poll: float = 0.5) -> bo
 # --- a backend ------------------------------------------------------------------------------
 
 
+class SQLFactory(Protocol):
+    """What both backends' eventsourcing factories (SQLiteFactory, PostgresFactory) have
+    beyond InfrastructureFactory."""
+
+    @property
+    def datastore(self) -> Any: ...  # SQLiteDatastore or PostgresDatastore
+
+    def env_create_table(self) -> bool: ...
+
+
 class Backend(ABC):
     """One storage backend, bound to eventsourcing's settings (chosen by ledger.storage.factory)."""
 
@@ -434,7 +478,7 @@ class Backend(ABC):
     persistence_module: ClassVar[str]  # eventsourcing's PERSISTENCE_MODULE
     application_recorder: ClassVar[type[ApplicationRecorder]]  # what LedgerRecorder describes
     log_recorder_class: ClassVar[type[LogRecorder]]
-    view_recorder_class: ClassVar[type[ViewRecorder]]
+    view_recorder_class: ClassVar[ViewRecorderClass]
 
     def __init__(self, settings: Mapping[str, str]) -> None:
         self.settings = dict(settings)
@@ -475,14 +519,16 @@ class Backend(ABC):
     def log_recorder(self, factory: InfrastructureFactory[Any]) -> LogRecorder:
         """The log's tables on the store's database (created if CREATE_TABLE says so)."""
         with self.setup_lock():
-            return factory.tracking_recorder(self.log_recorder_class)  # type: ignore[return-value]
+            recorder: LogRecorder = factory.tracking_recorder(self.log_recorder_class)
+        return recorder
 
     def view_recorder(
         self, factory: InfrastructureFactory[Any], views: ViewSchema, create: bool
     ) -> ViewRecorder:
         """The view tables on the store's database; `create` makes missing tables."""
         with self.setup_lock():
-            recorder = self.view_recorder_class(factory.datastore, views=views)  # type: ignore[attr-defined,call-arg]
-            if create or factory.env_create_table():
+            sql_factory = cast(SQLFactory, factory)
+            recorder = self.view_recorder_class(sql_factory.datastore, views=views)
+            if create or sql_factory.env_create_table():
                 recorder.create_table()
         return recorder

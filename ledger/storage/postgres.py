@@ -6,13 +6,17 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
-from psycopg.rows import tuple_row
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -24,6 +28,8 @@ from ledger.storage.base import (
     Backend,
     Claim,
     LogRecorder,
+    SQLCursor,
+    SQLFactory,
     Versions,
     ViewRecorder,
     ViewSchema,
@@ -50,7 +56,7 @@ def advisory_key(schema: str, purpose: str) -> int:
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.claims_table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(CLAIMS)
@@ -63,7 +69,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
     def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         """The library's insert, with one binary array per column instead of one text array
         of a composite type: no quoting or escaping per value on either side, a fraction of
@@ -90,7 +96,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         return Claim(**row) if row else None
 
     def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         # Private: the last step eventsourcing runs on the save's cursor, inside its
         # transaction and with insert_events' keyword arguments, so the claims and the
@@ -139,7 +145,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         where = " OR ".join(["(originator_id = %s AND originator_version > %s)"] * len(after))
         return self._select(where, [v for pair in after.items() for v in pair])
 
-    def _versions(self, cursor: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+    def _versions(self, cursor: psycopg.Cursor[DictRow], ids: Sequence[UUID]) -> dict[UUID, int]:
         """The stored version of each of these aggregates that has events, on `cursor`."""
         cursor.execute(
             SQL(
@@ -160,20 +166,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
     placeholder = "%s"
 
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         for name, sql in LOG_TABLES.items():
             statement = sql.format(t="{0}.{1}", blob="BYTEA")
             self.sql_create_statements.append(
-                SQL(statement).format(  # type: ignore[arg-type]
-                    Identifier(self.datastore.schema), Identifier(f"log_{name}")
-                )
+                SQL(statement).format(Identifier(self.datastore.schema), Identifier(f"log_{name}"))
             )
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}"."log_{name}"'
 
-    def _insert(self, cursor: Any, table: str, types: Sequence[str], rows: list[Any]) -> None:
+    def _insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
         """All rows in one statement, one array per column (not a statement per row)."""
         if not rows:
             return
@@ -181,34 +185,35 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
         columns = [list(column) for column in zip(*rows, strict=True)]
         cursor.execute(f"INSERT INTO {self.table(table)} SELECT * FROM unnest({casts})", columns)
 
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+    def transaction(self, *, commit: bool) -> AbstractContextManager[psycopg.Cursor[DictRow]]:
         return self.datastore.transaction(commit=commit)
 
 
 class PostgresViewRecorder(ViewRecorder, PostgresTrackingRecorder):
     placeholder = "%s"
 
-    def __init__(self, datastore: Any, *, views: ViewSchema, **kwargs: Any) -> None:
+    def __init__(self, datastore: PostgresDatastore, *, views: ViewSchema, **kwargs: Any) -> None:
         self.views = views
         super().__init__(datastore, **{**kwargs, "tracking_table_name": views.tracking})
         for table in views.tables:
             for statement in views.create_statements(table, self.table(table.name)):
+                # SQL wants a LiteralString: these are the views' own DDL, no outside input
                 self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}"."{name}"'
 
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+    def transaction(self, *, commit: bool) -> AbstractContextManager[psycopg.Cursor[DictRow]]:
         return self.datastore.transaction(commit=commit)
 
-    def _lock(self, cursor: Any, application_name: str) -> None:
+    def _lock(self, cursor: SQLCursor, application_name: str) -> None:
         key = advisory_key(self.datastore.schema, "projections-write")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
-    def _positional(self, cursor: Any) -> None:
-        cursor.row_factory = tuple_row
+    def _positional(self, cursor: SQLCursor) -> None:
+        cast("psycopg.Cursor[Any]", cursor).row_factory = tuple_row  # psycopg's here
 
-    def _write(self, cursor: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, cursor: SQLCursor, table: Any, rows: list[tuple[Any, ...]]) -> None:
         """All rows in one statement, one array per column: the server plans and runs one
         statement instead of one per row."""
         columns = [list(column) for column in zip(*rows, strict=True)]
@@ -261,10 +266,10 @@ class AdvisoryLease:
             self._connection = None
 
 
-def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
+def _purging_check(pool: ConnectionPool[Any]) -> Callable[[psycopg.Connection[Any]], None]:
     """A pre-use check that, when a connection is dead, replaces every idle dead one too."""
 
-    def check(connection: Any) -> None:
+    def check(connection: psycopg.Connection[Any]) -> None:
         try:
             ConnectionPool.check_connection(connection)
         except Exception:
@@ -373,7 +378,7 @@ class Postgres(Backend):
         return self._setup_lock()
 
     def prepare(self, factory: InfrastructureFactory[Any]) -> None:
-        pool = factory.datastore.pool  # type: ignore[attr-defined]
+        pool = cast(SQLFactory, factory).datastore.pool
         # Private: psycopg_pool keeps the pre-use check in `_check` and offers no setter.
         # Its own check discards one dead connection per attempt and backs off from 1 s,
         # doubling, so after a restart a pool of dead connections outlasts the request's
@@ -387,7 +392,7 @@ class Postgres(Backend):
     def lease(
         self, factory: InfrastructureFactory[Any], data_dir: Path, purpose: str
     ) -> AdvisoryLease:
-        datastore: Any = factory.datastore  # type: ignore[attr-defined]
+        datastore = cast(SQLFactory, factory).datastore
         key = advisory_key(datastore.schema, purpose)
         return AdvisoryLease(datastore.pool.conninfo, key, **datastore.pool.kwargs)
 

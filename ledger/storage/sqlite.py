@@ -7,11 +7,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteTrackingRecorder,
+)
 
 from ledger.storage.base import (
     CLAIMS,
@@ -22,6 +27,7 @@ from ledger.storage.base import (
     Claim,
     Lease,
     LogRecorder,
+    SQLCursor,
     Versions,
     ViewRecorder,
     ViewSchema,
@@ -43,7 +49,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         return Claim(*row) if row else None
 
     def _insert_events(
-        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         # Private: eventsourcing runs this inside the save's transaction, after the events'
         # insert, with insert_events' keyword arguments; no public hook sees that cursor, and
@@ -77,7 +83,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         params = [v for key, version in after.items() for v in (key.hex, version)]
         return self._select(where, params)
 
-    def _versions(self, cursor: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+    def _versions(self, cursor: SQLiteCursor, ids: Sequence[UUID]) -> dict[UUID, int]:
         """The stored version of each of these aggregates that has events, on `cursor`."""
         cursor.execute(
             f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name}"
@@ -97,7 +103,7 @@ class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
     def table(self, name: str) -> str:
         return f"log_{name}"
 
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+    def transaction(self, *, commit: bool) -> AbstractContextManager[SQLiteCursor]:
         return self.datastore.transaction(commit=commit)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -108,7 +114,7 @@ class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
 
 
 class SQLiteViewRecorder(ViewRecorder, SQLiteTrackingRecorder):
-    def __init__(self, datastore: Any, *, views: ViewSchema, **kwargs: Any) -> None:
+    def __init__(self, datastore: SQLiteDatastore, *, views: ViewSchema, **kwargs: Any) -> None:
         self.views = views
         super().__init__(datastore, **kwargs)
         self.insert_tracking_statement = self._own_tracking(self.insert_tracking_statement)
@@ -123,10 +129,10 @@ class SQLiteViewRecorder(ViewRecorder, SQLiteTrackingRecorder):
     def table(self, name: str) -> str:
         return name
 
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]:
+    def transaction(self, *, commit: bool) -> AbstractContextManager[SQLiteCursor]:
         return self.datastore.transaction(commit=commit)
 
-    def _lock(self, cursor: Any, application_name: str) -> None:
+    def _lock(self, cursor: SQLCursor, application_name: str) -> None:
         # A write as the transaction's first statement takes SQLite's write lock, so what
         # this transaction reads next is the latest commit.
         cursor.execute(
@@ -148,7 +154,7 @@ class FileLease:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: Any = None
+        self._file: TextIO | None = None
 
     def try_acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
