@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import accounts, bundles, grading, log, readmodels, submissions, tiles, tokens
+from api import accounts, bundles, grading, log, observe, readmodels, submissions, tiles, tokens
 from api.openapi import NOT_YET, problem_openapi
 from api.problems import install_problem_handlers
 from ledger.node import Node
@@ -20,6 +20,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        observe.install_request_ids()
         stop = threading.Event()
         threads = [threading.Thread(target=task, args=(stop,), daemon=True) for task in background]
         for thread in threads:
@@ -41,6 +42,8 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.state.tokens = node.tokens
     app.state.views = Views(node.store)
     install_problem_handlers(app)
+    app.add_middleware(observe.Observed)
+    app.include_router(observe.router)
     app.include_router(submissions.router)
     app.include_router(log.router)
     app.include_router(tiles.router)

@@ -17,6 +17,7 @@ from api.responses import FastJSONResponse
 from crypto.records import Receipt
 from ledger.domain.common import EventRule
 from ledger.errors import LedgerError, Malformed
+from ledger.metrics import BATCH_ITEMS, SUBMISSIONS
 from ledger.node import Node
 from ledger.rules import RULES
 from ledger.settings import MAX_BATCH_ITEMS
@@ -125,15 +126,31 @@ def _receipt_body(node: Node, receipt: Receipt, wait: bool, deadline: float) -> 
 )
 async def submit(request: Request, node: NodeDep, wait: Wait = False) -> FastJSONResponse:
     wire = await read_json(request, MAX_SUBMISSION_BODY)
-    receipt = await run_in_threadpool(node.ledger.submit, wire)
+    try:
+        receipt = await run_in_threadpool(node.ledger.submit, wire)
+    except LedgerError as error:
+        count_result(error)
+        raise
+    count_result(receipt)
     body = await run_in_threadpool(
         _receipt_body, node, receipt, wait, time.monotonic() + node.settings.limits.wait_seconds
     )
     return FastJSONResponse(body, status_code=200 if receipt.replayed else 201)
 
 
+def count_result(result: Receipt | LedgerError) -> None:
+    """One answered submission, in carbon_ledger_submissions_total."""
+    if isinstance(result, LedgerError):
+        SUBMISSIONS.labels("refused", type(result).__name__).inc()
+    else:
+        SUBMISSIONS.labels("replayed" if result.replayed else "accepted", "").inc()
+
+
 def _batch_results(node: Node, wires: list[Any], wait: bool) -> list[dict[str, Any]]:
     results = node.ledger.submit_batch(wires)
+    BATCH_ITEMS.observe(len(wires))
+    for result in results:
+        count_result(result)
     deadline = time.monotonic() + node.settings.limits.wait_seconds
     return [
         {"status": status_of(result), "problem": problem_of(result)}

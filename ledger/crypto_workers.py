@@ -31,6 +31,8 @@ import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.metrics import CRYPTO_WORKER_RESTARTS
+
 CHUNK = 32  # items per request: small, so answers flow back while later items are sent
 IN_FLIGHT = 4  # requests per child before the sender reads an answer: pipes never fill
 ANSWER_SECONDS = 30.0  # a child silent for this long is taken for wedged
@@ -272,6 +274,7 @@ class CryptoWorkers:
             if not self._children[slot].alive():
                 self._children[slot].close()
                 self._children[slot] = _Child()
+                CRYPTO_WORKER_RESTARTS.inc()
             return self._children[slot]
 
     def verifying(self) -> Stream:

@@ -23,6 +23,10 @@ BATCH_ITEMS_ENV = "CARBON_LEDGER_BATCH_ITEMS"
 WAIT_SECONDS_ENV = "CARBON_LEDGER_WAIT_SECONDS"
 PRODUCTION_ENV = "CARBON_LEDGER_PRODUCTION"
 KEYS_ENV = "CARBON_LEDGER_KEYS"
+LOG_FORMAT_ENV = "CARBON_LEDGER_LOG_FORMAT"
+READY_INTEGRATION_ENV = "CARBON_LEDGER_READY_INTEGRATION_SECONDS"
+READY_PROJECTION_ENV = "CARBON_LEDGER_READY_PROJECTION_SECONDS"
+LOG_FORMATS = ("json", "text")
 TRUE = ("1", "true", "yes", "on")
 MAX_BATCH_ITEMS = 1000  # the wire contract's ceiling (DESIGN.md)
 
@@ -47,12 +51,16 @@ class Limits:
 
     batch_items: int = MAX_BATCH_ITEMS  # submissions in one batch
     wait_seconds: int = 10  # how long ?wait=true and ?after= wait before answering
+    ready_integration_seconds: int = 30  # /readyz fails once an entry waits longer for the log
+    ready_projection_seconds: int = 120  # ... or for the read models
 
     @classmethod
     def build(cls, environ: Mapping[str, str]) -> "Limits":
         return cls(
             batch_items=_positive(environ, BATCH_ITEMS_ENV, MAX_BATCH_ITEMS, MAX_BATCH_ITEMS),
             wait_seconds=_positive(environ, WAIT_SECONDS_ENV, 10, 300),
+            ready_integration_seconds=_positive(environ, READY_INTEGRATION_ENV, 30),
+            ready_projection_seconds=_positive(environ, READY_PROJECTION_ENV, 120),
         )
 
 
@@ -69,6 +77,7 @@ class Settings:
     limits: Limits = Limits()
     production: bool = False  # hold only the ledger key; never create keys
     keys: Path | None = None  # the private keys' directory (default: <data_dir>/keys)
+    log_format: str = "json"  # one JSON object per line, or "text" for people
 
     @property
     def keys_dir(self) -> Path:
@@ -84,11 +93,15 @@ class Settings:
         workers: int = 1,
         production: bool = False,
         keys: Path | None = None,
+        log_format: str | None = None,
     ) -> "Settings":
         """Settings from flags (`data_dir`, `witnesses`, `workers`, `storage` overrides) and
         `environ` (PERSISTENCE_MODULE, POSTGRES_*, CARBON_LEDGER_CRYPTO_WORKERS, _BATCH_ITEMS,
         _WAIT_SECONDS, _PRODUCTION, _KEYS); a flag wins over the environment."""
         keys_text = environ.get(KEYS_ENV, "")
+        log_format = log_format or environ.get(LOG_FORMAT_ENV) or "json"
+        if log_format not in LOG_FORMATS:
+            raise ValueError(f"{LOG_FORMAT_ENV} must be json or text, not {log_format!r}")
         return cls(
             data_dir=data_dir,
             storage=storage_env(data_dir, dict(storage or {}), environ),
@@ -98,6 +111,7 @@ class Settings:
             limits=Limits.build(environ),
             production=production or environ.get(PRODUCTION_ENV, "").lower() in TRUE,
             keys=keys or (Path(keys_text) if keys_text else None),
+            log_format=log_format,
         )
 
     @property
@@ -116,6 +130,7 @@ class Settings:
                 "limits": msgspec.to_builtins(self.limits),
                 "production": self.production,
                 "keys": None if self.keys is None else str(self.keys),
+                "log_format": self.log_format,
             }
         )
 
@@ -131,4 +146,5 @@ class Settings:
             limits=msgspec.convert(value["limits"], Limits),
             production=bool(value["production"]),
             keys=None if value["keys"] is None else Path(value["keys"]),
+            log_format=str(value["log_format"]),
         )

@@ -1,6 +1,7 @@
 """`carbon-ledger projections rebuild` and `carbon-ledger projections run`."""
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -8,6 +9,7 @@ import time
 from typing import Any
 
 from projections.runner import Projector, run_projections
+from tools.logs import configure_logging
 from tools.parent import stop_with_parent
 from tools.settings import add_data_option, open_from
 
@@ -45,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     stop_with_parent()
     node = open_from(args)
-    print(f"projections for {args.data.resolve()}: waiting for the lease", flush=True)
+    configure_logging(node.settings.log_format)
+    logging.getLogger("carbon_ledger.projections").info(
+        "projections for %s: waiting for the lease", args.data.resolve()
+    )
     try:
         run_projections(node, stop)
     finally:

@@ -2,7 +2,9 @@
 
 import argparse
 import contextlib
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +17,9 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from ledger.node import NotInitialised, ProductionKeys, open_node
-from ledger.settings import SETTINGS_ENV, Settings
+from ledger.settings import LOG_FORMAT_ENV, LOG_FORMATS, SETTINGS_ENV, Settings
 from tools.init import initialise
+from tools.logs import configure_logging, log_config
 from tools.parent import mark_parent, stop_with_parent
 from tools.settings import add_data_option, add_witness_option, open_from, settings_from
 
@@ -24,6 +27,8 @@ RESTART_CHECK_SECONDS = 1.0
 DRAIN_SECONDS = 10  # on SIGTERM/SIGINT, requests in flight get this long to finish
 WORKER_START_SECONDS = 60  # a uvicorn worker silent this long (start-up too) is replaced
 HELPER_STOP_SECONDS = 10  # a helper still running this long after SIGTERM is killed
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
+log = logging.getLogger("carbon_ledger.serve")
 
 
 def app_from_env() -> FastAPI:
@@ -50,10 +55,8 @@ class Helpers:
             for number, process in enumerate(self.processes):
                 if process.poll() is not None and not self._stop.is_set():
                     name = self.commands[number][3]
-                    print(
-                        f"{name} exited with status {process.returncode}; starting it again",
-                        file=sys.stderr,
-                        flush=True,
+                    log.warning(
+                        "%s exited with status %s; starting it again", name, process.returncode
                     )
                     self.processes[number] = subprocess.Popen(self.commands[number])
 
@@ -95,8 +98,18 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_dir(settings: Settings) -> None:
+    """A fresh directory for this run's per-process metric files, named in the environment
+    every worker and helper inherits (so it is set before any of them counts anything)."""
+    where = settings.data_dir / "metrics"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    os.environ[METRICS_ENV] = str(where.resolve())
+
+
 def _serve(args: argparse.Namespace) -> None:
     settings = settings_from(args)
+    configure_logging(settings.log_format)
     try:
         node = open_node(settings)
     except ProductionKeys as error:
@@ -106,9 +119,11 @@ def _serve(args: argparse.Namespace) -> None:
             sys.exit(f"carbon-ledger serve: production creates no keys or ledger: {error}")
         initialise(settings)
         where = settings.data_dir.resolve()
-        print(f"initialised a development ledger in {where} (dev keys)", file=sys.stderr)
+        log.warning("initialised a development ledger in %s (dev keys)", where)
         node = open_node(settings)
+    _metrics_dir(settings)
     os.environ[SETTINGS_ENV] = settings.to_json()
+    os.environ[LOG_FORMAT_ENV] = settings.log_format  # the helpers log alike
     mark_parent()
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
@@ -120,7 +135,8 @@ def _serve(args: argparse.Namespace) -> None:
             host=args.host,
             port=args.port,
             workers=settings.workers,
-            log_level="info",
+            log_config=log_config(settings.log_format),
+            access_log=False,  # the API logs each request itself, with its id
             timeout_graceful_shutdown=DRAIN_SECONDS,
             timeout_worker_healthcheck=WORKER_START_SECONDS,
         )
@@ -135,7 +151,8 @@ def integrate(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     stop_with_parent()
     node = open_from(args)
-    print(f"integrator for {args.data.resolve()}: waiting for the lease", flush=True)
+    configure_logging(node.settings.log_format)
+    log.info("integrator for %s: waiting for the lease", args.data.resolve())
     node.run_integrator(stop, batch=args.batch)
     node.close()
     return 0
@@ -147,6 +164,11 @@ def add_serve_commands(commands: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="json: one object per line (the default); text: for people (CARBON_LEDGER_LOG_FORMAT)",
+    )
     parser.add_argument(
         "--no-integrator",
         action="store_true",

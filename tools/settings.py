@@ -51,6 +51,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         workers=getattr(args, "workers", 1),
         production=getattr(args, "production", False),
         keys=getattr(args, "keys", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 

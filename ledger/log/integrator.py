@@ -13,6 +13,7 @@ from crypto.records import decode_entry
 from ledger.account import entry_event
 from ledger.follow import entries_after, follow
 from ledger.log.overlay import PendingHashes
+from ledger.metrics import CHECKPOINT_TIME
 from ledger.storage.base import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
 from ledger.store import LedgerStore
 
@@ -103,7 +104,9 @@ class Integrator:
             raise LeaseLost("the integrator lease was lost")
 
     def _sign(self, size: int, root: bytes) -> str:
-        return sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
+        note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
+        CHECKPOINT_TIME.set_to_current_time()
+        return note
 
     def _leaf(self, index: int, notification: Notification) -> LogLeaf:
         """The log leaf of a stored entry event, its leaf hash rechecked against its bytes."""

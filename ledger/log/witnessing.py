@@ -29,6 +29,7 @@ from crypto.witness_protocol import (
     parse_cosignatures,
     parse_size,
 )
+from ledger.metrics import WITNESS_FAILURES
 from ledger.storage.base import LogRecorder
 
 LOG = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ class Witnessing:
             return client.add_checkpoint(size, note)
         except (WitnessFailure, OSError, HTTPException, ValueError) as e:
             LOG.warning("witness %s: checkpoint %d not cosigned: %s", client.witness.url, size, e)
+            WITNESS_FAILURES.labels(client.witness.url).inc()
             return None
 
     def witness(self, size: int, note: str) -> str:
