@@ -31,6 +31,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
+            app.state.views.close(node)
 
     app = FastAPI(
         title="Carbon Ledger",
@@ -40,7 +41,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     )
     app.state.node = node
     app.state.tokens = node.tokens
-    app.state.views = Views(node.store)
+    app.state.views = Views.of(node)
     install_problem_handlers(app)
     app.add_middleware(observe.Observed)
     app.include_router(observe.router)

@@ -25,7 +25,6 @@ from typing import Any
 
 import msgspec
 
-from client.files import write_atomically
 from client.verifier.audit import Audit, Failure, Report
 from client.verifier.bundle import bundle_from_object
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
@@ -39,6 +38,7 @@ from crypto.records import (
     receipt_message,
     receipt_promise,
 )
+from ledger.files import write_atomically
 
 # (method, url, headers, body) -> (status, headers, body); raises OSError or TransportError
 # when no HTTP answer came back.

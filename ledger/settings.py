@@ -27,6 +27,8 @@ LOG_FORMAT_ENV = "CARBON_LEDGER_LOG_FORMAT"
 READY_INTEGRATION_ENV = "CARBON_LEDGER_READY_INTEGRATION_SECONDS"
 READY_PROJECTION_ENV = "CARBON_LEDGER_READY_PROJECTION_SECONDS"
 LOG_FORMATS = ("json", "text")
+READ_HOST_ENV = "CARBON_LEDGER_READ_POSTGRES_HOST"  # a streaming replica for the read models
+READ_PORT_ENV = "CARBON_LEDGER_READ_POSTGRES_PORT"
 TRUE = ("1", "true", "yes", "on")
 MAX_BATCH_ITEMS = 1000  # the wire contract's ceiling (DESIGN.md)
 
@@ -43,6 +45,20 @@ def _positive(environ: Mapping[str, str], name: str, default: int, most: int = 2
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
         raise ValueError(f"{name} must be an integer from 1 to {most}, not {text!r}")
     return int(text)
+
+
+def _replica(storage: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The storage settings of the read replica the environment names, if it names one: the
+    primary's, on another host or port, never creating anything."""
+    host, port = environ.get(READ_HOST_ENV), environ.get(READ_PORT_ENV)
+    if not (host or port):
+        return None
+    if backend_class(storage).name != "postgres":
+        raise ValueError(f"{READ_HOST_ENV} and {READ_PORT_ENV} need PostgreSQL storage")
+    replica = {**storage, "CREATE_TABLE": "n"}
+    replica.update({"POSTGRES_HOST": host} if host else {})
+    replica.update({"POSTGRES_PORT": port} if port else {})
+    return replica
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Settings:
     production: bool = False  # hold only the ledger key; never create keys
     keys: Path | None = None  # the private keys' directory (default: <data_dir>/keys)
     log_format: str = "json"  # one JSON object per line, or "text" for people
+    read_storage: Mapping[str, str] | None = None  # a read-only replica for the read models
 
     @property
     def keys_dir(self) -> Path:
@@ -112,6 +129,7 @@ class Settings:
             production=production or environ.get(PRODUCTION_ENV, "").lower() in TRUE,
             keys=keys or (Path(keys_text) if keys_text else None),
             log_format=log_format,
+            read_storage=_replica(storage_env(data_dir, dict(storage or {}), environ), environ),
         )
 
     @property
@@ -131,6 +149,7 @@ class Settings:
                 "production": self.production,
                 "keys": None if self.keys is None else str(self.keys),
                 "log_format": self.log_format,
+                "read_storage": None if self.read_storage is None else dict(self.read_storage),
             }
         )
 
@@ -147,4 +166,5 @@ class Settings:
             production=bool(value["production"]),
             keys=None if value["keys"] is None else Path(value["keys"]),
             log_format=str(value["log_format"]),
+            read_storage=value["read_storage"],
         )

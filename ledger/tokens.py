@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from client.files import write_atomically
 from ledger.domain.industrial import CREDIT_CODE
 from ledger.errors import Conflict
+from ledger.files import write_atomically
 
 TOKENS_FILE = "tokens.json"
 TOKEN_PREFIX = "cl_"

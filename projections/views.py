@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from ledger.node import Node
 from ledger.store import LedgerStore
 from projections.recorder import ViewRecorder, open_view_recorder
 from projections.tables import TABLES
@@ -39,7 +40,20 @@ class Views:
 
     def __init__(self, store: LedgerStore, recorder: ViewRecorder | None = None) -> None:
         self.name = store.name
+        self.store = store
         self.recorder = recorder or open_view_recorder(store)
+
+    @classmethod
+    def of(cls, node: Node) -> "Views":
+        """The node's read models: on its read replica if the settings name one (its own
+        store, closed by `close`), else on the node's database."""
+        replica = node.settings.read_storage
+        return cls(LedgerStore(env=dict(replica))) if replica is not None else cls(node.store)
+
+    def close(self, node: Node) -> None:
+        """Close the replica's store, if these views have one of their own."""
+        if self.store is not node.store:
+            self.store.close()
 
     def _query(
         self, columns: Sequence[str], text: str, params: Sequence[Any] = ()

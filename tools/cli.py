@@ -16,7 +16,15 @@ from tools.submit import add_submit_command
 from tools.verify import add_verify_commands
 
 SERVER_EXTRA = "pip install 'carbon-ledger[server]'"
-SERVER_PACKAGES = {"eventsourcing", "fastapi", "starlette", "uvicorn", "psycopg", "psycopg_pool"}
+SERVER_PACKAGES = {
+    "eventsourcing",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "psycopg",
+    "psycopg_pool",
+    "prometheus_client",
+}
 # module -> (its add_*_command function, the commands it adds)
 SERVER_COMMANDS = {
     "tools.init": ("add_init_command", ["init"]),

@@ -8,8 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -98,13 +101,22 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metrics_dir(settings: Settings) -> None:
-    """A fresh directory for this run's per-process metric files, named in the environment
-    every worker and helper inherits (so it is set before any of them counts anything)."""
-    where = settings.data_dir / "metrics"
-    shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """A fresh directory for this run's per-process metric files (the operator's
+    PROMETHEUS_MULTIPROC_DIR, emptied, or a temporary one, removed at exit), named in the
+    environment every worker and helper inherits, so it is set before any counts anything.
+    Not in the data directory: its files are sparse but large, and data may be a small disk."""
+    given = os.environ.get(METRICS_ENV)
+    where = Path(given) if given else Path(tempfile.mkdtemp(prefix="carbon-ledger-metrics-"))
+    for stale in where.glob("*.db"):
+        stale.unlink()
     os.environ[METRICS_ENV] = str(where.resolve())
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(where, ignore_errors=True)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -121,12 +133,17 @@ def _serve(args: argparse.Namespace) -> None:
         where = settings.data_dir.resolve()
         log.warning("initialised a development ledger in %s (dev keys)", where)
         node = open_node(settings)
-    _metrics_dir(settings)
     os.environ[SETTINGS_ENV] = settings.to_json()
     os.environ[LOG_FORMAT_ENV] = settings.log_format  # the helpers log alike
     mark_parent()
     print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
     node.close()
+    with _metrics_dir():
+        _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    """uvicorn and the helpers, until a signal; the helpers stopped on the way out."""
     helpers = None if args.no_integrator else _helpers(args)
     try:
         uvicorn.run(

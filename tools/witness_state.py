@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from client.files import write_atomically
 from crypto.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
 from crypto.cosignature import CosignatureSigner, cosign
 from crypto.keys import Verifier
 from crypto.merkle import EMPTY_ROOT, ProofError, verify_consistency
 from crypto.note import NoteError, split_note
 from crypto.witness_protocol import WitnessProtocolError, format_cosignatures, parse_add_checkpoint
+from ledger.files import write_atomically
 
 
 class Refusal(Enum):
