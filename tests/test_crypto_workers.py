@@ -4,6 +4,7 @@ import os
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 
 from crypto.keys import generate_signer
 from ledger.crypto_workers import CryptoWorkers, WorkerExited, _Child
@@ -92,6 +93,10 @@ def test_abandoned_answers_are_dropped_not_kept(workers):
         assert child.answers == {} and child.abandoned == set()
 
 
+def _restarts() -> float:
+    return REGISTRY.get_sample_value("carbon_ledger_crypto_worker_restarts_total") or 0.0
+
+
 def test_a_dead_worker_is_replaced(workers):
     child = workers.next_child()
     workers.next_child()
@@ -99,7 +104,9 @@ def test_a_dead_worker_is_replaced(workers):
     child.process.wait()
     with pytest.raises(WorkerExited):
         child.answer(child.send(b"\0\0\0\1\xc0"))
+    before = _restarts()
     assert workers.next_child() is not child
+    assert _restarts() == before + 1  # carbon_ledger_crypto_worker_restarts_total
     stream = workers.verifying()
     stream.add(_items(1)[0])
     assert list(stream.results()) == [True]

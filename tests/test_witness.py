@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from api.app import create_app
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -253,15 +254,26 @@ def _failing_first(app: FastAPI, failures: int):
     return asgi
 
 
+WITNESS_FAILED = "carbon_ledger_witness_failures_total"
+
+
 def test_a_witness_that_missed_rounds_is_asked_again(
     data_dir: Path, storage: dict[str, str], tmp_path: Path
 ):
     size, _, state = _grown_log_and_witness(data_dir, storage, tmp_path)
     with _serving(_failing_first(create_witness_app(state), 2)) as url:
         node = open_at(data_dir, storage, [Witness(url, WITNESS.verifier)])
+
+        def failures() -> float:
+            counted = REGISTRY.get_sample_value(WITNESS_FAILED, {"witness": url})
+            return counted or 0.0
+
+        before = failures()
         try:
             with TestClient(create_app(node, node.run_integrator)) as client:
                 served = _wait_for_cosigned(client, node, size)  # no newer checkpoint came
                 assert open_checkpoint(served, node.ledger_key.verifier)[0].size == size
+                assert failures() - before == 2  # each counted in /metrics
+                assert "carbon_ledger_witness_failures_total" in client.get("/metrics").text
         finally:
             node.close()
