@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,6 +78,12 @@ def _helpers(pid: int) -> dict[int, str]:
     found = descendants(pid)
     words = ("tools.cli integrate", "tools.cli projections run")
     return found if all(any(w in c for c in found.values()) for w in words) else {}
+
+
+def _export(founders: Founders, data: Path, out: Path, storage: dict[str, str]) -> Any:
+    """`carbon-ledger export --all` on a production node's settings."""
+    node = ["--data", str(data), "--keys", str(founders.keys), "--production"]
+    return run_cli("export", "--all", "--out", str(out), *node, env=storage, text=True)
 
 
 def _integrator(pid: int) -> int:
@@ -161,19 +168,7 @@ def test_two_production_nodes_share_one_ledger(tmp_path, postgres_storage):
 
         # one dense log, audited offline from an export of either node's storage
         bundle = tmp_path / "all.jsonl"
-        exported = run_cli(
-            "export",
-            "--all",
-            "--out",
-            str(bundle),
-            "--data",
-            str(tmp_path / "b"),
-            "--keys",
-            str(founders.keys),
-            "--production",
-            env=postgres_storage,
-            text=True,
-        )
+        exported = _export(founders, tmp_path / "b", bundle, postgres_storage)
         assert exported.returncode == 0, exported.stderr
         checked = run_cli(
             "verify", str(bundle), "--log-key", founders.ledger.verifier.text, text=True
@@ -187,19 +182,7 @@ def test_production_holds_no_other_private_key(tmp_path, postgres_storage):
     founders = Founders(tmp_path)
     assert run_cli(*founders.init_args(tmp_path / "a"), env=postgres_storage).returncode == 0
     write_new_key(founders.keys / "admin.key", founders.admin)
-    refused = run_cli(
-        "export",
-        "--all",
-        "--out",
-        str(tmp_path / "x"),
-        "--data",
-        str(tmp_path / "a"),
-        "--keys",
-        str(founders.keys),
-        "--production",
-        env=postgres_storage,
-        text=True,
-    )
+    refused = _export(founders, tmp_path / "a", tmp_path / "x", postgres_storage)
     assert refused.returncode != 0 and "admin.key off this node" in refused.stderr
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.cli import SERVER_PACKAGES
+
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {
     "crypto": {"crypto"},
@@ -18,17 +20,6 @@ ALLOWED = {
 # what the client may import of ledger/: the pure rules and formats, never storage
 CLIENT_LEDGER = ("ledger.domain", "ledger.errors", "ledger.registry", "ledger.rules")
 CLIENT_LEDGER += ("ledger.submissions", "ledger.files")
-
-
-SERVER_PACKAGES = {
-    "eventsourcing",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "psycopg",
-    "psycopg_pool",
-    "prometheus_client",
-}
 
 
 def _imports(path: Path, roots: frozenset[str] = frozenset(ALLOWED)) -> set[str]:
