@@ -52,7 +52,7 @@ def cpu_model() -> str:
 def submission(key_id: str, i: int) -> dict[str, Any]:
     """A realistic personal green-behaviour submission, distinct for each i."""
     return {
-        "account": "per:abc-quzhou:P4XKQ7M2R9TB",
+        "account": "per:abc-quzhou:" + "p4xkq7m2r9tb" * 4 + "abcd",  # a 52-char pseudonym
         "type": "GreenBehaviourRecorded",
         "data": {
             "behaviour": "online_payment",

@@ -29,6 +29,7 @@ from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
 from crypto.keys import Signer, generate_signer  # noqa: E402
+from crypto.pseudonym import person_pseudonym  # noqa: E402
 from crypto.records import signed_submission  # noqa: E402
 from ledger.node import Node, open_node  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
@@ -70,6 +71,9 @@ def drop_schema(schema: str) -> None:
         connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+PID_SECRET = b"carbon-ledger bench: pseudonym secret"
+
+
 def now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -78,7 +82,12 @@ def wires_for(signer, prefix: str, count: int) -> list[dict]:
     at = now_text()
     return [
         signed_submission(
-            signer, f"per:bench:{prefix}{i}", "AccountOpened", {}, f"{prefix}-{i}", at
+            signer,
+            f"per:bench:{person_pseudonym(PID_SECRET, f'{prefix}{i}')}",
+            "AccountOpened",
+            {},
+            f"{prefix}-{i}",
+            at,
         )
         for i in range(count)
     ]

@@ -33,6 +33,18 @@ INDUSTRIAL_FACTORS: dict[str, Any] = {
     }
 }
 
+# Version 2, for an authority to publish (the demo does): the same energies, and process CO2
+# per gram of product, IPCC 2006 defaults (domain.md's seed gaps) until the national values.
+INDUSTRIAL_FACTORS_V2: dict[str, Any] = {
+    **INDUSTRIAL_FACTORS,
+    "products": {
+        "cement_clinker": {"unit": "g", "co2e_ug_per_unit": 520_000},
+        "quicklime": {"unit": "g", "co2e_ug_per_unit": 750_000},
+        "flat_glass": {"unit": "g", "co2e_ug_per_unit": 210_000},
+    },
+}
+INDUSTRIAL_FACTORS_V2_SOURCE = "v1 energies; process CO2: IPCC 2006 defaults (0.52, 0.75, 0.21 t/t)"
+
 AGRI_FACTORS: dict[str, Any] = {
     "activities": {
         "straw_returned": {"unit": "g", "co2e_ug_per_unit": 150_000, "kind": "sink"},

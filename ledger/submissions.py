@@ -13,6 +13,8 @@ from crypto.canonical import CanonicalError, canonical_json
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.records import SUBMISSION_CONTEXT, SignedSubmission, Submission, submission_digest
 from ledger.domain.common import EventRule
+from ledger.domain.personal import PREFIX as PERSONAL
+from ledger.domain.personal import check_person_account
 from ledger.errors import Invalid, Malformed, TooLarge, Unauthenticated
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import decode_data, rule_for
@@ -84,6 +86,8 @@ def check_submission(wire: Any, now: datetime) -> Checked:
     """Everything about a wire submission that needs no ledger state."""
     envelope = convert(wire, SignedSubmission, "")
     fields = convert(envelope.submission, Submission, "submission")
+    if fields.account.startswith(PERSONAL):
+        check_person_account(fields.account)  # before anything that might quote it
     if not ACCOUNT_PATTERN.fullmatch(fields.account):
         raise Invalid(f"bad account id {fields.account!r}", "submission.account")
     if not ID_PATTERN.fullmatch(fields.id):

@@ -180,6 +180,7 @@ FOLDS: dict[str, dict[str, Fold]] = {
     "ind": {
         "EnterpriseRegistered": _enterprise,
         "EnergyReadingRecorded": lambda d, e: _reading(d, e, e.data["to"], 1),
+        "ProcessOutputRecorded": lambda d, e: _reading(d, e, e.data["to"], 1),
         "OutputValueReported": lambda d, e: _output(d, e, 1),
         "EntryReversed": _industrial_reversal,
         "GradeAssigned": _grade,

@@ -36,7 +36,7 @@ from projections.runner import Projector
 from projections.views import Views
 from tests.conftest import postgres_schema
 from tests.serving import ROOT, children, free_port
-from tests.support import new_node, open_at, signed
+from tests.support import new_node, open_at, pid, signed
 
 BATCH = 40
 DAY = "2026-11-20"
@@ -73,7 +73,7 @@ class Bank:
     def _new_wires(self) -> list[dict[str, Any]]:
         wires = []
         for _ in range(BATCH // 2):
-            account = f"per:fault:p{self.made}"
+            account = f"per:fault:{pid(f'p{self.made}')}"
             wires.append(signed(self.signer, account, "AccountOpened", {}, id_=f"o{self.made}"))
             self.made += 1
         for account in self.opened[-BATCH // 2 :]:
@@ -214,9 +214,9 @@ def _alive(pid: int) -> bool:
 
 
 def _kill(pids: list[int]) -> None:
-    for pid in pids:
+    for process in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(process, signal.SIGKILL)
 
 
 @dataclass

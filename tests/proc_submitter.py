@@ -6,7 +6,7 @@ from pathlib import Path
 
 from crypto.keys import generate_signer
 from ledger.keyfiles import read_key
-from tests.support import open_at, signed
+from tests.support import open_at, pid, signed
 
 
 def main(data: str, env: str, key_file: str, tag: str, count: str) -> None:
@@ -19,7 +19,7 @@ def main(data: str, env: str, key_file: str, tag: str, count: str) -> None:
             signed(node.admin_key, "sys:keys", "KeyRegistered", registration, id_=f"{tag}-k{i}")
         )
         node.ledger.submit(
-            signed(bank, f"per:abc:{tag}{i}", "AccountOpened", {}, id_=f"{tag}-o{i}")
+            signed(bank, f"per:abc:{pid(f'{tag}{i}')}", "AccountOpened", {}, id_=f"{tag}-o{i}")
         )
     node.close()
 

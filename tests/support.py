@@ -11,6 +11,7 @@ from typing import Any
 from crypto.checkpoint import open_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.merkle import verify_inclusion
+from crypto.pseudonym import person_pseudonym
 from crypto.records import signed_submission as submission
 from ledger.account import ENTRY_TOPICS
 from ledger.log.witnessing import Witness
@@ -32,6 +33,14 @@ def new_node(data_dir: Path, storage: dict[str, str], witnesses: Sequence[Witnes
     settings = Settings.build(data_dir, storage, witnesses)
     initialise(settings)
     return open_node(settings)
+
+
+PID_SECRET = b"carbon-ledger tests: banks' shared pseudonym secret"
+
+
+def pid(name: str) -> str:
+    """The pseudonym a bank would send for the person `name` (as `carbon-ledger pid` makes)."""
+    return person_pseudonym(PID_SECRET, name)
 
 
 def signed(

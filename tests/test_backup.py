@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import PG, opened_node
 from tests.files import run_cli
-from tests.support import integrate_all, register, signed
+from tests.support import integrate_all, pid, register, signed
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_a_restored_dump_verifies(tmp_path, node, postgres_storage):
         pytest.fail("pg_dump is missing (Debian's postgresql-client)")
     bank = register(node, "bank.abc", ["bank"])
     for i in range(5):
-        node.ledger.submit(signed(bank, f"per:abc:p{i}", "AccountOpened", {}))
+        node.ledger.submit(signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {}))
     integrate_all(node)
     schema = postgres_storage["POSTGRES_SCHEMA"]
     dump = tmp_path / "ledger.sql"

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.http_support import bearer, problem
-from tests.support import register, signed
+from tests.support import pid, register, signed
 
 BODY_PATHS = ("/v1/submissions", "/v1/submissions/batch", "/v1/grading/runs")
 LONG = "9" * 5000  # beyond Python's 4300-digit limit for int(str)
@@ -26,7 +26,7 @@ def bank(node):
 
 
 def test_a_5000_digit_integer_is_refused_where_it_is(client, bank):
-    body = _with_long_integer(signed(bank, "per:abc:p1", "AccountOpened", {"n": 0}))
+    body = _with_long_integer(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {"n": 0}))
     for path, content, field in (
         ("/v1/submissions", body, "submission.data.n"),
         ("/v1/grading/runs", body, "submission.data.n"),
@@ -53,7 +53,7 @@ def test_a_5000_digit_integer_is_refused_where_it_is(client, bank):
     ],
 )
 def test_a_body_not_declared_json_in_utf_8_is_415(client, bank, content_type):
-    body = json.dumps(signed(bank, "per:abc:p1", "AccountOpened", {})).encode()
+    body = json.dumps(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})).encode()
     for path in BODY_PATHS:
         response = client.post(path, content=body, headers={"Content-Type": content_type})
         assert "application/json" in problem(response, 415)["detail"]
@@ -63,7 +63,7 @@ def test_a_body_not_declared_json_in_utf_8_is_415(client, bank, content_type):
     "content_type", ["application/json; charset=utf-8", 'Application/JSON;Charset="UTF-8"']
 )
 def test_json_declared_in_utf_8_is_accepted(client, bank, content_type):
-    body = json.dumps(signed(bank, "per:abc:p1", "AccountOpened", {})).encode()
+    body = json.dumps(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})).encode()
     response = client.post("/v1/submissions", content=body, headers={"Content-Type": content_type})
     assert response.status_code == 201, response.text
 
@@ -111,23 +111,23 @@ def test_public_parameters_beyond_their_bounds_are_400(client, url):
 @pytest.mark.parametrize(
     ("url", "status", "field"),
     [
-        (f"/v1/accounts/per:abc:p1/grades?after={2**64}", 400, "after"),
+        (f"/v1/accounts/per:abc:{pid('p1')}/grades?after={2**64}", 400, "after"),
         (f"/v1/persons/p1?after={2**64}", 400, "after"),
-        (f"/v1/accounts/per:abc:p1/entries?after_seq={2**64}", 400, "after_seq"),
+        (f"/v1/accounts/per:abc:{pid('p1')}/entries?after_seq={2**64}", 400, "after_seq"),
         (f"/v1/log/entries/{2**64}", 400, "index"),
         ("/v1/log/entries/+5", 400, "index"),
-        ("/v1/accounts/per:abc:p1/entries?after_seq=+1", 400, "after_seq"),
-        ("/v1/accounts/per:abc:p1/entries?after_seq=%201", 400, "after_seq"),
-        ("/v1/accounts/per:abc:p1/entries?limit=1001", 400, "limit"),
-        ("/v1/accounts/per:abc:p1/entries?limit=0", 400, "limit"),
+        (f"/v1/accounts/per:abc:{pid('p1')}/entries?after_seq=+1", 400, "after_seq"),
+        (f"/v1/accounts/per:abc:{pid('p1')}/entries?after_seq=%201", 400, "after_seq"),
+        (f"/v1/accounts/per:abc:{pid('p1')}/entries?limit=1001", 400, "limit"),
+        (f"/v1/accounts/per:abc:{pid('p1')}/entries?limit=0", 400, "limit"),
         ("/v1/log/proof/inclusion?index=+0&tree_size=1", 400, "index"),
         ("/v1/log/proof/inclusion?index=0&tree_size=1%0C", 400, "tree_size"),
         ("/v1/log/proof/consistency?first=0&second=1", 400, "first"),
         ("/v1/log/proof/consistency?first=1&second=-1", 400, "second"),
         ("/v1/accounts/nope", 400, "account_id"),
-        ("/v1/accounts/per:abc:p%201/entries", 400, "account_id"),
+        (f"/v1/accounts/per:abc:{pid('p')}%201/entries", 400, "account_id"),
         (f"/v1/accounts/per:{'a' * 200}", 400, "account_id"),
-        ("/v1/accounts/per:abc:p1%0A/statement", 400, "account_id"),
+        (f"/v1/accounts/per:abc:{pid('p1')}%0A/statement", 400, "account_id"),
         ("/v1/persons/a:b", 400, "pid"),
         ("/v1/accounts/ind:x/evidence?period=2026%0A", 422, "period"),  # the domain's rule
     ],

@@ -30,7 +30,7 @@ from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.keys import generate_signer
 from crypto.merkle import leaf_hash
 from crypto.records import signed_submission as submission
-from tests.support import register, settle
+from tests.support import pid, register, settle
 from tools.demo import grade_all, load, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,10 @@ def nudge(timestamp):
 def grow(node, bank, count, prefix):
     """Append `count` entries behind the client's back and wait until they are in the log."""
     node.ledger.submit_batch(
-        [submission(bank, f"per:abc:{prefix}{i}", "AccountOpened", {}) for i in range(count)]
+        [
+            submission(bank, f"per:abc:{pid(f'{prefix}{i}')}", "AccountOpened", {})
+            for i in range(count)
+        ]
     )
     settle(node)
 
@@ -192,10 +195,10 @@ def test_the_default_transport_speaks_http_and_reports_no_answer():
 
 def test_submit_replay_and_refusals(node, server, bank):
     client = client_for(node, server)
-    wire = submission(bank, "per:abc:p1", "AccountOpened", {})
+    wire = submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
     receipt = client.submit(wire)
     assert (receipt.account, receipt.seq, receipt.replayed, receipt.proven) == (
-        "per:abc:p1",
+        f"per:abc:{pid('p1')}",
         0,
         False,
         False,
@@ -204,12 +207,12 @@ def test_submit_replay_and_refusals(node, server, bank):
     again = client.submit(wire)
     assert again.replayed and again.leaf_hash == receipt.leaf_hash
     with pytest.raises(LedgerRefused) as refused:
-        client.submit(submission(bank, "per:abc:p1", "AccountOpened", {}))
+        client.submit(submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
     assert refused.value.problem.status == 409
     assert refused.value.problem.field == "submission.type"
     stranger = generate_signer("bank.abc")
     with pytest.raises(LedgerRefused) as refused:
-        client.submit(submission(stranger, "per:abc:p2", "AccountOpened", {}))
+        client.submit(submission(stranger, f"per:abc:{pid('p2')}", "AccountOpened", {}))
     assert refused.value.problem.status == 401
 
 
@@ -219,12 +222,12 @@ def test_retries_never_duplicate(node, server, bank, mode):
     before = node.reader.size()
     flaky = Flaky(server, 3, mode)
     client = client_for(node, flaky)
-    receipt = client.submit(submission(bank, "per:abc:p1", "AccountOpened", {}))
+    receipt = client.submit(submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
     assert flaky.calls == 4 and receipt.seq == 0 and receipt.replayed == (mode == "lost")
 
     flaky.calls, flaky.failures = 0, 2
-    wires = [submission(bank, f"per:abc:q{i}", "AccountOpened", {}) for i in range(5)]
-    wires.append(submission(bank, "per:abc:p1", "AccountOpened", {}))
+    wires = [submission(bank, f"per:abc:{pid(f'q{i}')}", "AccountOpened", {}) for i in range(5)]
+    wires.append(submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
     results = client.submit_batch(wires, wait=True)
     receipts, refusal = results[:5], results[5]
     assert all(isinstance(r, Receipt) and r.proven and r.seq == 0 for r in receipts)
@@ -236,7 +239,7 @@ def test_retries_never_duplicate(node, server, bank, mode):
     down = Flaky(server, 99, mode)
     with pytest.raises(TransportError) as error:
         client_for(node, down, retries=2).submit(
-            submission(bank, "per:abc:p9", "AccountOpened", {})
+            submission(bank, f"per:abc:{pid('p9')}", "AccountOpened", {})
         )
     assert down.calls == 3
     assert error.value.status == (503 if mode == "503" else None)
@@ -245,7 +248,9 @@ def test_retries_never_duplicate(node, server, bank, mode):
 def test_wait_and_polling_verify_inclusion_and_consistency(node, server, bank):
     recording = Liar(server)
     client = LedgerClient(BASE, transport=recording)  # trust on first use
-    receipt = client.submit(submission(bank, "per:abc:p1", "AccountOpened", {}), wait=True)
+    receipt = client.submit(
+        submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}), wait=True
+    )
     assert receipt.proven and receipt.index is not None
     assert client.log_key == node.ledger_key.verifier
     assert client.last_checkpoint.size > receipt.index
@@ -256,7 +261,7 @@ def test_wait_and_polling_verify_inclusion_and_consistency(node, server, bank):
     assert latest.size == first.size + 3 and client.last_checkpoint == latest
     assert "/v1/log/proof/consistency" in recording.paths
 
-    pending = client.submit(submission(bank, "per:abc:p2", "AccountOpened", {}))
+    pending = client.submit(submission(bank, f"per:abc:{pid('p2')}", "AccountOpened", {}))
     assert not pending.proven and pending.index is None
     proven = client.wait_for_inclusion(pending, timeout=10)
     assert proven.proven and proven.index >= latest.size
@@ -273,7 +278,7 @@ def test_an_edited_receipt_is_refused(node, server, bank):
         return data
 
     client_for(node, lying(server, "/v1/submissions", keep)).submit(
-        submission(bank, "per:abc:p0", "AccountOpened", {})
+        submission(bank, f"per:abc:{pid('p0')}", "AccountOpened", {})
     )
 
     def edit_entry(receipt):
@@ -298,7 +303,7 @@ def test_an_edited_receipt_is_refused(node, server, bank):
     ]
     for number, (edit, checks, wait) in enumerate(cases):
         client = client_for(node, lying(server, "/v1/submissions", edit))
-        wire = submission(bank, f"per:abc:p{number + 1}", "AccountOpened", {})
+        wire = submission(bank, f"per:abc:{pid(f'p{number + 1}')}", "AccountOpened", {})
         caught(checks, client.submit, wire, wait=wait)
         assert honest.submit(wire).replayed  # the ledger did append it: only the answer lied
 
@@ -307,7 +312,7 @@ def test_an_edited_receipt_is_refused(node, server, bank):
         return body
 
     batch = client_for(node, lying(server, "/v1/submissions/batch", json_edit(edit_second)))
-    wires = [submission(bank, f"per:abc:b{i}", "AccountOpened", {}) for i in range(3)]
+    wires = [submission(bank, f"per:abc:{pid(f'b{i}')}", "AccountOpened", {}) for i in range(3)]
     caught({"receipt leaf hash"}, batch.submit_batch, wires)
 
 
@@ -325,7 +330,7 @@ def test_a_checkpoint_signed_by_another_key_is_refused(node, server, bank):
         return {**receipt, "checkpoint": resign(receipt["checkpoint"].encode()).decode()}
 
     client = client_for(node, lying(server, "/v1/submissions", json_edit(resign_receipt)))
-    wire = submission(bank, "per:abc:p1", "AccountOpened", {})
+    wire = submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
     caught({"checkpoint signature"}, client.submit, wire, wait=True)
     assert client.last_checkpoint is None
 
@@ -355,8 +360,8 @@ def test_a_rollback_is_caught(node, server, bank):
     token = node.tokens.create("bank:abc")[1]
     liar = Liar(server)
     client = client_for(node, liar, token=token)
-    client.submit(submission(bank, "per:abc:p1", "AccountOpened", {}), wait=True)
-    old = client.statement("per:abc:p1")
+    client.submit(submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}), wait=True)
+    old = client.statement(f"per:abc:{pid('p1')}")
     old_note = old.bundle["checkpoints"][-1]
     grow(node, bank, 2, "r")
     assert client.latest_checkpoint().size == old.checkpoint.size + 2
@@ -368,12 +373,14 @@ def test_a_rollback_is_caught(node, server, bank):
         return {**receipt, "checkpoint": old_note, "index": 0, "inclusion": []}
 
     liar.edits["/v1/submissions"] = json_edit(old_receipt)
-    wire = submission(bank, "per:abc:p2", "AccountOpened", {})
+    wire = submission(bank, f"per:abc:{pid('p2')}", "AccountOpened", {})
     caught({"rollback"}, client.submit, wire, wait=True)
 
     # an old bundle verifies on its own: only the client's memory tells it is stale
-    liar.edits["/v1/accounts/per:abc:p1/statement"] = lambda _: json.dumps(old.bundle).encode()
-    caught({"rollback"}, client.statement, "per:abc:p1")
+    liar.edits[f"/v1/accounts/per:abc:{pid('p1')}/statement"] = lambda _: json.dumps(
+        old.bundle
+    ).encode()
+    caught({"rollback"}, client.statement, f"per:abc:{pid('p1')}")
 
 
 def test_an_older_answer_overtaken_by_a_newer_one_is_no_rollback(node, server, bank):
@@ -389,7 +396,9 @@ def test_an_older_answer_overtaken_by_a_newer_one_is_no_rollback(node, server, b
 
     client = client_for(node, overtaken)
     client.latest_checkpoint()
-    receipt = client.submit(submission(bank, "per:abc:p1", "AccountOpened", {}), wait=True)
+    receipt = client.submit(
+        submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}), wait=True
+    )
     assert receipt.proven
     assert checkpoint_of(node, receipt.checkpoint).size < client.last_checkpoint.size
 
@@ -397,11 +406,11 @@ def test_an_older_answer_overtaken_by_a_newer_one_is_no_rollback(node, server, b
 def test_statements_are_verified_and_a_tampered_one_is_caught(node, server, bank):
     token = node.tokens.create("bank:abc")[1]
     client = client_for(node, server, token=token)
-    account = "per:abc:p1"
+    account = f"per:abc:{pid('p1')}"
     client.submit(submission(bank, account, "AccountOpened", {}))
     behaviour = {"behaviour": "online_transfer", "count": 2, "on": "2026-11-20", "ref": "t1"}
     client.submit(submission(bank, account, "GreenBehaviourRecorded", behaviour), wait=True)
-    client.submit(submission(bank, "per:abc:p2", "AccountOpened", {}), wait=True)
+    client.submit(submission(bank, f"per:abc:{pid('p2')}", "AccountOpened", {}), wait=True)
 
     statement = client.statement(account)
     assert (statement.account, statement.seq) == (account, 1)
@@ -424,7 +433,7 @@ def test_statements_are_verified_and_a_tampered_one_is_caught(node, server, bank
     error = caught({"inclusion"}, tampered.statement, account)  # every entry is proven
     assert error.failure is not None and error.failure.check == "inclusion"
 
-    other = client.statement("per:abc:p2").bundle
+    other = client.statement(f"per:abc:{pid('p2')}").bundle
     swapped = client_for(
         node, lying(server, path, lambda _: json.dumps(other).encode()), token=token
     )
@@ -495,7 +504,7 @@ def test_state_file_pins_the_key_and_the_checkpoint_across_restarts(node, server
 def test_a_lying_server_cannot_drop_reorder_or_recompute_through_the_client(node, server, bank):
     token = node.tokens.create("bank:abc")[1]
     client = client_for(node, server, token=token)
-    account = "per:abc:p1"
+    account = f"per:abc:{pid('p1')}"
     client.submit(submission(bank, account, "AccountOpened", {}))
     for ref in ("a", "b"):
         behaviour = {"behaviour": "online_transfer", "count": 1, "on": "2026-11-20", "ref": ref}
@@ -581,7 +590,7 @@ def test_batch_items_not_written_for_a_passing_reason_are_sent_again(node, serve
 
     node.store.events.put = put
     try:
-        wires = [submission(bank, f"per:abc:r{i}", "AccountOpened", {}) for i in range(5)]
+        wires = [submission(bank, f"per:abc:{pid(f'r{i}')}", "AccountOpened", {}) for i in range(5)]
         results = client_for(node, server).submit_batch(wires)
     finally:
         node.store.events.put = real_put

@@ -22,6 +22,7 @@ from crypto.records import Problem, signed_submission, signed_token_request
 from ledger.keyfiles import write_new_key
 from tests.files import run_cli
 from tests.serving import descendants, free_port, healthy, start_serve, stop, until
+from tests.support import pid
 
 pytestmark = pytest.mark.slow
 TAKEOVER_SECONDS = 20.0  # a killed integrator's lease is free once its session ends
@@ -97,7 +98,8 @@ def _size(port: int) -> int:
 
 def _opened(client: LedgerClient, bank, prefix: str, count: int) -> None:
     wires = [
-        signed_submission(bank, f"per:abc:{prefix}{i}", "AccountOpened", {}) for i in range(count)
+        signed_submission(bank, f"per:abc:{pid(f'{prefix}{i}')}", "AccountOpened", {})
+        for i in range(count)
     ]
     results = client.submit_batch(wires)
     assert not [r for r in results if isinstance(r, Problem)]
@@ -129,12 +131,13 @@ def test_two_production_nodes_share_one_ledger(tmp_path, postgres_storage):
 
         # each node's integrator killed in turn: the other (or a restarted one) takes over
         takeovers: list[float] = []
-        for pid, client, prefix in ((pid_a, a, "c"), (pid_b, b, "d")):
-            os.kill(_integrator(pid), signal.SIGKILL)
+        for serve_pid, client, prefix in ((pid_a, a, "c"), (pid_b, b, "d")):
+            os.kill(_integrator(serve_pid), signal.SIGKILL)
             _opened(client, bank, prefix, 10)
             size = _size(port_a)
             receipt = client.submit(
-                signed_submission(bank, f"per:abc:{prefix}-last", "AccountOpened", {}), wait=False
+                signed_submission(bank, f"per:abc:{pid(f'{prefix}-last')}", "AccountOpened", {}),
+                wait=False,
             )
             started = time.monotonic()
             assert client.wait_for_inclusion(receipt, timeout=TAKEOVER_SECONDS).proven
@@ -144,8 +147,8 @@ def test_two_production_nodes_share_one_ledger(tmp_path, postgres_storage):
         # both nodes serve the same dense log, and read through either with the token
         until(lambda: _size(port_a) == _size(port_b))
         for client in (a, b):
-            assert client.statement("per:abc:a0").account == "per:abc:a0"
-            assert client.statement("per:abc:b0").account == "per:abc:b0"
+            assert client.statement(f"per:abc:{pid('a0')}").account == f"per:abc:{pid('a0')}"
+            assert client.statement(f"per:abc:{pid('b0')}").account == f"per:abc:{pid('b0')}"
 
         # the grading service over HTTP, with its own key and a regulator token
         regulator = a.post_json(

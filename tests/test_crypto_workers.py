@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 
 from crypto.keys import generate_signer
 from ledger.crypto_workers import CryptoWorkers, WorkerExited, _Child
-from tests.support import register, signed
+from tests.support import pid, register, signed
 
 SIGNER = generate_signer("bank.workers")
 
@@ -143,7 +143,7 @@ def test_a_batch_is_decided_right_without_workers(node, monkeypatch):
 
     monkeypatch.setattr(_Child, "send", refuse)
     bank = register(node, "bank.alone", ["bank"])
-    wires = [signed(bank, f"per:alone:p{i}", "AccountOpened", {}) for i in range(40)]
+    wires = [signed(bank, f"per:alone:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(40)]
     wires[7]["signature"] = wires[8]["signature"]
     results = node.ledger.submit_batch(wires)
     assert [hasattr(r, "leaf_hash") for r in results] == [i != 7 for i in range(40)]

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.keys import parse_verifier
 from tests.gotools import build_tool, run_json
-from tests.support import integrate_all, register, signed
+from tests.support import integrate_all, pid, register, signed
 
 # Submissions per batch, integrated after each: with the genesis entry and the bank key's
 # registration the checkpoints have sizes 1, 2, 3, 8, 16, 33, 64 and 100 (powers of two and
@@ -94,7 +94,8 @@ def served(node, client) -> Served:
     opened = 0
     for count in BATCHES:
         wires = [
-            signed(bank, f"per:go-interop:{opened + i}", "AccountOpened", {}) for i in range(count)
+            signed(bank, f"per:go-interop:{pid(f'{opened + i}')}", "AccountOpened", {})
+            for i in range(count)
         ]
         opened += count
         response = client.post("/v1/submissions/batch", json={"submissions": wires})

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from crypto.keys import generate_signer
-from tests.support import signed
+from tests.support import pid, signed
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -18,7 +18,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 signer = generate_signer("bank.fuzz")
-good = signed(signer, "per:fuzz:p1", "AccountOpened", {})
+good = signed(signer, f"per:fuzz:{pid('p1')}", "AccountOpened", {})
 
 JSON = {"Content-Type": "application/json"}
 

@@ -11,7 +11,7 @@ from crypto.keys import generate_signer, parse_verifier
 from crypto.merkle import verify_consistency, verify_inclusion
 from crypto.records import receipt_message, receipt_promise
 from tests.http_support import problem
-from tests.support import SEED_ENTRIES, register, settle, signed
+from tests.support import SEED_ENTRIES, pid, register, settle, signed
 
 JSON = {"Content-Type": "application/json"}
 
@@ -28,7 +28,7 @@ def bank(node):
 
 def test_submit_wait_returns_a_proof_that_verifies(client, bank):
     log_key = parse_verifier(client.get("/v1/log/key").text.strip())
-    wire = signed(bank, "per:abc:p1", "AccountOpened", {})
+    wire = signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
     response = client.post("/v1/submissions?wait=true", json=wire)
     assert response.status_code == 201, response.text
     receipt = response.json()
@@ -47,8 +47,8 @@ def test_submit_wait_returns_a_proof_that_verifies(client, bank):
 
 
 def test_batch_has_a_result_per_item(client, bank):
-    wires = [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(20)]
-    wires.append(signed(bank, "per:abc:p0", "AccountOpened", {}))
+    wires = [signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(20)]
+    wires.append(signed(bank, f"per:abc:{pid('p0')}", "AccountOpened", {}))
     response = client.post("/v1/submissions/batch?wait=true", json={"submissions": wires})
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -65,7 +65,9 @@ def test_proof_endpoints_match_checkpoints(client, node, bank):
     log_key = node.ledger_key.verifier
     sizes_and_roots = []
     for round_ in range(3):
-        wires = [signed(bank, f"per:abc:r{round_}-{i}", "AccountOpened", {}) for i in range(5)]
+        wires = [
+            signed(bank, f"per:abc:{pid(f'r{round_}-{i}')}", "AccountOpened", {}) for i in range(5)
+        ]
         client.post("/v1/submissions/batch?wait=true", json={"submissions": wires})
         settle(node)
         checkpoint, _ = open_checkpoint(client.get("/v1/log/checkpoint").text, log_key)
@@ -90,7 +92,7 @@ def test_keys_and_health(client, node, bank):
 
 def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
     meter = register(node, "meter.m1", ["meter"])
-    good = signed(bank, "per:abc:p1", "AccountOpened", {})
+    good = signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
     settle(node)
     before = client.get("/healthz").json()["tree_size"]
     post = client.post
@@ -108,9 +110,15 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
         "signature",
     )
     stranger = generate_signer("bank.nobody")
-    problem(post("/v1/submissions", json=signed(stranger, "per:abc:p1", "AccountOpened", {})), 401)
-    problem(post("/v1/submissions", json=signed(meter, "per:abc:p1", "AccountOpened", {})), 403)
-    future = signed(bank, "per:abc:p1", "AccountOpened", {}, at="2099-01-01T00:00:00Z")
+    problem(
+        post("/v1/submissions", json=signed(stranger, f"per:abc:{pid('p1')}", "AccountOpened", {})),
+        401,
+    )
+    problem(
+        post("/v1/submissions", json=signed(meter, f"per:abc:{pid('p1')}", "AccountOpened", {})),
+        403,
+    )
+    future = signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}, at="2099-01-01T00:00:00Z")
     problem(post("/v1/submissions", json=future), 422, "submission.at")
     problem(post("/v1/submissions", content=b"x" * 40000, headers=JSON), 413)
     problem(post("/v1/submissions/batch", json={"submissions": []}), 400, "submissions")
@@ -129,7 +137,7 @@ def test_bad_input_gets_a_problem_never_a_500(client, node, bank):
 
 def test_unprintable_or_non_ascii_input_gets_a_problem(client, node, bank):
     """Found by fuzzing: lone surrogates in keys and non-ASCII signatures were 500s."""
-    good = signed(bank, "per:abc:p2", "AccountOpened", {})
+    good = signed(bank, f"per:abc:{pid('p2')}", "AccountOpened", {})
     settle(node)
     before = client.get("/healthz").json()["tree_size"]
     bodies = [
@@ -160,7 +168,10 @@ def test_revoked_key_is_refused(client, node, bank):
     revoke = signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id})
     assert client.post("/v1/submissions", json=revoke).status_code == 201
     problem(
-        client.post("/v1/submissions", json=signed(bank, "per:abc:p9", "AccountOpened", {})), 403
+        client.post(
+            "/v1/submissions", json=signed(bank, f"per:abc:{pid('p9')}", "AccountOpened", {})
+        ),
+        403,
     )
 
 
@@ -181,7 +192,7 @@ def test_with_witnesses_the_served_checkpoint_is_the_newest_cosigned(client, nod
     node.reader.witnesses = 1
     assert (
         client.post(
-            "/v1/submissions", json=signed(bank, "per:abc:p9", "AccountOpened", {})
+            "/v1/submissions", json=signed(bank, f"per:abc:{pid('p9')}", "AccountOpened", {})
         ).status_code
         == 201
     )
@@ -190,7 +201,7 @@ def test_with_witnesses_the_served_checkpoint_is_the_newest_cosigned(client, nod
     served = client.get("/v1/log/checkpoint").text
     assert count_cosignatures(served, [witness.verifier]) == 1 and f"\n{size}\n" in served
     waited = client.post(
-        "/v1/submissions?wait=true", json=signed(bank, "per:abc:p10", "AccountOpened", {})
+        "/v1/submissions?wait=true", json=signed(bank, f"per:abc:{pid('p10')}", "AccountOpened", {})
     )
     assert (
         waited.status_code == 201 and waited.json()["index"] is not None

@@ -206,6 +206,8 @@ def test_grade_refusals_and_disputes(client, node, meter):
         "submission.data.evidence[0]",
     )
     disputed = ok(send(client, enterprise, A, "GradeDisputed", dispute))
+    again = {**dispute, "reason": "and another thing"}  # one open dispute per grade
+    refused(send(client, enterprise, A, "GradeDisputed", again), 409, "submission.data.grade")
     resolution = {
         "dispute": disputed["leaf_hash"],
         "outcome": "upheld",
@@ -225,6 +227,7 @@ def test_grade_refusals_and_disputes(client, node, meter):
         409,
         "submission.data.dispute",
     )
+    ok(send(client, enterprise, A, "GradeDisputed", again))  # resolved: it may be disputed anew
 
 
 def test_grading_run_requests_are_checked(client, node, meter):
@@ -254,3 +257,51 @@ def test_grading_run_requests_are_checked(client, node, meter):
     assert client.get("/healthz").json()["tree_size"] == runs_before  # refused, not recorded
     empty = grading_run(client, node, "agri", "2026-Q3")
     assert empty["appended"] == [] and empty["unchanged"] == 0
+
+
+def publish_factors_v2(client, node):
+    """industrial-factors@2 (process CO2 per product), as an authority publishes it."""
+    from ledger.seeds import INDUSTRIAL_FACTORS_V2, SEED_VALID_FROM
+
+    table = {
+        "name": "industrial-factors",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "factors": INDUSTRIAL_FACTORS_V2,
+        "source": "IPCC 2006 defaults",
+    }
+    return ok(send(client, node.authority_key, "sys:factors", "FactorTablePublished", table))
+
+
+def process(client, signer, account, product, grams, start, end, unit="g"):
+    data = {"product": product, "quantity": grams, "unit": unit, "from": start, "to": end}
+    return send(client, signer, account, "ProcessOutputRecorded", data)
+
+
+def test_process_emissions_count_in_totals_and_grades(client, node, meter):
+    register_enterprises(client, node)
+    # version 1 has no products: refused until the authority publishes version 2
+    before = process(client, meter, D, "cement_clinker", 1_000_000, *JULY)
+    refused(before, 422, "submission.data.product")
+    publish_factors_v2(client, node)
+    made = process(client, meter, D, "cement_clinker", 1_000_000, *JULY)
+    assert effect(made) == {"co2e_g": 520_000, "rules": "industrial-factors@2"}  # 0.52 t/t
+    assert effect(process(client, meter, D, "quicklime", 2_000, *JULY))["co2e_g"] == 1_500
+    assert effect(process(client, meter, D, "flat_glass", 10, *JULY))["co2e_g"] == 2  # 2.1 g
+    again = process(client, meter, D, "cement_clinker", 5, *JULY)
+    refused(again, 409, "submission.data.from")
+    refused(process(client, meter, D, "steel", 5, *JULY), 422, "submission.data.product")
+    in_kg = process(client, meter, D, "quicklime", 5, *AUGUST, unit="kg")
+    refused(in_kg, 422, "submission.data.unit")
+    bank = register(node, "bank.abc", ["bank"])
+    refused(process(client, bank, D, "quicklime", 5, *AUGUST), 403, "submission.type")
+    electricity = effect(record(client, meter, D, "electricity", 1_000_000, "Wh", *AUGUST))
+    ok(report(client, meter, D, "2026-Q3", 1_000_000))
+    result = grading_run(client, node, "industrial", "2026-Q3")
+    [grade] = [grade_of(r) for r in result["appended"] if r["account"] == D]
+    assert grade["co2e_g"] == 520_000 + 1_500 + 2 + electricity["co2e_g"]
+    assert len(grade["inputs"]) == 5  # three process outputs, a reading, the output value
+    ok(reverse(client, meter, D, made.json()["leaf_hash"], "miscounted"))
+    regraded = grading_run(client, node, "industrial", "2026-Q3")
+    [grade] = [grade_of(r) for r in regraded["appended"] if r["account"] == D]
+    assert grade["co2e_g"] == 1_500 + 2 + electricity["co2e_g"]

@@ -19,6 +19,7 @@ from tests.support import (
     check_log,
     integrate_all,
     open_at,
+    pid,
     register,
     signed,
 )
@@ -26,7 +27,9 @@ from tests.support import (
 
 def test_a_superseded_integrator_commits_nothing(node):
     bank = register(node, "bank.abc", ["bank"])
-    node.ledger.submit_batch([signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(5)])
+    node.ledger.submit_batch(
+        [signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(5)]
+    )
     old = node.integrator()
     old.ensure_checkpoint()
     new = node.integrator()  # another process took the lease meanwhile
@@ -104,7 +107,9 @@ def test_connections_dropped_under_two_integrators_keep_one_dense_log(pg_node, i
     bank = register(node, "bank.abc", ["bank"])
     total = SEED_ENTRIES + 1
     for round_ in range(4):
-        wires = [signed(bank, f"per:abc:r{round_}p{i}", "AccountOpened", {}) for i in range(50)]
+        wires = [
+            signed(bank, f"per:abc:{pid(f'r{round_}p{i}')}", "AccountOpened", {}) for i in range(50)
+        ]
         for _attempt in range(50):  # the writer's own connections were dropped too
             try:
                 node.ledger.submit_batch(wires)

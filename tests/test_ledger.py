@@ -26,6 +26,7 @@ from tests.support import (
     check_log,
     integrate_all,
     new_node,
+    pid,
     register,
     signed,
 )
@@ -60,7 +61,7 @@ def test_reopening_does_not_repeat_genesis(node, data_dir, storage):
 
 def test_receipt_is_signed_by_the_ledger(node):
     bank = register(node, "bank.abc", ["bank"])
-    receipt = node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}))
+    receipt = node.ledger.submit(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
     promise = receipt_promise(receipt.account, receipt.seq, receipt.leaf_hash, node.origin)
     assert node.ledger_key.verifier.verify(
         receipt_message(promise), base64.b64decode(receipt.signature)
@@ -72,8 +73,8 @@ def test_chains_link_and_indices_are_dense(node):
     bank = register(node, "bank.abc", ["bank"])
     second = register(node, "bank.xyz", ["bank"])
     results = node.ledger.submit_batch(
-        [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(50)]
-        + [signed(second, f"per:xyz:p{i}", "AccountOpened", {}) for i in range(50)]
+        [signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(50)]
+        + [signed(second, f"per:xyz:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(50)]
     )
     assert all(isinstance(r, Receipt) for r in results)
     integrate_all(node)
@@ -86,7 +87,7 @@ def test_chains_link_and_indices_are_dense(node):
 
 def test_retry_returns_the_original_receipt(node):
     bank = register(node, "bank.abc", ["bank"])
-    wire = signed(bank, "per:abc:p1", "AccountOpened", {}, id_="open-p1")
+    wire = signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}, id_="open-p1")
     first = node.ledger.submit(wire)
     again = node.ledger.submit(wire)
     assert again.replayed and not first.replayed
@@ -103,14 +104,14 @@ def test_retry_returns_the_original_receipt(node):
 
 def test_same_id_other_bytes_is_a_conflict(node):
     bank = register(node, "bank.abc", ["bank"])
-    node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}, id_="x1"))
+    node.ledger.submit(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}, id_="x1"))
     with pytest.raises(Conflict) as caught:
-        node.ledger.submit(signed(bank, "per:abc:p2", "AccountOpened", {}, id_="x1"))
+        node.ledger.submit(signed(bank, f"per:abc:{pid('p2')}", "AccountOpened", {}, id_="x1"))
     assert caught.value.field == "submission.id"
     other = node.ledger.submit_batch(
         [
-            signed(bank, "per:abc:p3", "AccountOpened", {}, id_="x2"),
-            signed(bank, "per:abc:p4", "AccountOpened", {}, id_="x2"),
+            signed(bank, f"per:abc:{pid('p3')}", "AccountOpened", {}, id_="x2"),
+            signed(bank, f"per:abc:{pid('p4')}", "AccountOpened", {}, id_="x2"),
         ]
     )
     assert isinstance(other[0], Receipt) and isinstance(other[1], Conflict)
@@ -119,8 +120,8 @@ def test_same_id_other_bytes_is_a_conflict(node):
 def test_the_same_id_under_another_key_is_independent(node):
     first = register(node, "bank.abc", ["bank"])
     second = register(node, "bank.xyz", ["bank"])
-    node.ledger.submit(signed(first, "per:abc:p1", "AccountOpened", {}, id_="same"))
-    node.ledger.submit(signed(second, "per:xyz:p1", "AccountOpened", {}, id_="same"))
+    node.ledger.submit(signed(first, f"per:abc:{pid('p1')}", "AccountOpened", {}, id_="same"))
+    node.ledger.submit(signed(second, f"per:xyz:{pid('p1')}", "AccountOpened", {}, id_="same"))
 
 
 def _refusals(node):
@@ -129,10 +130,10 @@ def _refusals(node):
     revoked = register(node, "bank.old", ["bank"])
     node.ledger.submit(signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": revoked.key_id}))
     stranger = generate_signer("bank.nobody")
-    good = signed(bank, "per:abc:p1", "AccountOpened", {})
+    good = signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
     bad_signature = {**good, "signature": base64.b64encode(bytes(64)).decode()}
     tampered = json.loads(json.dumps(good))
-    tampered["submission"]["account"] = "per:abc:p2"
+    tampered["submission"]["account"] = f"per:abc:{pid('p2')}"
     with_float = json.loads(json.dumps(good))
     with_float["submission"]["data"] = {"x": 1.5}
     return [
@@ -144,19 +145,19 @@ def _refusals(node):
         ("tampered", tampered, Unauthenticated, "signature"),
         (
             "unknown key",
-            signed(stranger, "per:abc:p1", "AccountOpened", {}),
+            signed(stranger, f"per:abc:{pid('p1')}", "AccountOpened", {}),
             Unauthenticated,
             "submission.key",
         ),
         (
             "revoked key",
-            signed(revoked, "per:abc:p1", "AccountOpened", {}),
+            signed(revoked, f"per:abc:{pid('p1')}", "AccountOpened", {}),
             Forbidden,
             "submission.key",
         ),
         (
             "wrong role",
-            signed(meter, "per:abc:p1", "AccountOpened", {}),
+            signed(meter, f"per:abc:{pid('p1')}", "AccountOpened", {}),
             Forbidden,
             "submission.type",
         ),
@@ -168,23 +169,28 @@ def _refusals(node):
         ),
         (
             "unknown data field",
-            signed(bank, "per:abc:p1", "AccountOpened", {"x": 1}),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {"x": 1}),
             Invalid,
             "submission.data",
         ),
         (
             "future at",
-            signed(bank, "per:abc:p1", "AccountOpened", {}, at="2099-01-01T00:00:00Z"),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}, at="2099-01-01T00:00:00Z"),
             Invalid,
             "submission.at",
         ),
         (
             "bad at",
-            signed(bank, "per:abc:p1", "AccountOpened", {}, at="yesterday"),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}, at="yesterday"),
             Invalid,
             "submission.at",
         ),
-        ("unknown type", signed(bank, "per:abc:p1", "Nonsense", {}), Invalid, "submission.type"),
+        (
+            "unknown type",
+            signed(bank, f"per:abc:{pid('p1')}", "Nonsense", {}),
+            Invalid,
+            "submission.type",
+        ),
         (
             "wrong account",
             signed(bank, "ind:123", "AccountOpened", {}),
@@ -193,7 +199,7 @@ def _refusals(node):
         ),
         (
             "bad id",
-            signed(bank, "per:abc:p1", "AccountOpened", {}, id_="no spaces"),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}, id_="no spaces"),
             Invalid,
             "submission.id",
         ),
@@ -258,10 +264,10 @@ def test_batch_refuses_items_one_by_one(node):
     bank = register(node, "bank.abc", ["bank"])
     results = node.ledger.submit_batch(
         [
-            signed(bank, "per:abc:p1", "AccountOpened", {}),
-            signed(bank, "per:abc:p1", "AccountOpened", {}),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}),
             {"nonsense": True},
-            signed(bank, "per:abc:p2", "AccountOpened", {}),
+            signed(bank, f"per:abc:{pid('p2')}", "AccountOpened", {}),
         ]
     )
     assert isinstance(results[0], Receipt)
@@ -272,7 +278,7 @@ def test_batch_refuses_items_one_by_one(node):
 
 def test_concurrent_submitters_lose_and_duplicate_nothing(node):
     bank = register(node, "bank.abc", ["bank"])
-    wires = [signed(bank, f"per:abc:p{i % 7}", "AccountOpened", {}) for i in range(7)]
+    wires = [signed(bank, f"per:abc:{pid(f'p{i % 7}')}", "AccountOpened", {}) for i in range(7)]
     admin_wires = [
         signed(
             node.admin_key,
@@ -307,7 +313,7 @@ def _outcome(node):
 def test_integrator_crash_between_steps_leaves_the_log_exact(node):
     bank = register(node, "bank.abc", ["bank"])
     node.ledger.submit_batch(
-        [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(30)]
+        [signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(30)]
     )
     integrator = node.integrator()
     integrator.ensure_checkpoint()
@@ -343,7 +349,7 @@ def test_integrator_thread_checkpoints_within_a_second(node):
     thread = threading.Thread(target=node.run_integrator, args=(stop,))
     thread.start()
     try:
-        receipt = node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}))
+        receipt = node.ledger.submit(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
         started = time.monotonic()
         index = node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), 1.0)
         assert index is not None and time.monotonic() - started < 1.0
@@ -357,7 +363,7 @@ def test_a_key_revoked_earlier_in_a_batch_signs_nothing_after_it(node):
     results = node.ledger.submit_batch(
         [
             signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id}),
-            signed(bank, "per:abc:p1", "AccountOpened", {}),
+            signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}),
         ]
     )
     assert isinstance(results[0], Receipt)
@@ -380,10 +386,12 @@ def test_a_revocation_by_another_worker_between_decision_and_save_wins(node):
 
     node.ledger._apply = revoke_meanwhile
     with pytest.raises(Forbidden):
-        node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}))
+        node.ledger.submit(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
     integrate_all(node)
     check_log(node)
-    assert all(leaf.account != "per:abc:p1" for leaf in node.log.leaves(0, node.reader.size()))
+    assert all(
+        leaf.account != f"per:abc:{pid('p1')}" for leaf in node.log.leaves(0, node.reader.size())
+    )
 
 
 def test_the_integrator_survives_storage_errors(node):
@@ -403,7 +411,7 @@ def test_the_integrator_survives_storage_errors(node):
     thread = threading.Thread(target=integrator.run, args=(stop,))
     thread.start()
     try:
-        receipt = node.ledger.submit(signed(bank, "per:abc:p1", "AccountOpened", {}))
+        receipt = node.ledger.submit(signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
         assert node.reader.wait_for_index(bytes.fromhex(receipt.leaf_hash), 10) is not None
     finally:
         stop.set()

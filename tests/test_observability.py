@@ -18,7 +18,7 @@ from ledger.settings import Limits
 from projections.runner import run_projections
 from tests.http_support import bearer
 from tests.serving import alive, descendants, free_port, healthy, start_serve, until
-from tests.support import integrate_all, register
+from tests.support import integrate_all, pid, register
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -37,13 +37,15 @@ def app(node):
 
 def test_request_ids_metrics_and_readiness(client, node):
     bank = register(node, "bank.abc", ["bank"])
-    wire = signed_submission(bank, "per:abc:p1", "AccountOpened", {})
+    wire = signed_submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
     given = client.post("/v1/submissions?wait=true", json=wire, headers={"X-Request-Id": "req-1"})
     assert given.status_code == 201 and given.headers["x-request-id"] == "req-1"
     made = client.post("/v1/submissions", json=wire, headers={"X-Request-Id": "bad id;" + "x" * 70})
     assert made.status_code == 200 and len(made.headers["x-request-id"]) == 32
     client.post("/v1/submissions", json={"submission": {}, "signature": ""})
-    batch = [signed_submission(bank, f"per:abc:q{i}", "AccountOpened", {}) for i in range(3)]
+    batch = [
+        signed_submission(bank, f"per:abc:{pid(f'q{i}')}", "AccountOpened", {}) for i in range(3)
+    ]
     client.post("/v1/submissions/batch", json={"submissions": batch})
     until(lambda: client.get("/readyz").json()["projection_lag_entries"] == 0, 10)
     text = client.get("/metrics").text
@@ -67,7 +69,7 @@ def test_not_ready_while_an_entry_waits_for_the_read_models(node, monkeypatch):
     with TestClient(create_app(node)) as plain:  # no projector runs
         integrate_all(node)
         assert plain.get("/readyz").status_code == 200  # the seeds are young yet
-        node.ledger.submit(signed_submission(bank, "per:abc:p1", "AccountOpened", {}))
+        node.ledger.submit(signed_submission(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
         time.sleep(1.2)
         integrate_all(node)
         answer = plain.get("/readyz")
@@ -92,9 +94,9 @@ def test_metrics_sum_workers_and_logs_are_json_without_secrets(tmp_path):
         bank = register_over_http(base, data)
         sent = 40
         for i in range(sent):  # a connection each: the two workers share them out
-            wire = signed_submission(bank, f"per:abc:p{i}", "AccountOpened", {})
+            wire = signed_submission(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {})
             assert httpx.post(f"{base}/v1/submissions", json=wire, timeout=30).status_code == 201
-        read = f"{base}/v1/accounts/per:abc:p0"
+        read = f"{base}/v1/accounts/per:abc:{pid('p0')}"
         httpx.get(read, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         scraped = until(lambda: _summed(base, sent + 1), 30)
         assert _sample(scraped, "carbon_ledger_checkpoint_age_seconds") < 60
@@ -103,8 +105,8 @@ def test_metrics_sum_workers_and_logs_are_json_without_secrets(tmp_path):
         try:
             stderr = server.communicate(timeout=60)[1].decode()
         finally:
-            for pid in alive(processes):
-                os.kill(pid, signal.SIGKILL)
+            for process in alive(processes):
+                os.kill(process, signal.SIGKILL)
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     requests = [line for line in lines if line["logger"] == "carbon_ledger.access"]
     assert len(requests) >= sent and all(len(line["request_id"]) == 32 for line in requests)
@@ -148,5 +150,5 @@ def register_over_http(base: str, data):
 def test_bearer_is_never_logged(client, node, caplog):
     headers = bearer(node, "regulator")
     with caplog.at_level("INFO"):
-        client.get("/v1/accounts/per:abc:p1", headers=headers)
+        client.get(f"/v1/accounts/per:abc:{pid('p1')}", headers=headers)
     assert caplog.records and headers["Authorization"][7:] not in caplog.text

@@ -18,7 +18,7 @@ from ledger.domain.runs import METHODS, RUNS_ACCOUNT
 from ledger.log.tiles import parse_tile_path
 from ledger.rules import RULES
 from ledger.submissions import ACCOUNT_PATTERN, AT_PATTERN
-from tests.support import new_node, register, signed
+from tests.support import new_node, pid, register, signed
 
 
 @pytest.fixture(scope="module")
@@ -247,8 +247,8 @@ def _wires(node):
     bank = register(node, "bank.abc", ["bank"])
     authority = node.authority_key
     return [
-        (bank, "per:abc:p1", "AccountOpened", {}),
-        (bank, "per:abc:p1", "GreenBehaviourRecorded", GREEN),
+        (bank, f"per:abc:{pid('p1')}", "AccountOpened", {}),
+        (bank, f"per:abc:{pid('p1')}", "GreenBehaviourRecorded", GREEN),
         (node.admin_key, "sys:keys", "KeyRegistered", {"vkey": NEW_KEY, "roles": ["meter"]}),
         (authority, "ind:91330800MAXXXXXXXX", "EnterpriseRegistered", ENTERPRISE),
         (authority, "agr:F1", "FarmRegistered", {"name": "f", "kind": "pig", "district": "d"}),
@@ -280,7 +280,7 @@ def test_submissions_the_ledger_takes_are_the_documented_ones(client, node, spec
         assert _valid(spec, schema, wire), event_type
         refusals = [
             _mutated(wire, data_unknown=1),
-            _mutated(wire, account="sys:keys" if account != "sys:keys" else "per:abc:p1"),
+            _mutated(wire, account="sys:keys" if account != "sys:keys" else f"per:abc:{pid('p1')}"),
             _mutated(wire, account=account.replace(":", ":/")),
             _mutated(wire, type="TypeUnknown"),
             _mutated(wire, at="2026-02-29T00:00:00Z"),

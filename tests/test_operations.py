@@ -10,7 +10,7 @@ from crypto.records import signed_submission, signed_token_request
 from ledger.domain.grading import grade_submission
 from tests.files import run_cli
 from tests.http_support import bearer, ok, problem
-from tests.support import register
+from tests.support import pid, register
 from tests.test_industrial import A, B, load_quarter, register_enterprises
 
 
@@ -28,13 +28,13 @@ def test_tokens_by_admin_signed_request(client, node):
     assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
     token, token_id = made.json()["token"], made.json()["token_id"]
     headers = {"Authorization": f"Bearer {token}"}
-    assert client.get("/v1/accounts/per:abc:nobody", headers=headers).status_code == 404
+    assert client.get(f"/v1/accounts/per:abc:{pid('nobody')}", headers=headers).status_code == 404
     assert node.tokens.principal_for(token) == "bank:abc"  # the store every node reads
     listed = _ask(client, node.admin_key, "list").json()["tokens"]
     assert {"id": token_id, "principal": "bank:abc", "revoked": False}.items() <= listed[0].items()
     assert token not in str(listed)
     assert _ask(client, node.admin_key, "revoke", token_id=token_id).status_code == 200
-    problem(client.get("/v1/accounts/per:abc:nobody", headers=headers), 401)
+    problem(client.get(f"/v1/accounts/per:abc:{pid('nobody')}", headers=headers), 401)
     assert _ask(client, node.admin_key, "list").json()["tokens"][0]["revoked"] is True
     problem(_ask(client, node.admin_key, "revoke", token_id="ffffffff"), 404, "request.token_id")
 

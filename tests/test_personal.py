@@ -4,7 +4,7 @@ import pytest
 
 from ledger.seeds import PERSONAL_FACTORS
 from tests.http_support import effect, refused, reverse, send
-from tests.support import register
+from tests.support import pid, register
 
 DAY = "2026-11-20"
 
@@ -21,8 +21,8 @@ def xyz(node):
 
 @pytest.fixture
 def opened(client, abc):
-    assert send(client, abc, "per:abc:p1", "AccountOpened", {}).status_code == 201
-    return "per:abc:p1"
+    assert send(client, abc, f"per:abc:{pid('p1')}", "AccountOpened", {}).status_code == 201
+    return f"per:abc:{pid('p1')}"
 
 
 def record(client, signer, account, behaviour, count, ref, on=DAY):
@@ -81,10 +81,10 @@ def test_reversal_undoes_exactly_once_and_never_below_zero(client, abc, opened):
 
 
 def test_refusals(client, node, abc, xyz, opened):
-    unopened = record(client, abc, "per:abc:p2", "online_payment", 1, "u")
+    unopened = record(client, abc, f"per:abc:{pid('p2')}", "online_payment", 1, "u")
     refused(unopened, 409, "submission.account")
     refused(send(client, abc, opened, "AccountOpened", {}), 409, "submission.type")
-    refused(send(client, xyz, "per:abc:p3", "AccountOpened", {}), 403, "submission.key")
+    refused(send(client, xyz, f"per:abc:{pid('p3')}", "AccountOpened", {}), 403, "submission.key")
     refused(record(client, xyz, opened, "online_payment", 1, "v"), 403, "submission.key")
     refused(record(client, abc, opened, "teleportation", 1, "w"), 422, "submission.data.behaviour")
     refused(record(client, abc, opened, "online_payment", 0, "w"), 422, "submission.data.count")
@@ -126,3 +126,27 @@ def test_a_new_factor_version_applies_from_its_date_and_is_cited(client, node, a
         refused(publish(bad), 422, "submission.data.factors")
     refused(publish({**table, "name": "x"}), 422, "submission.data.name")
     refused(publish({**table, "version": 3}, abc), 403, "submission.type")
+
+
+@pytest.mark.parametrize(
+    "person",
+    [
+        "330802199001011234",  # an 18-character resident id
+        "33080219900101X",  # a 15-character one
+        "33080219900101123x",
+        pid("p1").upper(),  # base32, but not the lowercase form `carbon-ledger pid` makes
+        pid("p1")[:-1],
+        pid("p1") + "a",
+        pid("p1")[:-1] + "1",  # 1 is not base32
+        "p1",
+    ],
+)
+def test_only_a_pseudonym_may_name_a_person(client, node, abc, person):
+    account = f"per:abc:{person}"
+    answer = refused(send(client, abc, account, "AccountOpened", {}), 422, "submission.account")
+    assert person not in answer["detail"] and "pseudonym" in answer["detail"]
+    for kind in ("GreenBehaviourRecorded", "PointsRedeemed"):  # whatever the event
+        data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "r"}
+        answer = refused(send(client, abc, account, kind, data), 422, "submission.account")
+        assert person not in str(answer)
+    assert all(person not in leaf.entry.decode() for leaf in node.log.leaves(0, node.reader.size()))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ledger.keyfiles import write_new_key
-from tests.support import SEED_ENTRIES, SEED_KEYS, check_log, integrate_all, register, signed
+from tests.support import SEED_ENTRIES, SEED_KEYS, check_log, integrate_all, pid, register, signed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,10 @@ def test_killed_integrator_restarts_exactly(node, data_dir, storage):
     total = SEED_ENTRIES + 1 + 1200
     for start in range(0, 1200, 400):
         node.ledger.submit_batch(
-            [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(start, start + 400)]
+            [
+                signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {})
+                for i in range(start, start + 400)
+            ]
         )
     first = _integrate(data_dir, storage)
     deadline = time.monotonic() + 60

@@ -23,7 +23,7 @@ from projections.recorder import StalePosition, open_view_recorder
 from projections.runner import Projector, run_projections
 from projections.tables import TABLES
 from projections.views import Views
-from tests.support import SEED_ENTRIES, integrate_all, register, signed
+from tests.support import SEED_ENTRIES, integrate_all, pid, register, signed
 from tools.projections import add_projection_commands
 
 AGRI_METHOD = msgspec.convert(GRADING_METHODS["agri-grading"], AgriGrading)
@@ -80,20 +80,20 @@ def personal_workload(node: Node) -> None:
     submit_all(
         node,
         [
-            signed(a, "per:a:p1", "AccountOpened", {}),
-            signed(b, "per:b:p1", "AccountOpened", {}),
-            signed(a, "per:a:p2", "AccountOpened", {}),
-            behaviour(a, "per:a:p1", "online_transfer", 3),  # 72 g
-            behaviour(b, "per:b:p1", "online_payment", 12),  # capped at 10: 50 g
-            behaviour(a, "per:a:p2", "e_statement", 1),  # 24 g
+            signed(a, f"per:a:{pid('p1')}", "AccountOpened", {}),
+            signed(b, f"per:b:{pid('p1')}", "AccountOpened", {}),
+            signed(a, f"per:a:{pid('p2')}", "AccountOpened", {}),
+            behaviour(a, f"per:a:{pid('p1')}", "online_transfer", 3),  # 72 g
+            behaviour(b, f"per:b:{pid('p1')}", "online_payment", 12),  # capped at 10: 50 g
+            behaviour(a, f"per:a:{pid('p2')}", "e_statement", 1),  # 24 g
         ],
     )
     first, _, transfer = submit_all(
         node,
         [
-            redemption(a, "per:a:p1", 30),
-            redemption(a, "per:a:p1", 10),
-            behaviour(b, "per:b:p1", "online_transfer", 1),  # 24 g
+            redemption(a, f"per:a:{pid('p1')}", 30),
+            redemption(a, f"per:a:{pid('p1')}", 10),
+            behaviour(b, f"per:b:{pid('p1')}", "online_transfer", 1),  # 24 g
         ],
     )
     submit_all(node, [reversal(a, first), reversal(b, transfer)])
@@ -102,29 +102,29 @@ def personal_workload(node: Node) -> None:
 def test_balances_and_person_totals_across_two_banks(node):
     personal_workload(node)
     views = project(node)
-    assert views.balance("per:a:p1") == {
-        "account": "per:a:p1",
+    assert views.balance(f"per:a:{pid('p1')}") == {
+        "account": f"per:a:{pid('p1')}",
         "bank": "a",
-        "pid": "p1",
+        "pid": pid("p1"),
         "points": 62,
         "co2e_g": 72,
         "issued": 72,
         "redeemed": 10,
         "entries": 5,
     }
-    assert views.balance("per:b:p1") == {
-        "account": "per:b:p1",
+    assert views.balance(f"per:b:{pid('p1')}") == {
+        "account": f"per:b:{pid('p1')}",
         "bank": "b",
-        "pid": "p1",
+        "pid": pid("p1"),
         "points": 50,
         "co2e_g": 50,
         "issued": 50,
         "redeemed": 0,
         "entries": 4,
     }
-    assert views.balance("per:zz:p9") is None
-    assert views.person("p1") == {
-        "pid": "p1",
+    assert views.balance(f"per:zz:{pid('p9')}") is None
+    assert views.person(pid("p1")) == {
+        "pid": pid("p1"),
         "points": 112,
         "co2e_g": 122,
         "issued": 122,
@@ -159,7 +159,7 @@ def test_balances_and_person_totals_across_two_banks(node):
             },
         },
     }
-    for account in ("per:a:p1", "per:b:p1", "per:a:p2"):
+    for account in (f"per:a:{pid('p1')}", f"per:b:{pid('p1')}", f"per:a:{pid('p2')}"):
         state = node.ledger.accounts.get(account).state
         balance = views.balance(account)
         assert (balance["points"], balance["issued"], balance["redeemed"]) == (
@@ -404,7 +404,7 @@ def test_a_new_projector_continues_where_the_last_one_stopped(node):
     incremental = dump(node)
     assert Projector(node.store).rebuild() > 12
     assert dump(node) == incremental
-    assert Views(node.store).balance("per:a:p1")["points"] == 62
+    assert Views(node.store).balance(f"per:a:{pid('p1')}")["points"] == 62
 
 
 def test_a_batch_that_fails_before_commit_changes_nothing(node, monkeypatch):
@@ -446,7 +446,7 @@ def test_a_batch_read_before_another_projector_committed_is_dropped(node, monkey
     once = dump(node)
     slow.catch_up()
     assert dump(node) == once
-    assert Views(node.store).balance("per:a:p1")["points"] == 62
+    assert Views(node.store).balance(f"per:a:{pid('p1')}")["points"] == 62
 
 
 def random_workload(node: Node, rng: random.Random, projector: Projector) -> int:
@@ -454,7 +454,7 @@ def random_workload(node: Node, rng: random.Random, projector: Projector) -> int
     banks = {name: register(node, f"bank.{name}", ["bank"]) for name in ("a", "b", "c")}
     meter = register(node, "meter.r", ["meter"])
     agri = register(node, "agri.r", ["agri"])
-    accounts = [f"per:{b}:p{n}" for n in range(10) for b in banks if rng.random() < 0.5]
+    accounts = [f"per:{b}:{pid(f'p{n}')}" for n in range(10) for b in banks if rng.random() < 0.5]
     enterprises = [f"ind:91330800000000010{n}" for n in range(4)]
     farms = [f"agr:R{n}" for n in range(4)]
     setup = [signed(banks[a.split(":")[1]], a, "AccountOpened", {}) for a in accounts]
@@ -549,9 +549,9 @@ def test_rebuild_equals_incremental_on_a_random_workload(node, seed):
             state.issued,
             state.redeemed,
         ]
-    for pid in {row[2] for row in rows}:
-        mine = [views.balance(row[0]) for row in rows if row[2] == pid]
-        person = views.person(pid)
+    for person_id in {row[2] for row in rows}:
+        mine = [views.balance(row[0]) for row in rows if row[2] == person_id]
+        person = views.person(person_id)
         assert person["accounts"] == len(mine)
         for key in ("points", "co2e_g", "issued", "redeemed"):
             assert person[key] == sum(balance[key] for balance in mine)
@@ -590,7 +590,7 @@ def test_the_projection_thread_serves_read_your_writes(node):
         size = node.reader.size()
         (last,) = node.log.leaves(size - 1, size)
         assert views.wait_for(last.notification_id, timeout=10)
-        assert views.balance("per:a:p1")["points"] == 62
+        assert views.balance(f"per:a:{pid('p1')}")["points"] == 62
         assert not views.wait_for(last.notification_id + 10_000, timeout=0.1)
         assert node.log.max_tracking_id(node.store.name) == last.notification_id  # its own
     finally:
@@ -608,5 +608,5 @@ def test_rebuild_command_prints_progress(node, data_dir, storage, monkeypatch, c
     args = parser.parse_args(["projections", "rebuild", "--data", str(data_dir)])
     assert args.func(args) == 0
     assert "entries/s" in capsys.readouterr().err
-    assert Views(node.store).person("p1")["accounts"] == 2
+    assert Views(node.store).person(pid("p1"))["accounts"] == 2
     assert json.loads(json.dumps(Views(node.store).city_totals()))["personal"]["persons"] == 2

@@ -8,7 +8,7 @@ import pytest
 from api.app import create_app
 from projections.runner import run_projections
 from tests.http_support import bearer
-from tests.support import register, signed
+from tests.support import pid, register, signed
 
 DAY = "2026-11-20"
 
@@ -26,13 +26,13 @@ def submit(client, wire):
 
 def test_person_totals_across_banks_are_scoped(client, node):
     abc, xyz = register(node, "bank.abc", ["bank"]), register(node, "bank.xyz", ["bank"])
-    submit(client, signed(abc, "per:abc:p1", "AccountOpened", {}))
-    submit(client, signed(xyz, "per:xyz:p1", "AccountOpened", {}))
+    submit(client, signed(abc, f"per:abc:{pid('p1')}", "AccountOpened", {}))
+    submit(client, signed(xyz, f"per:xyz:{pid('p1')}", "AccountOpened", {}))
     submit(
         client,
         signed(
             abc,
-            "per:abc:p1",
+            f"per:abc:{pid('p1')}",
             "GreenBehaviourRecorded",
             {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "a"},
         ),
@@ -41,26 +41,29 @@ def test_person_totals_across_banks_are_scoped(client, node):
         client,
         signed(
             xyz,
-            "per:xyz:p1",
+            f"per:xyz:{pid('p1')}",
             "GreenBehaviourRecorded",
             {"behaviour": "online_payment", "count": 2, "on": DAY, "ref": "b"},
         ),
     )
     after = f"?after={last['index']}"
-    regulator = client.get(f"/v1/persons/p1{after}", headers=bearer(node, "regulator"))
+    regulator = client.get(f"/v1/persons/{pid('p1')}{after}", headers=bearer(node, "regulator"))
     assert regulator.status_code == 200, regulator.text
     person = regulator.json()
     assert (person["points"], person["co2e_g"], person["accounts"]) == (34, 34, 2)
     assert sorted(person["banks"]) == ["abc", "xyz"]
-    assert client.get(f"/v1/persons/p1{after}", headers=bearer(node, "bank:abc")).status_code == 200
+    assert (
+        client.get(f"/v1/persons/{pid('p1')}{after}", headers=bearer(node, "bank:abc")).status_code
+        == 200
+    )
     for principal in ("bank:zzz", "ent:91330800MAAXXXXXXX", "farm:x"):
-        response = client.get(f"/v1/persons/p1{after}", headers=bearer(node, principal))
+        response = client.get(f"/v1/persons/{pid('p1')}{after}", headers=bearer(node, principal))
         assert response.status_code == 404, principal
     missing = client.get(f"/v1/persons/nobody{after}", headers=bearer(node, "regulator"))
     assert (
         missing.status_code == 404
         and missing.json()
-        == client.get(f"/v1/persons/p1{after}", headers=bearer(node, "bank:zzz")).json()
+        == client.get(f"/v1/persons/{pid('p1')}{after}", headers=bearer(node, "bank:zzz")).json()
     )
     assert client.get("/v1/persons/p1").status_code == 401
 

@@ -22,7 +22,7 @@ from ledger.settings import READ_PORT_ENV, Settings
 from projections.runner import run_projections
 from tests.conftest import PG
 from tests.serving import free_port
-from tests.support import register, signed
+from tests.support import pid, register, signed
 from tools.init import initialise
 
 pytestmark = pytest.mark.slow
@@ -81,7 +81,7 @@ def test_read_models_come_from_the_replica(tmp_path, postgres_storage, replica_p
                                  dbname=PG["dbname"]) as standby:  # fmt: skip
                 assert standby.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
             bank = register(node, "bank.abc", ["bank"])
-            wire = signed(bank, "per:abc:p1", "AccountOpened", {})
+            wire = signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
             assert client.post("/v1/submissions", json=wire).status_code == 201
             behaviour = {
                 "behaviour": "online_transfer",
@@ -89,7 +89,7 @@ def test_read_models_come_from_the_replica(tmp_path, postgres_storage, replica_p
                 "on": "2026-11-20",
                 "ref": "t1",
             }
-            wire = signed(bank, "per:abc:p1", "GreenBehaviourRecorded", behaviour)
+            wire = signed(bank, f"per:abc:{pid('p1')}", "GreenBehaviourRecorded", behaviour)
             receipt = client.post("/v1/submissions?wait=true", json=wire).json()
             assert "index" in receipt, receipt
             totals = client.get(f"/v1/city/totals?after={receipt['index']}")

@@ -14,7 +14,7 @@ from ledger.errors import Conflict, Forbidden, LedgerError
 from ledger.node import Node
 from tests.conftest import opened_node
 from tests.serving import descendants, free_port, healthy, start_serve, stop, until
-from tests.support import register, signed
+from tests.support import pid, register, signed
 
 DAY = "2026-11-20"
 
@@ -59,7 +59,7 @@ def test_revoke_after_register_in_another_process(node, other, submit):
         assert isinstance(submit(other, revocation), Receipt)
         for writer in (node, other):  # refused everywhere once the revocation is acknowledged
             with pytest.raises(Forbidden):
-                submit(writer, signed(key, f"per:k{number}:p1", "AccountOpened", {}))
+                submit(writer, signed(key, f"per:k{number}:{pid('p1')}", "AccountOpened", {}))
 
 
 def _behaviour(bank: Any, account: str, ref: str) -> dict[str, Any]:
@@ -69,30 +69,34 @@ def _behaviour(bank: Any, account: str, ref: str) -> dict[str, Any]:
 
 def test_redeem_after_earn_in_another_process(node, other, submit):
     bank = register(node, "bank.abc", ["bank"])
-    submit(other, signed(bank, "per:abc:p1", "AccountOpened", {}))  # other caches the account
+    submit(
+        other, signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
+    )  # other caches the account
     for number in range(2):  # 89 points each
-        submit(node, _behaviour(bank, "per:abc:p1", f"r{number}"))
+        submit(node, _behaviour(bank, f"per:abc:{pid('p1')}", f"r{number}"))
     redemption = {"points": 150, "use": "goods", "ref": "x1"}
-    receipt = submit(other, signed(bank, "per:abc:p1", "PointsRedeemed", redemption))
+    receipt = submit(other, signed(bank, f"per:abc:{pid('p1')}", "PointsRedeemed", redemption))
     assert isinstance(receipt, Receipt)
 
 
 def test_reverse_after_append_in_another_process(node, other, submit):
     bank = register(node, "bank.abc", ["bank"])
-    submit(other, signed(bank, "per:abc:p1", "AccountOpened", {}))  # other caches the account
-    appended = node.ledger.submit(_behaviour(bank, "per:abc:p1", "r1"))
+    submit(
+        other, signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {})
+    )  # other caches the account
+    appended = node.ledger.submit(_behaviour(bank, f"per:abc:{pid('p1')}", "r1"))
     reversal = {"entry": appended.leaf_hash, "reason": "entered twice"}
-    receipt = submit(other, signed(bank, "per:abc:p1", "EntryReversed", reversal))
+    receipt = submit(other, signed(bank, f"per:abc:{pid('p1')}", "EntryReversed", reversal))
     assert isinstance(receipt, Receipt)
 
 
 def test_a_true_refusal_is_still_refused_after_the_recheck(node, other, submit):
     bank = register(node, "bank.abc", ["bank"])
-    submit(other, signed(bank, "per:abc:p1", "AccountOpened", {}))
-    node.ledger.submit(_behaviour(bank, "per:abc:p1", "r1"))
+    submit(other, signed(bank, f"per:abc:{pid('p1')}", "AccountOpened", {}))
+    node.ledger.submit(_behaviour(bank, f"per:abc:{pid('p1')}", "r1"))
     redemption = {"points": 90, "use": "goods", "ref": "x1"}  # one more than there is
     with pytest.raises(LedgerError) as refused:
-        submit(other, signed(bank, "per:abc:p1", "PointsRedeemed", redemption))
+        submit(other, signed(bank, f"per:abc:{pid('p1')}", "PointsRedeemed", redemption))
     assert isinstance(refused.value, Conflict) and refused.value.field == "submission.data.points"
 
 
@@ -116,7 +120,7 @@ def test_register_then_revoke_over_two_uvicorn_workers(node, data_dir, storage):
                 answer = http.post("/v1/submissions", json=revocation)
                 assert answer.status_code == 201, answer.text
                 for _ in range(4):  # both workers, whichever answers
-                    use = signed(key, f"per:h{number}:p1", "AccountOpened", {})
+                    use = signed(key, f"per:h{number}:{pid('p1')}", "AccountOpened", {})
                     assert http.post("/v1/submissions", json=use).status_code == 403
     finally:
         stop(server, processes)

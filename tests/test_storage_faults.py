@@ -13,7 +13,7 @@ from ledger.errors import Unavailable
 from ledger.node import Node
 from tests.conftest import PG
 from tests.http_support import problem
-from tests.support import SEED_ENTRIES, check_log, integrate_all, new_node, register, signed
+from tests.support import SEED_ENTRIES, check_log, integrate_all, new_node, pid, register, signed
 
 
 def _failing_puts(node: Node, monkeypatch: pytest.MonkeyPatch, fail: Callable[[int], Any]) -> None:
@@ -32,7 +32,7 @@ def _failing_puts(node: Node, monkeypatch: pytest.MonkeyPatch, fail: Callable[[i
 
 
 def _wires(bank: Any, count: int) -> list[dict[str, Any]]:
-    return [signed(bank, f"per:abc:p{i}", "AccountOpened", {}) for i in range(count)]
+    return [signed(bank, f"per:abc:{pid(f'p{i}')}", "AccountOpened", {}) for i in range(count)]
 
 
 def test_a_batch_the_store_refuses_is_a_503_with_nothing_written(client, node, monkeypatch):
@@ -132,7 +132,9 @@ def test_dropped_connections_are_replaced_before_use(pg_client):
             assert client.get("/v1/keys").status_code == 200
         _drop_connections()
         started = time.monotonic()
-        wires = [signed(bank, f"per:abc:r{round_}p{i}", "AccountOpened", {}) for i in range(3)]
+        wires = [
+            signed(bank, f"per:abc:{pid(f'r{round_}p{i}')}", "AccountOpened", {}) for i in range(3)
+        ]
         response = client.post("/v1/submissions/batch", json={"submissions": wires})
         assert response.status_code == 200, response.text
         assert [r["status"] for r in response.json()["results"]] == [201] * 3

@@ -21,7 +21,7 @@ from ledger.log.tiles import (
 )
 from ledger.node import Node
 from tests.http_support import bearer, problem
-from tests.support import SEED_ENTRIES, integrate_all, register, signed
+from tests.support import SEED_ENTRIES, integrate_all, pid, register, signed
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
@@ -41,7 +41,7 @@ def grow(node: Node, bank: Signer, size: int) -> None:
     start = node.log.tree_size()
     for first in range(start, size, BATCH):
         wires = [
-            signed(bank, f"per:abc:{i}", "AccountOpened", {})
+            signed(bank, f"per:abc:{pid(f'{i}')}", "AccountOpened", {})
             for i in range(first, min(size, first + BATCH))
         ]
         assert all(isinstance(r, Receipt) for r in node.ledger.submit_batch(wires))

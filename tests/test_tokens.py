@@ -11,6 +11,7 @@ from api.auth import Principal
 from ledger.tokens import TOKENS_FILE, parse_principal, token_hash
 from ledger.tokens import FileTokenStore as TokenStore
 from tests.files import run_cli
+from tests.support import pid
 
 CODE = "91330800MA2DHXXX0A"
 
@@ -71,11 +72,17 @@ def test_principal_forms_are_checked(tmp_path, text):
 def test_principal_scopes():
     regulator, bank = Principal.parse("regulator"), Principal.parse("bank:abc")
     enterprise, farm = Principal.parse(f"ent:{CODE}"), Principal.parse("farm:qz-001")
-    assert all(regulator.can_read(a) for a in ("sys:keys", "per:x:p", f"ind:{CODE}", "agr:q"))
-    assert bank.can_read("per:abc:p1")
-    assert not any(bank.can_read(a) for a in ("per:abcd:p1", "per:xyz:p1", f"ind:{CODE}"))
+    assert all(
+        regulator.can_read(a) for a in ("sys:keys", f"per:x:{pid('p')}", f"ind:{CODE}", "agr:q")
+    )
+    assert bank.can_read(f"per:abc:{pid('p1')}")
+    assert not any(
+        bank.can_read(a) for a in (f"per:abcd:{pid('p1')}", f"per:xyz:{pid('p1')}", f"ind:{CODE}")
+    )
     assert enterprise.can_read(f"ind:{CODE}")
-    assert not any(enterprise.can_read(a) for a in (f"ind:{CODE}X", "agr:qz-001", "per:abc:p"))
+    assert not any(
+        enterprise.can_read(a) for a in (f"ind:{CODE}X", "agr:qz-001", f"per:abc:{pid('p')}")
+    )
     assert farm.can_read("agr:qz-001")
     assert not any(farm.can_read(a) for a in ("agr:qz-0012", f"ind:{CODE}", "sys:keys"))
 

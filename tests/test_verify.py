@@ -15,7 +15,7 @@ from crypto.checkpoint import Checkpoint, sign_checkpoint
 from ledger.bundles import export_lines
 from tests.files import ROOT, run_cli
 from tests.http_support import bearer
-from tests.support import entry_of, integrate_all, load_city
+from tests.support import entry_of, integrate_all, load_city, pid
 
 
 @pytest.fixture
@@ -333,7 +333,7 @@ def test_a_batch_mixing_system_and_account_entries_lands_in_decision_order(node)
                 "KeyRegistered",
                 {"vkey": bank.verifier.text, "roles": ["bank"]},
             ),
-            signed(bank, "per:b1:p1", "AccountOpened", {}),
+            signed(bank, f"per:b1:{pid('p1')}", "AccountOpened", {}),
             signed(node.admin_key, "sys:keys", "KeyRevoked", {"key": bank.key_id}),
         ]
     )

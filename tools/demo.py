@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.keys import Signer, signer_from_seed
+from crypto.pseudonym import person_pseudonym
 from crypto.records import signed_submission
 from ledger.errors import LedgerError
 from ledger.node import Node, open_node
+from ledger.seeds import INDUSTRIAL_FACTORS_V2, INDUSTRIAL_FACTORS_V2_SOURCE, SEED_VALID_FROM
 from tools.init import initialise
 from tools.settings import add_data_option, settings_from
 
@@ -63,9 +65,13 @@ def _code(rng: random.Random, length: int) -> str:
     return "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(length))
 
 
+DEMO_PID_SECRET = b"carbon-ledger demo: the banks' shared pseudonym secret"
+
+
 def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
     for person in range(count):
-        pid = hashlib.sha256(f"person:{rng.random()}:{person}".encode()).hexdigest()[:26]
+        resident = f"3308{int(rng.random() * 10**13):013d}{person % 10}"  # a made-up 18-char id
+        pid = person_pseudonym(DEMO_PID_SECRET, resident)  # what the banks send, never the id
         for bank in rng.sample(plan.banks, min(rng.choice((1, 1, 1, 2, 2, 3)), len(plan.banks))):
             account = f"per:{bank}:{pid}"
             signer = f"bank.{bank}"
@@ -121,6 +127,23 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
                 start, end = f"{month}-01", f"{month}-{MONTH_END[month[-2:]]}"
                 wh = int(size * 100_000_000 * efficiency * drift * rng.uniform(0.9, 1.1))
                 coal = int(size * 1_000_000 * efficiency * rng.uniform(0.5, 1.5))
+                if industry == "C30":  # non-metallic minerals: clinker's own process CO2
+                    clinker = {
+                        "product": "cement_clinker",
+                        "quantity": int(size * 2_000_000 * drift * rng.uniform(0.9, 1.1)),
+                        "unit": "g",
+                        "from": start,
+                        "to": end,
+                    }
+                    plan.operations.append(
+                        Operation(
+                            "meter.demo",
+                            account,
+                            "ProcessOutputRecorded",
+                            clinker,
+                            f"p:{account}:clinker:{month}",
+                        )
+                    )
                 for energy, quantity, unit in (
                     ("electricity", wh, "Wh"),
                     ("raw_coal", coal, "g"),
@@ -196,6 +219,16 @@ def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int)
         ("agri.demo", "agri"),
     ]
     plan = DemoPlan(bank_codes, keys)
+    factors = {
+        "name": "industrial-factors",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "factors": INDUSTRIAL_FACTORS_V2,
+        "source": INDUSTRIAL_FACTORS_V2_SOURCE,
+    }
+    plan.operations.append(
+        Operation("authority.quzhou", "sys:factors", "FactorTablePublished", factors, "factors-v2")
+    )
     _persons(plan, rng, persons)
     _enterprises(plan, rng, enterprises)
     _farms(plan, rng, farms)

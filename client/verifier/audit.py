@@ -90,6 +90,9 @@ class _Chain:
     proven: bool
 
 
+MEASURED = ("EnergyReadingRecorded", "ProcessOutputRecorded")  # a period's emissions
+
+
 def _as_entry(value: Any, where: str) -> Entry:
     """The entry a leaf's canonical JSON holds; Failure naming the field if it holds none."""
     try:
@@ -527,9 +530,9 @@ class Audit:
     def _check_shown_input(where: str, entry: Entry, account: str | None, period: str) -> None:
         submission = entry.submission
         data = submission.data
-        in_period = (
-            submission.type == "EnergyReadingRecorded" and period_of(data["to"], period)
-        ) or (submission.type == "OutputValueReported" and data["period"] == period)
+        in_period = (submission.type in MEASURED and period_of(data["to"], period)) or (
+            submission.type == "OutputValueReported" and data["period"] == period
+        )
         if entry.account != account or not in_period:
             raise Failure(
                 "benchmark",

@@ -50,6 +50,7 @@ class GradedAccount:
     grades: dict[str, dict[str, Any]] = field(default_factory=dict)  # leaf -> GradeAssigned data
     latest_grade: dict[str, str] = field(default_factory=dict)  # period -> leaf
     disputes: dict[str, str | None] = field(default_factory=dict)  # leaf -> outcome or None
+    open_disputes: dict[str, str] = field(default_factory=dict)  # grade leaf -> dispute leaf
 
     def check_registered(self, context: Context) -> dict[str, str]:
         """The registration's data; Conflict if there is none."""
@@ -123,6 +124,12 @@ def decide_disputed(
     check_leaf_hash(data.grade, "submission.data.grade")
     if data.grade not in account.grades:
         raise Invalid("not a grade of this account", "submission.data.grade")
+    if data.grade in account.open_disputes:
+        raise Conflict(
+            f"that grade is already disputed ({account.open_disputes[data.grade]}), and the"
+            " dispute is not resolved",
+            "submission.data.grade",
+        )
     for position, evidence in enumerate(data.evidence):
         check_leaf_hash(evidence, f"submission.data.evidence[{position}]")
     if not data.reason:
@@ -141,10 +148,14 @@ def decide_resolved(account: GradedAccount, data: DisputeResolved, _: Context) -
 
 def dispute(account: GradedAccount, entry: Applied[GradeDisputed]) -> None:
     account.disputes[entry.leaf_hash] = None
+    account.open_disputes[entry.data.grade] = entry.leaf_hash
 
 
 def resolve(account: GradedAccount, entry: Applied[DisputeResolved]) -> None:
     account.disputes[entry.data.dispute] = entry.data.outcome
+    for grade, open_dispute in list(account.open_disputes.items()):
+        if open_dispute == entry.data.dispute:
+            del account.open_disputes[grade]
 
 
 def assign(account: GradedAccount, entry: Applied[GradeClaim]) -> None:

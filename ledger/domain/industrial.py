@@ -45,6 +45,16 @@ class EnergyReadingRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={
     to: str
 
 
+class ProcessOutputRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}):
+    """A product whose making emits CO2 itself (cement clinker, quicklime, flat glass ...)."""
+
+    product: str
+    quantity: Quantity
+    unit: Literal["g"]
+    from_: str
+    to: str
+
+
 class OutputValueReported(msgspec.Struct, forbid_unknown_fields=True):
     period: str
     value_fen: Quantity
@@ -132,17 +142,39 @@ def _decide_reading(
         raise Invalid(
             f"{data.energy} is metered in {factor.unit}, not {data.unit}", "submission.data.unit"
         )
-    for leaf, reading in account.readings.items():
-        same_meter = (reading.meter, reading.energy) == (data.meter, data.energy)
-        overlaps = reading.start <= data.to and data.from_ <= reading.end
-        if same_meter and overlaps and leaf not in account.reversed:
-            raise Conflict(
-                f"meter {data.meter} already has {data.energy} for {reading.start}..{reading.end}",
-                "submission.data.from",
-            )
+    _check_overlap(account, data.meter, data.energy, data.from_, data.to)
     grams = co2e_grams(data.quantity, factor.co2e_ug_per_unit)
     key = "scope3_co2e_g" if factor.scope3 else "co2e_g"
     return {key: grams, "rules": table.cite}
+
+
+def _check_overlap(account: EnterpriseAccount, meter: str, what: str, start: str, end: str) -> None:
+    """Conflict if a live reading of the same meter and energy (or product) overlaps."""
+    for leaf, reading in account.readings.items():
+        same_meter = (reading.meter, reading.energy) == (meter, what)
+        overlaps = reading.start <= end and start <= reading.end
+        if same_meter and overlaps and leaf not in account.reversed:
+            raise Conflict(
+                f"{meter} already has {what} for {reading.start}..{reading.end}",
+                "submission.data.from",
+            )
+
+
+PROCESS = "process"  # the "meter" of a product's process emissions
+
+
+def _decide_process(
+    account: EnterpriseAccount, data: ProcessOutputRecorded, context: Context
+) -> Effect:
+    graded.check_measurement(account, data.from_, data.to, data.quantity, context)
+    table = context.factors.current(FACTORS, data.to, "submission.data.to")
+    factor = table.body_as(IndustrialFactors).products.get(data.product)
+    if factor is None:
+        raise Invalid(
+            f"{table.cite} has no process factor for {data.product}", "submission.data.product"
+        )
+    _check_overlap(account, PROCESS, data.product, data.from_, data.to)
+    return {"co2e_g": co2e_grams(data.quantity, factor.co2e_ug_per_unit), "rules": table.cite}
 
 
 def _decide_output(
@@ -224,6 +256,13 @@ def _record_reading(account: EnterpriseAccount, entry: Applied[EnergyReadingReco
     )
 
 
+def _record_process(account: EnterpriseAccount, entry: Applied[ProcessOutputRecorded]) -> None:
+    data = entry.data
+    account.readings[entry.leaf_hash] = Reading(
+        PROCESS, data.product, data.from_, data.to, entry.effect["co2e_g"], False
+    )
+
+
 def _record_output(account: EnterpriseAccount, entry: Applied[OutputValueReported]) -> None:
     account.outputs[entry.leaf_hash] = (entry.data.period, entry.data.value_fen)
 
@@ -239,6 +278,13 @@ RULES: Rules = {
     ),
     "EnergyReadingRecorded": event_rule(
         PREFIX, frozenset({"meter"}), EnergyReadingRecorded, _decide_reading, _record_reading
+    ),
+    "ProcessOutputRecorded": event_rule(
+        PREFIX,
+        frozenset({"meter", "authority"}),
+        ProcessOutputRecorded,
+        _decide_process,
+        _record_process,
     ),
     "OutputValueReported": event_rule(
         PREFIX,

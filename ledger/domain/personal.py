@@ -1,5 +1,6 @@
 """Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -19,6 +20,21 @@ from ledger.errors import Conflict, Forbidden, Invalid
 
 PREFIX = "per:"
 FACTORS = "personal-factors"
+# what `carbon-ledger pid` makes: unpadded lowercase base32 of an HMAC-SHA256 (52 characters)
+PSEUDONYM = re.compile(r"[a-z2-7]{52}")
+NOT_A_PSEUDONYM = (
+    "the person part of per:<bank>:<pid> must be a pseudonym, 52 characters of lowercase"
+    " base32 as `carbon-ledger pid` makes; a national id or any other value is never accepted"
+    " (and not repeated here)"
+)
+
+
+def check_person_account(account: str) -> None:
+    """Refuse a personal account id whose person part is not a pseudonym, never quoting it:
+    an append-only log must not keep a resident id."""
+    parts = account.split(":")
+    if len(parts) != 3 or not PSEUDONYM.fullmatch(parts[2]):
+        raise Invalid(NOT_A_PSEUDONYM, "submission.account")
 
 
 class AccountOpened(msgspec.Struct, forbid_unknown_fields=True):

@@ -34,10 +34,19 @@ class EnergyFactor(msgspec.Struct, forbid_unknown_fields=True):
     scope3: bool = False
 
 
+class ProductFactor(msgspec.Struct, forbid_unknown_fields=True):
+    """Process CO2 of a product (IPCC 2006 defaults until the national values are tabled)."""
+
+    unit: Literal["g"]
+    co2e_ug_per_unit: NonNegative
+
+
 class IndustrialFactors(msgspec.Struct, forbid_unknown_fields=True):
-    """`industrial-factors`: micrograms CO2e per base unit of each metered energy."""
+    """`industrial-factors`: micrograms CO2e per base unit of each metered energy and, from
+    version 2, per gram of each product with process emissions."""
 
     energies: dict[str, EnergyFactor]
+    products: dict[str, ProductFactor] = msgspec.field(default_factory=dict)
 
 
 class ActivityFactor(msgspec.Struct, forbid_unknown_fields=True):
