@@ -108,8 +108,7 @@ async def green_list(
     request: Request, period: Period, node: NodeDep, after: After = None
 ) -> dict[str, Any]:
     check_period(period, "period")
-    farms = await _read(request, node, after, Views.green_list, period)
-    return {"period": period, "farms": farms}
+    return await _read(request, node, after, Views.green_list_changes, period)
 
 
 @router.get("/v1/accounts/{account_id}/grades", summary="An account's grade history (scoped)")

@@ -54,6 +54,69 @@ AGRI_FACTORS: dict[str, Any] = {
     }
 }
 
+# Version 2, for an authority to publish (the demo does): the seed's data items per kind of
+# farm; items with no factor yet are recorded with zero effect ("record").
+AGRI_FACTORS_V2: dict[str, Any] = {
+    "activities": {
+        "planting_area": {
+            "unit": "m2",
+            "co2e_ug_per_unit": 0,
+            "kind": "record",
+            "farms": ["grain"],
+        },
+        "straw_produced": {
+            "unit": "g",
+            "co2e_ug_per_unit": 0,
+            "kind": "record",
+            "farms": ["grain"],
+        },
+        "straw_returned": {
+            "unit": "g",
+            "co2e_ug_per_unit": 150_000,
+            "kind": "sink",
+            "farms": ["grain"],
+        },
+        "pigs_in_stock": {
+            "unit": "head_day",
+            "co2e_ug_per_unit": 821_917_808,
+            "kind": "emission",
+            "farms": ["pig"],
+        },
+        "manure_produced": {"unit": "g", "co2e_ug_per_unit": 0, "kind": "record", "farms": ["pig"]},
+        "biogas_used": {
+            "unit": "L",
+            "co2e_ug_per_unit": 2_000_000,
+            "kind": "reduction",
+            "farms": ["pig"],
+        },
+        "ecological_area": {
+            "unit": "m2",
+            "co2e_ug_per_unit": 0,
+            "kind": "record",
+            "farms": ["pig"],
+        },
+        "manure_treated": {
+            "unit": "g",
+            "co2e_ug_per_unit": 0,
+            "kind": "record",
+            "farms": ["fertiliser"],
+        },
+        "organic_fertiliser_produced": {
+            "unit": "g",
+            "co2e_ug_per_unit": 0,
+            "kind": "record",
+            "farms": ["fertiliser"],
+        },
+        "organic_fertiliser": {  # sold: applied in place of synthetic fertiliser
+            "unit": "g",
+            "co2e_ug_per_unit": 166_000,
+            "kind": "reduction",
+            "farms": ["fertiliser"],
+        },
+    }
+}
+AGRI_FACTORS_V2_SOURCE = "domain.md seed gaps: data items per kind of farm; v1 factors"
+
 FACTOR_TABLES = {
     "personal-factors": (
         PERSONAL_FACTORS,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from ledger.domain.common import period_before
 from ledger.node import Node
 from ledger.store import LedgerStore
 from projections.recorder import ViewRecorder, open_view_recorder
@@ -159,6 +160,21 @@ class Views:
             " WHERE c.period = ? AND c.grade <> 'none' ORDER BY f.account",
             [period],
         )
+
+    def green_list_changes(self, period: str) -> dict[str, Any]:
+        """The green list of `period`, and who joined and who dropped off since the period
+        before (the quarter before a quarter, the year before a year)."""
+        before = period_before(period)
+        now = self.green_list(period)
+        was = {farm["account"] for farm in self.green_list(before)}
+        listed = {farm["account"] for farm in now}
+        return {
+            "period": period,
+            "farms": now,
+            "since": before,
+            "joined": sorted(listed - was),
+            "dropped": sorted(was - listed),
+        }
 
     def benchmark(self, industry: str, period: str) -> dict[str, Any]:
         """An industry's totals over its enterprises with scope 1/2 readings and output value."""

@@ -84,3 +84,76 @@ def test_green_list_grades_and_corrections(client, node, bureau):
     grader_data = {**regraded, "grade": "dark_green"}
     regrade = send(client, node.grader_key, PIGS, "GradeAssigned", grader_data)
     refused(regrade, 422, "submission.data.grade")
+
+
+def publish_agri_v2(client, node):
+    from ledger.seeds import AGRI_FACTORS_V2, SEED_VALID_FROM
+
+    table = {
+        "name": "agri-factors",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "factors": AGRI_FACTORS_V2,
+        "source": "seed data items per kind",
+    }
+    return ok(send(client, node.authority_key, "sys:factors", "FactorTablePublished", table))
+
+
+def test_each_kind_of_farm_reports_its_own_items(client, node, bureau):
+    register_farms(client, node)
+    publish_agri_v2(client, node)
+    area = effect(record(client, bureau, GRAIN, "planting_area", 50_000, "m2"))
+    assert area == {"reduction_g": 0, "emission_g": 0, "rules": "agri-factors@2"}  # a datum
+    assert effect(record(client, bureau, GRAIN, "straw_produced", 9_000, "g"))["reduction_g"] == 0
+    assert (
+        effect(record(client, bureau, GRAIN, "straw_returned", 1_000_000, "g"))["reduction_g"]
+        == 150_000
+    )
+    assert effect(record(client, bureau, PIGS, "manure_produced", 5, "g"))["emission_g"] == 0
+    assert effect(record(client, bureau, PIGS, "ecological_area", 5, "m2"))["reduction_g"] == 0
+    for item in ("manure_treated", "organic_fertiliser_produced"):
+        assert effect(record(client, bureau, MILL, item, 7, "g"))["reduction_g"] == 0
+    sold = effect(record(client, bureau, MILL, "organic_fertiliser", 1_000_000, "g"))
+    assert sold["reduction_g"] == 166_000
+    pigs = refused(
+        record(client, bureau, GRAIN, "pigs_in_stock", 10, "head_day"),
+        422,
+        "submission.data.activity",
+    )
+    assert "a grain farm does not report pigs_in_stock" in pigs["detail"]
+    refused(
+        record(client, bureau, MILL, "pigs_in_stock", 10, "head_day"),
+        422,
+        "submission.data.activity",
+    )
+    refused(
+        record(client, bureau, PIGS, "straw_returned", 10, "g"), 422, "submission.data.activity"
+    )
+
+
+def _settled(listed):
+    return listed if listed["farms"] and listed["dropped"] else None
+
+
+def test_the_green_list_says_who_joined_and_who_dropped_off(node):
+    from functools import partial
+
+    from fastapi.testclient import TestClient
+
+    from projections.runner import run_projections
+    from tests.serving import until
+
+    app = create_app(node, node.run_integrator, partial(run_projections, node))
+    bureau = register(node, "agri.bureau", ["agri"])
+    with TestClient(app) as client:
+        register_farms(client, node)
+        q2, q3 = ("2026-04-01", "2026-06-30"), ("2026-07-01", "2026-09-30")
+        ok(record(client, bureau, GRAIN, "straw_returned", 1_000_000, "g", *q2))
+        ok(record(client, bureau, PIGS, "biogas_used", 1_000, "L", *q3))
+        grading_run(client, node, "agri", "2026-Q2")
+        grading_run(client, node, "agri", "2026-Q3")
+        listed = until(
+            lambda: _settled(client.get("/v1/agri/green-list?period=2026-Q3").json()), 20
+        )
+    assert listed["since"] == "2026-Q2" and [f["account"] for f in listed["farms"]] == [PIGS]
+    assert listed["joined"] == [PIGS] and listed["dropped"] == [GRAIN]

@@ -17,11 +17,17 @@ GRAMS = {
     "paperless_branch": (24, 5),
 }
 ENERGY_UG = {"electricity": 570_300, "raw_coal": 1_900_000}
-AGRI = {
+PROCESS_UG = {"cement_clinker": 520_000}  # industrial-factors@2, which the demo publishes
+AGRI = {  # agri-factors@2, which the demo publishes: data items without a factor count zero
     "straw_returned": (150_000, "reduce"),
     "organic_fertiliser": (166_000, "reduce"),
     "biogas_used": (2_000_000, "reduce"),
     "pigs_in_stock": (821_917_808, "emit"),
+    "planting_area": (0, "reduce"),
+    "straw_produced": (0, "reduce"),
+    "manure_produced": (0, "reduce"),
+    "manure_treated": (0, "reduce"),
+    "organic_fertiliser_produced": (0, "reduce"),
 }
 COLOURS = ["dark_green", "light_green", "yellow", "red"]
 CITY = {"seed": 7, "banks": 3, "persons": 60, "enterprises": 18, "farms": 9}
@@ -61,6 +67,9 @@ def expected_industrial(plan, period):
         elif op.type == "EnergyReadingRecorded" and op.data["energy"] in ENERGY_UG:
             quarter = f"{op.data['to'][:4]}-Q{(int(op.data['to'][5:7]) - 1) // 3 + 1}"
             co2e[op.account, quarter] += grams(op.data["quantity"], ENERGY_UG[op.data["energy"]])
+        elif op.type == "ProcessOutputRecorded":
+            quarter = f"{op.data['to'][:4]}-Q{(int(op.data['to'][5:7]) - 1) // 3 + 1}"
+            co2e[op.account, quarter] += grams(op.data["quantity"], PROCESS_UG[op.data["product"]])
         elif op.type == "OutputValueReported":
             value[op.account, op.data["period"]] = op.data["value_fen"]
     totals = defaultdict(lambda: [0, 0])
@@ -132,6 +141,15 @@ def city(node):
 def test_demo_grades_match_an_independent_recomputation(node, city):
     assert ledger_grades(node, "ind:", "2026-Q3") == expected_industrial(city, "2026-Q3")
     assert ledger_grades(node, "agr:", "2026-Q3") == expected_agri(city)
+
+
+def test_demo_exercises_the_new_rules(city):
+    kinds = {op.type for op in city.operations}
+    assert {"ProcessOutputRecorded", "FactorTablePublished"} <= kinds
+    items = {op.data["activity"] for op in city.operations if op.type == "AgriActivityRecorded"}
+    assert {"planting_area", "manure_produced", "manure_treated"} <= items
+    persons = {op.account.split(":")[2] for op in city.operations if op.account.startswith("per:")}
+    assert persons and all(len(person) == 52 and person.islower() for person in persons)
 
 
 def test_demo_is_deterministic_and_retry_safe(node, city):

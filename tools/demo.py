@@ -18,7 +18,13 @@ from crypto.pseudonym import person_pseudonym
 from crypto.records import signed_submission
 from ledger.errors import LedgerError
 from ledger.node import Node, open_node
-from ledger.seeds import INDUSTRIAL_FACTORS_V2, INDUSTRIAL_FACTORS_V2_SOURCE, SEED_VALID_FROM
+from ledger.seeds import (
+    AGRI_FACTORS_V2,
+    AGRI_FACTORS_V2_SOURCE,
+    INDUSTRIAL_FACTORS_V2,
+    INDUSTRIAL_FACTORS_V2_SOURCE,
+    SEED_VALID_FROM,
+)
 from tools.init import initialise
 from tools.settings import add_data_option, settings_from
 
@@ -179,12 +185,21 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
 
 
 def _farms(plan: DemoPlan, rng: random.Random, count: int) -> None:
-    activities = {
-        "grain": (("straw_returned", "g", 20_000_000),),
-        "pig": (("pigs_in_stock", "head_day", 90_000), ("biogas_used", "L", 20_000_000)),
+    activities = {  # agri-factors@2: each kind of farm its own items
+        "grain": (
+            ("planting_area", "m2", 200_000),
+            ("straw_produced", "g", 40_000_000),
+            ("straw_returned", "g", 20_000_000),
+        ),
+        "pig": (
+            ("pigs_in_stock", "head_day", 90_000),
+            ("manure_produced", "g", 500_000_000),
+            ("biogas_used", "L", 20_000_000),
+        ),
         "fertiliser": (
+            ("manure_treated", "g", 600_000_000),
+            ("organic_fertiliser_produced", "g", 400_000_000),
             ("organic_fertiliser", "g", 300_000_000),
-            ("pigs_in_stock", "head_day", 10_000),
         ),
     }
     for number in range(count):
@@ -228,6 +243,16 @@ def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int)
     }
     plan.operations.append(
         Operation("authority.quzhou", "sys:factors", "FactorTablePublished", factors, "factors-v2")
+    )
+    agri = {
+        "name": "agri-factors",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "factors": AGRI_FACTORS_V2,
+        "source": AGRI_FACTORS_V2_SOURCE,
+    }
+    plan.operations.append(
+        Operation("authority.quzhou", "sys:factors", "FactorTablePublished", agri, "agri-v2")
     )
     _persons(plan, rng, persons)
     _enterprises(plan, rng, enterprises)

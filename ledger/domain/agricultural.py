@@ -88,11 +88,20 @@ def _decide_activity(account: FarmAccount, data: AgriActivityRecorded, context: 
         raise Invalid(
             f"unknown activity {data.activity!r}; one of {known}", "submission.data.activity"
         )
+    farm = account.check_registered(context)["kind"]
+    if factor.farms is not None and farm not in factor.farms:
+        items = ", ".join(
+            sorted(n for n, f in factors.activities.items() if farm in (f.farms or []))
+        )
+        raise Invalid(
+            f"a {farm} farm does not report {data.activity} ({table.cite}: it reports {items})",
+            "submission.data.activity",
+        )
     if data.unit != factor.unit:
         raise Invalid(
             f"{data.activity} is counted in {factor.unit}, not {data.unit}", "submission.data.unit"
         )
-    grams = co2e_grams(data.quantity, factor.co2e_ug_per_unit)
+    grams = 0 if factor.kind == "record" else co2e_grams(data.quantity, factor.co2e_ug_per_unit)
     emission = grams if factor.kind == "emission" else 0
     return {"reduction_g": grams - emission, "emission_g": emission, "rules": table.cite}
 

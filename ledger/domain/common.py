@@ -114,6 +114,14 @@ def period_of(day: str, period: str) -> bool:
     return quarter is None or (int(day[5:7]) - 1) // 3 + 1 == int(quarter)
 
 
+def period_before(period: str) -> str:
+    """The period before a quarter (2026-Q1 -> 2025-Q4) or a year (2026 -> 2025)."""
+    year, _, quarter = period.partition("-Q")
+    if not quarter:
+        return str(int(year) - 1)
+    return f"{year}-Q{int(quarter) - 1}" if quarter != "1" else f"{int(year) - 1}-Q4"
+
+
 def year_before(period: str) -> str:
     """The same period a year earlier."""
     return f"{int(period[:4]) - 1:04d}{period[4:]}"

@@ -50,9 +50,13 @@ class IndustrialFactors(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ActivityFactor(msgspec.Struct, forbid_unknown_fields=True):
+    """An agricultural data item: its unit, its factor and what it is ("record": a datum
+    with no factor yet, zero effect), and from version 2 which kinds of farm report it."""
+
     unit: str
     co2e_ug_per_unit: NonNegative
-    kind: Literal["reduction", "sink", "emission"]
+    kind: Literal["reduction", "sink", "emission", "record"]
+    farms: list[Literal["grain", "pig", "fertiliser"]] | None = None  # None: any farm
 
 
 class AgriFactors(msgspec.Struct, forbid_unknown_fields=True):
