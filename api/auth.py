@@ -32,6 +32,12 @@ class Principal:
         owned = {"ent": f"ind:{self.code}", "farm": f"agr:{self.code}"}.get(self.kind)
         return account_id == owned
 
+    def can_read_grades(self, account_id: str) -> bool:
+        """Whether this principal may read `account_id`'s grades: whoever may read the
+        account, and any bank those of every enterprise and farm (it lends against them)."""
+        lends = self.kind == "bank" and account_id.startswith(("ind:", "agr:"))
+        return lends or self.can_read(account_id)
+
 
 def token_store(request: Request) -> TokenStore:
     return cast(TokenStore, request.app.state.tokens)

@@ -9,7 +9,7 @@ from api.accounts import AccountId
 from api.auth import PrincipalDep
 from api.deps import NodeDep
 from api.readmodels import Period
-from ledger.bundles import evidence_bundle, statement_bundle
+from ledger.bundles import evidence_bundle, grade_statement, statement_bundle
 from ledger.domain.common import check_period
 from ledger.errors import NotFound
 
@@ -29,6 +29,20 @@ async def statement(
         return await run_in_threadpool(statement_bundle, node, account_id)
     except NotFound:
         raise NotFound("no such account") from None
+
+
+@router.get(
+    "/{account_id}/grade-statement",
+    summary="A ledger-signed statement of the account's latest grade for a period, with proof"
+    " (banks may ask it of any enterprise or farm)",
+)
+async def grade_statement_of(
+    account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
+) -> dict[str, Any]:
+    check_period(period, "period")
+    if not principal.can_read_grades(account_id) or account_id.startswith(("per:", "sys:")):
+        raise NotFound("no such account")
+    return await run_in_threadpool(grade_statement, node, account_id, period)
 
 
 @router.get(

@@ -119,7 +119,7 @@ async def grade_history(
     node: NodeDep,
     after: After = None,
 ) -> dict[str, Any]:
-    if not principal.can_read(account_id):
+    if not principal.can_read_grades(account_id):
         raise NotFound("no such account")
     history = await _read(request, node, after, Views.grade_history, account_id)
     return {"account": account_id, "grades": history}

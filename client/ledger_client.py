@@ -29,11 +29,14 @@ from client.verifier.audit import Audit, Failure, Report
 from client.verifier.bundle import bundle_from_object
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
+from crypto.grade_statement import GradeStatement, parse_grade_statement
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
+from crypto.note import NoteError, open_note
 from crypto.records import (
     Problem,
     Receipt,
+    decode_entry,
     entry_leaf_hash,
     receipt_message,
     receipt_promise,
@@ -104,6 +107,20 @@ class EvidenceResult(VerifiedBundle):
     account: str
     period: str
     grade: str
+
+
+@dataclass(frozen=True)
+class GradeStatementResult:
+    """A verified grade statement: the grade's colour, method and figures (its entry's data),
+    proven in the log of `checkpoint`, the ledger signing that it was the latest for the period."""
+
+    statement: GradeStatement
+    checkpoint: Checkpoint
+    data: dict[str, Any]  # the GradeAssigned: figures, benchmark, inputs
+
+    @property
+    def grade(self) -> str:
+        return self.statement.grade
 
 
 def urllib_transport(
@@ -272,6 +289,39 @@ class LedgerClient:
             points=stated["points"],
             co2e_g=stated["co2e_g"],
         )
+
+    def grade_statement(self, account: str, period: str) -> GradeStatementResult:
+        """The account's latest grade for `period`, checked offline: the ledger's signature on
+        the statement, the checkpoint (consistent with every one seen), the entry's leaf hash
+        and inclusion proof, and that the entry is that grade."""
+        floor = self._floor()
+        query = urllib.parse.urlencode({"period": period})
+        _, data = self._send(
+            "GET", f"/v1/accounts/{_quote(account)}/grade-statement?{query}", auth=True
+        )
+        answer = _json(data)
+        try:
+            note, entry_text = answer["statement"], answer["entry"]
+            text = open_note(note, [self.log_key]).text
+            stated = parse_grade_statement(text)
+            entry_bytes = base64.b64decode(entry_text, validate=True)
+            entry = decode_entry(entry_bytes)
+        except (KeyError, TypeError, ValueError, NoteError) as error:
+            raise VerificationError("grade statement", f"malformed or unsigned: {error}") from None
+        checkpoint = self._observe(answer["checkpoint"], floor)
+        if stated.checkpoint != checkpoint:
+            raise VerificationError("grade statement", "its checkpoint is not the one sent")
+        if entry_leaf_hash(entry_bytes).hex() != stated.leaf:
+            raise VerificationError("grade statement", "the entry is not the stated leaf")
+        _check_inclusion(stated.index, stated.leaf, answer.get("inclusion") or [], checkpoint)
+        grade = entry.submission.data
+        held = (entry.account, entry.submission.type, grade.get("period"), grade.get("grade"))
+        if held != (account, "GradeAssigned", period, stated.grade) or (
+            grade.get("method") != stated.method
+            or (stated.account, stated.period) != (account, period)
+        ):
+            raise VerificationError("grade statement", "the entry is not the stated grade")
+        return GradeStatementResult(stated, checkpoint, grade)
 
     def evidence(self, account: str, period: str) -> EvidenceResult:
         """The account's grade for `period` and everything it cites, verified offline."""

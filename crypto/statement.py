@@ -29,14 +29,16 @@ class Statement(msgspec.Struct, frozen=True):
         )
 
 
-def _field(line: str, name: str) -> str:
+def field_value(line: str, name: str) -> str:
+    """The value of a `name value` line; StatementError if the line is not that."""
     key, _, value = line.partition(" ")
     if key != name or not value:
         raise StatementError(f"expected `{name} ...`, found {line!r}")
     return value
 
 
-def _integer(text: str, name: str) -> int:
+def integer(text: str, name: str) -> int:
+    """A decimal integer field; StatementError if it is not one."""
     if not text.lstrip("-").isdigit():
         raise StatementError(f"{name} {text!r} is not an integer")
     return int(text)
@@ -47,11 +49,11 @@ def parse_statement(body: str) -> Statement:
     lines = body.split("\n")
     if len(lines) < 9 or lines[0] != HEADER:
         raise StatementError("not a carbon-ledger/statement/v1 note")
-    account = _field(lines[1], "account")
-    seq = _integer(_field(lines[2], "seq"), "seq")
-    head = _field(lines[3], "head")
-    points = _integer(_field(lines[4], "points"), "points")
-    co2e_g = _integer(_field(lines[5], "co2e_g"), "co2e_g")
+    account = field_value(lines[1], "account")
+    seq = integer(field_value(lines[2], "seq"), "seq")
+    head = field_value(lines[3], "head")
+    points = integer(field_value(lines[4], "points"), "points")
+    co2e_g = integer(field_value(lines[5], "co2e_g"), "co2e_g")
     checkpoint = parse_checkpoint("\n".join(lines[6:]))
     statement = Statement(account, seq, head, points, co2e_g, checkpoint)
     if statement.body() != body:

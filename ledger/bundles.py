@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from crypto.checkpoint import parse_checkpoint
+from crypto.grade_statement import GradeStatement
 from crypto.note import sign_note, split_note
-from crypto.records import BUNDLE_FORMAT, decode_entry
+from crypto.records import BUNDLE_FORMAT, Entry, decode_entry, entry_leaf_hash
 from crypto.statement import Statement
 from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance
@@ -125,13 +126,10 @@ def _benchmark(
     return {"industry": grade["industry"], "period": grade["period"], "others": others}
 
 
-def evidence_bundle(
-    node: Node, account: str, period: str, can_read: Callable[[str], bool]
-) -> dict[str, Any]:
-    """The latest grade of `account` for `period`, everything it cites, and the benchmark's
-    inputs: others' entries where the caller may read them, else their leaf hashes and totals."""
-    size, bundle = _header(node)
-    items = chain_items(node, account, size)
+def _latest_grade(
+    items: list[dict[str, Any]], account: str, period: str
+) -> tuple[dict[str, Any], Entry]:
+    """The last GradeAssigned for `period` among an account's chain items; NotFound if none."""
     grades = [
         (item, entry)
         for item in items
@@ -141,7 +139,42 @@ def evidence_bundle(
     ]
     if not grades:
         raise NotFound(f"{account} has no grade for {period} in the log", "period")
-    item, entry = grades[-1]
+    return grades[-1]
+
+
+def grade_statement(node: Node, account: str, period: str) -> dict[str, Any]:
+    """A ledger-signed statement of the account's latest grade for `period` as of the current
+    checkpoint, with that checkpoint, the grade's entry and its inclusion proof: all a loan
+    system needs to check it offline (the published part: no other firm's readings)."""
+    size, bundle = _header(node)
+    item, entry = _latest_grade(chain_items(node, account, size), account, period)
+    note = bundle["checkpoints"][0]
+    data = entry.submission.data
+    statement = GradeStatement(
+        account,
+        period,
+        data["grade"],
+        data["method"],
+        entry_leaf_hash(base64.b64decode(item["entry"])).hex(),
+        item["index"],
+        parse_checkpoint(split_note(note)[0]),
+    )
+    return {
+        "statement": sign_note(statement.body(), node.ledger_key),
+        "checkpoint": note,
+        "entry": item["entry"],
+        "inclusion": item["inclusion"],
+    }
+
+
+def evidence_bundle(
+    node: Node, account: str, period: str, can_read: Callable[[str], bool]
+) -> dict[str, Any]:
+    """The latest grade of `account` for `period`, everything it cites, and the benchmark's
+    inputs: others' entries where the caller may read them, else their leaf hashes and totals."""
+    size, bundle = _header(node)
+    items = chain_items(node, account, size)
+    item, entry = _latest_grade(items, account, period)
     grade = entry.submission.data
     bundle["grade"] = {"index": item["index"], "seq": entry.seq}
     if account.startswith("ind:"):

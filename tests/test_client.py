@@ -29,6 +29,7 @@ from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.keys import generate_signer
 from crypto.merkle import leaf_hash
+from crypto.note import sign_note
 from crypto.records import signed_submission as submission
 from tests.support import pid, register, settle
 from tools.demo import grade_all, load, make_plan
@@ -469,6 +470,55 @@ def test_evidence_is_verified(node, city, server):
     path = f"/v1/accounts/{enterprise}/evidence"
     lied = client_for(node, lying(server, path, json_edit(inflate)), token=token)
     caught({"benchmark"}, lied.evidence, enterprise, "2026-Q3")
+
+
+def test_a_bank_verifies_any_enterprise_grade_it_lends_against(node, city, server):
+    token = node.tokens.create("bank:bank01")[1]
+    client = client_for(node, server, token=token)
+    enterprise = next(op.account for op in city.operations if op.account.startswith("ind:"))
+    farm = next(op.account for op in city.operations if op.account.startswith("agr:"))
+    stated = client.grade_statement(enterprise, "2026-Q3")
+    assert stated.grade in ("dark_green", "light_green", "yellow", "red")
+    assert stated.data["co2e_g"] > 0 and stated.statement.account == enterprise
+    assert client.grade_statement(farm, "2026-Q3").data["period"] == "2026-Q3"
+    history = client.get_json(f"/v1/accounts/{enterprise}/grades", auth=True)  # not a 404
+    assert history["account"] == enterprise
+    with pytest.raises(LedgerRefused) as refused:  # the published part only: no raw readings
+        client.evidence(enterprise, "2026-Q3")
+    assert refused.value.problem.status == 404
+    rival = node.tokens.create("ent:" + "9" * 18)[1]  # another firm may not read this one's
+    with pytest.raises(LedgerRefused) as refused:
+        client_for(node, server, token=rival).grade_statement(enterprise, "2026-Q3")
+    assert refused.value.problem.status == 404
+    path = f"/v1/accounts/{enterprise}/grade-statement"
+
+    def recolour(answer):
+        entry = json.loads(base64.b64decode(answer["entry"]))
+        entry["submission"]["data"]["grade"] = (
+            "dark_green" if stated.grade != "dark_green" else "red"
+        )
+        answer["entry"] = base64.b64encode(canonical_json(entry)).decode()
+        return answer
+
+    caught(
+        {"grade statement"},
+        client_for(node, lying(server, path, json_edit(recolour)), token=token).grade_statement,
+        enterprise,
+        "2026-Q3",
+    )
+    forged = generate_signer(node.origin)
+
+    def resign(answer):
+        text = answer["statement"].split("\n\n")[0] + "\n"
+        answer["statement"] = sign_note(text.replace(stated.grade, "dark_green"), forged)
+        return answer
+
+    caught(
+        {"grade statement"},
+        client_for(node, lying(server, path, json_edit(resign)), token=token).grade_statement,
+        enterprise,
+        "2026-Q3",
+    )
 
 
 def test_state_file_pins_the_key_and_the_checkpoint_across_restarts(node, server, bank, tmp_path):

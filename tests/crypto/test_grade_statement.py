@@ -1,0 +1,40 @@
+"""Grade statements: the exact text a bank's loan system parses, and refusals of any other."""
+
+import pytest
+
+from crypto.checkpoint import Checkpoint
+from crypto.grade_statement import GradeStatement, parse_grade_statement
+from crypto.statement import StatementError
+
+STATED = GradeStatement(
+    "ind:91330800MA00000001",
+    "2026-Q3",
+    "light_green",
+    "industrial-grading@1",
+    "ab" * 32,
+    41,
+    Checkpoint("ledger.quzhou", 42, bytes(32)),
+)
+
+
+def test_round_trip():
+    body = STATED.body()
+    assert body.startswith("carbon-ledger/grade-statement/v1\naccount ind:91330800MA00000001\n")
+    assert "\nindex 41\nledger.quzhou\n42\n" in body
+    assert parse_grade_statement(body) == STATED
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda b: b.replace("grade-statement/v1", "grade-statement/v2"),
+        lambda b: b.replace("index 41", "index 041"),
+        lambda b: b.replace("index 41", "index x"),
+        lambda b: b.replace("period 2026-Q3\n", ""),
+        lambda b: b.replace("grade light_green", "colour light_green"),
+        lambda b: b.replace("\nledger.quzhou\n42", "\nledger.quzhou\nfortytwo"),
+    ],
+)
+def test_anything_else_is_refused(edit):
+    with pytest.raises((StatementError, ValueError)):
+        parse_grade_statement(edit(STATED.body()))
