@@ -28,6 +28,7 @@ from crypto.records import (
 from ledger.account import Account, account_uuid, entry_event
 from ledger.crypto_workers import CryptoWorkers, Stream, shared_workers
 from ledger.domain.common import Context
+from ledger.domain.personal import person_accounts
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Internal, Invalid, LedgerError, TooLarge, Unauthenticated
 from ledger.faults import is_transient, unavailable
@@ -56,6 +57,7 @@ class _Pending:
     leaf_hash: str
     entry: bytes
     events: Sequence[CanMutateAggregate[UUID]]  # the entry's, stored in the order decided
+    read: dict[str, int | None]  # other accounts the decision read, at these versions
 
 
 class _Verification:
@@ -163,7 +165,10 @@ class Ledger:
             verifying.add(checked)  # signatures are checked while we go on
         verified = verifying.results()
         recorded_at = _timestamp(now)
-        accounts = self.accounts.get_many(c.fields.account for _, c in unique)  # meanwhile
+        registry = system[REGISTRY_ACCOUNT]
+        related = {c.fields.account: self._related(c, registry) for _, c in unique}
+        wanted = {c.fields.account for _, c in unique} | {o for r in related.values() for o in r}
+        accounts = self.accounts.get_many(wanted)  # meanwhile
         decided_on = {a: account.version if account else None for a, account in accounts.items()}
         pending: list[tuple[int, _Pending]] = []
         refused_on: dict[str, int | None] = {}
@@ -176,10 +181,12 @@ class Ledger:
                     system[REGISTRY_ACCOUNT].authorise(checked.fields.key, checked.rule.roles)
                 else:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
-                item = self._apply(checked, accounts[account_id], system, recorded_at)
+                others = {o: accounts[o] for o in related[account_id]}
+                item = self._apply(checked, accounts[account_id], system, recorded_at, others)
             except LedgerError as error:  # the account may be cached: rechecked below
                 results[position] = self._refusal(checked, error)
                 refused_on[account_id] = decided_on[account_id]
+                refused_on.update({o: decided_on[o] for o in related[account_id]})
                 continue
             accounts[account_id] = item.account
             if account_id in system:
@@ -191,7 +198,7 @@ class Ledger:
         if stale or (pending and not self._save([item for _, item in pending], versions)):
             # Another process moved an account (or a system account) on: each item again,
             # in order, on what the store holds now.
-            self.accounts.evict({c.fields.account for _, c in unique})
+            self.accounts.evict(wanted)
             self._one_by_one(unique, results)
         else:
             for (position, item), signature in zip(pending, signatures, strict=True):
@@ -245,22 +252,26 @@ class Ledger:
             decided_on: dict[str, int | None] = {}  # the account's version, once read
             try:
                 authenticate(checked, system[REGISTRY_ACCOUNT])
-                account = self.accounts.get(account_id)
-                decided_on[account_id] = account.version if account else None
-                item = self._apply(checked, account, system, _timestamp(self.clock()))
+                related = self._related(checked, system[REGISTRY_ACCOUNT])
+                loaded = self.accounts.get_many([account_id, *related])
+                decided_on = {a: found.version if found else None for a, found in loaded.items()}
+                others = {o: loaded[o] for o in related}
+                item = self._apply(
+                    checked, loaded[account_id], system, _timestamp(self.clock()), others
+                )
             except LedgerError as error:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
                     return outcome
                 if self.accounts.stale(decided_on):  # refused on a cached account: decide again
-                    self.accounts.evict([account_id])
+                    self.accounts.evict(decided_on)
                     continue
                 raise outcome from None
             if self._save([item], versions):
                 return self._receipt(
                     item.checked.fields.account, item.seq, item.leaf_hash, item.entry
                 )
-            self.accounts.evict([checked.fields.account])
+            self.accounts.evict([checked.fields.account, *item.read])
             replay = self._replay(checked)
             if replay is not None:
                 return replay
@@ -279,8 +290,10 @@ class Ledger:
         are still as they were (plus this batch's own entries on them); False on a conflict."""
         accounts = {id(item.account): item.account for item in pending}
         expected = {account_uuid(a): version for a, version in versions.items()}
-        for account in accounts.values():
-            if account.account in versions:
+        read = {a: version for item in pending for a, version in item.read.items()}
+        expected.update({account_uuid(a): version for a, version in read.items()})
+        for account in accounts.values():  # read, or a system account, and written here too
+            if account.account in versions or account.account in read:
                 expected[account.id] = account.version
         events = [event for item in pending for event in item.events]
         claims = [item.claim for item in pending]
@@ -293,13 +306,33 @@ class Ledger:
         self.appended.set()
         return True
 
+    @staticmethod
+    def _related(checked: Checked, registry: KeyRegistry) -> list[str]:
+        """The other accounts a decision reads: for a person-wide rule, the same person's
+        accounts at every other bank."""
+        if not checked.rule.person_wide:
+            return []
+        return person_accounts(checked.fields.account, registry.keys)
+
     def _apply(
-        self, checked: Checked, account: Account | None, system: dict[str, Any], recorded_at: str
+        self,
+        checked: Checked,
+        account: Account | None,
+        system: dict[str, Any],
+        recorded_at: str,
+        others: dict[str, Account | None],
     ) -> _Pending:
+        """Decide and apply one entry; `others` (read, never written) are the other accounts
+        the rule reads, whose versions the save checks are still the ones read."""
         fields = checked.fields
         state = account.state if account else initial_state(fields.account)
         context = Context(
-            fields.account, fields.key, fields.at, system[FACTORS_ACCOUNT], system[METHODS_ACCOUNT]
+            fields.account,
+            fields.key,
+            fields.at,
+            system[FACTORS_ACCOUNT],
+            system[METHODS_ACCOUNT],
+            tuple(other.state for other in others.values() if other is not None),
         )
         effect = checked.rule.decide(state, checked.data, context)
         seq = account.seq + 1 if account else 0
@@ -327,7 +360,9 @@ class Ledger:
         else:
             account.append_entry(entry=entry_bytes.decode(), leaf_hash=leaf)
         claim = Claim(fields.key, fields.id, checked.digest, fields.account, seq)
-        return _Pending(checked, account, claim, seq, leaf, entry_bytes, account.collect_events())
+        read = {a: other.version if other else None for a, other in others.items()}
+        events = account.collect_events()
+        return _Pending(checked, account, claim, seq, leaf, entry_bytes, events, read)
 
     def _promise(self, item: _Pending) -> bytes:
         """The bytes an entry's receipt signature covers."""

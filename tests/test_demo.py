@@ -38,7 +38,8 @@ def grams(quantity, ug):
 
 
 def expected_personal(plan):
-    """Points issued and redeemed per bank, applying daily caps and refusing overdrafts."""
+    """Points issued and redeemed per bank, applying daily caps per person (across banks)
+    and refusing overdrafts."""
     used = defaultdict(int)
     balance = defaultdict(int)
     issued, redeemed, accounts = defaultdict(int), defaultdict(int), defaultdict(int)
@@ -48,7 +49,7 @@ def expected_personal(plan):
             accounts[bank] += 1
         elif op.type == "GreenBehaviourRecorded":
             per_gram, cap = GRAMS[op.data["behaviour"]]
-            key = (op.account, op.data["behaviour"], op.data["on"])
+            key = (op.account.split(":")[2], op.data["behaviour"], op.data["on"])
             counted = min(op.data["count"], cap - used[key])
             used[key] += counted
             issued[bank] += counted * per_gram

@@ -4,7 +4,7 @@ import pytest
 
 from ledger.seeds import PERSONAL_FACTORS
 from tests.http_support import effect, refused, reverse, send
-from tests.support import pid, register
+from tests.support import pid, register, signed
 
 DAY = "2026-11-20"
 
@@ -150,3 +150,95 @@ def test_only_a_pseudonym_may_name_a_person(client, node, abc, person):
         answer = refused(send(client, abc, account, kind, data), 422, "submission.account")
         assert person not in str(answer)
     assert all(person not in leaf.entry.decode() for leaf in node.log.leaves(0, node.reader.size()))
+
+
+def _counted(node, person):
+    """Behaviours counted on the person's accounts at every bank, as the log's entries say."""
+    from tests.support import check_log, integrate_all
+
+    integrate_all(node)
+    return sum(
+        entry["effect"].get("counted", 0)
+        for entry in check_log(node)
+        if entry["account"].endswith(":" + person)
+    )
+
+
+def test_caps_are_per_person_across_banks(client, node, abc, xyz):
+    person = pid("p1")
+    for bank, signer in (("abc", abc), ("xyz", xyz)):
+        assert send(client, signer, f"per:{bank}:{person}", "AccountOpened", {}).status_code == 201
+    first = effect(record(client, abc, f"per:abc:{person}", "online_transfer", 6, "a1"))
+    assert first["counted"] == 6 and "cap" not in first
+    second = effect(record(client, xyz, f"per:xyz:{person}", "online_transfer", 6, "x1"))
+    assert second == {
+        "counted": 4,
+        "co2e_g": 96,
+        "points": 96,
+        "rules": "personal-factors@1",
+        "cap": "daily_cap",
+        "person_used": 6,
+    }
+    third = effect(record(client, abc, f"per:abc:{person}", "online_transfer", 1, "a2"))
+    assert (third["counted"], third["person_used"]) == (0, 10)
+    other_day = effect(
+        record(client, xyz, f"per:xyz:{person}", "online_transfer", 3, "x2", on="2026-11-19")
+    )
+    assert other_day["counted"] == 3
+    assert effect(record(client, abc, f"per:abc:{person}", "e_statement", 1, "a3"))["counted"] == 1
+    monthly = effect(record(client, xyz, f"per:xyz:{person}", "e_statement", 1, "x3"))
+    assert (monthly["counted"], monthly["cap"]) == (0, "monthly_cap")
+    assert _counted(node, person) == 6 + 4 + 3 + 1
+
+
+def test_two_banks_at_once_never_exceed_a_persons_cap(node, abc, xyz):
+    import threading
+
+    person = pid("busy")
+    banks = {"abc": abc, "xyz": xyz}
+    for bank, signer in banks.items():
+        node.ledger.submit(signed(signer, f"per:{bank}:{person}", "AccountOpened", {}))
+
+    def submit(bank):
+        for i in range(12):
+            data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": f"{bank}{i}"}
+            node.ledger.submit(
+                signed(banks[bank], f"per:{bank}:{person}", "GreenBehaviourRecorded", data)
+            )
+
+    threads = [threading.Thread(target=submit, args=(bank,)) for bank in banks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert _counted(node, person) == 10  # the daily cap, city-wide: never 20
+
+
+def test_two_processes_at_once_never_exceed_a_persons_cap(
+    node, abc, xyz, data_dir, storage, tmp_path
+):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ledger.keyfiles import write_new_key
+
+    root = Path(__file__).resolve().parent.parent
+    person = pid("twice")
+    children = []
+    for bank, signer in (("abc", abc), ("xyz", xyz)):
+        node.ledger.submit(signed(signer, f"per:{bank}:{person}", "AccountOpened", {}))
+        key_file = tmp_path / f"{bank}.key"
+        write_new_key(key_file, signer)
+        command = [sys.executable, "-m", "tests.proc_behaviour", str(data_dir), json.dumps(storage)]
+        children.append(
+            subprocess.Popen(
+                [*command, str(key_file), f"per:{bank}:{person}", "12"],
+                env={**os.environ, **storage, "PYTHONPATH": str(root)},
+                cwd=root,
+            )
+        )
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    assert _counted(node, person) == 10

@@ -29,6 +29,7 @@ from crypto.records import Entry
 from crypto.statement import StatementError, parse_statement
 from ledger.domain.balances import balance
 from ledger.domain.common import Applied, Context, period_of
+from ledger.domain.personal import person_accounts
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
@@ -299,6 +300,7 @@ class Audit:
             checked.fields.at,
             self._state(FACTORS_ACCOUNT),
             self._state(METHODS_ACCOUNT),
+            self._others(account) if checked.rule.person_wide else (),
         )
         try:
             effect = checked.rule.decide(state, checked.data, context)
@@ -320,6 +322,12 @@ class Audit:
         self.chains[account] = _Chain(expected_seq, leaf, state, index, proven)
         self.entries_by_index[index] = entry
         self.leaves_by_index[index] = leaf
+
+    def _others(self, account: str) -> tuple[Any, ...]:
+        """The same person's accounts at other banks, as the log has them so far: what the
+        ledger decided a person-wide rule with (it saved only if none had moved since)."""
+        related = person_accounts(account, self._state(REGISTRY_ACCOUNT).keys)
+        return tuple(self.chains[other].state for other in related if other in self.chains)
 
     def _state(self, account: str) -> Any:
         chain = self.chains.get(account)

@@ -27,6 +27,7 @@ class Context:
     at: str
     factors: "ReferenceBook"  # factor tables
     methods: "ReferenceBook"  # grading methods
+    others: tuple[Any, ...] = ()  # for a person-wide rule: the person's accounts elsewhere
 
     @property
     def key_name(self) -> str:
@@ -64,6 +65,7 @@ class EventRule(Generic[State, Data]):
     schema: type[Data]
     decide: Decide[State, Data]
     evolve: Evolve[State, Data]
+    person_wide: bool = False  # decided with the same person's accounts at other banks
 
 
 Rules = dict[str, EventRule[Any, Any]]  # by event type; each rule's state and data types differ
@@ -75,10 +77,11 @@ def event_rule(
     schema: type[Data],
     decide: Decide[State, Data],
     evolve: Evolve[State, Data],
+    person_wide: bool = False,
 ) -> EventRule[Any, Any]:
     """An EventRule for a Rules table, its parts checked to agree on state and data types
     (an EventRule(...) written straight into the table would take them as Any)."""
-    return EventRule(account_prefix, roles, schema, decide, evolve)
+    return EventRule(account_prefix, roles, schema, decide, evolve, person_wide)
 
 
 def parse_date(text: str, field: str) -> date:

@@ -1,6 +1,7 @@
 """Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -27,6 +28,14 @@ NOT_A_PSEUDONYM = (
     " base32 as `carbon-ledger pid` makes; a national id or any other value is never accepted"
     " (and not repeated here)"
 )
+
+
+def person_accounts(account: str, key_ids: Iterable[str]) -> list[str]:
+    """The same person's accounts at every other bank that has (or had) a key: a person's
+    caps are city-wide, so a behaviour is decided with all of them."""
+    _, bank, pid = account.split(":")
+    banks = {key.split("+", 1)[0][len("bank.") :] for key in key_ids if key.startswith("bank.")}
+    return sorted(f"per:{other}:{pid}" for other in banks if other != bank)
 
 
 def check_person_account(account: str) -> None:
@@ -113,6 +122,9 @@ def _decide_opened(account: PersonalAccount, _: AccountOpened, context: Context)
     return {}
 
 
+CAPS = ("daily_cap", "monthly_cap")  # what the effect names when a cap cut the count
+
+
 def usage_keys(behaviour: str, on: str) -> tuple[str, str]:
     """The day and month counters a behaviour on a date uses."""
     return f"{behaviour}|{on}", f"{behaviour}|{on[:7]}"
@@ -136,19 +148,26 @@ def _decide_behaviour(
         raise Invalid(
             f"unknown behaviour {data.behaviour!r}; one of {known}", "submission.data.behaviour"
         )
-    day, month = usage_keys(data.behaviour, data.on)
-    counted = data.count
-    if factor.daily_cap is not None:
-        counted = min(counted, max(0, factor.daily_cap - account.usage.get(day, 0)))
-    if factor.monthly_cap is not None:
-        counted = min(counted, max(0, factor.monthly_cap - account.usage.get(month, 0)))
+    counted, capped = data.count, {}
+    for key, cap, name in zip(
+        usage_keys(data.behaviour, data.on),
+        (factor.daily_cap, factor.monthly_cap),
+        CAPS,
+        strict=True,
+    ):
+        if cap is None:
+            continue
+        used = account.usage.get(key, 0) + sum(o.usage.get(key, 0) for o in context.others)
+        if cap - used < counted:
+            counted, capped = max(0, cap - used), {"cap": name, "person_used": used}
     co2e_g = counted * factor.co2e_g
-    return {
+    effect: Effect = {
         "counted": counted,
         "co2e_g": co2e_g,
         "points": co2e_g // factors.g_per_point,
         "rules": table.cite,
     }
+    return effect | capped
 
 
 def _decide_redeemed(account: PersonalAccount, data: PointsRedeemed, context: Context) -> Effect:
@@ -222,7 +241,7 @@ BANK = frozenset({"bank"})
 RULES: Rules = {
     "AccountOpened": event_rule(PREFIX, BANK, AccountOpened, _decide_opened, _open),
     "GreenBehaviourRecorded": event_rule(
-        PREFIX, BANK, GreenBehaviourRecorded, _decide_behaviour, _record_behaviour
+        PREFIX, BANK, GreenBehaviourRecorded, _decide_behaviour, _record_behaviour, True
     ),
     "PointsRedeemed": event_rule(PREFIX, BANK, PointsRedeemed, _decide_redeemed, _redeem),
     "EntryReversed": event_rule(PREFIX, BANK, EntryReversed, _decide_reversed, _reverse),
