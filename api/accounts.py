@@ -12,6 +12,7 @@ from api.params import after_seq_query, size_query
 from crypto.records import decode_entry
 from ledger import queries
 from ledger.domain.agricultural import FarmAccount
+from ledger.domain.common import quarter_of
 from ledger.domain.graded import GradedAccount
 from ledger.domain.industrial import EnterpriseAccount
 from ledger.domain.personal import PersonalAccount
@@ -77,7 +78,19 @@ def _industrial(account: EnterpriseAccount) -> dict[str, Any]:
 
 
 def _agricultural(account: FarmAccount) -> dict[str, Any]:
-    return {**_graded(account), "activities": len(account.activities.keys() - account.reversed)}
+    quarters = sorted({quarter_of(a.end) for a in account.activities.values()})
+    return {
+        **_graded(account),
+        "activities": len(account.activities.keys() - account.reversed),
+        "quarters": {  # what an exchange may still retire: reductions and sinks, in grams
+            quarter: {
+                "reduction_g": account.unretired(quarter) + account.retired.get(quarter, 0),
+                "retired_g": account.retired.get(quarter, 0),
+                "unretired_g": account.unretired(quarter),
+            }
+            for quarter in quarters
+        },
+    }
 
 
 def _keys(registry: KeyRegistry) -> dict[str, Any]:
@@ -119,7 +132,8 @@ PRESENTERS: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {
 
 @router.get("/{account_id}", summary="An account's current state (write side)")
 def account_state(account_id: AccountId, principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
-    _check_scope(principal, account_id)
+    if not principal.can_read_statements(account_id):
+        raise _no_such_account()
     aggregate = queries.current_account(
         node.store, node.ledger.accounts.get(account_id), account_id
     )

@@ -32,10 +32,16 @@ class Principal:
         owned = {"ent": f"ind:{self.code}", "farm": f"agr:{self.code}"}.get(self.kind)
         return account_id == owned
 
+    def can_read_statements(self, account_id: str) -> bool:
+        """Whether this principal may read `account_id`'s statements and evidence: whoever
+        may read it, and an exchange any farm's (it trades what they prove)."""
+        trades = self.kind == "exchange" and account_id.startswith("agr:")
+        return trades or self.can_read(account_id)
+
     def can_read_grades(self, account_id: str) -> bool:
         """Whether this principal may read `account_id`'s grades: whoever may read the
         account, and any bank those of every enterprise and farm (it lends against them)."""
-        lends = self.kind == "bank" and account_id.startswith(("ind:", "agr:"))
+        lends = self.kind in ("bank", "exchange") and account_id.startswith(("ind:", "agr:"))
         return lends or self.can_read(account_id)
 
 

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["proofs"])
 async def statement(
     account_id: AccountId, principal: PrincipalDep, node: NodeDep
 ) -> dict[str, Any]:
-    if not principal.can_read(account_id):
+    if not principal.can_read_statements(account_id):
         raise NotFound("no such account")
     try:
         return await run_in_threadpool(statement_bundle, node, account_id)

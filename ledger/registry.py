@@ -6,7 +6,9 @@ from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from ledger.errors import Conflict, Forbidden, Invalid, Unauthenticated
 
 REGISTRY_ACCOUNT = "sys:keys"
-ROLES = frozenset({"admin", "authority", "bank", "meter", "grader", "enterprise", "agri", "farm"})
+ROLES = frozenset(
+    {"admin", "authority", "bank", "meter", "grader", "enterprise", "agri", "farm", "exchange"}
+)
 
 
 @dataclass

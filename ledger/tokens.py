@@ -24,6 +24,7 @@ TOKEN_PREFIX = "cl_"
 REGULATOR = "regulator"
 CODES = {
     "bank": re.compile(r"[A-Za-z0-9._-]{1,64}"),
+    "exchange": re.compile(r"[A-Za-z0-9._-]{1,64}"),
     "ent": CREDIT_CODE,
     "farm": re.compile(r"[A-Za-z0-9._:-]{1,160}"),
 }

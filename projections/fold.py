@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.records import Entry
+from ledger.domain.common import quarter_of
 from projections.tables import (
     AGRICULTURAL,
     BALANCES,
@@ -65,11 +66,6 @@ class Deltas:
         """One parameter tuple per changed row, in `table.columns` order."""
         rest = table.columns[len(table.keys) :]
         return [(*key, *(row[c] for c in rest)) for key, row in self.rows[table.name].items()]
-
-
-def quarter_of(day: str) -> str:
-    """The period `YYYY-Qn` holding a YYYY-MM-DD date."""
-    return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
 
 
 def _personal(deltas: Deltas, entry: LoggedEntry) -> None:

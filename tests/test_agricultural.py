@@ -3,8 +3,8 @@
 import pytest
 
 from api.app import create_app
-from tests.http_support import effect, grade_of, grading_run, ok, refused, reverse, send
-from tests.support import register
+from tests.http_support import bearer, effect, grade_of, grading_run, ok, refused, reverse, send
+from tests.support import pid, register
 
 GRAIN, PIGS, MILL = "agr:grain-001", "agr:pig-007", "agr:fert-003"
 
@@ -157,3 +157,35 @@ def test_the_green_list_says_who_joined_and_who_dropped_off(node):
         )
     assert listed["since"] == "2026-Q2" and [f["account"] for f in listed["farms"]] == [PIGS]
     assert listed["joined"] == [PIGS] and listed["dropped"] == [GRAIN]
+
+
+def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
+    register_farms(client, node)
+    exchange = register(node, "exchange.cex", ["exchange"])
+    ok(record(client, bureau, GRAIN, "straw_returned", 1_000_000, "g"))  # 150,000 g in Q3
+    ok(record(client, bureau, PIGS, "pigs_in_stock", 10, "head_day"))
+
+    def retire(account, grams, ref, period="2026-Q3", signer=exchange):
+        data = {"period": period, "quantity_g": grams, "ref": ref}
+        return send(client, signer, account, "ReductionRetired", data)
+
+    assert effect(retire(GRAIN, 100_000, "lot-1")) == {"period": "2026-Q3", "retired_g": 100_000}
+    refused(retire(GRAIN, 60_000, "lot-2"), 409, "submission.data.quantity_g")  # 50,000 left
+    refused(retire(GRAIN, 1, "lot-1"), 409, "submission.data.ref")
+    refused(retire(GRAIN, 1, "lot-3", period="2026"), 422, "submission.data.period")
+    refused(retire(GRAIN, 1, "lot-3", period="2026-Q2"), 409, "submission.data.quantity_g")
+    refused(retire(PIGS, 1, "lot-4"), 409, "submission.data.quantity_g")  # emissions only
+    refused(retire(GRAIN, 1, "lot-5", signer=bureau), 403, "submission.type")
+    refused(retire(GRAIN, 0, "lot-6"), 422, "submission.data.quantity_g")
+    assert effect(retire(GRAIN, 50_000, "lot-7"))["retired_g"] == 50_000
+    refused(retire(GRAIN, 1, "lot-8"), 409, "submission.data.quantity_g")  # never twice
+    headers = bearer(node, "exchange:cex")
+    state = client.get(f"/v1/accounts/{GRAIN}", headers=headers).json()["state"]
+    assert state["quarters"]["2026-Q3"] == {
+        "reduction_g": 150_000,
+        "retired_g": 150_000,
+        "unretired_g": 0,
+    }
+    assert client.get(f"/v1/accounts/{GRAIN}/grades", headers=headers).status_code == 200
+    person = f"per:abc:{pid('p1')}"
+    assert client.get(f"/v1/accounts/{person}", headers=headers).status_code == 404

@@ -146,7 +146,7 @@ def test_demo_grades_match_an_independent_recomputation(node, city):
 
 def test_demo_exercises_the_new_rules(city):
     kinds = {op.type for op in city.operations}
-    assert {"ProcessOutputRecorded", "FactorTablePublished"} <= kinds
+    assert {"ProcessOutputRecorded", "FactorTablePublished", "ReductionRetired"} <= kinds
     items = {op.data["activity"] for op in city.operations if op.type == "AgriActivityRecorded"}
     assert {"planting_area", "manure_produced", "manure_treated"} <= items
     persons = {op.account.split(":")[2] for op in city.operations if op.account.startswith("per:")}

@@ -184,6 +184,10 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
             )
 
 
+# reduction items and the quantity that makes at least one gram of them (agri-factors@2)
+RETIRABLE = {"straw_returned": 4, "organic_fertiliser": 4, "biogas_used": 1}
+
+
 def _farms(plan: DemoPlan, rng: random.Random, count: int) -> None:
     activities = {  # agri-factors@2: each kind of farm its own items
         "grain": (
@@ -223,6 +227,12 @@ def _farms(plan: DemoPlan, rng: random.Random, count: int) -> None:
                     "agri.demo", account, "AgriActivityRecorded", record, f"a:{account}:{activity}"
                 )
             )
+            if activity in RETIRABLE and quantity >= RETIRABLE[activity]:  # 1 g of it sold on
+                lot = f"lot:{account}:{activity}"
+                sale = {"period": "2026-Q3", "quantity_g": 1, "ref": lot}
+                plan.operations.append(
+                    Operation("exchange.demo", account, "ReductionRetired", sale, lot)
+                )
 
 
 def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int) -> DemoPlan:
@@ -232,6 +242,7 @@ def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int)
     keys = [(f"bank.{code}", "bank") for code in bank_codes] + [
         ("meter.demo", "meter"),
         ("agri.demo", "agri"),
+        ("exchange.demo", "exchange"),
     ]
     plan = DemoPlan(bank_codes, keys)
     factors = {

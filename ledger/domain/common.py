@@ -117,6 +117,11 @@ def period_of(day: str, period: str) -> bool:
     return quarter is None or (int(day[5:7]) - 1) // 3 + 1 == int(quarter)
 
 
+def quarter_of(day: str) -> str:
+    """The period `YYYY-Qn` holding a YYYY-MM-DD date."""
+    return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
+
+
 def period_before(period: str) -> str:
     """The period before a quarter (2026-Q1 -> 2025-Q4) or a year (2026 -> 2025)."""
     year, _, quarter = period.partition("-Q")
