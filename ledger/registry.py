@@ -7,7 +7,18 @@ from ledger.errors import Conflict, Forbidden, Invalid, Unauthenticated
 
 REGISTRY_ACCOUNT = "sys:keys"
 ROLES = frozenset(
-    {"admin", "authority", "bank", "meter", "grader", "enterprise", "agri", "farm", "exchange"}
+    {
+        "admin",
+        "authority",
+        "bank",
+        "platform",
+        "meter",
+        "grader",
+        "enterprise",
+        "agri",
+        "farm",
+        "exchange",
+    }
 )
 
 

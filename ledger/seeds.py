@@ -23,6 +23,22 @@ PERSONAL_FACTORS: dict[str, Any] = {
     },
 }
 
+# Version 2, for an authority to publish (the demo does): behaviours beyond banking, from the
+# seed gaps (Ant Forest's 80 g bus or metro trip; the rest proposed defaults), caps per person.
+PERSONAL_FACTORS_V2: dict[str, Any] = {
+    "g_per_point": 1,
+    "behaviours": {
+        **PERSONAL_FACTORS["behaviours"],
+        "bus_or_metro_trip": {"co2e_g": 80, "daily_cap": 10},
+        "shared_bike_trip": {"co2e_g": 50, "daily_cap": 10},
+        "electricity_saved_wh": {"co2e_g": 0, "co2e_ug_per_unit": 570_300, "monthly_cap": 500_000},
+        "water_saved_l": {"co2e_g": 0, "co2e_ug_per_unit": 168_000, "monthly_cap": 100_000},
+        "new_energy_vehicle": {"co2e_g": 500_000, "yearly_cap": 1},
+        "reusable_goods": {"co2e_g": 30, "daily_cap": 5},
+    },
+}
+PERSONAL_FACTORS_V2_SOURCE = "domain.md seed gaps: green travel, utilities saved, NEV, reusables"
+
 INDUSTRIAL_FACTORS: dict[str, Any] = {
     "energies": {
         "electricity": {"unit": "Wh", "co2e_ug_per_unit": 570_300},

@@ -15,6 +15,7 @@ GRAMS = {
     "online_transfer": (24, 10),
     "online_wealth_management": (24, 5),
     "paperless_branch": (24, 5),
+    "bus_or_metro_trip": (80, 10),  # personal-factors@2, which the demo publishes
 }
 ENERGY_UG = {"electricity": 570_300, "raw_coal": 1_900_000}
 PROCESS_UG = {"cement_clinker": 520_000}  # industrial-factors@2, which the demo publishes
@@ -147,6 +148,7 @@ def test_demo_grades_match_an_independent_recomputation(node, city):
 def test_demo_exercises_the_new_rules(city):
     kinds = {op.type for op in city.operations}
     assert {"ProcessOutputRecorded", "FactorTablePublished", "ReductionRetired"} <= kinds
+    assert any(op.signer.startswith("platform.") for op in city.operations)
     items = {op.data["activity"] for op in city.operations if op.type == "AgriActivityRecorded"}
     assert {"planting_area", "manure_produced", "manure_treated"} <= items
     persons = {op.account.split(":")[2] for op in city.operations if op.account.startswith("per:")}

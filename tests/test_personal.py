@@ -242,3 +242,39 @@ def test_two_processes_at_once_never_exceed_a_persons_cap(
         )
     assert [child.wait(timeout=120) for child in children] == [0, 0]
     assert _counted(node, person) == 10
+
+
+def test_behaviours_beyond_banking_from_a_city_platform(client, node, abc):
+    from ledger.seeds import PERSONAL_FACTORS_V2, SEED_VALID_FROM
+
+    table = {
+        "name": "personal-factors",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "factors": PERSONAL_FACTORS_V2,
+        "source": "seed gaps",
+    }
+    assert (
+        send(client, node.authority_key, "sys:factors", "FactorTablePublished", table).status_code
+        == 201
+    )
+    platform = register(node, "platform.citybus", ["platform"])
+    person = pid("p1")
+    city, bank = f"per:citybus:{person}", f"per:abc:{person}"
+    assert send(client, platform, city, "AccountOpened", {}).status_code == 201
+    assert send(client, abc, bank, "AccountOpened", {}).status_code == 201
+    trips = effect(record(client, platform, city, "bus_or_metro_trip", 2, "bus1"))
+    assert (trips["co2e_g"], trips["points"], trips["rules"]) == (160, 160, "personal-factors@2")
+    saved = effect(record(client, platform, city, "electricity_saved_wh", 1_000, "kwh1"))
+    assert saved["co2e_g"] == 570  # 1,000 Wh at 570.3 mg per Wh, rounded half up
+    assert effect(record(client, abc, bank, "new_energy_vehicle", 1, "nev1"))["co2e_g"] == 500_000
+    second = effect(record(client, platform, city, "new_energy_vehicle", 1, "nev2"))
+    assert (second["counted"], second["cap"], second["person_used"]) == (0, "yearly_cap", 1)
+    assert effect(record(client, abc, bank, "reusable_goods", 9, "bag1"))["counted"] == 5
+    spent = effect(redeem(client, platform, city, 100, "neighbourhood_points", "lin1"))
+    assert spent == {"points": -100}
+    assert effect(redeem(client, abc, bank, 10, "merchant", "m1")) == {"points": -10}
+    refused(record(client, platform, bank, "bus_or_metro_trip", 1, "x"), 403, "submission.key")
+    refused(
+        send(client, abc, f"per:citybus:{pid('p2')}", "AccountOpened", {}), 403, "submission.key"
+    )

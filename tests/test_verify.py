@@ -132,7 +132,7 @@ def test_a_lying_server_is_caught(node, city):
 
     wrong_rules = copy.deepcopy(honest)
     entry = entry_of(entries[per])
-    entry["effect"]["rules"] = "personal-factors@2"
+    entry["effect"]["rules"] = "personal-factors@9"
     wrong_rules["entries"][per] = with_entry(entries[per], entry)
     assert failure(node, wrong_rules).check == "effect"
 

@@ -23,6 +23,8 @@ from ledger.seeds import (
     AGRI_FACTORS_V2_SOURCE,
     INDUSTRIAL_FACTORS_V2,
     INDUSTRIAL_FACTORS_V2_SOURCE,
+    PERSONAL_FACTORS_V2,
+    PERSONAL_FACTORS_V2_SOURCE,
     SEED_VALID_FROM,
 )
 from tools.init import initialise
@@ -71,6 +73,7 @@ def _code(rng: random.Random, length: int) -> str:
     return "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(length))
 
 
+PLATFORM = "citybus"  # a city platform keeping personal accounts beside the banks
 DEMO_PID_SECRET = b"carbon-ledger demo: the banks' shared pseudonym secret"
 
 
@@ -111,6 +114,20 @@ def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
                     )
                 )
             plan.operations.extend(ops)
+        if person % 4 == 0:  # the city's bus company credits green travel on its own account
+            _travel(plan, rng, pid)
+
+
+def _travel(plan: DemoPlan, rng: random.Random, pid: str) -> None:
+    account, signer = f"per:{PLATFORM}:{pid}", f"platform.{PLATFORM}"
+    plan.operations.append(Operation(signer, account, "AccountOpened", {}, f"open:{pid}"))
+    for n in range(rng.randint(1, 4)):
+        day = f"2026-{rng.choice(('08', '09', '10'))}-{rng.randint(1, 28):02d}"
+        trips = {"behaviour": "bus_or_metro_trip", "count": rng.randint(1, 4), "on": day}
+        data = {**trips, "ref": f"{pid[:8]}-bus{n}"}
+        plan.operations.append(
+            Operation(signer, account, "GreenBehaviourRecorded", data, f"bus:{pid}:{n}")
+        )
 
 
 def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
@@ -243,6 +260,7 @@ def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int)
         ("meter.demo", "meter"),
         ("agri.demo", "agri"),
         ("exchange.demo", "exchange"),
+        (f"platform.{PLATFORM}", "platform"),
     ]
     plan = DemoPlan(bank_codes, keys)
     factors = {
@@ -254,6 +272,16 @@ def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int)
     }
     plan.operations.append(
         Operation("authority.quzhou", "sys:factors", "FactorTablePublished", factors, "factors-v2")
+    )
+    personal = {
+        "name": "personal-factors",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "factors": PERSONAL_FACTORS_V2,
+        "source": PERSONAL_FACTORS_V2_SOURCE,
+    }
+    plan.operations.append(
+        Operation("authority.quzhou", "sys:factors", "FactorTablePublished", personal, "pers-v2")
     )
     agri = {
         "name": "agri-factors",

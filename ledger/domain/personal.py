@@ -13,6 +13,7 @@ from ledger.domain.common import (
     Effect,
     Rules,
     check_leaf_hash,
+    co2e_grams,
     event_rule,
     parse_date,
 )
@@ -20,6 +21,7 @@ from ledger.domain.reference import PersonalFactors
 from ledger.errors import Conflict, Forbidden, Invalid
 
 PREFIX = "per:"
+ISSUERS = ("bank.", "platform.")  # who keeps personal accounts: banks and city platforms
 FACTORS = "personal-factors"
 # what `carbon-ledger pid` makes: unpadded lowercase base32 of an HMAC-SHA256 (52 characters)
 PSEUDONYM = re.compile(r"[a-z2-7]{52}")
@@ -34,7 +36,8 @@ def person_accounts(account: str, key_ids: Iterable[str]) -> list[str]:
     """The same person's accounts at every other bank that has (or had) a key: a person's
     caps are city-wide, so a behaviour is decided with all of them."""
     _, bank, pid = account.split(":")
-    banks = {key.split("+", 1)[0][len("bank.") :] for key in key_ids if key.startswith("bank.")}
+    names = (key.split("+", 1)[0] for key in key_ids)
+    banks = {name.partition(".")[2] for name in names if name.startswith(ISSUERS)}
     return sorted(f"per:{other}:{pid}" for other in banks if other != bank)
 
 
@@ -59,7 +62,15 @@ class GreenBehaviourRecorded(msgspec.Struct, forbid_unknown_fields=True):
 
 class PointsRedeemed(msgspec.Struct, forbid_unknown_fields=True):
     points: int
-    use: Literal["loan_rate_discount", "fee_deduction", "goods", "donation", "custom_product"]
+    use: Literal[
+        "loan_rate_discount",
+        "fee_deduction",
+        "goods",
+        "donation",
+        "custom_product",
+        "neighbourhood_points",  # 邻礼通 community points
+        "merchant",  # a merchant's deduction
+    ]
     ref: str
 
 
@@ -96,10 +107,19 @@ def bank_of(account: str) -> str:
     return account.split(":")[1]
 
 
+def _check_issuer(context: Context, what: str) -> None:
+    """The account's bank (or city platform) is the one writing: key bank.<code> or
+    platform.<code> for per:<code>:<pid>."""
+    code = bank_of(context.account)
+    if context.key_name not in (f"bank.{code}", f"platform.{code}"):
+        raise Forbidden(
+            f"only key bank.{code} or platform.{code} may {what} {context.account}",
+            "submission.key",
+        )
+
+
 def _check_bank_and_open(account: PersonalAccount, context: Context) -> None:
-    bank = bank_of(context.account)
-    if context.key_name != f"bank.{bank}":
-        raise Forbidden(f"only key bank.{bank} may write to {context.account}", "submission.key")
+    _check_issuer(context, "write to")
     if not account.opened:
         raise Conflict(f"{context.account} is not open", "submission.account")
 
@@ -112,9 +132,7 @@ def _check_ref(account: PersonalAccount, ref: str) -> None:
 
 
 def _decide_opened(account: PersonalAccount, _: AccountOpened, context: Context) -> Effect:
-    bank = bank_of(context.account)
-    if context.key_name != f"bank.{bank}":
-        raise Forbidden(f"only key bank.{bank} may open {context.account}", "submission.key")
+    _check_issuer(context, "open")
     if len(context.account.split(":")) != 3:
         raise Invalid("a personal account is per:<bank>:<pid>", "submission.account")
     if account.opened:
@@ -122,12 +140,12 @@ def _decide_opened(account: PersonalAccount, _: AccountOpened, context: Context)
     return {}
 
 
-CAPS = ("daily_cap", "monthly_cap")  # what the effect names when a cap cut the count
+CAPS = ("daily_cap", "monthly_cap", "yearly_cap")  # what the effect names when a cap cut the count
 
 
-def usage_keys(behaviour: str, on: str) -> tuple[str, str]:
-    """The day and month counters a behaviour on a date uses."""
-    return f"{behaviour}|{on}", f"{behaviour}|{on[:7]}"
+def usage_keys(behaviour: str, on: str) -> tuple[str, str, str]:
+    """The day, month and year counters a behaviour on a date uses."""
+    return f"{behaviour}|{on}", f"{behaviour}|{on[:7]}", f"{behaviour}|{on[:4]}"
 
 
 def _decide_behaviour(
@@ -151,7 +169,7 @@ def _decide_behaviour(
     counted, capped = data.count, {}
     for key, cap, name in zip(
         usage_keys(data.behaviour, data.on),
-        (factor.daily_cap, factor.monthly_cap),
+        (factor.daily_cap, factor.monthly_cap, factor.yearly_cap),
         CAPS,
         strict=True,
     ):
@@ -160,7 +178,10 @@ def _decide_behaviour(
         used = account.usage.get(key, 0) + sum(o.usage.get(key, 0) for o in context.others)
         if cap - used < counted:
             counted, capped = max(0, cap - used), {"cap": name, "person_used": used}
-    co2e_g = counted * factor.co2e_g
+    if factor.co2e_ug_per_unit is None:
+        co2e_g = counted * factor.co2e_g
+    else:  # a quantity saved (Wh, litres) at micrograms per unit
+        co2e_g = co2e_grams(counted, factor.co2e_ug_per_unit)
     effect: Effect = {
         "counted": counted,
         "co2e_g": co2e_g,
@@ -237,7 +258,7 @@ def _reverse(account: PersonalAccount, entry: Applied[EntryReversed]) -> None:
         account.usage[key] -= target.counted
 
 
-BANK = frozenset({"bank"})
+BANK = frozenset({"bank", "platform"})  # a city platform (travel, utilities) keeps accounts too
 RULES: Rules = {
     "AccountOpened": event_rule(PREFIX, BANK, AccountOpened, _decide_opened, _open),
     "GreenBehaviourRecorded": event_rule(

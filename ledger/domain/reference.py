@@ -16,9 +16,14 @@ METHODS_ACCOUNT = "sys:methods"
 
 
 class BehaviourFactor(msgspec.Struct, forbid_unknown_fields=True):
+    """Grams per behaviour (or, with `co2e_ug_per_unit`, micrograms per unit counted: Wh or
+    litres saved against a baseline), and caps per person per day, month or year."""
+
     co2e_g: NonNegative
     daily_cap: Positive | None = None
     monthly_cap: Positive | None = None
+    yearly_cap: Positive | None = None
+    co2e_ug_per_unit: NonNegative | None = None
 
 
 class PersonalFactors(msgspec.Struct, forbid_unknown_fields=True):
