@@ -12,11 +12,13 @@ from projections.tables import (
     BALANCES,
     BANKS,
     CURRENT_GRADES,
+    DISPUTES,
     ENTERPRISES,
     FARMS,
     GRADES,
     INDUSTRIAL,
     PERSONS,
+    RESOLUTIONS,
     TABLES,
     Table,
 )
@@ -165,7 +167,32 @@ def _grade(deltas: Deltas, entry: LoggedEntry) -> None:
     )
 
 
+def _disputed(deltas: Deltas, entry: LoggedEntry) -> None:
+    data, when = entry.data, entry.record.recorded_at
+    deltas.change(
+        DISPUTES,
+        (entry.leaf_hash,),
+        account=entry.account,
+        grade=data["grade"],
+        reason=data["reason"],
+        recorded_at=when,
+    )
+
+
+def _resolved(deltas: Deltas, entry: LoggedEntry) -> None:
+    data, when = entry.data, entry.record.recorded_at
+    deltas.change(
+        RESOLUTIONS,
+        (data["dispute"],),
+        outcome=data["outcome"],
+        note=data["note"],
+        leaf_hash=entry.leaf_hash,
+        recorded_at=when,
+    )
+
+
 Fold = Callable[[Deltas, LoggedEntry], None]
+DISPUTE_FOLDS: dict[str, Fold] = {"GradeDisputed": _disputed, "DisputeResolved": _resolved}
 FOLDS: dict[str, dict[str, Fold]] = {
     "per": {
         "AccountOpened": _personal,
@@ -180,12 +207,14 @@ FOLDS: dict[str, dict[str, Fold]] = {
         "OutputValueReported": lambda d, e: _output(d, e, 1),
         "EntryReversed": _industrial_reversal,
         "GradeAssigned": _grade,
+        **DISPUTE_FOLDS,
     },
     "agr": {
         "FarmRegistered": _farm,
         "AgriActivityRecorded": lambda d, e: _activity(d, e, e.data["to"], 1),
         "EntryReversed": lambda d, e: _activity(d, e, e.effect["on"], -1),
         "GradeAssigned": _grade,
+        **DISPUTE_FOLDS,
     },
 }
 """What each entry type on each account kind changes; types not listed change nothing."""

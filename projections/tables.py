@@ -79,6 +79,16 @@ CURRENT_GRADES = Table(
     replace=True,
 )
 
+DISPUTES = Table(
+    "proj_disputes",
+    keys=("leaf_hash",),
+    values=("account", "grade", "reason", "recorded_at"),
+    index="account",
+)
+RESOLUTIONS = Table(
+    "proj_resolutions", keys=("dispute",), values=("outcome", "note", "leaf_hash", "recorded_at")
+)
+
 TABLES = (
     BALANCES,
     PERSONS,
@@ -89,6 +99,8 @@ TABLES = (
     AGRICULTURAL,
     GRADES,
     CURRENT_GRADES,
+    DISPUTES,
+    RESOLUTIONS,
 )
 
 

@@ -16,6 +16,7 @@ WAIT_POLL_SECONDS = 0.02
 NAMES = {table.name.removeprefix("proj_"): table.name for table in TABLES}
 PERSONAL = ("points", "co2e_g", "issued", "redeemed")
 REGISTRY = {"enterprises": "industry", "farms": "kind"}  # the column beside name and district
+DISPUTED = ("leaf_hash", "grade", "reason", "recorded_at", "outcome", "note")
 HISTORY = ("leaf_hash", "period", "grade", "method", "position", "seq", "recorded_at", "data")
 
 
@@ -149,7 +150,24 @@ class Views:
             f"SELECT {', '.join(HISTORY)} FROM {{grades}} WHERE account = ? ORDER BY position",
             [account],
         )
-        return [{**row, "data": json.loads(row["data"])} for row in rows]
+        disputes = self._query(
+            DISPUTED,
+            "SELECT d.leaf_hash, d.grade, d.reason, d.recorded_at, r.outcome, r.note"
+            " FROM {disputes} d LEFT JOIN {resolutions} r ON r.dispute = d.leaf_hash"
+            " WHERE d.account = ? ORDER BY d.recorded_at, d.leaf_hash",
+            [account],
+        )
+        by_grade: dict[str, list[dict[str, Any]]] = {}
+        for dispute in disputes:
+            outcome = dispute["outcome"] or "open"  # no resolution yet
+            shown = {k: dispute[k] for k in ("leaf_hash", "reason", "recorded_at")}
+            by_grade.setdefault(dispute["grade"], []).append(
+                {**shown, "outcome": outcome, "note": dispute["note"]}
+            )
+        return [
+            {**row, "data": json.loads(row["data"]), "disputes": by_grade.get(row["leaf_hash"], [])}
+            for row in rows
+        ]
 
     def green_list(self, period: str) -> list[dict[str, Any]]:
         """Farms whose current grade for `period` is not "none", with their grade, by account."""

@@ -189,3 +189,37 @@ def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
     assert client.get(f"/v1/accounts/{GRAIN}/grades", headers=headers).status_code == 200
     person = f"per:abc:{pid('p1')}"
     assert client.get(f"/v1/accounts/{person}", headers=headers).status_code == 404
+
+
+def test_grade_history_shows_each_dispute_and_its_outcome(node):
+    from functools import partial
+
+    from fastapi.testclient import TestClient
+
+    from projections.runner import run_projections
+    from tests.serving import until
+
+    app = create_app(node, node.run_integrator, partial(run_projections, node))
+    bureau = register(node, "agri.bureau", ["agri"])
+    farm = register(node, "farm.pig-007", ["farm"])
+    with TestClient(app) as client:
+        register_farms(client, node)
+        ok(record(client, bureau, PIGS, "biogas_used", 1_000, "L"))
+        [grade] = grading_run(client, node, "agri", "2026-Q3")["appended"]
+        first = {"grade": grade["leaf_hash"], "reason": "meter replaced", "evidence": []}
+        disputed = ok(send(client, farm, PIGS, "GradeDisputed", first))
+        resolution = {"dispute": disputed["leaf_hash"], "outcome": "upheld", "note": "regrade"}
+        ok(send(client, node.authority_key, PIGS, "DisputeResolved", resolution))
+        second = {**first, "reason": "and the new one too"}
+        ok(send(client, farm, PIGS, "GradeDisputed", second))
+        headers = bearer(node, "farm:pig-007")
+
+        def history():
+            grades = client.get(f"/v1/accounts/{PIGS}/grades", headers=headers).json()["grades"]
+            return grades if grades and len(grades[0]["disputes"]) == 2 else None
+
+        [shown] = until(history, 20)
+    assert [(d["reason"], d["outcome"], d["note"]) for d in shown["disputes"]] == [
+        ("meter replaced", "upheld", "regrade"),
+        ("and the new one too", "open", None),
+    ]
