@@ -14,7 +14,7 @@ from crypto.keys import Signer
 from crypto.records import Receipt
 from ledger.account import Account
 from ledger.domain import agricultural, industrial
-from ledger.domain.common import check_period, period_end, year_before
+from ledger.domain.common import check_period, period_end
 from ledger.domain.grading import agri_grade, grade_submission, industrial_grade
 from ledger.domain.reference import METHODS_ACCOUNT, AgriGrading, IndustrialGrading, Published
 from ledger.errors import Invalid, LedgerError
@@ -56,9 +56,8 @@ def _industrial_grades(
         others = [f for other, f in cut_figures[code].items() if other != account_id]
         industry_co2e = co2e + sum(f[0] for f in others)
         industry_value = value + sum(f[1] for f in others)
-        before = account.state.figures(year_before(period))
-        previous = (before[0], before[1]) if before else None
         body = method.body_as(IndustrialGrading)
+        previous = industrial.previous_figures(account.state, period, body)
         grade = industrial_grade(body, co2e, value, industry_co2e, industry_value, previous)
         grades[account_id] = {
             "period": period,

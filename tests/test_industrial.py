@@ -305,3 +305,30 @@ def test_process_emissions_count_in_totals_and_grades(client, node, meter):
     regraded = grading_run(client, node, "industrial", "2026-Q3")
     [grade] = [grade_of(r) for r in regraded["appended"] if r["account"] == D]
     assert grade["co2e_g"] == 1_500 + 2 + electricity["co2e_g"]
+
+
+def test_the_vertical_comparison_may_be_a_trailing_average(client, node, meter):
+    from ledger.seeds import GRADING_METHODS, SEED_VALID_FROM
+
+    register_enterprises(client, node)
+    params = {**GRADING_METHODS["industrial-grading"], "vertical": "trailing_average"}
+    method = {
+        "name": "industrial-grading",
+        "version": 2,
+        "valid_from": SEED_VALID_FROM,
+        "params": {**params, "trailing_periods": 2},
+    }
+    ok(send(client, node.authority_key, "sys:methods", "GradingMethodPublished", method))
+    load_quarter(client, meter, ("2026-01-01", "2026-03-31"), {A: (1_000_000, 1_000_000)})
+    load_quarter(client, meter, ("2026-04-01", "2026-06-30"), {A: (3_000_000, 1_000_000)})
+    load_quarter(client, meter, ("2026-07-01", "2026-09-30"), {A: (1_000_000, 1_000_000)})
+    result = grading_run(client, node, "industrial", "2026-Q3")
+    [grade] = [grade_of(r) for r in result["appended"] if r["account"] == A]
+    co2e = [(wh * 570_300 + 500_000) // 1_000_000 for wh in (1_000_000, 3_000_000)]
+    assert grade["method"] == "industrial-grading@2"
+    assert grade["previous"] == {"co2e_g": sum(co2e), "value_fen": 2_000_000}  # Q1 and Q2
+    # alone in C26 this quarter: K = 1 (light green), and L fell by half: one step greener
+    assert grade["grade"] == "dark_green"
+    same_period = {**grade, "previous": None}  # what last year's comparison would say
+    wire = signed(node.grader_key, A, "GradeAssigned", same_period)
+    refused(client.post("/v1/submissions", json=wire), 422, "submission.data.previous")

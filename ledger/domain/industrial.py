@@ -16,6 +16,7 @@ from ledger.domain.common import (
     check_period,
     co2e_grams,
     event_rule,
+    period_before,
     period_of,
     year_before,
 )
@@ -207,6 +208,23 @@ def _decide_reversed(
     return {"reverses": data.entry, "period": period, "value_fen": -fen}
 
 
+def previous_figures(
+    account: EnterpriseAccount, period: str, method: IndustrialGrading
+) -> tuple[int, int] | None:
+    """(co2e_g, value_fen) the vertical comparison uses: the same period a year earlier, or
+    the sums over the trailing periods that have figures; None if there is none."""
+    if method.vertical == "same_period_last_year":
+        before = account.figures(year_before(period))
+        return (before[0], before[1]) if before else None
+    totals, earlier = [0, 0], period
+    for _ in range(method.trailing_periods):
+        earlier = period_before(earlier)
+        figures = account.figures(earlier)
+        if figures is not None:
+            totals = [totals[0] + figures[0], totals[1] + figures[1]]
+    return (totals[0], totals[1]) if totals[1] > 0 else None
+
+
 def expected_grade(
     account: EnterpriseAccount, data: GradeAssigned, method: IndustrialGrading
 ) -> str:
@@ -229,11 +247,13 @@ def _decide_grade(account: EnterpriseAccount, data: GradeAssigned, context: Cont
     industry = account.check_registered(context)["industry"]  # grade_basis has checked it
     if data.industry != industry:
         raise Invalid(f"the enterprise is in {industry}", "submission.data.industry")
-    before = account.figures(year_before(data.period))
+    body = method.body_as(IndustrialGrading)
     previous = None if data.previous is None else (data.previous.co2e_g, data.previous.value_fen)
-    if previous != (before[:2] if before else None):
+    if previous != previous_figures(account, data.period, body):
         raise Invalid(
-            "`previous` must be the same period a year earlier, or null", "submission.data.previous"
+            f"`previous` must be the firm's {body.vertical.replace('_', ' ')} as {data.method}"
+            " defines it, or null without one",
+            "submission.data.previous",
         )
     if data.industry_value_fen <= 0 or data.industry_co2e_g < 0:
         raise Invalid("industry totals must be positive", "submission.data.industry_value_fen")

@@ -81,6 +81,10 @@ class IndustrialGrading(msgspec.Struct, forbid_unknown_fields=True):
     bands: list[IndustrialBand]
     beyond: str
     improved_permille: Annotated[int, msgspec.Meta(ge=0, le=1000)]
+    # the firm's own history: the same period a year earlier, or its trailing average over
+    # the `trailing_periods` periods before (their summed co2e over their summed value)
+    vertical: Literal["same_period_last_year", "trailing_average"] = "same_period_last_year"
+    trailing_periods: Annotated[int, msgspec.Meta(ge=1, le=20)] = 4
 
 
 class AgriGrading(msgspec.Struct, forbid_unknown_fields=True):
