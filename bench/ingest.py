@@ -212,6 +212,45 @@ def _probe_lag(port: int, node, bank, stop: threading.Event, lags: list[float]) 
         time.sleep(0.05)
 
 
+def bench_behaviours(count: int, banks: int) -> float:
+    """(c2) GreenBehaviourRecorded per second through Ledger.submit_batch, batches of 100, with
+    `banks` bank keys registered: each is decided with the person's accounts at every bank."""
+    schema = new_schema()
+    try:
+        with tempfile.TemporaryDirectory() as data:
+            node = new_node(Path(data), pg_env(schema))
+            bank = register_bank(node)
+            for n in range(banks - 1):  # the other banks: their keys widen every person's reads
+                other = generate_signer(f"bank.other{n}")
+                roles = {"vkey": other.verifier.text, "roles": ["bank"]}
+                wire = signed_submission(node.admin_key, "sys:keys", "KeyRegistered", roles)
+                node.ledger.submit(wire)
+            opened = wires_for(bank, "b", count)
+            for offset in range(0, count, BATCH):
+                node.ledger.submit_batch(opened[offset : offset + BATCH])
+            at = now_text()
+            behaviours = [
+                signed_submission(
+                    bank,
+                    wire["submission"]["account"],
+                    "GreenBehaviourRecorded",
+                    {"behaviour": "online_transfer", "count": 1, "on": at[:10], "ref": f"t{i}"},
+                    f"t{i}",
+                    at,
+                )
+                for i, wire in enumerate(opened)
+            ]
+            start = time.perf_counter()
+            for offset in range(0, count, BATCH):
+                results = node.ledger.submit_batch(behaviours[offset : offset + BATCH])
+                assert all(hasattr(r, "leaf_hash") for r in results), results[:3]
+            seconds = time.perf_counter() - start
+            node.close()
+    finally:
+        drop_schema(schema)
+    return rate(count, seconds)
+
+
 def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float, list[float]]:
     """(d) entries per second through HTTP batch submissions; (e) integration lag samples."""
     schema = new_schema()
@@ -276,6 +315,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20000)
     parser.add_argument("--http-entries", type=int, default=30000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--banks", type=int, default=26, help="bank keys for (c2)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
@@ -292,6 +332,8 @@ def main() -> None:
     print(f"(c) ledger API, {args.repeat} runs ...", flush=True)
     ledgers = [bench_ledger(args.entries) for _ in range(args.repeat)]
     ledger = statistics.median(ledgers)
+    print(f"(c2) behaviours, {args.banks} banks ...", flush=True)
+    behaviours = bench_behaviours(args.entries // 2, args.banks)
     print(f"(d) HTTP, {args.workers} workers, {args.clients} clients ...", flush=True)
     http_rate, lags = bench_http(args.http_entries, args.workers, args.port, args.clients)
     lags.sort()
@@ -306,6 +348,8 @@ def main() -> None:
     label = "(c) ledger entries, Ledger.submit_batch, batches of 100"
     print(f"{label:58} {ledger:12,.0f}  {_spread(ledgers)}")
     print(f"{'    (c) / (a one core)':58} {ledger / one:12.0%}")
+    label = f"(c2) behaviours (per-person caps over {args.banks} banks), batches of 100"
+    print(f"{label:58} {behaviours:12,.0f}")
     label = f"(d) ledger entries over HTTP batch, {args.workers} workers"
     print(f"{label:58} {http_rate:12,.0f}")
     print(f"(e) integration lag, {len(lags)} probes during (d): p50 {p50:.0f} ms, p99 {p99:.0f} ms")
