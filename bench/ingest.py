@@ -154,6 +154,15 @@ def bench_plain_eventsourcing(count: int) -> float:
     return rate(count, seconds)
 
 
+def submit_timed(node, wires: list[dict]) -> float:
+    """Seconds to submit `wires` in batches of BATCH, every one accepted."""
+    start = time.perf_counter()
+    for offset in range(0, len(wires), BATCH):
+        results = node.ledger.submit_batch(wires[offset : offset + BATCH])
+        assert all(hasattr(r, "leaf_hash") for r in results), results[:3]
+    return time.perf_counter() - start
+
+
 def bench_ledger(count: int) -> float:
     """(c) ledger entries per second through Ledger.submit_batch, batches of 100."""
     schema = new_schema()
@@ -161,12 +170,7 @@ def bench_ledger(count: int) -> float:
         with tempfile.TemporaryDirectory() as data:
             node = new_node(Path(data), pg_env(schema))
             bank = register_bank(node)
-            wires = wires_for(bank, "c", count)
-            start = time.perf_counter()
-            for offset in range(0, count, BATCH):
-                results = node.ledger.submit_batch(wires[offset : offset + BATCH])
-                assert all(hasattr(r, "leaf_hash") for r in results), results[:3]
-            seconds = time.perf_counter() - start
+            seconds = submit_timed(node, wires_for(bank, "c", count))
             node.close()
     finally:
         drop_schema(schema)
@@ -240,11 +244,7 @@ def bench_behaviours(count: int, banks: int) -> float:
                 )
                 for i, wire in enumerate(opened)
             ]
-            start = time.perf_counter()
-            for offset in range(0, count, BATCH):
-                results = node.ledger.submit_batch(behaviours[offset : offset + BATCH])
-                assert all(hasattr(r, "leaf_hash") for r in results), results[:3]
-            seconds = time.perf_counter() - start
+            seconds = submit_timed(node, behaviours)
             node.close()
     finally:
         drop_schema(schema)

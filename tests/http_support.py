@@ -75,3 +75,15 @@ def grade_of(receipt: dict[str, Any]) -> dict[str, Any]:
 def reverse(client: TestClient, signer: Signer, account: str, entry: str, reason: str) -> Response:
     """Submit EntryReversed of the entry with leaf hash `entry` on `account`."""
     return send(client, signer, account, "EntryReversed", {"entry": entry, "reason": reason})
+
+
+def publish_version_2(client: TestClient, node: Node, name: str) -> dict[str, Any]:
+    """Version 2 of factor table `name` (the one the demo publishes), by the authority."""
+    from ledger.seeds import SEED_VALID_FROM
+    from tools.demo import VERSION_2
+
+    body, source = next((body, source) for table, body, source in VERSION_2 if table == name)
+    table = {"name": name, "version": 2, "valid_from": SEED_VALID_FROM}
+    data = {**table, "factors": body, "source": source}
+    assert node.authority_key is not None
+    return ok(send(client, node.authority_key, "sys:factors", "FactorTablePublished", data))

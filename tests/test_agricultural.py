@@ -3,7 +3,17 @@
 import pytest
 
 from api.app import create_app
-from tests.http_support import bearer, effect, grade_of, grading_run, ok, refused, reverse, send
+from tests.http_support import (
+    bearer,
+    effect,
+    grade_of,
+    grading_run,
+    ok,
+    publish_version_2,
+    refused,
+    reverse,
+    send,
+)
 from tests.support import pid, register
 
 GRAIN, PIGS, MILL = "agr:grain-001", "agr:pig-007", "agr:fert-003"
@@ -86,22 +96,9 @@ def test_green_list_grades_and_corrections(client, node, bureau):
     refused(regrade, 422, "submission.data.grade")
 
 
-def publish_agri_v2(client, node):
-    from ledger.seeds import AGRI_FACTORS_V2, SEED_VALID_FROM
-
-    table = {
-        "name": "agri-factors",
-        "version": 2,
-        "valid_from": SEED_VALID_FROM,
-        "factors": AGRI_FACTORS_V2,
-        "source": "seed data items per kind",
-    }
-    return ok(send(client, node.authority_key, "sys:factors", "FactorTablePublished", table))
-
-
 def test_each_kind_of_farm_reports_its_own_items(client, node, bureau):
     register_farms(client, node)
-    publish_agri_v2(client, node)
+    publish_version_2(client, node, "agri-factors")
     area = effect(record(client, bureau, GRAIN, "planting_area", 50_000, "m2"))
     assert area == {"reduction_g": 0, "emission_g": 0, "rules": "agri-factors@2"}  # a datum
     assert effect(record(client, bureau, GRAIN, "straw_produced", 9_000, "g"))["reduction_g"] == 0

@@ -5,7 +5,16 @@ from fractions import Fraction
 import pytest
 
 from api.app import create_app
-from tests.http_support import effect, grade_of, grading_run, ok, refused, reverse, send
+from tests.http_support import (
+    effect,
+    grade_of,
+    grading_run,
+    ok,
+    publish_version_2,
+    refused,
+    reverse,
+    send,
+)
 from tests.support import register, settle, signed
 
 A, B, C, D = (f"ind:91330800MA{n}XXXXXXX" for n in "ABCD")  # C26 x3, C30 x1
@@ -259,20 +268,6 @@ def test_grading_run_requests_are_checked(client, node, meter):
     assert empty["appended"] == [] and empty["unchanged"] == 0
 
 
-def publish_factors_v2(client, node):
-    """industrial-factors@2 (process CO2 per product), as an authority publishes it."""
-    from ledger.seeds import INDUSTRIAL_FACTORS_V2, SEED_VALID_FROM
-
-    table = {
-        "name": "industrial-factors",
-        "version": 2,
-        "valid_from": SEED_VALID_FROM,
-        "factors": INDUSTRIAL_FACTORS_V2,
-        "source": "IPCC 2006 defaults",
-    }
-    return ok(send(client, node.authority_key, "sys:factors", "FactorTablePublished", table))
-
-
 def process(client, signer, account, product, grams, start, end, unit="g"):
     data = {"product": product, "quantity": grams, "unit": unit, "from": start, "to": end}
     return send(client, signer, account, "ProcessOutputRecorded", data)
@@ -283,7 +278,7 @@ def test_process_emissions_count_in_totals_and_grades(client, node, meter):
     # version 1 has no products: refused until the authority publishes version 2
     before = process(client, meter, D, "cement_clinker", 1_000_000, *JULY)
     refused(before, 422, "submission.data.product")
-    publish_factors_v2(client, node)
+    publish_version_2(client, node, "industrial-factors")
     made = process(client, meter, D, "cement_clinker", 1_000_000, *JULY)
     assert effect(made) == {"co2e_g": 520_000, "rules": "industrial-factors@2"}  # 0.52 t/t
     assert effect(process(client, meter, D, "quicklime", 2_000, *JULY))["co2e_g"] == 1_500

@@ -3,7 +3,7 @@
 import pytest
 
 from ledger.seeds import PERSONAL_FACTORS
-from tests.http_support import effect, refused, reverse, send
+from tests.http_support import effect, publish_version_2, refused, reverse, send
 from tests.support import pid, register, signed
 
 DAY = "2026-11-20"
@@ -245,19 +245,7 @@ def test_two_processes_at_once_never_exceed_a_persons_cap(
 
 
 def test_behaviours_beyond_banking_from_a_city_platform(client, node, abc):
-    from ledger.seeds import PERSONAL_FACTORS_V2, SEED_VALID_FROM
-
-    table = {
-        "name": "personal-factors",
-        "version": 2,
-        "valid_from": SEED_VALID_FROM,
-        "factors": PERSONAL_FACTORS_V2,
-        "source": "seed gaps",
-    }
-    assert (
-        send(client, node.authority_key, "sys:factors", "FactorTablePublished", table).status_code
-        == 201
-    )
+    publish_version_2(client, node, "personal-factors")
     platform = register(node, "platform.citybus", ["platform"])
     person = pid("p1")
     city, bank = f"per:citybus:{person}", f"per:abc:{person}"

@@ -73,6 +73,11 @@ def _code(rng: random.Random, length: int) -> str:
     return "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(length))
 
 
+VERSION_2 = (
+    ("industrial-factors", INDUSTRIAL_FACTORS_V2, INDUSTRIAL_FACTORS_V2_SOURCE),
+    ("personal-factors", PERSONAL_FACTORS_V2, PERSONAL_FACTORS_V2_SOURCE),
+    ("agri-factors", AGRI_FACTORS_V2, AGRI_FACTORS_V2_SOURCE),
+)
 PLATFORM = "citybus"  # a city platform keeping personal accounts beside the banks
 DEMO_PID_SECRET = b"carbon-ledger demo: the banks' shared pseudonym secret"
 
@@ -263,36 +268,12 @@ def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int)
         (f"platform.{PLATFORM}", "platform"),
     ]
     plan = DemoPlan(bank_codes, keys)
-    factors = {
-        "name": "industrial-factors",
-        "version": 2,
-        "valid_from": SEED_VALID_FROM,
-        "factors": INDUSTRIAL_FACTORS_V2,
-        "source": INDUSTRIAL_FACTORS_V2_SOURCE,
-    }
-    plan.operations.append(
-        Operation("authority.quzhou", "sys:factors", "FactorTablePublished", factors, "factors-v2")
-    )
-    personal = {
-        "name": "personal-factors",
-        "version": 2,
-        "valid_from": SEED_VALID_FROM,
-        "factors": PERSONAL_FACTORS_V2,
-        "source": PERSONAL_FACTORS_V2_SOURCE,
-    }
-    plan.operations.append(
-        Operation("authority.quzhou", "sys:factors", "FactorTablePublished", personal, "pers-v2")
-    )
-    agri = {
-        "name": "agri-factors",
-        "version": 2,
-        "valid_from": SEED_VALID_FROM,
-        "factors": AGRI_FACTORS_V2,
-        "source": AGRI_FACTORS_V2_SOURCE,
-    }
-    plan.operations.append(
-        Operation("authority.quzhou", "sys:factors", "FactorTablePublished", agri, "agri-v2")
-    )
+    for name, body, source in VERSION_2:  # the authority publishes version 2 of each table
+        table = {"name": name, "version": 2, "valid_from": SEED_VALID_FROM}
+        data = {**table, "factors": body, "source": source}
+        plan.operations.append(
+            Operation("authority.quzhou", "sys:factors", "FactorTablePublished", data, f"{name}-v2")
+        )
     _persons(plan, rng, persons)
     _enterprises(plan, rng, enterprises)
     _farms(plan, rng, farms)
