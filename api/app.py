@@ -6,7 +6,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import accounts, bundles, grading, log, observe, readmodels, submissions, tiles, tokens
+from api import (
+    accounts,
+    bundles,
+    documents,
+    grading,
+    log,
+    observe,
+    readmodels,
+    submissions,
+    tiles,
+    tokens,
+)
 from api.openapi import NOT_YET, problem_openapi
 from api.problems import install_problem_handlers
 from ledger.node import Node
@@ -52,6 +63,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.include_router(grading.router)
     app.include_router(bundles.router)
     app.include_router(tokens.router)
+    app.include_router(documents.router)
     app.include_router(readmodels.router, responses={503: NOT_YET})
     # FastAPI's documented way to customise the schema is to replace this method
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]

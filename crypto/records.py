@@ -15,6 +15,7 @@ from crypto.merkle import leaf_hash
 SUBMISSION_CONTEXT = b"carbon-ledger/submission/v1\n"
 RECEIPT_CONTEXT = b"carbon-ledger/receipt/v1\n"
 TOKEN_REQUEST_CONTEXT = b"carbon-ledger/token-request/v1\n"
+DOCUMENT_CONTEXT = b"carbon-ledger/document/v1\n"
 ENTRY_VERSION = 1
 BUNDLE_FORMAT = "carbon-ledger/bundle/v1"
 AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -174,6 +175,18 @@ def signed_token_request(
     fields = msgspec.to_builtins(request)
     signature = signer.sign(TOKEN_REQUEST_CONTEXT + canonical_json(fields))
     return {"request": fields, "signature": base64.b64encode(signature).decode()}
+
+
+def document_message(account: str, digest: str) -> bytes:
+    """What a firm's key signs to attach a document (by its SHA-256) to its account."""
+    return DOCUMENT_CONTEXT + f"{account}\n{digest}\n".encode()
+
+
+def sign_document(signer: Signer, account: str, content: bytes) -> str:
+    """The `Document-Signature` header for uploading `content` to `account`: key id, base64."""
+    digest = hashlib.sha256(content).hexdigest()
+    signature = signer.sign(document_message(account, digest))
+    return f"{signer.key_id} {base64.b64encode(signature).decode()}"
 
 
 def encode_entry(

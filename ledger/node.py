@@ -11,6 +11,7 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from crypto.keys import Signer, Verifier
 from crypto.records import Receipt, signed_submission
+from ledger.documents import DocumentStore
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
 from ledger.faults import is_transient, unavailable
@@ -55,6 +56,11 @@ class Node:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    @functools.cached_property
+    def documents(self) -> DocumentStore:
+        """Evidence documents by content: files beside SQLite, a table on PostgreSQL."""
+        return self.store.storage.document_store(self.store.factory, self.data_dir)
 
     @functools.cached_property
     def tokens(self) -> TokenStore:
@@ -291,6 +297,7 @@ def init_node(settings: Settings, founders: Governance | None = None) -> bool:
     store, _ = _store(settings, create=True)
     try:
         store.storage.token_store(store.factory, settings.data_dir, create=True)
+        store.storage.document_store(store.factory, settings.data_dir, create=True)
         ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
         size = store.recorder.max_notification_id() or 0
         if ledger.registry().keys == {}:

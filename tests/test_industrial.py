@@ -327,3 +327,40 @@ def test_the_vertical_comparison_may_be_a_trailing_average(client, node, meter):
     same_period = {**grade, "previous": None}  # what last year's comparison would say
     wire = signed(node.grader_key, A, "GradeAssigned", same_period)
     refused(client.post("/v1/submissions", json=wire), 422, "submission.data.previous")
+
+
+def test_evidence_documents_are_attached_by_their_key_and_read_in_scope(client, node):
+    from crypto.records import sign_document
+    from tests.http_support import bearer, problem
+
+    register_enterprises(client, node)
+    firm = register(node, f"ent.{A[4:]}", ["enterprise"])
+    rival = register(node, f"ent.{B[4:]}", ["enterprise"])
+    pdf = b"%PDF-1.7 calibration certificate for meter M1\n"
+
+    def attach(content, signer=firm, account=A, signature=None):
+        header = signature or sign_document(signer, account, content)
+        return client.post(
+            f"/v1/accounts/{account}/documents",
+            content=content,
+            headers={"Document-Signature": header, "Content-Type": "application/pdf"},
+        )
+
+    made = attach(pdf)
+    assert made.status_code == 201, made.text
+    digest = made.json()["sha256"]
+    assert attach(pdf).status_code == 200  # the same bytes: one document
+    refused(attach(pdf, signer=rival), 403, "Document-Signature")
+    forged = sign_document(firm, A, pdf + b"x")  # signed other bytes
+    refused(attach(pdf, signature=forged), 401, "Document-Signature")
+    refused(attach(pdf, signature="nonsense"), 401, "Document-Signature")
+    problem(attach(b"x" * (1024 * 1024 + 1)), 413)
+    refused(attach(b""), 422, "body")
+    own = client.get(f"/v1/documents/{digest}", headers=bearer(node, f"ent:{A[4:]}"))
+    assert own.status_code == 200 and own.content == pdf
+    assert client.get(f"/v1/documents/{digest}", headers=bearer(node, "regulator")).content == pdf
+    other = client.get(f"/v1/documents/{digest}", headers=bearer(node, f"ent:{B[4:]}"))
+    refused(other, 404, "digest")
+    refused(
+        client.get(f"/v1/documents/{'0' * 64}", headers=bearer(node, "regulator")), 404, "digest"
+    )

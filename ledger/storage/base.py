@@ -37,6 +37,7 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
+from ledger.documents import DocumentStore
 from ledger.tokens import TokenStore
 
 # --- the event store: claims, system versions, bulk reads -----------------------------------
@@ -509,6 +510,12 @@ class Backend(ABC):
     @abstractmethod
     def lease(self, factory: InfrastructureFactory[Any], data_dir: Path, purpose: str) -> Lease:
         """The lock that makes one process the only one doing `purpose` on this ledger."""
+
+    @abstractmethod
+    def document_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> DocumentStore:
+        """Where this ledger's evidence documents are kept; `create` makes missing tables."""
 
     @abstractmethod
     def token_store(

@@ -20,6 +20,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from ledger.documents import Document, DocumentStore, document_digest
 from ledger.storage.base import (
     CLAIMS,
     CLAIMS_TABLE,
@@ -338,6 +339,40 @@ class PostgresTokenStore(TokenStore):
             return [TokenRecord(**row) for row in cursor.fetchall()]
 
 
+DOCUMENTS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (sha256 TEXT PRIMARY KEY, account TEXT NOT NULL,"
+    " content BYTEA NOT NULL)"
+)
+
+
+class PostgresDocumentStore(DocumentStore):
+    """Documents in a table of the ledger's schema: every node serves them."""
+
+    def __init__(self, datastore: Any) -> None:
+        self.datastore = datastore
+        self.table = f'"{datastore.schema}"."documents"'
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(DOCUMENTS_TABLE.format(t=self.table))
+
+    def put(self, account: str, content: bytes) -> str:
+        digest = document_digest(content)
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"INSERT INTO {self.table} (sha256, account, content) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                [digest, account, content],
+            )
+        return digest
+
+    def get(self, digest: str) -> Document | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT account, content FROM {self.table} WHERE sha256 = %s", [digest])
+            row = cursor.fetchone()
+        return None if row is None else Document(str(row["account"]), bytes(row["content"]))
+
+
 class Postgres(Backend):
     name = "postgres"
     persistence_module = "eventsourcing.postgres"
@@ -395,6 +430,15 @@ class Postgres(Backend):
         datastore = cast(SQLFactory, factory).datastore
         key = advisory_key(datastore.schema, purpose)
         return AdvisoryLease(datastore.pool.conninfo, key, **datastore.pool.kwargs)
+
+    def document_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> DocumentStore:
+        store = PostgresDocumentStore(factory.datastore)  # type: ignore[attr-defined]
+        if create:
+            with self.setup_lock():
+                store.create_table()
+        return store
 
     def token_store(
         self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False

@@ -18,6 +18,7 @@ from eventsourcing.sqlite import (
     SQLiteTrackingRecorder,
 )
 
+from ledger.documents import DOCUMENTS_DIR, DocumentStore, FileDocumentStore
 from ledger.storage.base import (
     CLAIMS,
     CLAIMS_TABLE,
@@ -209,6 +210,12 @@ class SQLite(Backend):
 
     def lease(self, factory: InfrastructureFactory[Any], data_dir: Path, purpose: str) -> Lease:
         return FileLease(data_dir / f"{purpose}.lock")
+
+    def document_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> DocumentStore:
+        """Files named by hash beside the database."""
+        return FileDocumentStore(data_dir / DOCUMENTS_DIR)
 
     def token_store(
         self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
