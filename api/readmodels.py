@@ -15,6 +15,7 @@ from api.auth import PrincipalDep
 from api.deps import NodeDep
 from api.params import After
 from api.problems import NotYet
+from ledger.bundles import person_summary
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
 from ledger.errors import Conflict, NotFound
@@ -99,6 +100,20 @@ async def person(
         raise NotFound("no such person")
     bank = None if principal.kind == REGULATOR else principal.code
     return await _read(request, node, after, _person, pid, bank)
+
+
+@router.get(
+    "/v1/persons/{pid}/summary",
+    summary="A ledger-signed summary of a person's reduction in a period, across every bank"
+    " (regulator: for the city credit score)",
+)
+async def person_summary_of(
+    pid: PersonId, period: Period, principal: PrincipalDep, node: NodeDep
+) -> dict[str, Any]:
+    if principal.kind != REGULATOR:
+        raise NotFound("no such person")
+    check_period(period, "period")
+    return await run_in_threadpool(person_summary, node, pid, period)
 
 
 @router.get(

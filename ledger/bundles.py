@@ -17,10 +17,12 @@ from typing import Any, TextIO
 from crypto.checkpoint import parse_checkpoint
 from crypto.grade_statement import GradeStatement
 from crypto.note import sign_note, split_note
+from crypto.person_summary import Head, PersonSummary
 from crypto.records import BUNDLE_FORMAT, Entry, decode_entry, entry_leaf_hash
 from crypto.statement import Statement
 from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance
+from ledger.domain.personal import period_reduction, person_accounts
 from ledger.errors import NotFound
 from ledger.history import chain, state_before
 from ledger.node import Node
@@ -165,6 +167,27 @@ def grade_statement(node: Node, account: str, period: str) -> dict[str, Any]:
         "entry": item["entry"],
         "inclusion": item["inclusion"],
     }
+
+
+def person_summary(node: Node, pid: str, period: str) -> dict[str, Any]:
+    """A ledger-signed summary of what person `pid` reduced in `period` at every bank and
+    platform, as of the current checkpoint (each account's head pins what was summed)."""
+    size, bundle = _header(node)
+    note = bundle["checkpoints"][0]
+    keys = node.ledger.registry().keys
+    heads, co2e_g, points = [], 0, 0
+    for account in person_accounts(f"per::{pid}", keys):
+        state, leaves = state_before(node.log, account, size)
+        if not leaves:
+            continue
+        reduced, earned = period_reduction(state, period)
+        co2e_g, points = co2e_g + reduced, points + earned
+        heads.append(Head(account, leaves[-1].seq, leaves[-1].leaf_hash.hex()))
+    if not heads:
+        raise NotFound("no such person", "pid")
+    checkpoint = parse_checkpoint(split_note(note)[0])
+    summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint)
+    return {"summary": sign_note(summary.body(), node.ledger_key), "checkpoint": note}
 
 
 def evidence_bundle(

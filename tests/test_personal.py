@@ -266,3 +266,42 @@ def test_behaviours_beyond_banking_from_a_city_platform(client, node, abc):
     refused(
         send(client, abc, f"per:citybus:{pid('p2')}", "AccountOpened", {}), 403, "submission.key"
     )
+
+
+def test_a_signed_summary_of_a_persons_reduction_for_the_credit_score(client, node, abc, xyz):
+    from crypto.note import open_note
+    from crypto.person_summary import parse_person_summary
+    from tests.http_support import bearer
+    from tests.support import integrate_all
+
+    person = pid("p1")
+    for bank, signer in (("abc", abc), ("xyz", xyz)):
+        assert send(client, signer, f"per:{bank}:{person}", "AccountOpened", {}).status_code == 201
+    ok_a = effect(record(client, abc, f"per:abc:{person}", "online_transfer", 2, "a1"))  # 48 g
+    effect(record(client, xyz, f"per:xyz:{person}", "online_payment", 3, "x1"))  # 15 g
+    effect(record(client, xyz, f"per:xyz:{person}", "online_payment", 1, "x2", on="2026-08-01"))
+    wrong = client.post(
+        "/v1/submissions",
+        json=signed(
+            abc,
+            f"per:abc:{person}",
+            "GreenBehaviourRecorded",
+            {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "a2"},
+        ),
+    )
+    reverse(client, abc, f"per:abc:{person}", wrong.json()["leaf_hash"], "entered twice")
+    integrate_all(node)
+    url = f"/v1/persons/{person}/summary?period=2026-Q4"
+    answer = client.get(url, headers=bearer(node, "regulator")).json()
+    note = open_note(answer["summary"], [node.ledger_key.verifier])
+    summary = parse_person_summary(note.text)
+    assert (summary.pid, summary.period) == (person, "2026-Q4")
+    assert (summary.co2e_g, summary.points) == (ok_a["co2e_g"] + 15, ok_a["points"] + 15)
+    assert [h.account for h in summary.accounts] == [f"per:abc:{person}", f"per:xyz:{person}"]
+    assert summary.checkpoint.size == node.reader.size()
+    assert client.get(url.replace("Q4", "Q3"), headers=bearer(node, "regulator")).json()
+    assert client.get(url, headers=bearer(node, "bank:abc")).status_code == 404
+    missing = client.get(
+        f"/v1/persons/{pid('nobody')}/summary?period=2026", headers=bearer(node, "regulator")
+    )
+    assert missing.status_code == 404

@@ -16,6 +16,7 @@ from ledger.domain.common import (
     co2e_grams,
     event_rule,
     parse_date,
+    period_of,
 )
 from ledger.domain.reference import PersonalFactors
 from ledger.errors import Conflict, Forbidden, Invalid
@@ -88,6 +89,7 @@ class Counted:
     co2e_g: int
     counted: int = 0
     usage_keys: tuple[str, ...] = ()
+    on: str = ""  # a behaviour's date
 
 
 @dataclass
@@ -101,6 +103,16 @@ class PersonalAccount:
     refs: set[str] = field(default_factory=set)
     entries: dict[str, Counted] = field(default_factory=dict)
     reversed: set[str] = field(default_factory=set)
+
+
+def period_reduction(account: PersonalAccount, period: str) -> tuple[int, int]:
+    """(co2e_g, points) the account's live behaviours dated in `period` earned."""
+    live = [
+        counted
+        for leaf, counted in account.entries.items()
+        if counted.on and leaf not in account.reversed and period_of(counted.on, period)
+    ]
+    return sum(c.co2e_g for c in live), sum(c.points for c in live)
 
 
 def bank_of(account: str) -> str:
@@ -234,7 +246,7 @@ def _record_behaviour(account: PersonalAccount, entry: Applied[GreenBehaviourRec
     account.issued += effect["points"]
     account.refs.add(entry.data.ref)
     account.entries[entry.leaf_hash] = Counted(
-        entry.type, effect["points"], effect["co2e_g"], effect["counted"], keys
+        entry.type, effect["points"], effect["co2e_g"], effect["counted"], keys, entry.data.on
     )
 
 

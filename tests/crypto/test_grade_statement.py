@@ -38,3 +38,15 @@ def test_round_trip():
 def test_anything_else_is_refused(edit):
     with pytest.raises((StatementError, ValueError)):
         parse_grade_statement(edit(STATED.body()))
+
+
+def test_person_summaries_round_trip_and_refuse_other_forms():
+    from crypto.person_summary import Head, PersonSummary, parse_person_summary
+
+    heads = (Head("per:abc:" + "a" * 52, 3, "cd" * 32), Head("per:xyz:" + "a" * 52, 0, "ef" * 32))
+    summary = PersonSummary("a" * 52, "2026-Q4", 63, 63, heads, STATED.checkpoint)
+    body = summary.body()
+    assert parse_person_summary(body) == summary
+    for edit in ("co2e_g 63", "points 63", f"account per:abc:{'a' * 52} 3"):
+        with pytest.raises((StatementError, ValueError)):
+            parse_person_summary(body.replace(edit, edit.replace("3", "03", 1)))
