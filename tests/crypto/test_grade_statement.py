@@ -47,6 +47,11 @@ def test_person_summaries_round_trip_and_refuse_other_forms():
     summary = PersonSummary("a" * 52, "2026-Q4", 63, 63, heads, STATED.checkpoint)
     body = summary.body()
     assert parse_person_summary(body) == summary
-    for edit in ("co2e_g 63", "points 63", f"account per:abc:{'a' * 52} 3"):
+    for old, new in (
+        ("co2e_g 63", "co2e_g 063"),
+        ("points 63", "points +63"),
+        (f"per:abc:{'a' * 52} 3 ", f"per:abc:{'a' * 52} 03 "),
+        ("pid ", "person "),
+    ):
         with pytest.raises((StatementError, ValueError)):
-            parse_person_summary(body.replace(edit, edit.replace("3", "03", 1)))
+            parse_person_summary(body.replace(old, new))
