@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import psycopg
@@ -287,16 +287,28 @@ TOKENS_TABLE = (
 )
 
 
-class PostgresTokenStore(TokenStore):
-    """Token hashes in a table of the ledger's schema: every node sees a change at once."""
+class SchemaTable:
+    """A table of the ledger's schema beside eventsourcing's: every node sees it at once."""
+
+    name: str
+    ddl: str  # CREATE TABLE IF NOT EXISTS {t} ...
 
     def __init__(self, datastore: Any) -> None:
         self.datastore = datastore
-        self.table = f'"{datastore.schema}"."tokens"'
+        self.table = f'"{datastore.schema}"."{self.name}"'
 
     def create_table(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(TOKENS_TABLE.format(t=self.table))
+            cursor.execute(self.ddl.format(t=self.table))
+
+
+SchemaTableT = TypeVar("SchemaTableT", bound=SchemaTable)
+
+
+class PostgresTokenStore(SchemaTable, TokenStore):
+    """Token hashes: a token made or revoked through one node holds on every node at once."""
+
+    name, ddl = "tokens", TOKENS_TABLE
 
     def create(self, principal: str, request: str | None = None) -> tuple[str, str]:
         parse_principal(principal)
@@ -345,16 +357,10 @@ DOCUMENTS_TABLE = (
 )
 
 
-class PostgresDocumentStore(DocumentStore):
-    """Documents in a table of the ledger's schema: every node serves them."""
+class PostgresDocumentStore(SchemaTable, DocumentStore):
+    """Evidence documents by SHA-256: every node serves them."""
 
-    def __init__(self, datastore: Any) -> None:
-        self.datastore = datastore
-        self.table = f'"{datastore.schema}"."documents"'
-
-    def create_table(self) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(DOCUMENTS_TABLE.format(t=self.table))
+    name, ddl = "documents", DOCUMENTS_TABLE
 
     def put(self, account: str, content: bytes) -> str:
         digest = document_digest(content)
@@ -431,20 +437,21 @@ class Postgres(Backend):
         key = advisory_key(datastore.schema, purpose)
         return AdvisoryLease(datastore.pool.conninfo, key, **datastore.pool.kwargs)
 
-    def document_store(
-        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
-    ) -> DocumentStore:
-        store = PostgresDocumentStore(factory.datastore)  # type: ignore[attr-defined]
+    def _schema_table(
+        self, factory: InfrastructureFactory[Any], kind: type[SchemaTableT], create: bool
+    ) -> SchemaTableT:
+        store = kind(cast(SQLFactory, factory).datastore)
         if create:
             with self.setup_lock():
                 store.create_table()
         return store
 
+    def document_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> DocumentStore:
+        return self._schema_table(factory, PostgresDocumentStore, create)
+
     def token_store(
         self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
     ) -> TokenStore:
-        store = PostgresTokenStore(factory.datastore)  # type: ignore[attr-defined]
-        if create:
-            with self.setup_lock():
-                store.create_table()
-        return store
+        return self._schema_table(factory, PostgresTokenStore, create)
