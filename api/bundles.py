@@ -9,7 +9,7 @@ from api.accounts import AccountId
 from api.auth import PrincipalDep
 from api.deps import NodeDep
 from api.readmodels import Period
-from ledger.bundles import evidence_bundle, grade_statement, statement_bundle
+from ledger.bundles import evidence_bundle, grade_statement, period_statement, statement_bundle
 from ledger.domain.common import check_period
 from ledger.errors import NotFound
 
@@ -43,6 +43,20 @@ async def grade_statement_of(
     if not principal.can_read_grades(account_id) or account_id.startswith(("per:", "sys:")):
         raise NotFound("no such account")
     return await run_in_threadpool(grade_statement, node, account_id, period)
+
+
+@router.get(
+    "/{account_id}/period-statement",
+    summary="A ledger-signed statement of a farm's reductions, emissions and retirements in a"
+    " quarter, with the head entry's proof (exchanges, the farm, the regulator)",
+)
+async def period_statement_of(
+    account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
+) -> dict[str, Any]:
+    check_period(period, "period")
+    if not principal.can_read_statements(account_id) or not account_id.startswith("agr:"):
+        raise NotFound("no such account")
+    return await run_in_threadpool(period_statement, node, account_id, period)
 
 
 @router.get(

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -33,7 +33,9 @@ from crypto.grade_statement import GradeStatement, parse_grade_statement
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
 from crypto.note import NoteError, open_note
+from crypto.period_statement import PeriodStatement, parse_period_statement
 from crypto.records import (
+    Entry,
     Problem,
     Receipt,
     decode_entry,
@@ -107,6 +109,14 @@ class EvidenceResult(VerifiedBundle):
     account: str
     period: str
     grade: str
+
+
+class HasCheckpoint(Protocol):
+    @property
+    def checkpoint(self) -> Checkpoint: ...
+
+
+Stated = TypeVar("Stated", bound=HasCheckpoint)  # a signed statement's parsed note
 
 
 @dataclass(frozen=True)
@@ -294,23 +304,12 @@ class LedgerClient:
         """The account's latest grade for `period`, checked offline: the ledger's signature on
         the statement, the checkpoint (consistent with every one seen), the entry's leaf hash
         and inclusion proof, and that the entry is that grade."""
-        floor = self._floor()
-        query = urllib.parse.urlencode({"period": period})
-        _, data = self._send(
-            "GET", f"/v1/accounts/{_quote(account)}/grade-statement?{query}", auth=True
+        path = f"/v1/accounts/{_quote(account)}/grade-statement?"
+        stated, checkpoint, entry_bytes, entry, answer = self._signed_statement(
+            "grade statement",
+            path + urllib.parse.urlencode({"period": period}),
+            parse_grade_statement,
         )
-        answer = _json(data)
-        try:
-            note, entry_text = answer["statement"], answer["entry"]
-            text = open_note(note, [self.log_key]).text
-            stated = parse_grade_statement(text)
-            entry_bytes = base64.b64decode(entry_text, validate=True)
-            entry = decode_entry(entry_bytes)
-        except (KeyError, TypeError, ValueError, NoteError) as error:
-            raise VerificationError("grade statement", f"malformed or unsigned: {error}") from None
-        checkpoint = self._observe(answer["checkpoint"], floor)
-        if stated.checkpoint != checkpoint:
-            raise VerificationError("grade statement", "its checkpoint is not the one sent")
         if entry_leaf_hash(entry_bytes).hex() != stated.leaf:
             raise VerificationError("grade statement", "the entry is not the stated leaf")
         _check_inclusion(stated.index, stated.leaf, answer.get("inclusion") or [], checkpoint)
@@ -322,6 +321,46 @@ class LedgerClient:
         ):
             raise VerificationError("grade statement", "the entry is not the stated grade")
         return GradeStatementResult(stated, checkpoint, grade)
+
+    def period_statement(self, account: str, period: str) -> PeriodStatement:
+        """A farm's reductions, emissions and retirements in a quarter, as the ledger signs
+        them, checked offline: the signature, the checkpoint (consistent with every one seen),
+        and the head entry's inclusion proof (the figures are the ledger's signed word; its
+        statement bundle lets an auditor recompute them)."""
+        path = f"/v1/accounts/{_quote(account)}/period-statement?"
+        stated, checkpoint, entry_bytes, entry, answer = self._signed_statement(
+            "period statement",
+            path + urllib.parse.urlencode({"period": period}),
+            parse_period_statement,
+        )
+        leaf = entry_leaf_hash(entry_bytes).hex()
+        held = (entry.account, entry.seq, leaf, stated.period)
+        if held != (account, stated.seq, stated.head, period) or stated.account != account:
+            raise VerificationError("period statement", "the entry is not the stated head")
+        index = answer.get("index")
+        if not isinstance(index, int):
+            raise VerificationError("period statement", "no index for the head entry")
+        _check_inclusion(index, leaf, answer.get("inclusion") or [], checkpoint)
+        return stated
+
+    def _signed_statement(
+        self, check: str, path: str, parse: Callable[[str], Stated]
+    ) -> tuple[Stated, Checkpoint, bytes, Entry, dict[str, Any]]:
+        """A ledger-signed note with an entry: the parsed note, its checkpoint (observed and
+        the note's own), the entry's bytes and record, and the whole answer."""
+        floor = self._floor()
+        _, data = self._send("GET", path, auth=True)
+        answer = _json(data)
+        try:
+            stated = parse(open_note(answer["statement"], [self.log_key]).text)
+            entry_bytes = base64.b64decode(answer["entry"], validate=True)
+            entry = decode_entry(entry_bytes)
+        except (KeyError, TypeError, ValueError, NoteError) as error:
+            raise VerificationError(check, f"malformed or unsigned: {error}") from None
+        checkpoint = self._observe(answer["checkpoint"], floor)
+        if stated.checkpoint != checkpoint:
+            raise VerificationError(check, "its checkpoint is not the one sent")
+        return stated, checkpoint, entry_bytes, entry, answer
 
     def evidence(self, account: str, period: str) -> EvidenceResult:
         """The account's grade for `period` and everything it cites, verified offline."""

@@ -17,10 +17,12 @@ from typing import Any, TextIO
 from crypto.checkpoint import parse_checkpoint
 from crypto.grade_statement import GradeStatement
 from crypto.note import sign_note, split_note
+from crypto.period_statement import PeriodStatement
 from crypto.person_summary import Head, PersonSummary
 from crypto.records import BUNDLE_FORMAT, Entry, decode_entry, entry_leaf_hash
 from crypto.statement import Statement
 from ledger.account import Account, account_uuid
+from ledger.domain.agricultural import FarmAccount
 from ledger.domain.balances import balance
 from ledger.domain.personal import period_reduction, person_accounts
 from ledger.errors import NotFound
@@ -167,6 +169,32 @@ def grade_statement(node: Node, account: str, period: str) -> dict[str, Any]:
         "entry": item["entry"],
         "inclusion": item["inclusion"],
     }
+
+
+def period_statement(node: Node, account: str, period: str) -> dict[str, Any]:
+    """A ledger-signed statement of a farm's reductions, emissions and retirements in a
+    quarter as of the current checkpoint, with the head entry and its inclusion proof."""
+    size, bundle = _header(node)
+    state, leaves = state_before(node.log, account, size)
+    if not leaves or not isinstance(state, FarmAccount):
+        raise NotFound(f"{account} has no entries in the log yet", "account")
+    figures = state.figures(period)
+    reduction, emission = (figures[0], figures[1]) if figures else (0, 0)
+    note = bundle["checkpoints"][0]
+    head = leaves[-1]
+    statement = PeriodStatement(
+        account,
+        "farm",
+        period,
+        reduction,
+        emission,
+        state.retired.get(period, 0),
+        head.seq,
+        head.leaf_hash.hex(),
+        parse_checkpoint(split_note(note)[0]),
+    )
+    item = entry_item(head, node.reader.inclusion(head.index, size)[1])
+    return {"statement": sign_note(statement.body(), node.ledger_key), "checkpoint": note} | item
 
 
 def person_summary(node: Node, pid: str, period: str) -> dict[str, Any]:

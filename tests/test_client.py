@@ -521,6 +521,27 @@ def test_a_bank_verifies_any_enterprise_grade_it_lends_against(node, city, serve
     )
 
 
+def test_an_exchange_verifies_what_a_farm_proves_for_a_quarter(node, city, server):
+    token = node.tokens.create("exchange:cex")[1]
+    client = client_for(node, server, token=token)
+    sold = next(op.account for op in city.operations if op.type == "ReductionRetired")
+    stated = client.period_statement(sold, "2026-Q3")
+    assert (stated.account, stated.kind, stated.period) == (sold, "farm", "2026-Q3")
+    assert stated.reduction_g >= stated.retired_g >= 1
+    path = f"/v1/accounts/{sold}/period-statement"
+
+    def inflate(answer):
+        answer["statement"] = answer["statement"].replace("reduction_g ", "reduction_g 9", 1)
+        return answer
+
+    liar = client_for(node, lying(server, path, json_edit(inflate)), token=token)
+    caught({"period statement"}, liar.period_statement, sold, "2026-Q3")
+    banker = client_for(node, server, token=node.tokens.create("bank:bank01")[1])
+    with pytest.raises(LedgerRefused) as refused:
+        banker.period_statement(sold, "2026-Q3")
+    assert refused.value.problem.status == 404
+
+
 def test_state_file_pins_the_key_and_the_checkpoint_across_restarts(node, server, bank, tmp_path):
     settle(node)
     state = tmp_path / "client" / "state.json"

@@ -55,3 +55,17 @@ def test_person_summaries_round_trip_and_refuse_other_forms():
     ):
         with pytest.raises((StatementError, ValueError)):
             parse_person_summary(body.replace(old, new))
+
+
+def test_period_statements_round_trip_and_refuse_other_forms():
+    from crypto.period_statement import PeriodStatement, parse_period_statement
+
+    stated = PeriodStatement(
+        "agr:grain-001", "farm", "2026-Q3", 150_000, 0, 100_000, 4, "ab" * 32, STATED.checkpoint
+    )
+    body = stated.body()
+    assert "\nreduction_g 150000\nemission_g 0\nretired_g 100000\n" in body
+    assert parse_period_statement(body) == stated
+    for old, new in (("retired_g 100000", "retired_g 1e5"), ("kind farm", "sort farm")):
+        with pytest.raises((StatementError, ValueError)):
+            parse_period_statement(body.replace(old, new))
