@@ -47,6 +47,7 @@ def _industrial_grades(
         if figures is not None:
             cut_figures[state.registered["industry"]][account_id] = figures[:2]
     grades = {}
+    earlier = _Earlier(log, period)
     for account_id, account in accounts.items():
         figures = account.state.figures(period)
         if figures is None:
@@ -72,7 +73,50 @@ def _industrial_grades(
             "inputs": inputs,
             "as_of": as_of,
         }
+        latest = account.state.latest_grade.get(period)
+        recorded = account.state.grades[latest] if latest else None
+        own = recorded is not None and (recorded["co2e_g"], recorded["value_fen"]) == (co2e, value)
+        if recorded is not None and own:
+            benchmark = (recorded["industry_co2e_g"], recorded["industry_value_fen"])
+            if benchmark != (industry_co2e, industry_value):
+                now = {o: at_cut[o] for o in cut_figures[code] if o != account_id}
+                cause = earlier.moved(now, recorded["as_of"], code, account_id)
+                grades[account_id]["cause"] = cause
     return grades
+
+
+class _Earlier:
+    """Other firms' states at earlier cuts of the log, each replayed once."""
+
+    def __init__(self, log: LogRecorder, period: str) -> None:
+        self.log, self.period = log, period
+        self.states: dict[tuple[str, int], Any] = {}
+
+    def _state(self, account: str, below: int) -> Any:
+        if (account, below) not in self.states:
+            self.states[account, below] = state_before(self.log, account, below)[0]
+        return self.states[account, below]
+
+    def moved(self, now: dict[str, Any], below: int, code: str, own: str) -> list[str]:
+        """The input entries of the industry's other firms that are in one cut and not the
+        other: readings and output values that arrived, or were reversed, since `below`."""
+        then = {
+            account: self._state(account, below)
+            for account in self.log.accounts(industrial.PREFIX)
+            if account != own
+        }
+        then = {a: s for a, s in then.items() if s.registered and s.registered["industry"] == code}
+        changed: set[str] = set()
+        for account in set(now) | set(then):
+            changed |= _inputs(now.get(account), self.period) ^ _inputs(
+                then.get(account), self.period
+            )
+        return sorted(changed)
+
+
+def _inputs(state: Any, period: str) -> set[str]:
+    figures = state.figures(period) if state is not None and state.registered else None
+    return set(figures[2]) if figures else set()
 
 
 def _agri_grades(
@@ -97,7 +141,8 @@ def _agri_grades(
 
 def _same(recorded: dict[str, Any], wanted: dict[str, Any]) -> bool:
     """Whether a recorded grade says what a new one would, whatever cut each was taken at."""
-    return {**recorded, "as_of": None} == {**wanted, "as_of": None}
+    ignored = {"as_of": None, "cause": None}
+    return {**recorded, **ignored} == {**wanted, **ignored}
 
 
 # an account's grade data by account id, from the registered accounts of a kind

@@ -170,6 +170,14 @@ def test_grading_run_follows_the_method_and_is_idempotent(client, node, meter):
     assert {r["account"] for r in third["appended"]} == {A, B, C} and third["unchanged"] == 1
     regraded = grade_of(next(r for r in third["appended"] if r["account"] == C))
     assert not set(old_inputs) & set(regraded["inputs"])
+    # A and B did nothing: their new grades name C's correction as the cause
+    for account in (A, B):
+        grade = grade_of(next(r for r in third["appended"] if r["account"] == account))
+        assert grade["cause"] == sorted({*old_inputs, *regraded["inputs"]})
+    assert "cause" not in regraded  # C's own figures changed: no cause to name
+    unsorted = {**grade, "cause": list(reversed(grade["cause"]))}
+    wire = signed(node.grader_key, B, "GradeAssigned", unsorted)
+    refused(client.post("/v1/submissions", json=wire), 422, "submission.data.cause")
 
 
 def test_grade_refusals_and_disputes(client, node, meter):

@@ -13,6 +13,7 @@ from ledger.domain.common import (
     Effect,
     Quantity,
     Rules,
+    check_leaf_hash,
     check_period,
     co2e_grams,
     event_rule,
@@ -78,6 +79,9 @@ class GradeAssigned(msgspec.Struct, forbid_unknown_fields=True):
     previous: Previous | None
     inputs: list[str]
     as_of: Annotated[int, msgspec.Meta(ge=0)]  # the benchmark is of the log below this index
+    # a regrade with the firm's own figures unchanged: the other firms' entries whose arrival
+    # or reversal since the last grade moved the industry benchmark (a correction elsewhere)
+    cause: list[str] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ def _check_overlap(account: EnterpriseAccount, meter: str, what: str, start: str
             )
 
 
+MAX_CAUSES = 1000
 PROCESS = "process"  # the "meter" of a product's process emissions
 
 
@@ -254,6 +259,13 @@ def _decide_grade(account: EnterpriseAccount, data: GradeAssigned, context: Cont
             f"`previous` must be the firm's {body.vertical.replace('_', ' ')} as {data.method}"
             " defines it, or null without one",
             "submission.data.previous",
+        )
+    for position, leaf in enumerate(data.cause):
+        check_leaf_hash(leaf, f"submission.data.cause[{position}]")
+    if data.cause != sorted(set(data.cause)) or len(data.cause) > MAX_CAUSES:
+        raise Invalid(
+            f"`cause` lists at most {MAX_CAUSES} leaf hashes, sorted, once each",
+            "submission.data.cause",
         )
     if data.industry_value_fen <= 0 or data.industry_co2e_g < 0:
         raise Invalid("industry totals must be positive", "submission.data.industry_value_fen")
