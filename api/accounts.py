@@ -58,7 +58,7 @@ def _graded(account: GradedAccount) -> dict[str, Any]:
             for period, leaf in sorted(account.latest_grade.items())
         },
         "open_disputes": sorted(
-            leaf for leaf, outcome in account.disputes.items() if outcome is None
+            leaf for leaf, dispute in account.disputes.items() if dispute.outcome is None
         ),
     }
 
@@ -84,8 +84,8 @@ def _agricultural(account: FarmAccount) -> dict[str, Any]:
         "activities": len(account.activities.keys() - account.reversed),
         "quarters": {  # what an exchange may still retire: reductions and sinks, in grams
             quarter: {
-                "reduction_g": account.unretired(quarter) + account.retired.get(quarter, 0),
-                "retired_g": account.retired.get(quarter, 0),
+                "reduction_g": account.reduction(quarter),
+                "retired_g": account.retired_in(quarter),
                 "unretired_g": account.unretired(quarter),
             }
             for quarter in quarters

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import NodeDep
-from ledger.health import Lags, lags
+from ledger.health import Lags, lags, unready
 from ledger.metrics import REQUEST_SECONDS
 from ledger.node import Node
 from projections.views import Views
@@ -183,13 +183,7 @@ async def readyz(request: Request, node: NodeDep) -> JSONResponse:
             status_code=503,
             headers={"Retry-After": "5"},
         )
-    reasons: list[str] = []
-    if measured.integration_seconds > limits.ready_integration_seconds:
-        reasons.append(f"an entry has waited {measured.integration_seconds:.0f} s for the log")
-    if measured.projection_seconds > limits.ready_projection_seconds:
-        reasons.append(
-            f"an entry has waited {measured.projection_seconds:.0f} s for the read models"
-        )
+    reasons = unready(measured, limits)
     body: dict[str, Any] = {
         "ready": not reasons,
         "reasons": reasons,

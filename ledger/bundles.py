@@ -188,7 +188,7 @@ def period_statement(node: Node, account: str, period: str) -> dict[str, Any]:
         period,
         reduction,
         emission,
-        state.retired.get(period, 0),
+        state.retired_in(period),
         head.seq,
         head.leaf_hash.hex(),
         parse_checkpoint(split_note(note)[0]),
@@ -202,9 +202,9 @@ def person_summary(node: Node, pid: str, period: str) -> dict[str, Any]:
     platform, as of the current checkpoint (each account's head pins what was summed)."""
     size, bundle = _header(node)
     note = bundle["checkpoints"][0]
-    keys = node.ledger.registry().keys
+    registry = node.ledger.registry()
     heads, co2e_g, points = [], 0, 0
-    for account in person_accounts(f"per::{pid}", keys):
+    for account in person_accounts(f"per::{pid}", registry):
         state, leaves = state_before(node.log, account, size)
         if not leaves:
             continue

@@ -7,6 +7,7 @@ from datetime import datetime
 from crypto.records import decode_entry
 from ledger.account import ENTRY_TOPICS, entry_event
 from ledger.node import Node
+from ledger.settings import Limits
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,16 @@ def lags(node: Node, projected: int, now: datetime) -> Lags:
         projection_entries=appended - projected,
         projection_seconds=_age(node, projected, now),
     )
+
+
+def unready(measured: Lags, limits: Limits) -> list[str]:
+    """Why a node should take no traffic: an entry has waited too long for the log or for
+    the read models (empty: ready)."""
+    reasons = []
+    if measured.integration_seconds > limits.ready_integration_seconds:
+        reasons.append(f"an entry has waited {measured.integration_seconds:.0f} s for the log")
+    if measured.projection_seconds > limits.ready_projection_seconds:
+        reasons.append(
+            f"an entry has waited {measured.projection_seconds:.0f} s for the read models"
+        )
+    return reasons

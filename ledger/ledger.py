@@ -312,7 +312,7 @@ class Ledger:
         accounts at every other bank."""
         if not checked.rule.person_wide:
             return []
-        return person_accounts(checked.fields.account, registry.keys)
+        return person_accounts(checked.fields.account, registry)
 
     def _apply(
         self,

@@ -34,6 +34,7 @@ class KeyRegistry:
     """Keys by id (`NAME+HHHHHHHH`), as registered and revoked on `sys:keys`."""
 
     keys: dict[str, RegisteredKey] = field(default_factory=dict)
+    names: dict[str, set[str]] = field(default_factory=dict)  # role -> key names (ever)
 
     def authorise(self, key_id: str, roles: frozenset[str]) -> Verifier:
         """The verifier of an unrevoked key holding one of `roles`; refuse anything else."""
@@ -71,6 +72,8 @@ class KeyRegistry:
     def register(self, vkey: str, roles: list[str]) -> None:
         verifier = parse_verifier(vkey)
         self.keys[verifier.key_id] = RegisteredKey(verifier, frozenset(roles))
+        for role in roles:
+            self.names.setdefault(role, set()).add(verifier.name)
 
     def revoke(self, key_id: str) -> None:
         self.keys[key_id].revoked = True

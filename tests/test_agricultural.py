@@ -183,6 +183,8 @@ def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
         "retired_g": 150_000,
         "unretired_g": 0,
     }
+    year = node.ledger.accounts.get(GRAIN).state  # a year sums its quarters' retirements
+    assert (year.retired_in("2026"), year.unretired("2026")) == (150_000, 0)
     assert client.get(f"/v1/accounts/{GRAIN}/grades", headers=headers).status_code == 200
     person = f"per:abc:{pid('p1')}"
     assert client.get(f"/v1/accounts/{person}", headers=headers).status_code == 404

@@ -326,7 +326,7 @@ class Audit:
     def _others(self, account: str) -> tuple[Any, ...]:
         """The same person's accounts at other banks, as the log has them so far: what the
         ledger decided a person-wide rule with (it saved only if none had moved since)."""
-        related = person_accounts(account, self._state(REGISTRY_ACCOUNT).keys)
+        related = person_accounts(account, self._state(REGISTRY_ACCOUNT))
         return tuple(self.chains[other].state for other in related if other in self.chains)
 
     def _state(self, account: str) -> Any:

@@ -71,11 +71,18 @@ class FarmAccount(graded.GradedAccount):
     retired: dict[str, int] = field(default_factory=dict)  # quarter -> grams retired
     retirement_refs: set[str] = field(default_factory=set)
 
-    def unretired(self, period: str) -> int:
-        """The quarter's reductions and sinks not yet retired (emissions do not offset them:
-        what is sold is what the farm reduced)."""
+    def reduction(self, period: str) -> int:
+        """The period's reductions and sinks (emissions do not offset them: what is sold is
+        what the farm reduced)."""
         figures = self.figures(period)
-        return (figures[0] if figures else 0) - self.retired.get(period, 0)
+        return figures[0] if figures else 0
+
+    def retired_in(self, period: str) -> int:
+        """Grams retired from the period's quarters (a year holds four)."""
+        return sum(g for q, g in self.retired.items() if period in (q, q.partition("-")[0]))
+
+    def unretired(self, period: str) -> int:
+        return self.reduction(period) - self.retired_in(period)
 
     def figures(self, period: str) -> tuple[int, int, list[str]] | None:
         """(reduction_g, emission_g, input leaf hashes) of a period with activity."""

@@ -154,3 +154,9 @@ def check_leaf_hash(text: str, field: str) -> str:
     if not HEX_HASH.fullmatch(text):
         raise Invalid("must be a leaf hash: 64 lowercase hex digits", field)
     return text
+
+
+def check_leaf_hashes(texts: list[str], field: str) -> None:
+    """Each of a list of leaf hashes, a refusal naming the one at fault (`field[i]`)."""
+    for position, text in enumerate(texts):
+        check_leaf_hash(text, f"{field}[{position}]")

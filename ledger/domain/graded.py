@@ -13,6 +13,7 @@ from ledger.domain.common import (
     Effect,
     Rules,
     check_leaf_hash,
+    check_leaf_hashes,
     check_period,
     event_rule,
     parse_date,
@@ -42,6 +43,12 @@ class EntryReversed(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @dataclass
+class Dispute:
+    grade: str  # the disputed grade's leaf
+    outcome: str | None = None  # upheld or rejected, once resolved
+
+
+@dataclass
 class GradedAccount:
     """State common to enterprises and farms."""
 
@@ -49,8 +56,14 @@ class GradedAccount:
     reversed: set[str] = field(default_factory=set)
     grades: dict[str, dict[str, Any]] = field(default_factory=dict)  # leaf -> GradeAssigned data
     latest_grade: dict[str, str] = field(default_factory=dict)  # period -> leaf
-    disputes: dict[str, str | None] = field(default_factory=dict)  # leaf -> outcome or None
-    open_disputes: dict[str, str] = field(default_factory=dict)  # grade leaf -> dispute leaf
+    disputes: dict[str, Dispute] = field(default_factory=dict)  # by the dispute's leaf
+
+    def open_dispute(self, grade: str) -> str | None:
+        """The leaf of the grade's unresolved dispute, if it has one."""
+        return next(
+            (leaf for leaf, d in self.disputes.items() if d.grade == grade and not d.outcome),
+            None,
+        )
 
     def check_registered(self, context: Context) -> dict[str, str]:
         """The registration's data; Conflict if there is none."""
@@ -124,14 +137,12 @@ def decide_disputed(
     check_leaf_hash(data.grade, "submission.data.grade")
     if data.grade not in account.grades:
         raise Invalid("not a grade of this account", "submission.data.grade")
-    if data.grade in account.open_disputes:
+    if (open_dispute := account.open_dispute(data.grade)) is not None:
         raise Conflict(
-            f"that grade is already disputed ({account.open_disputes[data.grade]}), and the"
-            " dispute is not resolved",
+            f"that grade is already disputed ({open_dispute}), and the dispute is not resolved",
             "submission.data.grade",
         )
-    for position, evidence in enumerate(data.evidence):
-        check_leaf_hash(evidence, f"submission.data.evidence[{position}]")
+    check_leaf_hashes(data.evidence, "submission.data.evidence")
     if not data.reason:
         raise Invalid("give a reason", "submission.data.reason")
     return {}
@@ -141,21 +152,17 @@ def decide_resolved(account: GradedAccount, data: DisputeResolved, _: Context) -
     check_leaf_hash(data.dispute, "submission.data.dispute")
     if data.dispute not in account.disputes:
         raise Invalid("not a dispute of this account", "submission.data.dispute")
-    if account.disputes[data.dispute] is not None:
+    if account.disputes[data.dispute].outcome is not None:
         raise Conflict("that dispute is already resolved", "submission.data.dispute")
     return {}
 
 
 def dispute(account: GradedAccount, entry: Applied[GradeDisputed]) -> None:
-    account.disputes[entry.leaf_hash] = None
-    account.open_disputes[entry.data.grade] = entry.leaf_hash
+    account.disputes[entry.leaf_hash] = Dispute(entry.data.grade)
 
 
 def resolve(account: GradedAccount, entry: Applied[DisputeResolved]) -> None:
-    account.disputes[entry.data.dispute] = entry.data.outcome
-    for grade, open_dispute in list(account.open_disputes.items()):
-        if open_dispute == entry.data.dispute:
-            del account.open_disputes[grade]
+    account.disputes[entry.data.dispute].outcome = entry.data.outcome
 
 
 def assign(account: GradedAccount, entry: Applied[GradeClaim]) -> None:

@@ -13,7 +13,7 @@ from ledger.domain.common import (
     Effect,
     Quantity,
     Rules,
-    check_leaf_hash,
+    check_leaf_hashes,
     check_period,
     co2e_grams,
     event_rule,
@@ -260,8 +260,7 @@ def _decide_grade(account: EnterpriseAccount, data: GradeAssigned, context: Cont
             " defines it, or null without one",
             "submission.data.previous",
         )
-    for position, leaf in enumerate(data.cause):
-        check_leaf_hash(leaf, f"submission.data.cause[{position}]")
+    check_leaf_hashes(data.cause, "submission.data.cause")
     if data.cause != sorted(set(data.cause)) or len(data.cause) > MAX_CAUSES:
         raise Invalid(
             f"`cause` lists at most {MAX_CAUSES} leaf hashes, sorted, once each",

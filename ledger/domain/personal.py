@@ -1,7 +1,6 @@
 """Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -20,9 +19,11 @@ from ledger.domain.common import (
 )
 from ledger.domain.reference import PersonalFactors
 from ledger.errors import Conflict, Forbidden, Invalid
+from ledger.registry import KeyRegistry
 
 PREFIX = "per:"
 ISSUERS = ("bank.", "platform.")  # who keeps personal accounts: banks and city platforms
+BANK = frozenset({"bank", "platform"})  # a city platform (travel, utilities) keeps accounts too
 FACTORS = "personal-factors"
 # what `carbon-ledger pid` makes: unpadded lowercase base32 of an HMAC-SHA256 (52 characters)
 PSEUDONYM = re.compile(r"[a-z2-7]{52}")
@@ -33,13 +34,13 @@ NOT_A_PSEUDONYM = (
 )
 
 
-def person_accounts(account: str, key_ids: Iterable[str]) -> list[str]:
-    """The same person's accounts at every other bank that has (or had) a key: a person's
-    caps are city-wide, so a behaviour is decided with all of them."""
+def person_accounts(account: str, registry: KeyRegistry) -> list[str]:
+    """The same person's accounts at every other bank or platform that has (or had) a key: a
+    person's caps are city-wide, so a behaviour is decided with all of them."""
     _, bank, pid = account.split(":")
-    names = (key.split("+", 1)[0] for key in key_ids)
-    banks = {name.partition(".")[2] for name in names if name.startswith(ISSUERS)}
-    return sorted(f"per:{other}:{pid}" for other in banks if other != bank)
+    names = set().union(*(registry.names.get(role, set()) for role in BANK))
+    codes = {name.partition(".")[2] for name in names if name.startswith(ISSUERS)}
+    return sorted(f"per:{other}:{pid}" for other in codes if other != bank)
 
 
 def check_person_account(account: str) -> None:
@@ -270,7 +271,6 @@ def _reverse(account: PersonalAccount, entry: Applied[EntryReversed]) -> None:
         account.usage[key] -= target.counted
 
 
-BANK = frozenset({"bank", "platform"})  # a city platform (travel, utilities) keeps accounts too
 RULES: Rules = {
     "AccountOpened": event_rule(PREFIX, BANK, AccountOpened, _decide_opened, _open),
     "GreenBehaviourRecorded": event_rule(
