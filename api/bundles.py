@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import AccountId
 from api.auth import PrincipalDep
 from api.deps import NodeDep
+from api.params import HistoryParam
 from api.readmodels import Period
 from ledger.bundles import evidence_bundle, grade_statement, period_statement, statement_bundle
 from ledger.domain.common import check_period
@@ -47,16 +48,20 @@ async def grade_statement_of(
 
 @router.get(
     "/{account_id}/period-statement",
-    summary="A ledger-signed statement of a farm's reductions, emissions and retirements in a"
-    " quarter, with the head entry's proof (exchanges, the farm, the regulator)",
+    summary="A ledger-signed statement of an account's reductions, emissions and retirements"
+    " in a period, with the head entry's proof (the account's reader; exchanges any farm's)",
 )
 async def period_statement_of(
-    account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
+    account_id: AccountId,
+    period: Period,
+    principal: PrincipalDep,
+    node: NodeDep,
+    history: HistoryParam = False,
 ) -> dict[str, Any]:
     check_period(period, "period")
-    if not principal.can_read_statements(account_id) or not account_id.startswith("agr:"):
+    if not principal.can_read_statements(account_id) or account_id.startswith("sys:"):
         raise NotFound("no such account")
-    return await run_in_threadpool(period_statement, node, account_id, period)
+    return await run_in_threadpool(period_statement, node, account_id, period, history)
 
 
 @router.get(

@@ -28,3 +28,10 @@ def after_seq_query(description: str) -> object:
 
 
 After = Annotated[str | None, index_query("answer once the read models include this log index")]
+HistoryParam = Annotated[
+    bool,
+    Query(
+        description="answer as a bundle holding the summed accounts' whole chains, which "
+        "`carbon-ledger verify` replays to recompute the statement"
+    ),
+]

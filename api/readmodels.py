@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import AccountId
 from api.auth import PrincipalDep
 from api.deps import NodeDep
-from api.params import After
+from api.params import After, HistoryParam
 from api.problems import NotYet
 from ledger.bundles import person_summary
 from ledger.domain.common import check_period
@@ -108,12 +108,16 @@ async def person(
     " (regulator: for the city credit score)",
 )
 async def person_summary_of(
-    pid: PersonId, period: Period, principal: PrincipalDep, node: NodeDep
+    pid: PersonId,
+    period: Period,
+    principal: PrincipalDep,
+    node: NodeDep,
+    history: HistoryParam = False,
 ) -> dict[str, Any]:
     if principal.kind != REGULATOR:
         raise NotFound("no such person")
     check_period(period, "period")
-    return await run_in_threadpool(person_summary, node, pid, period)
+    return await run_in_threadpool(person_summary, node, pid, period, history)
 
 
 @router.get(

@@ -25,8 +25,9 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from client.verifier.audit import Audit, Failure, Report
+from client.verifier.audit import Audit, Report
 from client.verifier.bundle import bundle_from_object
+from client.verifier.failure import Failure
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.grade_statement import GradeStatement, parse_grade_statement
@@ -100,6 +101,16 @@ class StatementResult(VerifiedBundle):
     seq: int
     points: int
     co2e_g: int
+
+
+@dataclass(frozen=True)
+class PersonSummaryResult(VerifiedBundle):
+    """A verified person summary: the sums recomputed from every summed account's chain."""
+
+    pid: str
+    period: str
+    co2e_g: int
+    points: int
 
 
 @dataclass(frozen=True)
@@ -323,10 +334,11 @@ class LedgerClient:
         return GradeStatementResult(stated, checkpoint, grade)
 
     def period_statement(self, account: str, period: str) -> PeriodStatement:
-        """A farm's reductions, emissions and retirements in a quarter, as the ledger signs
-        them, checked offline: the signature, the checkpoint (consistent with every one seen),
-        and the head entry's inclusion proof (the figures are the ledger's signed word; its
-        statement bundle lets an auditor recompute them)."""
+        """What a person, enterprise or farm proves for a period (reduction, emission and
+        retired grams), as the ledger signs it, checked offline: the signature, the checkpoint
+        (consistent with every one seen) and the head entry's inclusion proof. The figures
+        are the ledger's signed word here; `history=true` on the same path gives the bundle
+        that `carbon-ledger verify` recomputes them from."""
         path = f"/v1/accounts/{_quote(account)}/period-statement?"
         stated, checkpoint, entry_bytes, entry, answer = self._signed_statement(
             "period statement",
@@ -361,6 +373,24 @@ class LedgerClient:
         if stated.checkpoint != checkpoint:
             raise VerificationError(check, "its checkpoint is not the one sent")
         return stated, checkpoint, entry_bytes, entry, answer
+
+    def person_summary(self, pid: str, period: str) -> PersonSummaryResult:
+        """A person's reduction and points in `period` across every bank and platform, as the
+        ledger signs it, verified offline with every summed account's whole history."""
+        query = urllib.parse.urlencode({"period": period, "history": "true"})
+        bundle, report, checkpoint = self._bundle(f"/v1/persons/{_quote(pid)}/summary?{query}")
+        summed = report.statement
+        if not summed or (summed.get("pid"), summed.get("period")) != (pid, period):
+            raise VerificationError("person summary", f"the bundle sums no {period} of {pid}")
+        return PersonSummaryResult(
+            bundle,
+            report,
+            checkpoint,
+            pid=pid,
+            period=period,
+            co2e_g=summed["co2e_g"],
+            points=summed["points"],
+        )
 
     def evidence(self, account: str, period: str) -> EvidenceResult:
         """The account's grade for `period` and everything it cites, verified offline."""

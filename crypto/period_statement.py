@@ -1,6 +1,7 @@
 """Period statements: a ledger-signed note of what an account proves for one period, in
-grams, with the sign spelled out, as an exchange trades it: a farm's reductions (and its
-emissions) and how much of them is already retired, as of a checkpoint holding the head."""
+grams, with the sign spelled out, as an exchange trades it: a person's or farm's reductions
+(and sinks), an enterprise's or farm's emissions, and how much of the reductions is already
+retired, as of a checkpoint holding the account's head."""
 
 import msgspec
 
@@ -13,7 +14,7 @@ NAMES = ("account", "kind", "period", "reduction_g", "emission_g", "retired_g", 
 
 class PeriodStatement(msgspec.Struct, frozen=True):
     account: str
-    kind: str  # farm
+    kind: str  # person, enterprise or farm
     period: str
     reduction_g: int  # reductions and sinks: what may be sold
     emission_g: int  # gross emissions of the period: never sold, shown for the ratio

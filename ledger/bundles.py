@@ -4,9 +4,11 @@ Format `carbon-ledger/bundle/v1`: `origin`, `checkpoints` (signed notes, ascendi
 last is the one proofs refer to), `consistency` proofs between successive checkpoints,
 `entries` ({index, entry: base64 bytes, inclusion?: [hex]}; an export has them one per
 line after the header, which then says `entry_count`) and, for a statement,
-`statement` (a ledger-signed note). An export omits inclusion proofs: it holds every
-entry, so the verifier recomputes the root itself. A statement proves only the head of
-each chain it holds: `prev` links make the head commit to the whole history.
+`statement` (a ledger-signed note: a balance statement, a period statement or a person
+summary, each recomputed by the verifier from the chains the bundle holds). An export
+omits inclusion proofs: it holds every entry, so the verifier recomputes the root itself.
+A statement proves only the head of each chain it holds: `prev` links make the head commit
+to the whole history.
 """
 
 import base64
@@ -22,8 +24,7 @@ from crypto.person_summary import Head, PersonSummary
 from crypto.records import BUNDLE_FORMAT, Entry, decode_entry, entry_leaf_hash
 from crypto.statement import Statement
 from ledger.account import Account, account_uuid
-from ledger.domain.agricultural import FarmAccount
-from ledger.domain.balances import balance
+from ledger.domain.balances import balance, period_figures
 from ledger.domain.personal import period_reduction, person_accounts
 from ledger.errors import NotFound
 from ledger.history import chain, state_before
@@ -76,10 +77,17 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     head_hash = bytes(node.log.leaves(items[-1]["index"], items[-1]["index"] + 1)[0].leaf_hash)
     statement = Statement(account, head.seq, head_hash.hex(), points, co2e_g, checkpoint)
     bundle["statement"] = sign_note(statement.body(), node.ledger_key)
-    system = [
-        item for sys in SYSTEM_ACCOUNTS if sys != account for item in chain_items(node, sys, size)
-    ]
-    bundle["entries"] = sorted(system + items, key=lambda item: item["index"])
+    return _with_history(node, bundle, size, [account])
+
+
+def _with_history(
+    node: Node, bundle: dict[str, Any], size: int, accounts: list[str]
+) -> dict[str, Any]:
+    """`bundle` with every entry of `accounts` and of the system accounts, each with its
+    inclusion proof: what a verifier replays to recompute the bundle's statement."""
+    wanted = dict.fromkeys([*accounts, *SYSTEM_ACCOUNTS])
+    items = [item for account in wanted for item in chain_items(node, account, size)]
+    bundle["entries"] = sorted(items, key=lambda item: item["index"])
     return bundle
 
 
@@ -171,35 +179,38 @@ def grade_statement(node: Node, account: str, period: str) -> dict[str, Any]:
     }
 
 
-def period_statement(node: Node, account: str, period: str) -> dict[str, Any]:
-    """A ledger-signed statement of a farm's reductions, emissions and retirements in a
-    quarter as of the current checkpoint, with the head entry and its inclusion proof."""
+def period_statement(
+    node: Node, account: str, period: str, history: bool = False
+) -> dict[str, Any]:
+    """A ledger-signed statement of what a person, enterprise or farm proves for a period
+    as of the current checkpoint, with the head entry and its inclusion proof; or, with
+    `history`, as a bundle holding the account's whole chain for an offline recomputation."""
     size, bundle = _header(node)
     state, leaves = state_before(node.log, account, size)
-    if not leaves or not isinstance(state, FarmAccount):
+    figures = period_figures(state, period)
+    if not leaves or figures is None:
         raise NotFound(f"{account} has no entries in the log yet", "account")
-    figures = state.figures(period)
-    reduction, emission = (figures[0], figures[1]) if figures else (0, 0)
     note = bundle["checkpoints"][0]
     head = leaves[-1]
     statement = PeriodStatement(
-        account,
-        "farm",
-        period,
-        reduction,
-        emission,
-        state.retired_in(period),
-        head.seq,
-        head.leaf_hash.hex(),
-        parse_checkpoint(split_note(note)[0]),
+        account=account,
+        period=period,
+        **figures._asdict(),
+        seq=head.seq,
+        head=head.leaf_hash.hex(),
+        checkpoint=parse_checkpoint(split_note(note)[0]),
     )
+    signed = sign_note(statement.body(), node.ledger_key)
+    if history:
+        return _with_history(node, bundle | {"statement": signed}, size, [account])
     item = entry_item(head, node.reader.inclusion(head.index, size)[1])
-    return {"statement": sign_note(statement.body(), node.ledger_key), "checkpoint": note} | item
+    return {"statement": signed, "checkpoint": note} | item
 
 
-def person_summary(node: Node, pid: str, period: str) -> dict[str, Any]:
+def person_summary(node: Node, pid: str, period: str, history: bool = False) -> dict[str, Any]:
     """A ledger-signed summary of what person `pid` reduced in `period` at every bank and
-    platform, as of the current checkpoint (each account's head pins what was summed)."""
+    platform, as of the current checkpoint (each account's head pins what was summed); with
+    `history`, as a bundle holding every summed account's chain."""
     size, bundle = _header(node)
     note = bundle["checkpoints"][0]
     registry = node.ledger.registry()
@@ -215,7 +226,11 @@ def person_summary(node: Node, pid: str, period: str) -> dict[str, Any]:
         raise NotFound("no such person", "pid")
     checkpoint = parse_checkpoint(split_note(note)[0])
     summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint)
-    return {"summary": sign_note(summary.body(), node.ledger_key), "checkpoint": note}
+    signed = sign_note(summary.body(), node.ledger_key)
+    if history:
+        summed = [head.account for head in heads]
+        return _with_history(node, bundle | {"statement": signed}, size, summed)
+    return {"summary": signed, "checkpoint": note}
 
 
 def evidence_bundle(

@@ -8,12 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from client.verifier.audit import Audit, Report
+from client.verifier.bundle import bundle_from_object
 from crypto.checkpoint import open_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.merkle import verify_inclusion
 from crypto.pseudonym import person_pseudonym
 from crypto.records import signed_submission as submission
 from ledger.account import ENTRY_TOPICS
+from ledger.bundles import export_lines
 from ledger.log.witnessing import Witness
 from ledger.node import Node, open_node
 from ledger.settings import Settings
@@ -105,6 +108,17 @@ def check_log(node: Node) -> list[dict[str, Any]]:
     for account, numbers in seqs.items():
         assert numbers == list(range(len(numbers))), f"{account} seqs {numbers}"
     return entries
+
+
+def export_object(node: Node) -> dict[str, Any]:
+    """The whole log as one bundle object, as `carbon-ledger export --all` writes it."""
+    lines = [json.loads(line) for line in export_lines(node)]
+    return {**lines[0], "entries": lines[1:]}
+
+
+def audit_log(node: Node) -> Report:
+    """The offline verifier's report on the whole log (Failure if any check fails)."""
+    return Audit(node.ledger_key.verifier).run(bundle_from_object(export_object(node)))
 
 
 def load_city(node: Node, seed: int, **sizes: int) -> DemoPlan:

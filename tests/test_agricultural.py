@@ -159,7 +159,7 @@ def test_the_green_list_says_who_joined_and_who_dropped_off(node):
 def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
     register_farms(client, node)
     exchange = register(node, "exchange.cex", ["exchange"])
-    ok(record(client, bureau, GRAIN, "straw_returned", 1_000_000, "g"))  # 150,000 g in Q3
+    straw = ok(record(client, bureau, GRAIN, "straw_returned", 1_000_000, "g"))  # 150,000 g in Q3
     ok(record(client, bureau, PIGS, "pigs_in_stock", 10, "head_day"))
 
     def retire(account, grams, ref, period="2026-Q3", signer=exchange):
@@ -176,6 +176,10 @@ def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
     refused(retire(GRAIN, 0, "lot-6"), 422, "submission.data.quantity_g")
     assert effect(retire(GRAIN, 50_000, "lot-7"))["retired_g"] == 50_000
     refused(retire(GRAIN, 1, "lot-8"), 409, "submission.data.quantity_g")  # never twice
+    # nor taken back: the activity whose reduction was sold cannot be reversed
+    refused(
+        reverse(client, bureau, GRAIN, straw["leaf_hash"], "typo"), 409, "submission.data.entry"
+    )
     headers = bearer(node, "exchange:cex")
     state = client.get(f"/v1/accounts/{GRAIN}", headers=headers).json()["state"]
     assert state["quarters"]["2026-Q3"] == {

@@ -542,6 +542,25 @@ def test_an_exchange_verifies_what_a_farm_proves_for_a_quarter(node, city, serve
     assert refused.value.problem.status == 404
 
 
+def test_a_credit_score_system_verifies_a_persons_summary(node, city, server):
+    token = node.tokens.create("regulator")[1]
+    client = client_for(node, server, token=token)
+    person = next(op.account for op in city.operations if op.type == "GreenBehaviourRecorded")
+    pid_ = person.rpartition(":")[2]
+    summary = client.person_summary(pid_, "2026")
+    assert summary.co2e_g > 0 and summary.points > 0
+    signed = client.get_json(f"/v1/persons/{pid_}/summary?period=2026", auth=True)
+    assert f"\nco2e_g {summary.co2e_g}\npoints {summary.points}\n" in signed["summary"]
+    path = f"/v1/persons/{pid_}/summary"
+
+    def drop(answer):  # an honest-looking bundle that lacks the person's entries
+        answer["entries"] = [i for i in answer["entries"] if entry_of(i)["account"] != person]
+        return answer
+
+    liar = client_for(node, lying(server, path, json_edit(drop)), token=token)
+    caught({"statement"}, liar.person_summary, pid_, "2026")
+
+
 def test_state_file_pins_the_key_and_the_checkpoint_across_restarts(node, server, bank, tmp_path):
     settle(node)
     state = tmp_path / "client" / "state.json"

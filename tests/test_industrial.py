@@ -5,6 +5,7 @@ from fractions import Fraction
 import pytest
 
 from api.app import create_app
+from client.verifier.failure import Failure
 from tests.http_support import (
     effect,
     grade_of,
@@ -15,7 +16,7 @@ from tests.http_support import (
     reverse,
     send,
 )
-from tests.support import register, settle, signed
+from tests.support import audit_log, register, settle, signed
 
 A, B, C, D = (f"ind:91330800MA{n}XXXXXXX" for n in "ABCD")  # C26 x3, C30 x1
 JULY, AUGUST = ("2026-07-01", "2026-07-31"), ("2026-08-01", "2026-08-31")
@@ -178,6 +179,29 @@ def test_grading_run_follows_the_method_and_is_idempotent(client, node, meter):
     unsorted = {**grade, "cause": list(reversed(grade["cause"]))}
     wire = signed(node.grader_key, B, "GradeAssigned", unsorted)
     refused(client.post("/v1/submissions", json=wire), 422, "submission.data.cause")
+    settle(node)
+    assert audit_log(node).grades == 7  # every benchmark and cause recomputed from the log
+    # the ledger checks a grade's own figures; the audit catches what only the log can tell
+    doubled = {**grade, "industry_co2e_g": 2 * grade["industry_co2e_g"]}
+    doubled["industry_value_fen"] = 2 * grade["industry_value_fen"]  # the same K and colour
+    ok(client.post("/v1/submissions", json=signed(node.grader_key, B, "GradeAssigned", doubled)))
+    settle(node)
+    with pytest.raises(Failure) as caught:
+        audit_log(node)
+    assert caught.value.check == "benchmark"
+
+
+def test_a_cause_the_log_does_not_show_is_caught_by_the_audit(client, node, meter):
+    register_enterprises(client, node)
+    load_quarter(client, meter, ("2026-07-01", "2026-09-30"), {A: (700_000, 1_000_000)})
+    [first] = grading_run(client, node, "industrial", "2026-Q3")["appended"]
+    grade = grade_of(first)
+    claimed = {**grade, "cause": [grade["inputs"][0]]}  # its own input, not another firm's
+    ok(client.post("/v1/submissions", json=signed(node.grader_key, A, "GradeAssigned", claimed)))
+    settle(node)
+    with pytest.raises(Failure) as caught:
+        audit_log(node)
+    assert (caught.value.check, caught.value.field) == ("cause", "submission.data.cause")
 
 
 def test_grade_refusals_and_disputes(client, node, meter):

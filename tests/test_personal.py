@@ -305,3 +305,29 @@ def test_a_signed_summary_of_a_persons_reduction_for_the_credit_score(client, no
         f"/v1/persons/{pid('nobody')}/summary?period=2026", headers=bearer(node, "regulator")
     )
     assert missing.status_code == 404
+
+
+def test_an_exchange_retires_a_persons_reduction_once(client, node, abc, opened):
+    exchange = register(node, "exchange.cex", ["exchange"])
+    leaf = record(client, abc, opened, "online_loan", 1, "r1").json()["leaf_hash"]  # 89 g
+
+    def retire(grams, ref, signer=exchange, account=opened, period="2026-Q4"):
+        data = {"period": period, "quantity_g": grams, "ref": ref}
+        return send(client, signer, account, "ReductionRetired", data)
+
+    assert effect(retire(80, "lot-1")) == {"period": "2026-Q4", "retired_g": 80}
+    refused(retire(10, "lot-2"), 409, "submission.data.quantity_g")  # 9 g left
+    refused(retire(1, "lot-1"), 409, "submission.data.ref")
+    refused(retire(1, "lot-3", period="2026-Q3"), 409, "submission.data.quantity_g")
+    refused(retire(1, "lot-4", signer=abc), 403, "submission.type")
+    refused(retire(1, "lot-5", account=f"per:abc:{pid('p2')}"), 409, "submission.account")
+    # a retired reduction cannot be taken back by reversing the behaviour that made it
+    refused(reverse(client, abc, opened, leaf, "bank error"), 409, "submission.data.entry")
+    assert effect(retire(9, "lot-6"))["retired_g"] == 9
+    refused(retire(1, "lot-7"), 409, "submission.data.quantity_g")
+    state = node.ledger.accounts.get(opened).state
+    assert (state.reduction("2026"), state.retired_in("2026"), state.unretired("2026")) == (
+        89,
+        89,
+        0,
+    )

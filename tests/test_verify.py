@@ -8,25 +8,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from client.verifier.audit import Audit, Failure
+from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object
+from client.verifier.failure import Failure
 from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, sign_checkpoint
+from crypto.note import open_note, sign_note
 from ledger.bundles import export_lines
+from ledger.domain.personal import period_reduction
 from tests.files import ROOT, run_cli
 from tests.http_support import bearer
-from tests.support import entry_of, integrate_all, load_city, pid
+from tests.support import entry_of, export_object, integrate_all, load_city, pid
 
 
 @pytest.fixture
 def city(node):
     return load_city(node, seed=3, banks=2, persons=20, enterprises=12, farms=6)
-
-
-def export_object(node):
-    lines = [json.loads(line) for line in export_lines(node)]
-    header, entries = lines[0], lines[1:]
-    return {**header, "entries": entries}
 
 
 def audit(node, bundle):
@@ -441,3 +438,60 @@ def test_a_malformed_bundle_fails_without_a_traceback(text, tmp_path):
     result = run_cli("verify", str(bundle), "--log-key", vkey, text=True)
     assert result.returncode in (1, 2), result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def resign(node, bundle, edit):
+    """The bundle with its statement's text changed by `edit` and signed again by the ledger
+    key: what a ledger whose key signs wrong figures would hand out."""
+    text = open_note(bundle["statement"], [node.ledger_key.verifier]).text
+    return {**bundle, "statement": sign_note(edit(text), node.ledger_key)}
+
+
+def test_period_statements_and_person_summaries_are_recomputed_offline(node, city):
+    regulator = bearer(node, "regulator")
+    person = next(op.account for op in city.operations if op.type == "GreenBehaviourRecorded")
+    farm = next(op.account for op in city.operations if op.type == "ReductionRetired")
+    firm = next(op.account for op in city.operations if op.type == "ProcessOutputRecorded")
+    kinds = {}
+    with TestClient(create_app(node)) as client:
+        for account in (person, farm, firm):
+            path = f"/v1/accounts/{account}/period-statement?period=2026&history=true"
+            response = client.get(path, headers=regulator)
+            assert response.status_code == 200, response.text
+            bundle = response.json()
+            stated = audit(node, bundle).statement
+            assert stated["account"] == account and stated["period"] == "2026"
+            kinds[stated["kind"]] = stated
+            caught = failure(node, resign(node, bundle, lambda t: t.replace("\nseq ", "\nseq 9")))
+            assert (caught.check, caught.field) == ("statement", "head")
+        pid_ = person.rpartition(":")[2]
+        path = f"/v1/persons/{pid_}/summary?period=2026&history=true"
+        summary = client.get(path, headers=regulator).json()
+    assert kinds["person"]["reduction_g"] > 0 and kinds["person"]["emission_g"] == 0
+    assert kinds["farm"]["reduction_g"] >= kinds["farm"]["retired_g"] >= 1
+    assert kinds["enterprise"]["emission_g"] > 0 and kinds["enterprise"]["reduction_g"] == 0
+
+    farm_bundle = {**bundle}  # the enterprise's: a statement claiming a reduction is caught
+    claimed = resign(node, farm_bundle, lambda t: t.replace("reduction_g 0", "reduction_g 1"))
+    assert failure(node, claimed).check == "period figures"
+
+    summed = audit(node, summary).statement
+    assert summed["pid"] == pid_ and summed["co2e_g"] >= kinds["person"]["reduction_g"]
+    inflated = resign(
+        node,
+        summary,
+        lambda t: t.replace(f"co2e_g {summed['co2e_g']}\n", f"co2e_g {summed['co2e_g'] + 1}\n"),
+    )
+    assert failure(node, inflated).check == "person summary"
+
+    co2e_g, points = period_reduction(node.ledger.accounts.get(person).state, "2026")
+
+    def drop_one(text):  # an account left out, with its figures taken off the sums
+        lines = [line for line in text.split("\n") if not line.startswith(f"account {person} ")]
+        text = "\n".join(lines).replace(
+            f"co2e_g {summed['co2e_g']}\n", f"co2e_g {summed['co2e_g'] - co2e_g}\n"
+        )
+        return text.replace(f"points {summed['points']}\n", f"points {summed['points'] - points}\n")
+
+    caught = failure(node, resign(node, summary, drop_one))
+    assert (caught.check, caught.field) == ("person summary", "accounts")

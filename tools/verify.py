@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.verifier.audit import Audit, Failure
+from client.verifier.audit import Audit
 from client.verifier.bundle import BundleError, load_bundle
+from client.verifier.failure import Failure
 from crypto.cosignature import parse_witness_verifier
 from crypto.keys import KeyFormatError, parse_verifier
 

@@ -11,7 +11,10 @@ from typing import Any
 
 import msgspec
 
+from client.verifier.benchmarks import Benchmarks
 from client.verifier.bundle import Bundle
+from client.verifier.failure import Failure
+from client.verifier.statements import check_statement
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
@@ -24,10 +27,9 @@ from crypto.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from crypto.note import NoteError, open_note
+from crypto.note import NoteError
 from crypto.records import Entry
-from crypto.statement import StatementError, parse_statement
-from ledger.domain.balances import balance
+from ledger.domain import industrial
 from ledger.domain.common import Applied, Context, period_of
 from ledger.domain.personal import person_accounts
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
@@ -35,34 +37,6 @@ from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.rules import initial_state
 from ledger.submissions import authenticate, check_submission
-
-
-@dataclass
-class Failure(Exception):
-    """The first thing that does not hold."""
-
-    check: str
-    where: str
-    field: str | None = None
-    expected: Any = None
-    found: Any = None
-
-    def __str__(self) -> str:
-        text = f"{self.check} failed at {self.where}"
-        if self.field:
-            text += f", field {self.field}"
-        if self.expected is not None or self.found is not None:
-            text += f": expected {self.expected!r}, found {self.found!r}"
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "where": self.where,
-            "field": self.field,
-            "expected": self.expected,
-            "found": self.found,
-        }
 
 
 @dataclass
@@ -126,10 +100,13 @@ class Audit:
         self.entries_by_index: dict[int, Entry] = {}
         self.leaves_by_index: dict[int, str] = {}
         self.proven_indexes: set[int] = set()
+        self.benchmarks: Benchmarks | None = None  # a whole-log audit rechecks every benchmark
 
     def run(self, bundle: Bundle) -> Report:
         checkpoint = self._checkpoints(bundle)
         tree = MerkleTree(MemoryHashStore()) if bundle.declared_entries is not None else None
+        if tree is not None:
+            self.benchmarks = Benchmarks()
         last_index = -1
         for item in bundle.entries:
             index = item.get("index")
@@ -154,7 +131,13 @@ class Audit:
         else:
             self._heads_proven()
         if bundle.statement is not None:
-            self._statement(bundle.statement, checkpoint)
+            self.report.statement = check_statement(
+                bundle.statement,
+                self.log_key,
+                checkpoint,
+                self.chains,
+                self._state(REGISTRY_ACCOUNT),
+            )
         if bundle.grade is not None:
             self._grade(bundle, checkpoint)
         self.report.accounts = len(self.chains)
@@ -316,6 +299,12 @@ class Audit:
             if as_of > index:
                 raise Failure("rule", where, "submission.data.as_of", f"<= {index}", as_of)
             self.report.grades += 1
+            if self.benchmarks is not None and account.startswith(industrial.PREFIX):
+                data = checked.submission["data"]
+                self.benchmarks.check(account, state, data, self._state, where)
+        if self.benchmarks is not None:
+            data = checked.submission["data"]
+            self.benchmarks.note(account, checked.fields.type, data, leaf, index)
         checked.rule.evolve(
             state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
         )
@@ -364,51 +353,6 @@ class Audit:
                     "an inclusion proof",
                     None,
                 )
-
-    def _statement(self, note: str, checkpoint: Checkpoint) -> None:
-        try:
-            text = open_note(note, [self.log_key]).text
-            statement = parse_statement(text)
-        except (NoteError, StatementError) as error:
-            raise Failure(
-                "statement", "statement", "note", "signed by the log key", str(error)
-            ) from None
-        if statement.checkpoint != checkpoint:
-            raise Failure(
-                "statement",
-                "statement",
-                "checkpoint",
-                checkpoint.body(),
-                statement.checkpoint.body(),
-            )
-        chain = self.chains.get(statement.account)
-        if chain is None:
-            raise Failure(
-                "statement", "statement", "account", "entries of the account", statement.account
-            )
-        if (statement.seq, statement.head) != (chain.seq, chain.head):
-            raise Failure(
-                "statement",
-                "statement",
-                "head",
-                f"seq {chain.seq} {chain.head}",
-                f"seq {statement.seq} {statement.head}",
-            )
-        points, co2e_g = balance(chain.state)
-        if (statement.points, statement.co2e_g) != (points, co2e_g):
-            raise Failure(
-                "balance",
-                "statement",
-                "points, co2e_g",
-                (points, co2e_g),
-                (statement.points, statement.co2e_g),
-            )
-        self.report.statement = {
-            "account": statement.account,
-            "seq": statement.seq,
-            "points": points,
-            "co2e_g": co2e_g,
-        }
 
     def _grade(self, bundle: Bundle, checkpoint: Checkpoint) -> None:
         """The cited grade was replayed and rechecked; now its industry benchmark."""

@@ -1,26 +1,25 @@
 """Agricultural carbon accounts `agr:<code>`: reductions, sinks and emissions -> green list."""
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
 
 from ledger.domain import graded
 from ledger.domain.common import (
-    MAX_GRAMS,
     Applied,
     Context,
     Effect,
     Quantity,
     Rules,
-    check_period,
     co2e_grams,
     event_rule,
     period_of,
 )
 from ledger.domain.grading import agri_grade
 from ledger.domain.reference import AgriFactors, AgriGrading
-from ledger.errors import Conflict, Invalid
+from ledger.domain.retirement import EXCHANGE, ReductionRetired, Retiring, decide_retired, retire
+from ledger.errors import Invalid
 
 PREFIX = "agr:"
 FACTORS = "agri-factors"
@@ -41,14 +40,6 @@ class AgriActivityRecorded(msgspec.Struct, forbid_unknown_fields=True, rename={"
     to: str
 
 
-class ReductionRetired(msgspec.Struct, forbid_unknown_fields=True):
-    """An exchange retires (sells on) part of a farm's reduction of a quarter: once only."""
-
-    period: str
-    quantity_g: Annotated[int, msgspec.Meta(ge=1, le=MAX_GRAMS)]
-    ref: str
-
-
 class GradeAssigned(msgspec.Struct, forbid_unknown_fields=True):
     period: str
     grade: Literal["dark_green", "mid_green", "light_green", "none"]
@@ -66,23 +57,14 @@ class Activity:
 
 
 @dataclass
-class FarmAccount(graded.GradedAccount):
+class FarmAccount(graded.GradedAccount, Retiring):
     activities: dict[str, Activity] = field(default_factory=dict)
-    retired: dict[str, int] = field(default_factory=dict)  # quarter -> grams retired
-    retirement_refs: set[str] = field(default_factory=set)
 
     def reduction(self, period: str) -> int:
         """The period's reductions and sinks (emissions do not offset them: what is sold is
         what the farm reduced)."""
         figures = self.figures(period)
         return figures[0] if figures else 0
-
-    def retired_in(self, period: str) -> int:
-        """Grams retired from the period's quarters (a year holds four)."""
-        return sum(g for q, g in self.retired.items() if period in (q, q.partition("-")[0]))
-
-    def unretired(self, period: str) -> int:
-        return self.reduction(period) - self.retired_in(period)
 
     def figures(self, period: str) -> tuple[int, int, list[str]] | None:
         """(reduction_g, emission_g, input leaf hashes) of a period with activity."""
@@ -100,27 +82,7 @@ class FarmAccount(graded.GradedAccount):
 
 def _decide_retired(account: FarmAccount, data: ReductionRetired, context: Context) -> Effect:
     account.check_registered(context)
-    check_period(data.period, "submission.data.period")
-    if "-Q" not in data.period:
-        raise Invalid("a reduction is retired per quarter, YYYY-Qn", "submission.data.period")
-    if not data.ref:
-        raise Invalid("give the exchange's reference for the lot", "submission.data.ref")
-    if data.ref in account.retirement_refs:
-        raise Conflict(f"ref {data.ref!r} is already retired here", "submission.data.ref")
-    unretired = account.unretired(data.period)
-    if data.quantity_g > unretired:
-        raise Conflict(
-            f"{data.period} has {unretired} g of reduction not yet retired; cannot retire"
-            f" {data.quantity_g} g",
-            "submission.data.quantity_g",
-        )
-    return {"period": data.period, "retired_g": data.quantity_g}
-
-
-def _retire(account: FarmAccount, entry: Applied[ReductionRetired]) -> None:
-    period = entry.data.period
-    account.retired[period] = account.retired.get(period, 0) + entry.effect["retired_g"]
-    account.retirement_refs.add(entry.data.ref)
+    return decide_retired(account, data)
 
 
 def _decide_registered(account: FarmAccount, data: FarmRegistered, context: Context) -> Effect:
@@ -159,6 +121,7 @@ def _decide_activity(account: FarmAccount, data: AgriActivityRecorded, context: 
 def _decide_reversed(account: FarmAccount, data: graded.EntryReversed, context: Context) -> Effect:
     account.check_registered(context)
     target = account.check_reversible(data.entry, account.activities)
+    account.check_reversal(target.end, target.reduction_g)
     return {
         "reverses": data.entry,
         "reduction_g": -target.reduction_g,
@@ -206,9 +169,7 @@ RULES: Rules = {
     "EntryReversed": event_rule(
         PREFIX, frozenset({"agri", "authority"}), graded.EntryReversed, _decide_reversed, _reverse
     ),
-    "ReductionRetired": event_rule(
-        PREFIX, frozenset({"exchange"}), ReductionRetired, _decide_retired, _retire
-    ),
+    "ReductionRetired": event_rule(PREFIX, EXCHANGE, ReductionRetired, _decide_retired, retire),
     **graded.grade_rules(PREFIX, GradeAssigned, _decide_grade, "farm", "farm"),
 }
 ACCOUNT_KINDS = {PREFIX: FarmAccount}

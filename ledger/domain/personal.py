@@ -18,6 +18,7 @@ from ledger.domain.common import (
     period_of,
 )
 from ledger.domain.reference import PersonalFactors
+from ledger.domain.retirement import EXCHANGE, ReductionRetired, Retiring, decide_retired, retire
 from ledger.errors import Conflict, Forbidden, Invalid
 from ledger.registry import KeyRegistry
 
@@ -94,7 +95,7 @@ class Counted:
 
 
 @dataclass
-class PersonalAccount:
+class PersonalAccount(Retiring):
     opened: bool = False
     points: int = 0
     co2e_g: int = 0
@@ -104,6 +105,9 @@ class PersonalAccount:
     refs: set[str] = field(default_factory=set)
     entries: dict[str, Counted] = field(default_factory=dict)
     reversed: set[str] = field(default_factory=set)
+
+    def reduction(self, period: str) -> int:
+        return period_reduction(self, period)[0]
 
 
 def period_reduction(account: PersonalAccount, period: str) -> tuple[int, int]:
@@ -225,12 +229,20 @@ def _decide_reversed(account: PersonalAccount, data: EntryReversed, context: Con
         raise Invalid("not a reversible entry of this account", "submission.data.entry")
     if data.entry in account.reversed:
         raise Conflict("that entry is already reversed", "submission.data.entry")
+    if target.on:  # a behaviour: its reduction may be retired
+        account.check_reversal(target.on, target.co2e_g)
     if account.points - target.points < 0:
         raise Conflict(
             f"reversing it would take the balance below zero ({account.points} points)",
             "submission.data.entry",
         )
     return {"reverses": data.entry, "points": -target.points, "co2e_g": -target.co2e_g}
+
+
+def _decide_retired(account: PersonalAccount, data: ReductionRetired, context: Context) -> Effect:
+    if not account.opened:
+        raise Conflict(f"{context.account} is not open", "submission.account")
+    return decide_retired(account, data)
 
 
 def _open(account: PersonalAccount, _: Applied[AccountOpened]) -> None:
@@ -278,5 +290,6 @@ RULES: Rules = {
     ),
     "PointsRedeemed": event_rule(PREFIX, BANK, PointsRedeemed, _decide_redeemed, _redeem),
     "EntryReversed": event_rule(PREFIX, BANK, EntryReversed, _decide_reversed, _reverse),
+    "ReductionRetired": event_rule(PREFIX, EXCHANGE, ReductionRetired, _decide_retired, retire),
 }
 ACCOUNT_KINDS = {PREFIX: PersonalAccount}
