@@ -175,6 +175,7 @@ def _disputed(deltas: Deltas, entry: LoggedEntry) -> None:
         account=entry.account,
         grade=data["grade"],
         reason=data["reason"],
+        evidence=json.dumps(data["evidence"]),
         recorded_at=when,
     )
 

@@ -82,7 +82,7 @@ CURRENT_GRADES = Table(
 DISPUTES = Table(
     "proj_disputes",
     keys=("leaf_hash",),
-    values=("account", "grade", "reason", "recorded_at"),
+    values=("account", "grade", "reason", "evidence", "recorded_at"),  # evidence: JSON list
     index="account",
 )
 RESOLUTIONS = Table(

@@ -16,7 +16,7 @@ WAIT_POLL_SECONDS = 0.02
 NAMES = {table.name.removeprefix("proj_"): table.name for table in TABLES}
 PERSONAL = ("points", "co2e_g", "issued", "redeemed")
 REGISTRY = {"enterprises": "industry", "farms": "kind"}  # the column beside name and district
-DISPUTED = ("leaf_hash", "grade", "reason", "recorded_at", "outcome", "note")
+DISPUTED = ("leaf_hash", "grade", "reason", "evidence", "recorded_at", "outcome", "note")
 HISTORY = ("leaf_hash", "period", "grade", "method", "position", "seq", "recorded_at", "data")
 
 
@@ -152,7 +152,7 @@ class Views:
         )
         disputes = self._query(
             DISPUTED,
-            "SELECT d.leaf_hash, d.grade, d.reason, d.recorded_at, r.outcome, r.note"
+            "SELECT d.leaf_hash, d.grade, d.reason, d.evidence, d.recorded_at, r.outcome, r.note"
             " FROM {disputes} d LEFT JOIN {resolutions} r ON r.dispute = d.leaf_hash"
             " WHERE d.account = ? ORDER BY d.recorded_at, d.leaf_hash",
             [account],
@@ -161,8 +161,9 @@ class Views:
         for dispute in disputes:
             outcome = dispute["outcome"] or "open"  # no resolution yet
             shown = {k: dispute[k] for k in ("leaf_hash", "reason", "recorded_at")}
+            evidence = json.loads(dispute["evidence"])  # document digests: GET /v1/documents/{d}
             by_grade.setdefault(dispute["grade"], []).append(
-                {**shown, "outcome": outcome, "note": dispute["note"]}
+                {**shown, "evidence": evidence, "outcome": outcome, "note": dispute["note"]}
             )
         return [
             {**row, "data": json.loads(row["data"]), "disputes": by_grade.get(row["leaf_hash"], [])}

@@ -6,9 +6,13 @@ from collections import defaultdict
 from fractions import Fraction
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.support import load_city
-from tools.demo import load, make_plan
+from api.app import create_app
+from projections.runner import Projector
+from tests.http_support import bearer
+from tests.support import audit_log, load_city
+from tools.demo import dispute_some, load, make_plan
 
 GRAMS = {
     "online_payment": (5, 10),
@@ -151,6 +155,8 @@ def test_demo_exercises_the_new_rules(city):
     assert any(op.signer.startswith("platform.") for op in city.operations)
     items = {op.data["activity"] for op in city.operations if op.type == "AgriActivityRecorded"}
     assert {"planting_area", "manure_produced", "manure_treated"} <= items
+    uses = {op.data["use"] for op in city.operations if op.type == "PointsRedeemed"}
+    assert {"neighbourhood_points", "merchant"} <= uses
     persons = {op.account.split(":")[2] for op in city.operations if op.account.startswith("per:")}
     assert persons and all(len(person) == 52 and person.islower() for person in persons)
 
@@ -224,3 +230,29 @@ def test_demo_green_list_and_grade_history_are_served(node, city):
             ).status_code
             == 404
         )
+
+
+def test_demo_disputes_are_decided_with_their_evidence_and_the_log_still_audits(node, city):
+    assert dispute_some(node, seed=CITY["seed"]) == []
+    assert dispute_some(node, seed=CITY["seed"]) == []  # retry-safe: replays, no refusal
+    disputed = [
+        account
+        for account in node.log.accounts("ind:") + node.log.accounts("agr:")
+        if node.ledger.accounts.get(account).state.disputes
+    ]
+    assert len(disputed) == 3
+    outcomes = [
+        d.outcome for a in disputed for d in node.ledger.accounts.get(a).state.disputes.values()
+    ]
+    assert sorted(outcomes) == ["rejected", "upheld", "upheld"]
+    Projector(node.store).catch_up()
+    with TestClient(create_app(node)) as client:
+        history = client.get(
+            f"/v1/accounts/{disputed[0]}/grades", headers=bearer(node, "regulator")
+        )
+        [shown] = [d for g in history.json()["grades"] for d in g["disputes"]]
+        document = client.get(
+            f"/v1/documents/{shown['evidence'][0]}", headers=bearer(node, "regulator")
+        )
+    assert document.status_code == 200 and b"calibration" in document.content
+    assert audit_log(node).entries == node.reader.size()

@@ -45,6 +45,15 @@ BEHAVIOURS = {  # behaviour: (grams, daily cap) as the demo uses them; caps are 
     "paperless_branch": (24, 5),
 }
 BATCH = 500
+USES = (
+    "loan_rate_discount",
+    "fee_deduction",
+    "goods",
+    "donation",
+    "neighbourhood_points",
+    "merchant",
+)
+DISPUTED = 3  # enterprises and farms that dispute their 2026-Q3 grade after grading
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
                 balance += count * grams
             if balance >= 40 and rng.random() < 0.3:
                 points = rng.randint(10, balance // 2)
-                use = rng.choice(("loan_rate_discount", "fee_deduction", "goods", "donation"))
+                use = USES[person % len(USES)]  # every use, in turn
                 ops.append(
                     Operation(
                         signer,
@@ -336,6 +345,46 @@ def grade_all(node: Node) -> None:
     node.integrate_pending()
 
 
+def dispute_some(node: Node, seed: int) -> list[LedgerError]:
+    """The first few graded enterprises and farms dispute their 2026-Q3 grade with an
+    evidence document, and the authority decides each (upheld and rejected in turn);
+    retry-safe like the load (fixed ids, the same document bytes)."""
+    admin, authority = node.admin_key, node.authority_key
+    assert admin is not None and authority is not None  # _wires has refused a production node
+    refusals: list[LedgerError] = []
+    graded = [(a, "ent") for a in node.log.accounts("ind:")] + [
+        (a, "farm") for a in node.log.accounts("agr:")
+    ]
+    chosen: list[tuple[str, str, str]] = []
+    for account, prefix in graded:
+        found = node.ledger.accounts.get(account)
+        grade = found.state.latest_grade.get("2026-Q3") if found else None
+        if grade and len(chosen) < DISPUTED:
+            chosen.append((account, prefix, grade))
+    for number, (account, prefix, grade) in enumerate(chosen):
+        name = f"{prefix}.{account.split(':', 1)[1]}"
+        signer = demo_signer(seed, name)
+        role = "enterprise" if prefix == "ent" else "farm"
+        key = {"vkey": signer.verifier.text, "roles": [role]}
+        document = f"Meter calibration certificate, {account}, 2026-09-30".encode()
+        digest = node.documents.put(account, document)
+        claim = {"grade": grade, "reason": "the steam meter was replaced", "evidence": [digest]}
+        try:
+            node.ledger.submit(_signed(admin, "sys:keys", "KeyRegistered", key, f"demo-key:{name}"))
+            disputed = node.ledger.submit(
+                _signed(signer, account, "GradeDisputed", claim, f"dispute:{account}")
+            )
+            outcome = ("upheld", "rejected")[number % 2]
+            decision = {"dispute": disputed.leaf_hash, "outcome": outcome, "note": "checked"}
+            node.ledger.submit(
+                _signed(authority, account, "DisputeResolved", decision, f"decided:{account}")
+            )
+        except LedgerError as error:
+            refusals.append(error)
+    node.integrate_pending()
+    return refusals
+
+
 def demo(args: argparse.Namespace) -> int:
     plan = make_plan(args.seed, args.banks, args.persons, args.enterprises, args.farms)
     settings = settings_from(args)
@@ -353,6 +402,7 @@ def demo(args: argparse.Namespace) -> int:
         started = time.monotonic()
         grade_all(node)
         print(f"integrated and graded in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        refusals += dispute_some(node, args.seed)
     finally:
         node.close()
     return 1 if refusals else 0
