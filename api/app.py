@@ -10,10 +10,12 @@ from api import (
     accounts,
     bundles,
     documents,
+    feeds,
     grading,
     log,
     observe,
     readmodels,
+    registries,
     submissions,
     tiles,
     tokens,
@@ -64,7 +66,8 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.include_router(bundles.router)
     app.include_router(tokens.router)
     app.include_router(documents.router)
-    app.include_router(readmodels.router, responses={503: NOT_YET})
+    for reads in (readmodels, registries, feeds):
+        app.include_router(reads.router, responses={503: NOT_YET})
     # FastAPI's documented way to customise the schema is to replace this method
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app

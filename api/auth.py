@@ -63,3 +63,15 @@ def principal_of(
 
 
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
+
+
+def optional_principal_of(
+    store: Annotated[TokenStore, Depends(token_store)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | None:
+    """The principal of a token if one is sent (401 if it is not accepted), else None: public
+    answers say more to a principal whose scope covers it."""
+    return None if credentials is None else principal_of(store, credentials)
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal_of)]

@@ -6,17 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.records import Entry
-from ledger.domain.common import quarter_of
 from projections.tables import (
     AGRICULTURAL,
     BALANCES,
+    BANK_MONTHS,
     BANKS,
     CURRENT_GRADES,
     DISPUTES,
     ENTERPRISES,
     FARMS,
+    FEED,
     GRADES,
     INDUSTRIAL,
+    PERSONAL_MONTHS,
     PERSONS,
     RESOLUTIONS,
     TABLES,
@@ -72,30 +74,74 @@ class Deltas:
 
 def _personal(deltas: Deltas, entry: LoggedEntry) -> None:
     _, bank, pid = entry.account.split(":")
-    points = entry.effect.get("points", 0)
+    effect = entry.effect
+    points = effect.get("points", 0)
     issued = redeemed = 0
+    month = entry.record.recorded_at[:7]  # redemptions, and accounts opened, when recorded
     if entry.type == "GreenBehaviourRecorded":
-        issued = points
+        issued, month = points, entry.data["on"][:7]
     elif entry.type == "PointsRedeemed":
         redeemed = -points
-    elif entry.type == "EntryReversed" and points > 0:
-        redeemed = -points  # a reversed redemption gives its points back
+    elif entry.type == "EntryReversed" and "on" in effect:
+        issued, month = points, effect["on"][:7]  # a behaviour's points and CO2e taken back
     elif entry.type == "EntryReversed":
-        issued = points  # a reversed behaviour takes back what it earned (never positive)
+        redeemed = -points  # a reversed redemption gives its points back
     opened = int(entry.type == "AccountOpened")
-    sums = {
-        "points": points,
-        "co2e_g": entry.effect.get("co2e_g", 0),
-        "issued": issued,
-        "redeemed": redeemed,
-    }
+    flows = {"co2e_g": effect.get("co2e_g", 0), "issued": issued, "redeemed": redeemed}
+    sums = {"points": points, **flows}
     deltas.change(BALANCES, (entry.account,), bank=bank, pid=pid, entries=1, **sums)
     deltas.change(PERSONS, (pid,), accounts=opened, **sums)
     deltas.change(BANKS, (bank,), accounts=opened, **sums)
+    deltas.change(PERSONAL_MONTHS, (entry.account, month), bank=bank, pid=pid, **flows)
+    deltas.change(BANK_MONTHS, (bank, month), opened=opened, **flows)
+    _feed(deltas, entry, PERSONAL_FEED[entry.type], _personal_item(entry))
+
+
+def _personal_item(entry: LoggedEntry) -> dict[str, Any]:
+    data, effect = entry.data, entry.effect
+    if entry.type == "GreenBehaviourRecorded":
+        return {"behaviour": data["behaviour"], "on": data["on"], **effect}
+    if entry.type == "PointsRedeemed":
+        return {"points": data["points"], "use": data["use"]}
+    if entry.type == "EntryReversed":
+        return {"reverses": data["entry"], "points": effect["points"]}
+    return {}
+
+
+PERSONAL_FEED = {
+    "AccountOpened": "account_opened",
+    "GreenBehaviourRecorded": "points_issued",
+    "PointsRedeemed": "points_redeemed",
+    "EntryReversed": "entry_reversed",
+}
+OWNERS = {"per": "bank", "ind": "ent", "agr": "farm"}  # account kind -> its principal's kind
+
+
+def owner_of(account: str) -> str:
+    """The principal an account's feed items go to: its bank, enterprise or farm."""
+    kind, _, rest = account.partition(":")
+    return f"{OWNERS[kind]}:{rest.split(':')[0]}"
+
+
+def _feed(deltas: Deltas, entry: LoggedEntry, kind: str, data: dict[str, Any]) -> None:
+    deltas.change(
+        FEED,
+        (entry.position,),
+        owner=owner_of(entry.account),
+        account=entry.account,
+        kind=kind,
+        leaf_hash=entry.leaf_hash,
+        recorded_at=entry.record.recorded_at,
+        data=_compact(data),
+    )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _reading(deltas: Deltas, entry: LoggedEntry, day: str, count: int) -> None:
-    key = (entry.account, quarter_of(day))
+    key = (entry.account, day[:7])
     if "co2e_g" in entry.effect:
         deltas.change(INDUSTRIAL, key, co2e_g=entry.effect["co2e_g"], readings=count)
     else:
@@ -135,7 +181,7 @@ def _farm(deltas: Deltas, entry: LoggedEntry) -> None:
 def _activity(deltas: Deltas, entry: LoggedEntry, day: str, count: int) -> None:
     deltas.change(
         AGRICULTURAL,
-        (entry.account, quarter_of(day)),
+        (entry.account, day[:7]),
         reduction_g=entry.effect["reduction_g"],
         emission_g=entry.effect["emission_g"],
         activities=count,
@@ -156,7 +202,7 @@ def _grade(deltas: Deltas, entry: LoggedEntry) -> None:
         position=entry.position,
         seq=entry.record.seq,
         recorded_at=entry.record.recorded_at,
-        data=json.dumps(data, sort_keys=True, separators=(",", ":")),
+        data=_compact(data),
     )
     deltas.change(
         CURRENT_GRADES,
@@ -164,6 +210,13 @@ def _grade(deltas: Deltas, entry: LoggedEntry) -> None:
         kind=kind,
         grade=data["grade"],
         leaf_hash=entry.leaf_hash,
+    )
+    item = {k: data[k] for k in ("period", "grade", "method")}
+    _feed(
+        deltas,
+        entry,
+        "grade_assigned",
+        item | ({"cause": data["cause"]} if data.get("cause") else {}),
     )
 
 
@@ -177,7 +230,9 @@ def _disputed(deltas: Deltas, entry: LoggedEntry) -> None:
         reason=data["reason"],
         evidence=json.dumps(data["evidence"]),
         recorded_at=when,
+        position=entry.position,
     )
+    _feed(deltas, entry, "dispute_filed", {"grade": data["grade"], "reason": data["reason"]})
 
 
 def _resolved(deltas: Deltas, entry: LoggedEntry) -> None:
@@ -190,6 +245,7 @@ def _resolved(deltas: Deltas, entry: LoggedEntry) -> None:
         leaf_hash=entry.leaf_hash,
         recorded_at=when,
     )
+    _feed(deltas, entry, "dispute_decided", dict(data))
 
 
 Fold = Callable[[Deltas, LoggedEntry], None]

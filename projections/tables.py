@@ -12,7 +12,7 @@ class Table:
     values: tuple[str, ...] = ()  # written as given: set once, or replaced by the newest row
     sums: tuple[str, ...] = ()  # deltas added to what the row holds
     integers: tuple[str, ...] = ()  # keys or values that are integers (sums always are)
-    index: str | None = None  # a column to look rows up by
+    indexes: tuple[str, ...] = ()  # columns to look rows up by, one index each
     replace: bool = False  # a newer row replaces `values` (else they are set once)
 
     @property
@@ -30,7 +30,7 @@ BALANCES = Table(
     keys=("account",),
     values=("bank", "pid"),
     sums=("points", "co2e_g", "issued", "redeemed", "entries"),
-    index="pid",
+    indexes=("pid",),
 )
 PERSONS = Table(
     "proj_persons", keys=("pid",), sums=("points", "co2e_g", "issued", "redeemed", "accounts")
@@ -39,20 +39,24 @@ BANKS = Table(
     "proj_banks", keys=("bank",), sums=("accounts", "points", "co2e_g", "issued", "redeemed")
 )
 ENTERPRISES = Table(
-    "proj_enterprises", keys=("account",), values=("name", "industry", "district"), index="industry"
+    "proj_enterprises",
+    keys=("account",),
+    values=("name", "industry", "district"),
+    indexes=("industry",),
 )
 FARMS = Table("proj_farms", keys=("account",), values=("name", "kind", "district"))
+# `period` of a figure: the month of a reading's `to` date, the quarter of an output value
 INDUSTRIAL = Table(
     "proj_industrial",
     keys=("account", "period"),
     sums=("co2e_g", "scope3_co2e_g", "value_fen", "readings", "outputs"),
-    index="period",
+    indexes=("period",),
 )
-AGRICULTURAL = Table(
+AGRICULTURAL = Table(  # `period`: the month of an activity's `to` date
     "proj_agricultural",
     keys=("account", "period"),
     sums=("reduction_g", "emission_g", "activities"),
-    index="period",
+    indexes=("period",),
 )
 GRADES = Table(
     "proj_grades",
@@ -69,24 +73,46 @@ GRADES = Table(
         "data",
     ),
     integers=("position", "seq"),
-    index="account",
+    indexes=("account",),
 )
 CURRENT_GRADES = Table(
     "proj_current_grades",
     keys=("account", "period"),
     values=("kind", "grade", "leaf_hash"),
-    index="period",
+    indexes=("period",),
     replace=True,
 )
 
 DISPUTES = Table(
     "proj_disputes",
     keys=("leaf_hash",),
-    values=("account", "grade", "reason", "evidence", "recorded_at"),  # evidence: JSON list
-    index="account",
+    values=("account", "grade", "reason", "evidence", "recorded_at", "position"),
+    integers=("position",),
+    indexes=("account",),
 )
 RESOLUTIONS = Table(
     "proj_resolutions", keys=("dispute",), values=("outcome", "note", "leaf_hash", "recorded_at")
+)
+
+# a personal account's flows by month: behaviours by their date, redemptions and
+# reversed redemptions when recorded, reversed behaviours in their behaviour's month
+PERSONAL_MONTHS = Table(
+    "proj_personal_months",
+    keys=("account", "period"),
+    values=("bank", "pid"),
+    sums=("co2e_g", "issued", "redeemed"),
+    indexes=("pid",),
+)
+BANK_MONTHS = Table(
+    "proj_bank_months", keys=("bank", "period"), sums=("opened", "co2e_g", "issued", "redeemed")
+)
+# what a principal is told: grades, disputes, points; `owner` is the account's own principal
+FEED = Table(
+    "proj_feed",
+    keys=("position",),
+    values=("owner", "account", "kind", "leaf_hash", "recorded_at", "data"),
+    integers=("position",),
+    indexes=("owner", "account"),
 )
 
 TABLES = (
@@ -101,6 +127,9 @@ TABLES = (
     CURRENT_GRADES,
     DISPUTES,
     RESOLUTIONS,
+    PERSONAL_MONTHS,
+    BANK_MONTHS,
+    FEED,
 )
 
 
@@ -110,10 +139,8 @@ def create_statements(table: Table, name: str) -> list[str]:
     statements = [
         f"CREATE TABLE IF NOT EXISTS {name} ({columns}, PRIMARY KEY ({', '.join(table.keys)}))"
     ]
-    if table.index is not None:
-        statements.append(
-            f"CREATE INDEX IF NOT EXISTS {table.name}_{table.index} ON {name} ({table.index})"
-        )
+    for column in table.indexes:
+        statements.append(f"CREATE INDEX IF NOT EXISTS {table.name}_{column} ON {name} ({column})")
     return statements
 
 

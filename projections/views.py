@@ -2,13 +2,17 @@
 
 import json
 import time
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from ledger.domain.common import period_before
 from ledger.node import Node
+from ledger.storage.base import Select
 from ledger.store import LedgerStore
+from projections.periods import period_filter
 from projections.recorder import ViewRecorder, open_view_recorder
 from projections.tables import TABLES
 
@@ -28,58 +32,19 @@ def _dicts(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[dict[str
     ]
 
 
-def _period_filter(period: str | None) -> tuple[str, list[Any]]:
-    """SQL matching a `period` column: any, one quarter, or a year with its quarters."""
-    if period is None:
-        return "1 = 1", []
-    if "-" in period:
-        return "period = ?", [period]
-    return "(period = ? OR period LIKE ?)", [period, f"{period}-%"]
+class ReadModels(ABC):
+    """Queries over the view tables; `query` says where they run."""
 
-
-class Views:
-    """The read side: balances, persons, registry, grades, benchmarks and city totals."""
-
-    def __init__(self, store: LedgerStore, recorder: ViewRecorder | None = None) -> None:
-        self.name = store.name
-        self.store = store
-        self.recorder = recorder or open_view_recorder(store)
-
-    @classmethod
-    def of(cls, node: Node) -> "Views":
-        """The node's read models: on its read replica if the settings name one (its own
-        store, closed by `close`), else on the node's database."""
-        replica = node.settings.read_storage
-        return cls(LedgerStore(env=dict(replica))) if replica is not None else cls(node.store)
-
-    def close(self, node: Node) -> None:
-        """Close the replica's store, if these views have one of their own."""
-        if self.store is not node.store:
-            self.store.close()
-
-    def _query(
+    @abstractmethod
+    def query(
         self, columns: Sequence[str], text: str, params: Sequence[Any] = ()
     ) -> list[dict[str, Any]]:
         """Rows of `text` (tables named `{balances}` etc.) as dicts keyed by `columns`."""
-        return _dicts(columns, self.recorder.select(text, params, **NAMES))
-
-    def position(self) -> int:
-        """The notification id of the last entry the views include (0 if none)."""
-        return self.recorder.position(self.name)
-
-    def wait_for(self, notification_id: int, timeout: float) -> bool:
-        """Wait until the views include notification `notification_id`; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.position() < notification_id:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(WAIT_POLL_SECONDS)
-        return True
 
     def balance(self, account: str) -> dict[str, Any] | None:
         """A personal account's balance and totals, or None if the views have not seen it."""
         columns = ("account", "bank", "pid", *PERSONAL, "entries")
-        rows = self._query(
+        rows = self.query(
             columns, f"SELECT {', '.join(columns)} FROM {{balances}} WHERE account = ?", [account]
         )
         return rows[0] if rows else None
@@ -87,12 +52,12 @@ class Views:
     def person(self, pid: str) -> dict[str, Any] | None:
         """A person's totals over their accounts at every bank, or None."""
         columns = ("pid", *PERSONAL, "accounts")
-        rows = self._query(
+        rows = self.query(
             columns, f"SELECT {', '.join(columns)} FROM {{persons}} WHERE pid = ?", [pid]
         )
         if not rows:
             return None
-        banks = self._query(
+        banks = self.query(
             ["bank"], "SELECT bank FROM {balances} WHERE pid = ? ORDER BY bank", [pid]
         )
         return {**rows[0], "banks": [row["bank"] for row in banks]}
@@ -118,7 +83,7 @@ class Views:
     def _registry(self, name: str, column: str, value: str | None) -> list[dict[str, Any]]:
         columns = ("account", "name", REGISTRY[name], "district")
         where, params = ("1 = 1", []) if value is None else (f"{column} = ?", [value])
-        return self._query(
+        return self.query(
             columns,
             f"SELECT {', '.join(columns)} FROM {{{name}}} WHERE {where} ORDER BY account",
             params,
@@ -126,7 +91,7 @@ class Views:
 
     def grade(self, account: str, period: str) -> dict[str, Any] | None:
         """The current grade of an enterprise or farm for a period: its latest GradeAssigned."""
-        rows = self._query(
+        rows = self.query(
             ("account", "period", "grade", "leaf_hash"),
             "SELECT account, period, grade, leaf_hash FROM {current_grades}"
             " WHERE account = ? AND period = ?",
@@ -136,7 +101,7 @@ class Views:
 
     def grades(self, account: str) -> dict[str, str]:
         """The current grade of every period an account was graded for, by period."""
-        rows = self._query(
+        rows = self.query(
             ("period", "grade"),
             "SELECT period, grade FROM {current_grades} WHERE account = ? ORDER BY period",
             [account],
@@ -145,12 +110,12 @@ class Views:
 
     def grade_history(self, account: str) -> list[dict[str, Any]]:
         """Every GradeAssigned of an account, in log order, with its leaf hash and data."""
-        rows = self._query(
+        rows = self.query(
             HISTORY,
             f"SELECT {', '.join(HISTORY)} FROM {{grades}} WHERE account = ? ORDER BY position",
             [account],
         )
-        disputes = self._query(
+        disputes = self.query(
             DISPUTED,
             "SELECT d.leaf_hash, d.grade, d.reason, d.evidence, d.recorded_at, r.outcome, r.note"
             " FROM {disputes} d LEFT JOIN {resolutions} r ON r.dispute = d.leaf_hash"
@@ -172,7 +137,7 @@ class Views:
 
     def green_list(self, period: str) -> list[dict[str, Any]]:
         """Farms whose current grade for `period` is not "none", with their grade, by account."""
-        return self._query(
+        return self.query(
             ("account", "name", "kind", "district", "grade"),
             "SELECT f.account, f.name, f.kind, f.district, c.grade"
             " FROM {current_grades} c JOIN {farms} f ON f.account = c.account"
@@ -197,8 +162,8 @@ class Views:
 
     def benchmark(self, industry: str, period: str) -> dict[str, Any]:
         """An industry's totals over its enterprises with scope 1/2 readings and output value."""
-        where, params = _period_filter(period)
-        (row,) = self._query(
+        where, params = period_filter(period, "i.period")
+        (row,) = self.query(
             ("enterprises", "co2e_g", "value_fen"),
             "SELECT COUNT(*), COALESCE(SUM(co2e_g), 0), COALESCE(SUM(value_fen), 0) FROM ("
             " SELECT i.account, SUM(i.co2e_g) AS co2e_g, SUM(i.value_fen) AS value_fen"
@@ -209,68 +174,60 @@ class Views:
         )
         return {"industry": industry, "period": period, **row}
 
-    def personal_totals(self) -> dict[str, Any]:
-        """Accounts, persons, CO2e, points issued, redeemed and outstanding: overall, per bank."""
-        # A person holds at most one account per bank, so a bank's persons are its accounts.
-        sums = ("co2e_g", "issued", "redeemed", "outstanding")
-        banks = self._query(
-            ("bank", "accounts", *sums),
-            "SELECT bank, accounts, co2e_g, issued, redeemed, points FROM {banks} ORDER BY bank",
-        )
-        ((persons,),) = self.recorder.select("SELECT COUNT(*) FROM {t}", t=NAMES["persons"])
-        per_bank = {}
-        for bank in banks:
-            name = bank.pop("bank")
-            per_bank[name] = {"accounts": bank["accounts"], "persons": bank["accounts"], **bank}
-        return {
-            "accounts": sum(bank["accounts"] for bank in banks),
-            "persons": persons,
-            **{key: sum(bank[key] for bank in banks) for key in sums},
-            "banks": per_bank,
-        }
 
-    def industrial_totals(self, period: str | None = None) -> list[dict[str, Any]]:
-        """Scope 1/2 CO2e, scope 3 CO2e and output value per period and industry."""
-        where, params = _period_filter(period)
-        return self._query(
-            ("period", "industry", "co2e_g", "scope3_co2e_g", "value_fen"),
-            "SELECT period, e.industry, SUM(i.co2e_g), SUM(i.scope3_co2e_g), SUM(i.value_fen)"
-            " FROM {industrial} i JOIN {enterprises} e ON e.account = i.account"
-            f" WHERE {where} GROUP BY period, e.industry ORDER BY period, e.industry",
-            params,
-        )
+class Snapshot(ReadModels):
+    """The views at one position: every query sees the same state, which `position` names."""
 
-    def agri_totals(self, period: str | None = None) -> list[dict[str, Any]]:
-        """Reductions (sinks included) and emissions per period."""
-        where, params = _period_filter(period)
-        return self._query(
-            ("period", "reduction_g", "emission_g"),
-            "SELECT period, SUM(reduction_g), SUM(emission_g) FROM {agricultural}"
-            f" WHERE {where} GROUP BY period ORDER BY period",
-            params,
-        )
+    def __init__(self, position: int, select: Select) -> None:
+        self.position = position
+        self.select = select
 
-    def grade_distribution(self, period: str | None = None) -> dict[str, dict[str, Any]]:
-        """How many enterprises and farms hold each current grade, per period."""
-        where, params = _period_filter(period)
-        rows = self._query(
-            ("kind", "period", "grade", "count"),
-            "SELECT kind, period, grade, COUNT(*) FROM {current_grades}"
-            f" WHERE {where} GROUP BY kind, period, grade ORDER BY kind, period, grade",
-            params,
-        )
-        names = {"ind": "industrial", "agr": "agricultural"}
-        distribution: dict[str, dict[str, Any]] = {name: {} for name in names.values()}
-        for row in rows:
-            periods = distribution[names[row["kind"]]]
-            periods.setdefault(row["period"], {})[row["grade"]] = row["count"]
-        return distribution
+    def query(
+        self, columns: Sequence[str], text: str, params: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        return _dicts(columns, self.select(text, params, **NAMES))
 
-    def city_totals(self, period: str | None = None) -> dict[str, Any]:
-        """City totals: personal overall; the rest per period (of one period or year if given)."""
-        return {
-            "personal": self.personal_totals(),
-            "industrial": self.industrial_totals(period),
-            "agricultural": self.agri_totals(period),
-            "grades": self.grade_distribution(period),
-        }
+
+class Views(ReadModels):
+    """The read side: balances, persons, registries, grades, benchmarks, totals and feeds."""
+
+    def __init__(self, store: LedgerStore, recorder: ViewRecorder | None = None) -> None:
+        self.name = store.name
+        self.store = store
+        self.recorder = recorder or open_view_recorder(store)
+
+    @classmethod
+    def of(cls, node: Node) -> "Views":
+        """The node's read models: on its read replica if the settings name one (its own
+        store, closed by `close`), else on the node's database."""
+        replica = node.settings.read_storage
+        return cls(LedgerStore(env=dict(replica))) if replica is not None else cls(node.store)
+
+    def close(self, node: Node) -> None:
+        """Close the replica's store, if these views have one of their own."""
+        if self.store is not node.store:
+            self.store.close()
+
+    def query(
+        self, columns: Sequence[str], text: str, params: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        return _dicts(columns, self.recorder.select(text, params, **NAMES))
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """The views at one position, for an answer that must say which."""
+        with self.recorder.reading(self.name) as (position, select):
+            yield Snapshot(position, select)
+
+    def position(self) -> int:
+        """The notification id of the last entry the views include (0 if none)."""
+        return self.recorder.position(self.name)
+
+    def wait_for(self, notification_id: int, timeout: float) -> bool:
+        """Wait until the views include notification `notification_id`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.position() < notification_id:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(WAIT_POLL_SECONDS)
+        return True

@@ -71,7 +71,7 @@ def test_reversal_undoes_exactly_once_and_never_below_zero(client, abc, opened):
     undo_redeem = effect(reverse(client, abc, opened, redeemed, "cancelled"))
     assert undo_redeem == {"reverses": redeemed, "points": 50, "co2e_g": 0}
     undo = effect(reverse(client, abc, opened, leaf, "bank error"))
-    assert undo == {"reverses": leaf, "points": -89, "co2e_g": -89}
+    assert undo == {"reverses": leaf, "points": -89, "co2e_g": -89, "on": DAY}
     refused(reverse(client, abc, opened, leaf, "again"), 409, "submission.data.entry")
     for entry in ("ab" * 32, "nothex"):  # no such entry; not a leaf hash
         refused(reverse(client, abc, opened, entry, "?"), 422, "submission.data.entry")

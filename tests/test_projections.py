@@ -11,15 +11,16 @@ import msgspec
 import pytest
 
 from crypto.records import Receipt
-from ledger.domain.common import year_before
+from ledger.domain.common import quarter_of, year_before
 from ledger.domain.grading import agri_grade, industrial_grade
+from ledger.domain.personal import period_reduction
 from ledger.domain.reference import AgriGrading, IndustrialGrading
 from ledger.errors import LedgerError
 from ledger.node import Node
 from ledger.seeds import GRADING_METHODS
-from projections import runner
-from projections.fold import quarter_of
+from projections import breakdowns, registries, runner
 from projections.recorder import StalePosition, open_view_recorder
+from projections.registries import GradedFilter
 from projections.runner import Projector, run_projections
 from projections.tables import TABLES
 from projections.views import Views
@@ -132,31 +133,19 @@ def test_balances_and_person_totals_across_two_banks(node):
         "accounts": 2,
         "banks": ["a", "b"],
     }
-    totals = views.personal_totals()
+    totals = breakdowns.personal_totals(views, None, [])
     assert totals == {
         "accounts": 3,
         "persons": 2,
+        "opened": 3,
         "co2e_g": 146,
+        "co2e_t": "0.000146",
         "issued": 146,
         "redeemed": 10,
         "outstanding": 136,
         "banks": {
-            "a": {
-                "accounts": 2,
-                "persons": 2,
-                "co2e_g": 96,
-                "issued": 96,
-                "redeemed": 10,
-                "outstanding": 86,
-            },
-            "b": {
-                "accounts": 1,
-                "persons": 1,
-                "co2e_g": 50,
-                "issued": 50,
-                "redeemed": 0,
-                "outstanding": 50,
-            },
+            "a": {"opened": 2, "co2e_g": 96, "co2e_t": "0.000096", "issued": 96, "redeemed": 10},
+            "b": {"opened": 1, "co2e_g": 50, "co2e_t": "0.000050", "issued": 50, "redeemed": 0},
         },
     }
     for account in (f"per:a:{pid('p1')}", f"per:b:{pid('p1')}", f"per:a:{pid('p2')}"):
@@ -239,25 +228,30 @@ def test_industrial_totals_benchmark_and_grades(node):
     )
     submit_all(node, [reversal(meter, q2_reading), reversal(meter, q2_output)])
     views = project(node)
-    assert views.industrial_totals() == [
-        {
-            "period": "2025-Q1",
-            "industry": "C26",
-            "co2e_g": 2_281_200,
-            "scope3_co2e_g": 1_680,
-            "value_fen": 15_000_000,
-        },
-        {
-            "period": "2025-Q1",
-            "industry": "C30",
-            "co2e_g": 2_162,
-            "scope3_co2e_g": 0,
-            "value_fen": 0,
-        },
-        {"period": "2025-Q2", "industry": "C26", "co2e_g": 0, "scope3_co2e_g": 0, "value_fen": 0},
+
+    def figures(period, by="industry"):
+        columns = (by, "enterprises", "co2e_g", "scope3_co2e_g", "value_fen")
+        rows = breakdowns.industrial_totals(views, period, by)
+        return [tuple(row[c] for c in columns) for row in rows]
+
+    assert figures("2025-Q1") == [
+        ("C26", 2, 2_281_200, 1_680, 15_000_000),
+        ("C30", 1, 2_162, 0, 0),
     ]
-    assert views.industrial_totals("2025-Q2") == views.industrial_totals()[2:]
-    assert views.industrial_totals("2025") == views.industrial_totals()
+    assert figures("2025-Q2") == [("C26", 0, 0, 0, 0)]  # reversed: nothing left
+    assert figures("2025-02") == [("C30", 1, 2_162, 0, 0)]  # a month: readings only
+    assert figures("2025") == [("C26", 2, 2_281_200, 1_680, 15_000_000), ("C30", 1, 2_162, 0, 0)]
+    assert figures("2025", "district") == [("Kecheng", 3, 2_283_362, 1_680, 15_000_000)]
+    [c26] = [
+        r
+        for r in breakdowns.industrial_totals(views, "2025-Q1", "industry")
+        if r["industry"] == "C26"
+    ]
+    assert (c26["co2e_t"], c26["value_yuan"], c26["intensity_g_per_yuan"]) == (
+        "2.281200",
+        "150000.00",
+        "15.208000",
+    )
     benchmark = views.benchmark("C26", "2025-Q1")
     assert benchmark == {
         "industry": "C26",
@@ -275,7 +269,10 @@ def test_industrial_totals_benchmark_and_grades(node):
         "industry": "C30",
         "district": "Kecheng",
     }
-    assert [e["account"] for e in views.enterprises("C26")] == [E1, E2]
+    page = registries.graded_registry(views, "enterprises", GradedFilter(category="C26"), None, 1)
+    assert [e["account"] for e in page.items] == [E1] and page.next_cursor == E1
+    page = registries.graded_registry(views, "enterprises", GradedFilter(category="C26"), E1, 1)
+    assert [e["account"] for e in page.items] == [E2] and page.next_cursor is None
     totals = (benchmark["co2e_g"], benchmark["value_fen"])
     (graded,) = submit_all(node, [industrial_grade_wire(node, E1, "2025-Q1", totals)])
     views = project(node)
@@ -288,7 +285,11 @@ def test_industrial_totals_benchmark_and_grades(node):
     (history,) = views.grade_history(E1)
     assert history["leaf_hash"] == graded.leaf_hash
     assert history["data"]["industry_co2e_g"] == 2_281_200
-    assert views.grade_distribution()["industrial"] == {"2025-Q1": {"dark_green": 1}}
+    distribution = breakdowns.grade_distribution(views, None, None)
+    assert distribution["industrial"] == {"2025-Q1": {"city": {"dark_green": 1}}}
+    coloured = GradedFilter(period="2025-Q1", grade="dark_green")
+    page = registries.graded_registry(views, "enterprises", coloured, None, 10)
+    assert [(e["account"], e["grade"]) for e in page.items] == [(E1, "dark_green")]
 
 
 def activity(agri: Any, farm: str, name: str, quantity: int, day: str = "2025-02-10") -> Any:
@@ -349,10 +350,16 @@ def agri_workload(node: Node) -> None:
 def test_agricultural_totals_grades_and_green_list(node):
     agri_workload(node)
     views = project(node)
-    assert views.agri_totals() == [
-        {"period": "2025-Q1", "reduction_g": 115_000, "emission_g": 90_411},
-        {"period": "2025-Q2", "reduction_g": 0, "emission_g": 0},
-    ]
+
+    def figures(period, by=None):
+        rows = breakdowns.agri_totals(views, period, by)
+        return [
+            (row[by or "city"], row["farms"], row["reduction_g"], row["emission_g"]) for row in rows
+        ]
+
+    assert figures("2025-Q1") == [("city", 3, 115_000, 90_411)]
+    assert figures("2025-Q2") == [("city", 0, 0, 0)]
+    assert figures("2025", "kind") == [("grain", 1, 15_000, 0), ("pig", 2, 100_000, 90_411)]
     assert views.grades("agr:F2") == {"2025-Q1": "dark_green"}
     assert [h["grade"] for h in views.grade_history("agr:F2")] == ["light_green", "dark_green"]
     assert views.grades("agr:F1") == {"2025": "dark_green", "2025-Q1": "dark_green"}
@@ -372,12 +379,12 @@ def test_agricultural_totals_grades_and_green_list(node):
             "grade": "dark_green",
         },
     ]
-    assert views.grade_distribution()["agricultural"] == {
-        "2025": {"dark_green": 1},
-        "2025-Q1": {"dark_green": 2, "none": 1},
+    assert breakdowns.grade_distribution(views, None, None)["agricultural"] == {
+        "2025": {"city": {"dark_green": 1}},
+        "2025-Q1": {"city": {"dark_green": 2, "none": 1}},
     }
-    assert views.grade_distribution("2025-Q1")["agricultural"] == {
-        "2025-Q1": {"dark_green": 2, "none": 1}
+    assert breakdowns.grade_distribution(views, "2025-Q1", "kind")["agricultural"] == {
+        "2025-Q1": {"grain": {"dark_green": 1}, "pig": {"dark_green": 1, "none": 1}}
     }
     assert views.farm("agr:F3") == {
         "account": "agr:F3",
@@ -385,10 +392,12 @@ def test_agricultural_totals_grades_and_green_list(node):
         "kind": "pig",
         "district": "Longyou",
     }
-    assert len(views.farms("pig")) == 2
-    city = views.city_totals("2025")
-    assert city["agricultural"] == views.agri_totals()
-    assert city["grades"]["agricultural"]["2025"] == {"dark_green": 1}
+    pigs = registries.graded_registry(views, "farms", GradedFilter(category="pig"), None, 10)
+    assert len(pigs.items) == 2
+    city = breakdowns.city_totals(views, "2025", None)
+    assert city["agricultural"] == breakdowns.agri_totals(views, "2025", None)
+    assert city["grades"]["agricultural"]["2025"] == {"city": {"dark_green": 1}}
+    assert "banks" not in city["personal"]  # public: the city only
 
 
 def test_a_new_projector_continues_where_the_last_one_stopped(node):
@@ -555,18 +564,27 @@ def test_rebuild_equals_incremental_on_a_random_workload(node, seed):
         assert person["accounts"] == len(mine)
         for key in ("points", "co2e_g", "issued", "redeemed"):
             assert person[key] == sum(balance[key] for balance in mine)
-    totals = views.personal_totals()
+    totals = breakdowns.personal_totals(views, None, None)
     assert totals["outstanding"] == sum(row[3] for row in rows)
     assert totals["accounts"] == len(rows)
-    for account, period, reduction, emission, _ in incremental["proj_agricultural"]:
-        figures = node.ledger.accounts.get(account).state.figures(period)
-        assert (reduction, emission) == (figures[:2] if figures else (0, 0))
+    by_quarter: dict[tuple[str, str], list[int]] = {}  # months summed into their quarters
+    for account, month, _, _, co2e, _, _ in incremental["proj_personal_months"]:
+        by_quarter.setdefault((account, quarter_of(month + "-01")), []).append(co2e)
+    for (account, quarter), co2e in by_quarter.items():
+        state = node.ledger.accounts.get(account).state
+        assert sum(co2e) == period_reduction(state, quarter)[0]
+    farms: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for account, month, reduction, emission, _ in incremental["proj_agricultural"]:
+        farms.setdefault((account, quarter_of(month + "-01")), []).append((reduction, emission))
+    for (account, quarter), months in farms.items():
+        figures = node.ledger.accounts.get(account).state.figures(quarter)
+        assert tuple(map(sum, zip(*months, strict=True))) == (figures[:2] if figures else (0, 0))
     for account, period, co2e, scope3, value, *_ in incremental["proj_industrial"]:
         state = node.ledger.accounts.get(account).state
         live = [
             r
             for leaf, r in state.readings.items()
-            if leaf not in state.reversed and quarter_of(r.end) == period
+            if leaf not in state.reversed and r.end[:7] == period
         ]
         assert co2e == sum(r.co2e_g for r in live if not r.scope3)
         assert scope3 == sum(r.co2e_g for r in live if r.scope3)
@@ -609,4 +627,5 @@ def test_rebuild_command_prints_progress(node, data_dir, storage, monkeypatch, c
     assert args.func(args) == 0
     assert "entries/s" in capsys.readouterr().err
     assert Views(node.store).person(pid("p1"))["accounts"] == 2
-    assert json.loads(json.dumps(Views(node.store).city_totals()))["personal"]["persons"] == 2
+    city = breakdowns.city_totals(Views(node.store), None, None)
+    assert json.loads(json.dumps(city))["personal"]["persons"] == 2

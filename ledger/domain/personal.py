@@ -236,7 +236,8 @@ def _decide_reversed(account: PersonalAccount, data: EntryReversed, context: Con
             f"reversing it would take the balance below zero ({account.points} points)",
             "submission.data.entry",
         )
-    return {"reverses": data.entry, "points": -target.points, "co2e_g": -target.co2e_g}
+    undone: Effect = {"reverses": data.entry, "points": -target.points, "co2e_g": -target.co2e_g}
+    return undone | ({"on": target.on} if target.on else {})  # a behaviour's date, for periods
 
 
 def _decide_retired(account: PersonalAccount, data: ReductionRetired, context: Context) -> Effect:

@@ -22,8 +22,8 @@ together; view tables beside their own tracking table, so row deltas and positio
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, cast
@@ -220,6 +220,25 @@ class LogRecorder(TrackingRecorder):
         )
         return [(size, note) for size, note in rows]
 
+    def size_through(self, notification_id: int) -> int:
+        """The log size holding every integrated entry up to `notification_id`: what a read
+        model at that position reflects (entries are integrated in notification order)."""
+        rows = self._all(
+            "SELECT idx FROM {t} WHERE notification_id <= ? ORDER BY notification_id DESC LIMIT 1",
+            [notification_id],
+            t="leaves",
+        )
+        return rows[0][0] + 1 if rows else 0
+
+    def checkpoint_covering(self, size: int) -> tuple[int, str] | None:
+        """The smallest signed checkpoint of at least `size` entries, as (size, note)."""
+        rows = self._all(
+            "SELECT size, note FROM {t} WHERE size >= ? ORDER BY size LIMIT 1",
+            [size],
+            t="checkpoints",
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
     def index_of(self, leaf_hash: bytes) -> int | None:
         rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")
         return rows[0][0] if rows else None
@@ -365,6 +384,9 @@ class StalePosition(RuntimeError):
     """Another projector moved the position since this batch was read; the batch is dropped."""
 
 
+Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> rows
+
+
 class ViewRecorder(TrackingRecorder):
     """Reads and writes the view tables; one `record()` is one transaction."""
 
@@ -404,6 +426,26 @@ class ViewRecorder(TrackingRecorder):
             self._positional(cursor)
             cursor.execute(self._sql(text, **tables), params)
             return [tuple(row) for row in cursor.fetchall()]
+
+    @contextmanager
+    def reading(self, application_name: str) -> Iterator[tuple[int, Select]]:
+        """One consistent snapshot of the views: their position and a `select` over the same
+        state, however the projector moves meanwhile."""
+        with self.transaction(commit=False) as cursor:
+            self._snapshot(cursor)
+            position = self._max_tracking_id(application_name, cursor) or 0
+            self._positional(cursor)
+
+            def select(
+                text: str, params: Sequence[Any] = (), **tables: str
+            ) -> list[tuple[Any, ...]]:
+                cursor.execute(self._sql(text, **tables), params)
+                return [tuple(row) for row in cursor.fetchall()]
+
+            yield position, select
+
+    def _snapshot(self, cursor: SQLCursor) -> None:
+        """Make the transaction's reads one snapshot (SQLite's read transactions are)."""
 
     def position(self, application_name: str) -> int:
         """The notification id of the last entry folded into the views (0 if none)."""

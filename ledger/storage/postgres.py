@@ -214,6 +214,9 @@ class PostgresViewRecorder(ViewRecorder, PostgresTrackingRecorder):
     def _positional(self, cursor: SQLCursor) -> None:
         cast("psycopg.Cursor[Any]", cursor).row_factory = tuple_row  # psycopg's here
 
+    def _snapshot(self, cursor: SQLCursor) -> None:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
     def _write(self, cursor: SQLCursor, table: Any, rows: list[tuple[Any, ...]]) -> None:
         """All rows in one statement, one array per column: the server plans and runs one
         statement instead of one per row."""

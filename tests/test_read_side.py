@@ -1,0 +1,267 @@
+"""The read side every role needs, over HTTP on both backends: registries, breakdowns and
+series by period, explanations, feeds, CSV, `as_of`, and who may read what."""
+
+import csv
+import io
+from collections import Counter
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger.domain.personal import period_reduction
+from projections.runner import Projector
+from tests.http_support import bearer
+from tests.support import load_city
+from tools.demo import dispute_some
+
+CITY = {"seed": 11, "banks": 3, "persons": 40, "enterprises": 12, "farms": 6}
+
+
+@pytest.fixture
+def city(node):
+    plan = load_city(node, **CITY)
+    assert dispute_some(node, CITY["seed"]) == []
+    Projector(node.store).catch_up()
+    return plan
+
+
+@pytest.fixture
+def http(node, city):
+    with TestClient(create_app(node)) as client:
+        yield client
+
+
+def get(http, path, headers=None, status=200):
+    response = http.get(path, headers=headers or {})
+    assert response.status_code == status, response.text
+    return response.json() if status == 200 else response
+
+
+def every_page(http, path, headers, limit=5):
+    """All items of a paginated list, following `next_cursor`."""
+    items, cursor = [], None
+    while True:
+        sep = "&" if "?" in path else "?"
+        page = get(
+            http, f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), headers
+        )
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def registered(node, prefix):
+    """(account, registration data) of every enterprise or farm, from the write side."""
+    found = {}
+    for account in node.log.accounts(prefix):
+        state = node.ledger.accounts.get(account).state
+        found[account] = state
+    return found
+
+
+def test_registries_filter_paginate_and_are_scoped(node, http):
+    regulator = bearer(node, "regulator")
+    firms = registered(node, "ind:")
+    listed = every_page(http, "/v1/enterprises", regulator)
+    assert [f["account"] for f in listed] == sorted(firms)
+    district = firms[sorted(firms)[0]].registered["district"]
+    in_district = every_page(http, f"/v1/enterprises?district={district}", regulator)
+    assert {f["account"] for f in in_district} == {
+        a for a, s in firms.items() if s.registered["district"] == district
+    }
+    graded = every_page(http, "/v1/enterprises?period=2026-Q3", regulator)
+    colours = Counter(f["grade"] for f in graded if f["grade"])
+    colour, count = colours.most_common(1)[0]
+    coloured = every_page(http, f"/v1/enterprises?period=2026-Q3&grade={colour}", regulator)
+    assert len(coloured) == count and {f["grade"] for f in coloured} == {colour}
+    get(http, "/v1/enterprises?grade=red", regulator, status=422)  # a grade needs its period
+    farms = every_page(http, "/v1/farms?kind=pig", bearer(node, "bank:bank01"))
+    assert farms and {f["kind"] for f in farms} == {"pig"}
+    owner = sorted(firms)[0]
+    get(http, "/v1/enterprises", bearer(node, f"ent:{owner[4:]}"), status=404)
+    get(http, "/v1/enterprises", status=401)
+
+    mine = every_page(http, "/v1/banks/bank01/accounts", bearer(node, "bank:bank01"))
+    assert mine and all(a["account"].startswith("per:bank01:") for a in mine)
+    assert len(mine) == len(node.log.accounts("per:bank01:"))
+    get(http, "/v1/banks/bank02/accounts", bearer(node, "bank:bank01"), status=404)
+    assert len(every_page(http, "/v1/banks/bank02/accounts", regulator)) == len(
+        node.log.accounts("per:bank02:")
+    )
+
+
+def test_disputes_are_listed_open_and_decided_and_scoped(node, http):
+    regulator = bearer(node, "regulator")
+    listed = every_page(http, "/v1/disputes", regulator, limit=2)
+    assert len(listed) == 3 and {d["outcome"] for d in listed} == {"upheld", "rejected"}
+    assert all(d["evidence"] and d["decided_at"] for d in listed)
+    assert every_page(http, "/v1/disputes?status=open", regulator) == []
+    own = listed[0]["account"]
+    principal = ("ent:" if own.startswith("ind:") else "farm:") + own.split(":", 1)[1]
+    assert [d["account"] for d in every_page(http, "/v1/disputes", bearer(node, principal))] == [
+        own
+    ]
+    get(http, "/v1/disputes", bearer(node, "bank:bank01"), status=404)
+
+
+def test_city_totals_honour_the_period_for_every_part_and_say_as_of(node, http):
+    totals = get(http, "/v1/city/totals")
+    assert "banks" not in totals["personal"]
+    stated = totals["as_of"]
+    assert (
+        stated["log_size"] == node.reader.size()
+        and stated["checkpoint"]["size"] >= stated["log_size"]
+    )
+    assert stated["checkpoint"]["note"].startswith(node.origin)
+    months = {}
+    for month in ("2026-08", "2026-09", "2026-10"):
+        months[month] = get(http, f"/v1/city/totals?period={month}")["personal"]
+    quarter = get(http, "/v1/city/totals?period=2026-Q3")["personal"]
+    q4 = get(http, "/v1/city/totals?period=2026-Q4")["personal"]
+    assert quarter["co2e_g"] == months["2026-08"]["co2e_g"] + months["2026-09"]["co2e_g"]
+    assert q4["co2e_g"] == months["2026-10"]["co2e_g"] > 0
+    every = {a: node.ledger.accounts.get(a).state for a in node.log.accounts("per:")}
+    assert quarter["co2e_g"] == sum(period_reduction(s, "2026-Q3")[0] for s in every.values())
+    assert quarter["co2e_t"] == f"{quarter['co2e_g'] / 1e6:.6f}"
+    assert get(http, "/v1/city/totals?period=2026")["industrial"][0]["co2e_g"] > 0
+    own = get(http, "/v1/city/totals", bearer(node, "bank:bank02"))["personal"]["banks"]
+    assert list(own) == ["bank02"]
+    every_bank = get(http, "/v1/city/totals", bearer(node, "regulator"))["personal"]["banks"]
+    assert set(every_bank) == {"bank01", "bank02", "bank03", "citybus"}  # and the city platform
+    get(http, "/v1/city/totals?period=2026-13", status=422)
+
+
+def test_breakdowns_by_district_are_public_by_industry_for_the_regulator(node, http):
+    by_district = get(http, "/v1/city/breakdown?by=district&period=2026-Q3")
+    city = get(http, "/v1/city/totals?period=2026-Q3")
+    assert sum(r["co2e_g"] for r in by_district["industrial"]) == city["industrial"][0]["co2e_g"]
+    assert (
+        sum(r["reduction_g"] for r in by_district["agricultural"])
+        == (city["agricultural"][0]["reduction_g"])
+    )
+    get(http, "/v1/city/breakdown?by=industry", status=404)
+    by_industry = get(
+        http, "/v1/city/breakdown?by=industry&period=2026-Q3", bearer(node, "regulator")
+    )
+    assert {r["industry"] for r in by_industry["industrial"]} <= {
+        "C26",
+        "C30",
+        "C31",
+        "C22",
+        "C25",
+        "D44",
+    }
+    grades = by_industry["grades"]["industrial"]["2026-Q3"]
+    assert sum(sum(g.values()) for g in grades.values()) == sum(
+        sum(g.values()) for g in city["grades"]["industrial"]["2026-Q3"].values()
+    )
+
+
+def test_series_for_the_city_an_account_and_a_person(node, http, city):
+    series = get(http, "/v1/city/series?granularity=month")
+    months = [row["period"] for row in series["personal"]]
+    assert months == sorted(months) and "2026-10" in months
+    quarters = get(http, "/v1/city/series")["industrial"]
+    assert {q["period"] for q in quarters} >= {"2025-Q3", "2026-Q3"}
+    firm = next(op.account for op in city.operations if op.type == "OutputValueReported")
+    regulator = bearer(node, "regulator")
+    rows = get(http, f"/v1/accounts/{firm}/series", regulator)["series"]
+    state = node.ledger.accounts.get(firm).state
+    for row in rows:
+        figures = state.figures(row["period"])
+        if figures:
+            assert (row["co2e_g"], row["value_fen"]) == figures[:2]
+            assert row["intensity_g_per_yuan"] is not None
+    lender = bearer(node, "bank:bank03")  # a bank reads the totals it lends against
+    assert get(http, f"/v1/accounts/{firm}/series", lender)["series"] == rows
+    twice = Counter(a.split(":")[2] for a in node.log.accounts("per:"))
+    pid = next(p for p, n in twice.items() if n > 1)
+    banks = [a.split(":")[1] for a in node.log.accounts("per:") if a.endswith(pid)]
+    one_bank = bearer(node, f"bank:{banks[0]}")
+    person = get(http, f"/v1/persons/{pid}", one_bank)
+    assert person["banks"] == [banks[0]] and person["accounts"] == len(banks)
+    states = [node.ledger.accounts.get(f"per:{b}:{pid}").state for b in banks]
+    assert person["co2e_g"] == sum(s.co2e_g for s in states)
+    by_month = get(http, f"/v1/persons/{pid}/series", one_bank)["series"]
+    assert sum(r["co2e_g"] for r in by_month) == person["co2e_g"]
+    stranger = next(b for b in ("bank01", "bank02", "bank03") if b not in banks)
+    get(http, f"/v1/persons/{pid}", bearer(node, f"bank:{stranger}"), status=404)
+    get(http, f"/v1/persons/{pid}/series", bearer(node, f"bank:{stranger}"), status=404)
+    summary = get(http, f"/v1/persons/{pid}/summary?period=2026", one_bank)
+    assert f"pid {pid}\n" in summary["summary"]
+    get(
+        http, f"/v1/persons/{pid}/summary?period=2026", bearer(node, f"bank:{stranger}"), status=404
+    )
+
+
+def test_a_grade_is_explained_and_entries_are_decoded(node, http):
+    regulator = bearer(node, "regulator")
+    firm = next(
+        a for a in node.log.accounts("ind:") if node.ledger.accounts.get(a).state.latest_grade
+    )
+    [grade] = [
+        g
+        for g in get(http, f"/v1/accounts/{firm}/grades", regulator)["grades"]
+        if g["period"] == "2026-Q3"
+    ][-1:]
+    explained, data = grade["explanation"], grade["data"]
+    numerator, denominator = map(int, explained["k"]["fraction"].split("/"))
+    assert numerator * data["value_fen"] * data["industry_co2e_g"] == (
+        denominator * data["co2e_g"] * data["industry_value_fen"]
+    )
+    assert explained["grade"] == data["grade"] and explained["band"]["grade"]
+    assert explained["vertical"]["step"] in ("improved", "worsened", "none")
+    sources = {row["source"]: row for row in explained["breakdown"]}
+    assert "output_value" in sources and any(s.startswith("energy:") for s in sources)
+    assert sum(r.get("co2e_g", 0) for r in sources.values()) == data["co2e_g"]
+    farm = next(
+        a for a in node.log.accounts("agr:") if node.ledger.accounts.get(a).state.latest_grade
+    )
+    farm_grade = get(http, f"/v1/accounts/{farm}/grades", regulator)["grades"][0]
+    assert farm_grade["explanation"]["thresholds_percent"]["dark_green"] > 0
+    entries = get(http, f"/v1/accounts/{firm}/entries", regulator)["entries"]
+    assert entries[0]["type"] == "EnterpriseRegistered" and entries[0]["data"]["industry"]
+    assert all({"data", "key", "at", "effect", "entry"} <= set(e) for e in entries)
+
+
+def test_feeds_tell_each_principal_what_changed(node, http):
+    bank = every_page(http, "/v1/feed", bearer(node, "bank:bank01"), limit=50)
+    assert bank and {i["account"].split(":")[1] for i in bank} == {"bank01"}
+    assert {"account_opened", "points_issued"} <= {i["kind"] for i in bank}
+    positions = [i["position"] for i in bank]
+    assert positions == sorted(set(positions))
+    disputed = every_page(http, "/v1/disputes", bearer(node, "regulator"))[0]["account"]
+    principal = ("ent:" if disputed.startswith("ind:") else "farm:") + disputed.split(":", 1)[1]
+    own = every_page(http, "/v1/feed", bearer(node, principal))
+    kinds = [i["kind"] for i in own]
+    assert (
+        kinds.index("grade_assigned")
+        < kinds.index("dispute_filed")
+        < kinds.index("dispute_decided")
+    )
+    assert {i["account"] for i in own} == {disputed}
+    first = next(i for i in own if i["kind"] == "grade_assigned")
+    assert "previous_grade" in first["data"]
+    assert every_page(http, f"/v1/accounts/{disputed}/feed", bearer(node, principal)) == own
+    get(http, f"/v1/accounts/{disputed}/feed", bearer(node, "bank:bank01"), status=404)
+    rest = get(http, f"/v1/feed?cursor={positions[-1]}", bearer(node, "bank:bank01"))
+    assert rest["items"] == [] and rest["next_cursor"] is None
+
+
+def test_lists_and_series_download_as_csv(node, http):
+    regulator = bearer(node, "regulator")
+    response = http.get("/v1/enterprises?format=csv&limit=1000", headers=regulator)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.content.startswith("\ufeff".encode())
+    assert int(response.headers["Carbon-Ledger-Log-Size"]) == node.reader.size()
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert list(rows[0]) == ["account", "name", "industry", "district", "grade"]
+    assert len(rows) == len(node.log.accounts("ind:"))
+    green = http.get("/v1/agri/green-list?period=2026-Q3&format=csv")
+    assert green.status_code == 200 and green.content.decode("utf-8-sig").startswith("account,name")
+    series = http.get("/v1/city/series?format=csv&granularity=year")
+    lines = series.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("part,period") and len(lines) > 2
+    assert http.get("/v1/city/series?format=xml").status_code == 400
