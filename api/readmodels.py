@@ -152,9 +152,18 @@ async def city_series(
     return answer({**body, "rows": rows}, stated, format, "rows", columns, f"city-{granularity}")
 
 
-@router.get("/v1/industries/{code}/benchmark", summary="An industry's totals for a period (public)")
+@router.get(
+    "/v1/industries/{code}/benchmark",
+    summary="An industry's totals for a period (any principal: the city publishes city and"
+    " district totals, not an industry's)",
+)
 async def benchmark(
-    request: Request, code: IndustryCode, period: Period, node: NodeDep, after: After = None
+    request: Request,
+    code: IndustryCode,
+    period: Period,
+    node: NodeDep,
+    _: PrincipalDep,
+    after: After = None,
 ) -> dict[str, Any]:
     check_period(period, "period")
     body, stated = await read(request, node, after, ReadModels.benchmark, code, period)
@@ -249,9 +258,15 @@ async def green_list(
     return answer(body, stated, format, "farms", columns, f"green-list-{period}")
 
 
-def _explained(node: Node, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _explained(node: Node, history: list[dict[str, Any]], detailed: bool) -> list[dict[str, Any]]:
+    """Each grade with its explanation; the breakdown by energy and process only for those
+    who may read the account itself (a lender sees totals, colour and method)."""
     book = node.ledger.system.now()[METHODS_ACCOUNT]
-    return [{**grade, "explanation": explain(book, node.log, grade["data"])} for grade in history]
+    explained = []
+    for grade in history:
+        explanation = explain(book, node.log if detailed else None, grade["data"])
+        explained.append({**grade, "explanation": explanation})
+    return explained
 
 
 @router.get(
@@ -270,7 +285,8 @@ async def grade_history(
     if not principal.can_read_grades(account_id):
         raise NotFound("no such account")
     history, stated = await read(request, node, after, ReadModels.grade_history, account_id)
-    explained = await run_in_threadpool(_explained, node, history)
+    detailed = principal.can_read(account_id)
+    explained = await run_in_threadpool(_explained, node, history, detailed)
     columns = (
         "leaf_hash",
         "period",

@@ -5,9 +5,6 @@ CSV (`?format=csv`) is UTF-8 with a byte order mark, for spreadsheets; its heade
 the column names each route documents, nested values are JSON, and `as_of` travels in the
 `Carbon-Ledger-Log-Size` and `Carbon-Ledger-Checkpoint-Size` headers."""
 
-import csv
-import io
-import json
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar, cast
 
@@ -18,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.problems import NotYet
 from ledger.errors import Conflict
 from ledger.node import Node
+from projections.exports import csv_bytes
 from projections.views import Views
 
 T = TypeVar("T")
@@ -72,27 +70,17 @@ async def read(
     return await run_in_threadpool(_snapshot_read, node, views, read, args)
 
 
-def _cell(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
-
-
 def csv_response(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], name: str, stated: dict[str, Any]
 ) -> Response:
     """Rows as a CSV download named `name`.csv, in `columns` order (missing cells empty)."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(column, "")) for column in columns])
     checkpoint = stated["checkpoint"]
     headers = {
         "Content-Disposition": f'attachment; filename="{name}.csv"',
         "Carbon-Ledger-Log-Size": str(stated["log_size"]),
         "Carbon-Ledger-Checkpoint-Size": str(checkpoint["size"]) if checkpoint else "",
     }
-    body = "\ufeff" + text.getvalue()
-    return Response(body.encode(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(csv_bytes(rows, columns), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def answer(

@@ -116,8 +116,11 @@ def _shown(source: str, row: dict[str, int]) -> dict[str, Any]:
     return shown
 
 
-def explain(book: ReferenceBook, log: LogRecorder, grade: dict[str, Any]) -> dict[str, Any] | None:
-    """A recorded grade's explanation, or None if the method it cites is unknown here."""
+def explain(
+    book: ReferenceBook, log: LogRecorder | None, grade: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A recorded grade's explanation, or None if the method it cites is unknown here; with
+    the `log`, the breakdown of its figures by source too."""
     method = book.cited(grade["method"])
     if method is None:
         return None
@@ -125,4 +128,4 @@ def explain(book: ReferenceBook, log: LogRecorder, grade: dict[str, Any]) -> dic
         explained = explain_industrial(method.body_as(IndustrialGrading), grade)
     else:
         explained = explain_agri(method.body_as(AgriGrading), grade)
-    return {**explained, "breakdown": breakdown(log, grade["inputs"])}
+    return explained if log is None else {**explained, "breakdown": breakdown(log, grade["inputs"])}

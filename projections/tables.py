@@ -12,7 +12,7 @@ class Table:
     values: tuple[str, ...] = ()  # written as given: set once, or replaced by the newest row
     sums: tuple[str, ...] = ()  # deltas added to what the row holds
     integers: tuple[str, ...] = ()  # keys or values that are integers (sums always are)
-    indexes: tuple[str, ...] = ()  # columns to look rows up by, one index each
+    indexes: tuple[str, ...] = ()  # one index each: a column, or columns joined by ","
     replace: bool = False  # a newer row replaces `values` (else they are set once)
 
     @property
@@ -23,43 +23,48 @@ class Table:
         return "BIGINT" if column in self.sums or column in self.integers else "TEXT"
 
 
-TRACKING = "proj_tracking"
+# Bumped with every change to a table's columns or indexes (tests pin the definitions): a
+# new version's tables and position are new, so after `init` the projector folds the whole
+# log into them from zero, and the old version's tables can be dropped.
+SCHEMA_VERSION = 2
+PREFIX = f"proj{SCHEMA_VERSION}_"
+TRACKING = f"{PREFIX}tracking"
 
 BALANCES = Table(
-    "proj_balances",
+    f"{PREFIX}balances",
     keys=("account",),
     values=("bank", "pid"),
     sums=("points", "co2e_g", "issued", "redeemed", "entries"),
     indexes=("pid",),
 )
 PERSONS = Table(
-    "proj_persons", keys=("pid",), sums=("points", "co2e_g", "issued", "redeemed", "accounts")
+    f"{PREFIX}persons", keys=("pid",), sums=("points", "co2e_g", "issued", "redeemed", "accounts")
 )
 BANKS = Table(
-    "proj_banks", keys=("bank",), sums=("accounts", "points", "co2e_g", "issued", "redeemed")
+    f"{PREFIX}banks", keys=("bank",), sums=("accounts", "points", "co2e_g", "issued", "redeemed")
 )
 ENTERPRISES = Table(
-    "proj_enterprises",
+    f"{PREFIX}enterprises",
     keys=("account",),
     values=("name", "industry", "district"),
     indexes=("industry",),
 )
-FARMS = Table("proj_farms", keys=("account",), values=("name", "kind", "district"))
+FARMS = Table(f"{PREFIX}farms", keys=("account",), values=("name", "kind", "district"))
 # `period` of a figure: the month of a reading's `to` date, the quarter of an output value
 INDUSTRIAL = Table(
-    "proj_industrial",
+    f"{PREFIX}industrial",
     keys=("account", "period"),
     sums=("co2e_g", "scope3_co2e_g", "value_fen", "readings", "outputs"),
     indexes=("period",),
 )
 AGRICULTURAL = Table(  # `period`: the month of an activity's `to` date
-    "proj_agricultural",
+    f"{PREFIX}agricultural",
     keys=("account", "period"),
     sums=("reduction_g", "emission_g", "activities"),
     indexes=("period",),
 )
 GRADES = Table(
-    "proj_grades",
+    f"{PREFIX}grades",
     keys=("leaf_hash",),
     values=(
         "account",
@@ -76,7 +81,7 @@ GRADES = Table(
     indexes=("account",),
 )
 CURRENT_GRADES = Table(
-    "proj_current_grades",
+    f"{PREFIX}current_grades",
     keys=("account", "period"),
     values=("kind", "grade", "leaf_hash"),
     indexes=("period",),
@@ -84,35 +89,37 @@ CURRENT_GRADES = Table(
 )
 
 DISPUTES = Table(
-    "proj_disputes",
+    f"{PREFIX}disputes",
     keys=("leaf_hash",),
     values=("account", "grade", "reason", "evidence", "recorded_at", "position"),
     integers=("position",),
     indexes=("account",),
 )
 RESOLUTIONS = Table(
-    "proj_resolutions", keys=("dispute",), values=("outcome", "note", "leaf_hash", "recorded_at")
+    f"{PREFIX}resolutions",
+    keys=("dispute",),
+    values=("outcome", "note", "leaf_hash", "recorded_at"),
 )
 
 # a personal account's flows by month: behaviours by their date, redemptions and
 # reversed redemptions when recorded, reversed behaviours in their behaviour's month
 PERSONAL_MONTHS = Table(
-    "proj_personal_months",
+    f"{PREFIX}personal_months",
     keys=("account", "period"),
     values=("bank", "pid"),
     sums=("co2e_g", "issued", "redeemed"),
     indexes=("pid",),
 )
 BANK_MONTHS = Table(
-    "proj_bank_months", keys=("bank", "period"), sums=("opened", "co2e_g", "issued", "redeemed")
+    f"{PREFIX}bank_months", keys=("bank", "period"), sums=("opened", "co2e_g", "issued", "redeemed")
 )
 # what a principal is told: grades, disputes, points; `owner` is the account's own principal
 FEED = Table(
-    "proj_feed",
+    f"{PREFIX}feed",
     keys=("position",),
     values=("owner", "account", "kind", "leaf_hash", "recorded_at", "data"),
     integers=("position",),
-    indexes=("owner", "account"),
+    indexes=("owner,position", "account,position"),
 )
 
 TABLES = (
@@ -139,8 +146,9 @@ def create_statements(table: Table, name: str) -> list[str]:
     statements = [
         f"CREATE TABLE IF NOT EXISTS {name} ({columns}, PRIMARY KEY ({', '.join(table.keys)}))"
     ]
-    for column in table.indexes:
-        statements.append(f"CREATE INDEX IF NOT EXISTS {table.name}_{column} ON {name} ({column})")
+    for columns in table.indexes:
+        index = f"{table.name}_{columns.replace(',', '_')}"
+        statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {name} ({columns})")
     return statements
 
 
@@ -159,3 +167,11 @@ def write_statement(table: Table, *, arrays: bool = False) -> str:
     if not updates:
         return insert  # rows written once: a second write is a bug, so let the key refuse it
     return f"{insert} ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {', '.join(updates)}"
+
+
+def definitions() -> list[tuple[object, ...]]:
+    """Every table's shape without its name: what SCHEMA_VERSION versions."""
+    return [
+        (t.name.removeprefix(PREFIX), t.keys, t.values, t.sums, t.integers, t.indexes, t.replace)
+        for t in TABLES
+    ]

@@ -14,10 +14,10 @@ from ledger.storage.base import Select
 from ledger.store import LedgerStore
 from projections.periods import period_filter
 from projections.recorder import ViewRecorder, open_view_recorder
-from projections.tables import TABLES
+from projections.tables import PREFIX, TABLES
 
 WAIT_POLL_SECONDS = 0.02
-NAMES = {table.name.removeprefix("proj_"): table.name for table in TABLES}
+NAMES = {table.name.removeprefix(PREFIX): table.name for table in TABLES}
 PERSONAL = ("points", "co2e_g", "issued", "redeemed")
 REGISTRY = {"enterprises": "industry", "farms": "kind"}  # the column beside name and district
 DISPUTED = ("leaf_hash", "grade", "reason", "evidence", "recorded_at", "outcome", "note")

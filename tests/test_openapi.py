@@ -382,3 +382,19 @@ def test_a_grading_run_is_the_run_branch_with_a_period(spec):
 def test_batch_items_are_any_json_the_ledger_reads(spec):
     items = _body_schema(spec, "/v1/submissions/batch")["properties"]["submissions"]["items"]
     assert items["$ref"] == "#/components/schemas/IntegerJson"
+
+
+READ_TAGS = {"read models", "registries", "feeds"}
+
+
+def test_every_read_route_has_an_example_and_csv_where_it_offers_it(spec):
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method != "get" or not READ_TAGS & set(operation.get("tags", [])):
+                continue
+            if path.endswith(("/summary", "/stream")):
+                continue  # signed notes and event streams: described, not exemplified
+            content = operation["responses"]["200"]["content"]
+            assert "example" in content["application/json"], path
+            offers_csv = any(p["name"] == "format" for p in operation.get("parameters", []))
+            assert ("text/csv" in content) == offers_csv, path

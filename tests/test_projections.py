@@ -1,6 +1,7 @@
 """The read side on both backends: views, restarts, rebuilds, and exactly-once batches."""
 
 import argparse
+import hashlib
 import itertools
 import json
 import random
@@ -18,7 +19,7 @@ from ledger.domain.reference import AgriGrading, IndustrialGrading
 from ledger.errors import LedgerError
 from ledger.node import Node
 from ledger.seeds import GRADING_METHODS
-from projections import breakdowns, registries, runner
+from projections import breakdowns, registries, runner, tables
 from projections.recorder import StalePosition, open_view_recorder
 from projections.registries import GradedFilter
 from projections.runner import Projector, run_projections
@@ -547,7 +548,7 @@ def test_rebuild_equals_incremental_on_a_random_workload(node, seed):
     projector.catch_up()
     incremental = dump(node)
     views = Views(node.store)
-    rows = incremental["proj_balances"]
+    rows = incremental[tables.BALANCES.name]
     assert rows
     for account, *_ in rows:
         state = node.ledger.accounts.get(account).state
@@ -568,18 +569,18 @@ def test_rebuild_equals_incremental_on_a_random_workload(node, seed):
     assert totals["outstanding"] == sum(row[3] for row in rows)
     assert totals["accounts"] == len(rows)
     by_quarter: dict[tuple[str, str], list[int]] = {}  # months summed into their quarters
-    for account, month, _, _, co2e, _, _ in incremental["proj_personal_months"]:
+    for account, month, _, _, co2e, _, _ in incremental[tables.PERSONAL_MONTHS.name]:
         by_quarter.setdefault((account, quarter_of(month + "-01")), []).append(co2e)
     for (account, quarter), co2e in by_quarter.items():
         state = node.ledger.accounts.get(account).state
         assert sum(co2e) == period_reduction(state, quarter)[0]
     farms: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for account, month, reduction, emission, _ in incremental["proj_agricultural"]:
+    for account, month, reduction, emission, _ in incremental[tables.AGRICULTURAL.name]:
         farms.setdefault((account, quarter_of(month + "-01")), []).append((reduction, emission))
     for (account, quarter), months in farms.items():
         figures = node.ledger.accounts.get(account).state.figures(quarter)
         assert tuple(map(sum, zip(*months, strict=True))) == (figures[:2] if figures else (0, 0))
-    for account, period, co2e, scope3, value, *_ in incremental["proj_industrial"]:
+    for account, period, co2e, scope3, value, *_ in incremental[tables.INDUSTRIAL.name]:
         state = node.ledger.accounts.get(account).state
         live = [
             r
@@ -589,7 +590,7 @@ def test_rebuild_equals_incremental_on_a_random_workload(node, seed):
         assert co2e == sum(r.co2e_g for r in live if not r.scope3)
         assert scope3 == sum(r.co2e_g for r in live if r.scope3)
         assert value == (state.live_output(period) or ("", 0))[1]
-    for account, period, _, grade, leaf in incremental["proj_current_grades"]:
+    for account, period, _, grade, leaf in incremental[tables.CURRENT_GRADES.name]:
         state = node.ledger.accounts.get(account).state
         assert state.latest_grade[period] == leaf
         assert state.grades[leaf]["grade"] == grade
@@ -629,3 +630,10 @@ def test_rebuild_command_prints_progress(node, data_dir, storage, monkeypatch, c
     assert Views(node.store).person(pid("p1"))["accounts"] == 2
     city = breakdowns.city_totals(Views(node.store), None, None)
     assert json.loads(json.dumps(city))["personal"]["persons"] == 2
+
+
+def test_the_table_definitions_are_the_ones_schema_version_names():
+    """Changing a table's columns or indexes needs a new SCHEMA_VERSION (then update this):
+    the new version's tables are folded from zero, the old ones are never written again."""
+    shape = hashlib.sha256(repr(tables.definitions()).encode()).hexdigest()[:16]
+    assert (tables.SCHEMA_VERSION, shape) == (2, "296184b4a88b9c9d")

@@ -14,6 +14,7 @@ from projections.runner import Projector
 from tests.http_support import bearer
 from tests.support import load_city
 from tools.demo import dispute_some
+from tools.report import write_report
 
 CITY = {"seed": 11, "banks": 3, "persons": 40, "enterprises": 12, "farms": 6}
 
@@ -216,6 +217,8 @@ def test_a_grade_is_explained_and_entries_are_decoded(node, http):
     sources = {row["source"]: row for row in explained["breakdown"]}
     assert "output_value" in sources and any(s.startswith("energy:") for s in sources)
     assert sum(r.get("co2e_g", 0) for r in sources.values()) == data["co2e_g"]
+    lent = get(http, f"/v1/accounts/{firm}/grades", bearer(node, "bank:bank01"))["grades"][-1]
+    assert "breakdown" not in lent["explanation"] and lent["explanation"]["k"] == explained["k"]
     farm = next(
         a for a in node.log.accounts("agr:") if node.ledger.accounts.get(a).state.latest_grade
     )
@@ -265,3 +268,29 @@ def test_lists_and_series_download_as_csv(node, http):
     lines = series.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("part,period") and len(lines) > 2
     assert http.get("/v1/city/series?format=xml").status_code == 400
+
+
+def test_the_regulators_report_reflects_one_checkpoint(node, http, tmp_path):
+    stated = write_report(node, "2026-Q3", tmp_path)
+    assert stated == get(http, "/v1/city/totals?period=2026-Q3")["as_of"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert (
+        f"As of log size {stated['log_size']}" in summary
+        and stated["checkpoint"]["note"] in summary
+    )
+    by_district = list(
+        csv.DictReader(
+            io.StringIO((tmp_path / "industrial-by-district.csv").read_text("utf-8-sig"))
+        )
+    )
+    api = get(http, "/v1/city/breakdown?by=district&period=2026-Q3")["industrial"]
+    assert [(r["district"], int(r["co2e_g"])) for r in by_district] == [
+        (r["district"], r["co2e_g"]) for r in api
+    ]
+    green = (tmp_path / "green-list.csv").read_text("utf-8-sig").splitlines()
+    assert green[0] == "account,name,kind,district,grade,change"
+    listed = get(http, "/v1/agri/green-list?period=2026-Q3")["farms"]
+    assert len(green) - 1 == len(listed)  # nobody was listed the quarter before: none dropped
+    assert len((tmp_path / "enterprises.csv").read_text().splitlines()) == 1 + len(
+        node.log.accounts("ind:")
+    )

@@ -68,7 +68,7 @@ def test_person_totals_across_banks_are_scoped(client, node):
     assert client.get("/v1/persons/p1").status_code == 401
 
 
-def test_city_totals_and_benchmark_are_public_and_read_your_writes(client, node):
+def test_city_totals_are_public_benchmarks_not_and_both_read_your_writes(client, node):
     meter = register(node, "meter.m1", ["meter"])
     account = "ind:91330800MAAXXXXXXX"
     submit(
@@ -100,14 +100,19 @@ def test_city_totals_and_benchmark_are_public_and_read_your_writes(client, node)
         client,
         signed(meter, account, "OutputValueReported", {"period": "2026-Q3", "value_fen": 5000}),
     )
-    benchmark = client.get(f"/v1/industries/C26/benchmark?period=2026-Q3&after={last['index']}")
+    path = f"/v1/industries/C26/benchmark?period=2026-Q3&after={last['index']}"
+    assert client.get(path).status_code == 401  # the city publishes city and district totals
+    benchmark = client.get(path, headers=bearer(node, "ent:91330800MAAXXXXXXX"))
     assert benchmark.status_code == 200, benchmark.text
     assert (
         benchmark.json() | {"co2e_g": 570, "value_fen": 5000, "enterprises": 1} == benchmark.json()
     )
     totals = client.get(f"/v1/city/totals?after={last['index']}").json()
     assert totals["industrial"][0]["co2e_g"] == 570
-    assert client.get("/v1/industries/C26/benchmark?period=Q3").status_code == 422
+    regulator = bearer(node, "regulator")
+    assert (
+        client.get("/v1/industries/C26/benchmark?period=Q3", headers=regulator).status_code == 422
+    )
     assert client.get("/v1/city/totals?after=-1").status_code == 400
     far = client.get("/v1/city/totals?after=999999")  # no receipt can name it yet
     assert far.status_code == 409 and far.json()["field"] == "after"

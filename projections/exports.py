@@ -1,0 +1,25 @@
+"""Rows as CSV for spreadsheets: UTF-8 with a byte order mark, a header row of the given
+column names, CRLF line ends, nested values as JSON, missing cells empty."""
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+BOM = "\ufeff"
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return "" if value is None else value
+
+
+def csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in columns])
+    return (BOM + text.getvalue()).encode()
