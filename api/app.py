@@ -16,9 +16,11 @@ from api import (
     observe,
     readmodels,
     registries,
+    stream,
     submissions,
     tiles,
     tokens,
+    webhooks,
 )
 from api.openapi import NOT_YET, problem_openapi
 from api.problems import install_problem_handlers
@@ -35,6 +37,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         observe.install_request_ids()
         stop = threading.Event()
+        app.state.stopping = stop  # open event streams end
         threads = [threading.Thread(target=task, args=(stop,), daemon=True) for task in background]
         for thread in threads:
             thread.start()
@@ -55,6 +58,7 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.state.node = node
     app.state.tokens = node.tokens
     app.state.views = Views.of(node)
+    app.state.stopping = threading.Event()  # the lifespan's, once it starts
     install_problem_handlers(app)
     app.add_middleware(observe.Observed)
     app.include_router(observe.router)
@@ -68,6 +72,8 @@ def create_app(node: Node, *background: Background) -> FastAPI:
     app.include_router(documents.router)
     for reads in (readmodels, registries, feeds):
         app.include_router(reads.router, responses={503: NOT_YET})
+    app.include_router(stream.router)
+    app.include_router(webhooks.router)
     # FastAPI's documented way to customise the schema is to replace this method
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -29,6 +29,7 @@ from ledger.storage.factory import backend
 from ledger.store import LedgerStore
 from ledger.system import SYSTEM_ACCOUNTS
 from ledger.tokens import TokenStore
+from ledger.webhooks import WebhookStore
 
 LEDGER_KEY_NAME = "ledger.quzhou"
 ADMIN_KEY_NAME = "admin.quzhou"
@@ -66,6 +67,11 @@ class Node:
     def tokens(self) -> TokenStore:
         """The bearer tokens: a file beside SQLite, a table shared by every node on PostgreSQL."""
         return self.store.storage.token_store(self.store.factory, self.data_dir)
+
+    @functools.cached_property
+    def webhooks(self) -> WebhookStore:
+        """Webhook subscriptions: a file beside SQLite, a table every node shares on PostgreSQL."""
+        return self.store.storage.webhook_store(self.store.factory, self.data_dir)
 
     @property
     def origin(self) -> str:
@@ -298,6 +304,7 @@ def init_node(settings: Settings, founders: Governance | None = None) -> bool:
     try:
         store.storage.token_store(store.factory, settings.data_dir, create=True)
         store.storage.document_store(store.factory, settings.data_dir, create=True)
+        store.storage.webhook_store(store.factory, settings.data_dir, create=True)
         ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
         size = store.recorder.max_notification_id() or 0
         if ledger.registry().keys == {}:

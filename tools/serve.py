@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -19,8 +20,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.stream import end_streams_on_signals
 from ledger.node import NotInitialised, ProductionKeys, open_node
 from ledger.settings import LOG_FORMAT_ENV, LOG_FORMATS, SETTINGS_ENV, Settings
+from projections.webhook_delivery import run_webhooks
 from tools.init import initialise
 from tools.logs import configure_logging, log_config
 from tools.parent import mark_parent, stop_with_parent
@@ -35,9 +38,14 @@ log = logging.getLogger("carbon_ledger.serve")
 
 
 def app_from_env() -> FastAPI:
-    """The app for one uvicorn worker, from the settings `serve` put in SETTINGS_ENV."""
+    """The app for one uvicorn worker, from the settings `serve` put in SETTINGS_ENV; it
+    stands by to deliver webhooks (a thread: the worker holding the lease delivers), and a
+    stop signal ends its event streams before uvicorn drains."""
     stop_with_parent()
-    return create_app(open_node(Settings.from_json(os.environ[SETTINGS_ENV])))
+    node = open_node(Settings.from_json(os.environ[SETTINGS_ENV]))
+    app = create_app(node, functools.partial(run_webhooks, node))
+    end_streams_on_signals(app)
+    return app
 
 
 class Helpers:

@@ -39,6 +39,7 @@ from eventsourcing.persistence import (
 
 from ledger.documents import DocumentStore
 from ledger.tokens import TokenStore
+from ledger.webhooks import WebhookStore
 
 # --- the event store: claims, system versions, bulk reads -----------------------------------
 
@@ -390,7 +391,7 @@ Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> row
 class ViewRecorder(TrackingRecorder):
     """Reads and writes the view tables; one `record()` is one transaction."""
 
-    # The tracking table is our own (`proj_tracking`), not the integrator's: both follow
+    # The tracking table is our own (projections.tables.TRACKING), not the integrator's: both follow
     # the application "ledger", each from its own position.
     placeholder = "?"
     views: ViewSchema
@@ -564,6 +565,12 @@ class Backend(ABC):
         self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
     ) -> TokenStore:
         """Where this ledger's bearer tokens are kept; `create` makes missing tables."""
+
+    @abstractmethod
+    def webhook_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> WebhookStore:
+        """Where this ledger's webhook subscriptions are kept; `create` makes missing tables."""
 
     def log_recorder(self, factory: InfrastructureFactory[Any]) -> LogRecorder:
         """The log's tables on the store's database (created if CREATE_TABLE says so)."""

@@ -45,6 +45,14 @@ from ledger.tokens import (
     replayed,
     token_hash,
 )
+from ledger.webhooks import (
+    MAX_WEBHOOKS,
+    Webhook,
+    WebhookStore,
+    new_id,
+    not_found,
+    too_many,
+)
 
 CONNECT_SECONDS = 5
 
@@ -382,6 +390,58 @@ class PostgresDocumentStore(SchemaTable, DocumentStore):
         return None if row is None else Document(str(row["account"]), bytes(row["content"]))
 
 
+WEBHOOKS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, principal TEXT NOT NULL,"
+    " url TEXT NOT NULL, cursor BIGINT NOT NULL, created TEXT NOT NULL, added BIGSERIAL)"
+)
+WEBHOOK_COLUMNS = "id, principal, url, cursor, created"
+
+
+class PostgresWebhookStore(SchemaTable, WebhookStore):
+    """Webhook subscriptions: registered through one node, delivered by whichever holds the
+    webhooks lease."""
+
+    name, ddl = "webhooks", WEBHOOKS_TABLE
+
+    def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
+        webhook = Webhook(new_id(), principal, url, cursor, now_text())
+        key = advisory_key(self.datastore.schema, f"webhooks:{principal}")
+        with self.datastore.transaction(commit=True) as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", [key])  # counted, then added
+            db.execute(f"SELECT COUNT(*) AS n FROM {self.table} WHERE principal = %s", [principal])
+            if db.fetchone()["n"] >= MAX_WEBHOOKS:
+                raise too_many()
+            db.execute(
+                f"INSERT INTO {self.table} ({WEBHOOK_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
+                [webhook.id, principal, url, cursor, webhook.created],
+            )
+        return webhook
+
+    def remove(self, principal: str, webhook_id: str) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE id = %s AND principal = %s",
+                [webhook_id, principal],
+            )
+            if cursor.rowcount == 0:
+                raise not_found()
+
+    def list(self, principal: str | None = None) -> list[Webhook]:
+        where, params = ("", []) if principal is None else (" WHERE principal = %s", [principal])
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT {WEBHOOK_COLUMNS} FROM {self.table}{where} ORDER BY added", params
+            )
+            return [Webhook(**row) for row in cursor.fetchall()]
+
+    def advance(self, webhook_id: str, position: int) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET cursor = %s WHERE id = %s AND cursor < %s",
+                [position, webhook_id, position],
+            )
+
+
 class Postgres(Backend):
     name = "postgres"
     persistence_module = "eventsourcing.postgres"
@@ -458,3 +518,8 @@ class Postgres(Backend):
         self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
     ) -> TokenStore:
         return self._schema_table(factory, PostgresTokenStore, create)
+
+    def webhook_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> WebhookStore:
+        return self._schema_table(factory, PostgresWebhookStore, create)

@@ -35,6 +35,7 @@ from ledger.storage.base import (
     moved,
 )
 from ledger.tokens import TOKENS_FILE, FileTokenStore, TokenStore
+from ledger.webhooks import WEBHOOKS_FILE, FileWebhookStore, WebhookStore
 
 SQLITE_FILE = "ledger.sqlite"
 
@@ -222,3 +223,9 @@ class SQLite(Backend):
     ) -> TokenStore:
         """A file beside the database: one machine, like the database."""
         return FileTokenStore(data_dir / TOKENS_FILE)
+
+    def webhook_store(
+        self, factory: InfrastructureFactory[Any], data_dir: Path, create: bool = False
+    ) -> WebhookStore:
+        """A file beside the database, like the tokens."""
+        return FileWebhookStore(data_dir / WEBHOOKS_FILE)

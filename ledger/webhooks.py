@@ -1,0 +1,165 @@
+"""Webhook subscriptions: a principal's URL that its change feed is POSTed to, item by item,
+and the cursor of the last item delivered there. Kept like the bearer tokens: a 0600 JSON file
+beside an SQLite ledger, a table on PostgreSQL (ledger/storage/postgres.py) that every node
+sees at once. The delivery itself is projections/webhook_delivery.py."""
+
+import contextlib
+import fcntl
+import json
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ledger.errors import Conflict, Invalid, NotFound
+from ledger.files import write_atomically
+from ledger.tokens import now_text
+
+WEBHOOKS_FILE = "webhooks.json"
+MAX_WEBHOOKS = 5  # per principal
+MAX_URL_CHARS = 2000
+SCHEMES = {"https": 443, "http": 80}  # and each one's default port
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One subscription: whose feed, where it goes, and the last feed position delivered."""
+
+    id: str
+    principal: str
+    url: str
+    cursor: int
+    created: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_url(url: str) -> str:
+    """`url` if it is an http(s) URL a webhook may have; Invalid (naming `url`) if not."""
+    if len(url) > MAX_URL_CHARS:
+        raise Invalid(f"a webhook URL is at most {MAX_URL_CHARS} characters", "url")
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+        raise Invalid("a webhook URL is ASCII without spaces (percent-encode the rest)", "url")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        raise Invalid("not a URL", "url") from None
+    if parts.scheme not in SCHEMES:
+        raise Invalid("a webhook URL starts https:// (or http://)", "url")
+    if not parts.hostname:
+        raise Invalid("a webhook URL names a host", "url")
+    if "@" in parts.netloc:
+        raise Invalid("a webhook URL holds no credentials (deliveries are signed)", "url")
+    return url
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a checked URL, lower case, the port only if not the default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = parts.port
+    shown = f":{port}" if port is not None and port != SCHEMES[parts.scheme] else ""
+    return f"{parts.scheme}://{host}{shown}"
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+def too_many() -> Conflict:
+    return Conflict(f"a principal has at most {MAX_WEBHOOKS} webhooks; delete one first", "url")
+
+
+def not_found() -> NotFound:
+    return NotFound("no such webhook", "webhook_id")
+
+
+class WebhookStore(ABC):
+    """Where subscriptions are kept."""
+
+    @abstractmethod
+    def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
+        """A new subscription of `principal` to deliver its feed items after `cursor` to a
+        checked `url`; Conflict if the principal has MAX_WEBHOOKS already."""
+
+    @abstractmethod
+    def remove(self, principal: str, webhook_id: str) -> None:
+        """Delete one of `principal`'s subscriptions; NotFound if it has none of that id."""
+
+    @abstractmethod
+    def list(self, principal: str | None = None) -> list[Webhook]:
+        """The subscriptions of `principal` (None: of everyone), oldest first."""
+
+    @abstractmethod
+    def advance(self, webhook_id: str, position: int) -> None:
+        """Record feed `position` as delivered: the cursor only moves forward, and a deleted
+        subscription stays deleted."""
+
+
+class FileWebhookStore(WebhookStore):
+    """Subscriptions in one JSON file, re-read whenever another process has replaced it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._records: dict[str, Webhook] = {}  # by id, oldest first
+
+    def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
+        with self._writing() as records:
+            if sum(record.principal == principal for record in records.values()) >= MAX_WEBHOOKS:
+                raise too_many()
+            webhook = Webhook(new_id(), principal, url, cursor, now_text())
+            records[webhook.id] = webhook
+        return webhook
+
+    def remove(self, principal: str, webhook_id: str) -> None:
+        with self._writing() as records:
+            record = records.get(webhook_id)
+            if record is None or record.principal != principal:
+                raise not_found()
+            del records[webhook_id]
+
+    def list(self, principal: str | None = None) -> list[Webhook]:
+        records = self._current().values()
+        return [record for record in records if principal in (None, record.principal)]
+
+    def advance(self, webhook_id: str, position: int) -> None:
+        with self._writing() as records:
+            record = records.get(webhook_id)
+            if record is not None and record.cursor < position:
+                records[webhook_id] = replace(record, cursor=position)
+
+    def _current(self) -> dict[str, Webhook]:
+        """The records as the file holds them now (re-read only when it has changed)."""
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except FileNotFoundError:
+                self._seen, self._records = None, {}
+                return self._records
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if seen != self._seen:
+                body = json.loads(self.path.read_text(encoding="utf-8"))
+                records = (Webhook(**item) for item in body["webhooks"])
+                self._records = {record.id: record for record in records}
+                self._seen = seen
+            return self._records
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[dict[str, Webhook]]:
+        """The records to change, under a file lock; written back atomically with mode 0600."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            records = dict(self._current())
+            yield records
+            body = {"webhooks": [asdict(record) for record in records.values()]}
+            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())
