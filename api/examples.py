@@ -85,7 +85,14 @@ EXPLANATION = {
         {"source": "output_value", "entries": 1, "value_fen": 850000000},
     ],
 }
-EXAMPLES: dict[str, Any] = {
+WEBHOOK = {
+    "id": "3f9a1c0d5e7b2a46",
+    "principal": "bank:bank01",
+    "url": "https://hooks.bank01.example/carbon",
+    "cursor": 1587,
+    "created": "2026-12-01T09:00:00Z",
+}
+EXAMPLES: dict[str, Any] = {  # by path, or by "METHOD path" where a path has two
     "/v1/city/totals": {
         "period": "2026-Q3",
         "personal": {**PERSONAL, "banks": {"bank01": PERSONAL}},
@@ -224,6 +231,8 @@ EXAMPLES: dict[str, Any] = {
     },
     "/v1/feed": {"items": [FEED_ITEM], "next_cursor": "1587", "as_of": AS_OF},
     "/v1/accounts/{account_id}/feed": {"items": [FEED_ITEM], "next_cursor": None, "as_of": AS_OF},
+    "POST /v1/webhooks": WEBHOOK,
+    "GET /v1/webhooks": {"webhooks": [WEBHOOK]},
 }
 CSV_EXAMPLE = (
     "\ufeffaccount,name,industry,district,grade\r\n"
@@ -231,12 +240,15 @@ CSV_EXAMPLE = (
 )
 
 
-def add_examples(path: str, operation: dict[str, Any]) -> None:
-    """The route's example answer on its 200 response, and CSV where it offers `format`."""
-    if path not in EXAMPLES:
+def add_examples(path: str, method: str, operation: dict[str, Any]) -> None:
+    """The route's example answer on its success response, and CSV where it offers `format`."""
+    example = EXAMPLES.get(f"{method.upper()} {path}", EXAMPLES.get(path))
+    if example is None:
         return
-    ok = operation.setdefault("responses", {}).setdefault("200", {"description": "OK"})
+    responses = operation.setdefault("responses", {})
+    status = next((code for code in ("200", "201") if code in responses), "200")
+    ok = responses.setdefault(status, {"description": "OK"})
     content = ok.setdefault("content", {})
-    content.setdefault("application/json", {})["example"] = EXAMPLES[path]
+    content.setdefault("application/json", {})["example"] = example
     if any(p.get("name") == "format" for p in operation.get("parameters", [])):
         content["text/csv"] = {"schema": {"type": "string"}, "example": CSV_EXAMPLE}
