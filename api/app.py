@@ -3,8 +3,10 @@
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api import (
     accounts,
@@ -22,12 +24,14 @@ from api import (
     tokens,
     webhooks,
 )
+from api.console import downloads, public, roles, signin
 from api.openapi import NOT_YET, problem_openapi
 from api.problems import install_problem_handlers
 from ledger.node import Node
 from projections.views import Views
 
 Background = Callable[[threading.Event], None]
+STATIC = Path(__file__).resolve().parent / "static"  # the console's CSS and scripts
 
 
 def create_app(node: Node, *background: Background) -> FastAPI:
@@ -74,6 +78,9 @@ def create_app(node: Node, *background: Background) -> FastAPI:
         app.include_router(reads.router, responses={503: NOT_YET})
     app.include_router(stream.router)
     app.include_router(webhooks.router)
+    for pages in (public, signin, roles, downloads):
+        app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # FastAPI's documented way to customise the schema is to replace this method
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app

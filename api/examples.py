@@ -231,6 +231,22 @@ EXAMPLES: dict[str, Any] = {  # by path, or by "METHOD path" where a path has tw
     },
     "/v1/feed": {"items": [FEED_ITEM], "next_cursor": "1587", "as_of": AS_OF},
     "/v1/accounts/{account_id}/feed": {"items": [FEED_ITEM], "next_cursor": None, "as_of": AS_OF},
+    "/v1/retirements": {
+        "items": [
+            {
+                "position": 1201,
+                "leaf_hash": "c41d...9b",
+                "account": "agr:grain-0003",
+                "period": "2026-Q3",
+                "retired_g": 150000,
+                "ref": "lot-2026-0042",
+                "exchange": "exchange.qzcex",
+                "recorded_at": "2026-11-01T00:00:02.5Z",
+            }
+        ],
+        "next_cursor": None,
+        "as_of": AS_OF,
+    },
     "POST /v1/webhooks": WEBHOOK,
     "GET /v1/webhooks": {"webhooks": [WEBHOOK]},
 }

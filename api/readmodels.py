@@ -24,7 +24,7 @@ from ledger.errors import NotFound
 from ledger.node import Node
 from ledger.tokens import REGULATOR
 from projections import breakdowns
-from projections.explanations import explain
+from projections.explanations import explain_history
 from projections.periods import GRANULARITIES, check_read_period
 from projections.views import ReadModels
 
@@ -259,14 +259,8 @@ async def green_list(
 
 
 def _explained(node: Node, history: list[dict[str, Any]], detailed: bool) -> list[dict[str, Any]]:
-    """Each grade with its explanation; the breakdown by energy and process only for those
-    who may read the account itself (a lender sees totals, colour and method)."""
     book = node.ledger.system.now()[METHODS_ACCOUNT]
-    explained = []
-    for grade in history:
-        explanation = explain(book, node.log if detailed else None, grade["data"])
-        explained.append({**grade, "explanation": explanation})
-    return explained
+    return explain_history(book, node.log if detailed else None, history)
 
 
 @router.get(

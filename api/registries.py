@@ -31,13 +31,17 @@ LENDERS = (REGULATOR, "bank", "exchange")  # who may list every enterprise and f
 
 
 def _filter(
-    district: str | None, category: str | None, period: str | None, grade: str | None
+    district: str | None,
+    category: str | None,
+    period: str | None,
+    grade: str | None,
+    search: str | None,
 ) -> GradedFilter:
     if period is not None:
         check_period(period, "period")
     if grade is not None and period is None:
         raise Invalid("a grade filter needs the `period` it is held for", "grade")
-    return GradedFilter(district, category, period, grade)
+    return GradedFilter(district, category, period, grade, search)
 
 
 def _lists_graded(principal: Principal) -> None:
@@ -58,13 +62,16 @@ async def enterprises(
     industry: Text = None,
     period: GradePeriod = None,
     grade: Grade = None,
+    q: Annotated[
+        str | None, Query(pattern="^[^\\x00-\\x1f]{1,64}$", description="name contains")
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
     after: After = None,
     format: Format = "json",
 ) -> Any:
     _lists_graded(principal)
-    where = _filter(district, industry, period, grade)
+    where = _filter(district, industry, period, grade, q)
     page, stated = await read(
         request, node, after, registries.graded_registry, "enterprises", where, cursor, limit
     )
@@ -85,13 +92,16 @@ async def farms(
     kind: Annotated[str | None, Query(pattern="^(grain|pig|fertiliser)$")] = None,
     period: GradePeriod = None,
     tier: Grade = None,
+    q: Annotated[
+        str | None, Query(pattern="^[^\\x00-\\x1f]{1,64}$", description="name contains")
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
     after: After = None,
     format: Format = "json",
 ) -> Any:
     _lists_graded(principal)
-    where = _filter(district, kind, period, tier)
+    where = _filter(district, kind, period, tier, q)
     page, stated = await read(
         request, node, after, registries.graded_registry, "farms", where, cursor, limit
     )
@@ -149,3 +159,26 @@ async def disputes(
         request, node, after, registries.disputes, account, status, cursor, limit
     )
     return answer(page.to_json(), stated, format, "items", registries.DISPUTE_COLUMNS, "disputes")
+
+
+@router.get(
+    "/v1/retirements",
+    summary="Reductions retired by exchanges, in log order (the regulator: all; an exchange: its"
+    " own)",
+)
+async def retirements(
+    request: Request,
+    principal: PrincipalDep,
+    node: NodeDep,
+    cursor: Annotated[str | None, Query(pattern="^[0-9]{1,15}$")] = None,
+    limit: Limit = 100,
+    after: After = None,
+    format: Format = "json",
+) -> Any:
+    if principal.kind not in (REGULATOR, "exchange"):
+        raise NotFound("retirements are for the regulator and exchanges")
+    exchange = None if principal.kind == REGULATOR else f"exchange.{principal.code}"
+    page, stated = await read(request, node, after, registries.retirements, exchange, cursor, limit)
+    return answer(
+        page.to_json(), stated, format, "items", registries.RETIREMENT_COLUMNS, "retirements"
+    )

@@ -129,3 +129,12 @@ def explain(
     else:
         explained = explain_agri(method.body_as(AgriGrading), grade)
     return explained if log is None else {**explained, "breakdown": breakdown(log, grade["inputs"])}
+
+
+def explain_history(
+    book: ReferenceBook, log: LogRecorder | None, history: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each grade of a history with its explanation; the breakdown by energy and process only
+    with the `log` (for those who may read the account itself: a lender sees totals, colour
+    and method)."""
+    return [{**grade, "explanation": explain(book, log, grade["data"])} for grade in history]

@@ -21,6 +21,7 @@ from projections.tables import (
     PERSONAL_MONTHS,
     PERSONS,
     RESOLUTIONS,
+    RETIREMENTS,
     TABLES,
     Table,
 )
@@ -248,6 +249,23 @@ def _resolved(deltas: Deltas, entry: LoggedEntry) -> None:
     _feed(deltas, entry, "dispute_decided", dict(data))
 
 
+def _retired(deltas: Deltas, entry: LoggedEntry) -> None:
+    data = entry.data
+    deltas.change(
+        RETIREMENTS,
+        (entry.leaf_hash,),
+        account=entry.account,
+        period=data["period"],
+        ref=data["ref"],
+        exchange=entry.record.submission.key,
+        recorded_at=entry.record.recorded_at,
+        retired_g=entry.effect["retired_g"],
+        position=entry.position,
+    )
+    item = {"period": data["period"], "retired_g": entry.effect["retired_g"], "ref": data["ref"]}
+    _feed(deltas, entry, "reduction_retired", item)
+
+
 Fold = Callable[[Deltas, LoggedEntry], None]
 DISPUTE_FOLDS: dict[str, Fold] = {"GradeDisputed": _disputed, "DisputeResolved": _resolved}
 FOLDS: dict[str, dict[str, Fold]] = {
@@ -256,6 +274,7 @@ FOLDS: dict[str, dict[str, Fold]] = {
         "GreenBehaviourRecorded": _personal,
         "PointsRedeemed": _personal,
         "EntryReversed": _personal,
+        "ReductionRetired": _retired,
     },
     "ind": {
         "EnterpriseRegistered": _enterprise,
@@ -270,6 +289,7 @@ FOLDS: dict[str, dict[str, Fold]] = {
         "FarmRegistered": _farm,
         "AgriActivityRecorded": lambda d, e: _activity(d, e, e.data["to"], 1),
         "EntryReversed": lambda d, e: _activity(d, e, e.effect["on"], -1),
+        "ReductionRetired": _retired,
         "GradeAssigned": _grade,
         **DISPUTE_FOLDS,
     },

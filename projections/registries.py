@@ -36,6 +36,12 @@ class GradedFilter:
     category: str | None = None  # an enterprise's industry, a farm's kind
     period: str | None = None  # adds each account's grade for the period
     grade: str | None = None  # only accounts holding this grade for `period`
+    search: str | None = None  # names containing this text
+
+
+def like_escaped(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 REGISTRIES = {"enterprises": ("industry", "ind"), "farms": ("kind", "agr")}
@@ -55,6 +61,9 @@ def graded_registry(
     if where.grade is not None:
         clauses.append("c.grade = ?")
         params.append(where.grade)
+    if where.search is not None:
+        clauses.append("r.name LIKE ? ESCAPE '\\'")
+        params.append(f"%{like_escaped(where.search)}%")
     columns = ["account", "name", category, "district", "grade"]
     rows = views.query(
         columns,
@@ -123,4 +132,32 @@ def disputes(
     for row in rows:
         row["evidence"] = json.loads(row["evidence"])
         row["outcome"] = row["outcome"] or "open"
+    return _page(rows, limit, "position")
+
+
+RETIREMENT_COLUMNS = (
+    "position",
+    "leaf_hash",
+    "account",
+    "period",
+    "retired_g",
+    "ref",
+    "exchange",
+    "recorded_at",
+)
+
+
+def retirements(views: ReadModels, exchange: str | None, cursor: str | None, limit: int) -> Page:
+    """Reductions retired, in log order: by one exchange's keys (`exchange.<org>`) or all."""
+    clauses = ["position > ?"]
+    params: list[Any] = [int(cursor or 0)]
+    if exchange is not None:
+        clauses.append("exchange = ?")
+        params.append(exchange)
+    rows = views.query(
+        RETIREMENT_COLUMNS,
+        f"SELECT {', '.join(RETIREMENT_COLUMNS)} FROM {{retirements}}"
+        f" WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
+        [*params, limit + 1],
+    )
     return _page(rows, limit, "position")

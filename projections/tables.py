@@ -122,6 +122,14 @@ FEED = Table(
     indexes=("owner,position", "account,position"),
 )
 
+RETIREMENTS = Table(  # reductions an exchange retired, by the retiring entry
+    f"{PREFIX}retirements",
+    keys=("leaf_hash",),
+    values=("account", "period", "ref", "exchange", "recorded_at", "retired_g", "position"),
+    integers=("retired_g", "position"),
+    indexes=("account", "position"),
+)
+
 TABLES = (
     BALANCES,
     PERSONS,
@@ -137,6 +145,7 @@ TABLES = (
     PERSONAL_MONTHS,
     BANK_MONTHS,
     FEED,
+    RETIREMENTS,
 )
 
 

@@ -24,6 +24,7 @@ SERVER_PACKAGES = {
     "psycopg",
     "psycopg_pool",
     "prometheus_client",
+    "jinja2",
 }
 # module -> (its add_*_command function, the commands it adds)
 SERVER_COMMANDS = {

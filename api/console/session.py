@@ -1,0 +1,94 @@
+"""Console sign-in: a bearer token exchanged for an HttpOnly, SameSite=Strict cookie holding
+it (checked against the token store on every request, so revoking the token ends the
+session), a CSRF token bound to it on every form, and same-origin checks on every POST."""
+
+import hashlib
+import hmac
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from api.auth import Principal, token_store
+from ledger.errors import Forbidden, Malformed
+from ledger.tokens import TokenStore
+
+COOKIE = "cl_session"
+SESSION_SECONDS = 8 * 3600
+CSRF_CONTEXT = b"carbon-ledger/console-csrf/v1"
+MAX_FORM_BYTES = 4096
+
+
+def csrf_for(token: str) -> str:
+    """The CSRF token of a session: only a page that could read the HttpOnly cookie's value
+    (none can) or was served it by this server (every console form) knows it."""
+    return hmac.new(token.encode(), CSRF_CONTEXT, hashlib.sha256).hexdigest()
+
+
+class Session:
+    """A signed-in principal, the session's token and its CSRF token."""
+
+    def __init__(self, principal: Principal, token: str) -> None:
+        self.principal = principal
+        self.token = token
+        self.csrf = csrf_for(token)
+
+
+def session_of(
+    request: Request, store: Annotated[TokenStore, Depends(token_store)]
+) -> Session | None:
+    """The request's session if its cookie holds a token the store still accepts."""
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 200:
+        return None
+    principal = store.principal_for(token)
+    return None if principal is None else Session(Principal.parse(principal), token)
+
+
+SessionDep = Annotated[Session | None, Depends(session_of)]
+
+
+def start(response: Response, token: str, secure: bool) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+
+
+def end(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/")
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a POST another site made: its Origin (or Referer) must be this host."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
+        return  # not a browser, or one that sends neither: the CSRF token still guards
+    host = request.headers.get("host", "")
+    if urlsplit(claimed).netloc != host:
+        raise Forbidden("a form from another site", "origin")
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A small urlencoded form's fields (the first value of each); Malformed otherwise."""
+    if request.headers.get("content-type", "").split(";")[0] != "application/x-www-form-urlencoded":
+        raise Malformed("send the form as application/x-www-form-urlencoded", "content-type")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise Malformed(f"a console form is at most {MAX_FORM_BYTES} bytes")
+    try:
+        fields = parse_qs(body.decode(), max_num_fields=20, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise Malformed("the form is not UTF-8 urlencoded fields") from None
+    return {name: values[0] for name, values in fields.items()}
+
+
+def check_csrf(session: Session, sent: str | None) -> None:
+    if sent is None or not hmac.compare_digest(sent, session.csrf):
+        raise Forbidden("the form's CSRF token does not match the session", "csrf")
