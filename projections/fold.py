@@ -257,7 +257,7 @@ def _retired(deltas: Deltas, entry: LoggedEntry) -> None:
         account=entry.account,
         period=data["period"],
         ref=data["ref"],
-        exchange=entry.record.submission.key,
+        exchange=entry.record.submission.key.partition("+")[0],  # the key name: exchange.<org>
         recorded_at=entry.record.recorded_at,
         retired_g=entry.effect["retired_g"],
         position=entry.position,

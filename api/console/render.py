@@ -20,7 +20,7 @@ CSP = (
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # forms then send their Origin (no-referrer sends "null")
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
