@@ -1,4 +1,5 @@
-"""Read-side latency: every list, series and explanation, p50 and p99, over HTTP in-process.
+"""Read-side latency: every list, series, explanation and console page, p50 and p99, over HTTP
+in-process (server time: the console's pages are then rendered by the browser).
 
     python bench/reads.py --data DIR [--requests 200]
     python bench/reads.py --persons 20000          # builds a demo city in a temporary dir
@@ -84,6 +85,9 @@ def routes(node: Node, rng: random.Random) -> dict[str, list[str]]:
         "grade history + explanation": [f"/v1/accounts/{a}/grades" for a in pick(firms)],
         "green list": ["/v1/agri/green-list?period=2026-Q3"],
         "farm grades": [f"/v1/accounts/{a}/grades" for a in pick(farms)],
+        "console: public page": ["/?period=2026-Q3"],
+        "console: regulator dashboard": ["/console/regulator?period=2026-Q3"],
+        "console: account drill-down": [f"/console/accounts/{a}" for a in pick(firms)],
     }
 
 
@@ -121,6 +125,7 @@ def main() -> None:
             print(f"log size {size:,}; {args.requests} requests per route (regulator token)")
             print(f"{'route':40} {'p50 ms':>8} {'p99 ms':>8}")
             with TestClient(create_app(node)) as client:
+                client.post("/console/sign-in", data={"token": regulator["Authorization"][7:]})
                 for name, paths in routes(node, rng).items():
                     if not paths:
                         continue

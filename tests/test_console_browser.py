@@ -2,12 +2,19 @@
 sees the API's figures, markup in data stays text, no console errors, pages load fast, the
 public page works without JavaScript; screenshots of every page land in docs/screenshots."""
 
+import base64
+import hashlib
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Browser
 
+from crypto.canonical import canonical_json
+from crypto.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
+from crypto.keys import generate_signer
+from crypto.note import sign_note, split_note
 from ledger.node import Node
 from tests.browser import (
     SCRIPT_NAME,
@@ -20,7 +27,7 @@ from tests.browser import (
     timed_goto,
 )
 from tests.conftest import _postgres_schema
-from tests.support import new_node
+from tests.support import new_node, pid, register, signed
 
 pytestmark = pytest.mark.slow
 PERIOD = "2026-Q3"
@@ -182,4 +189,45 @@ def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console, b
     watched.page.wait_for_load_state()
     watched.page.goto(f"{base}/console/regulator")
     assert "/console/sign-in" in watched.page.url
+    watched.check_clean()
+
+
+def check(watched, text: str) -> str:
+    """What the public page's in-browser check says of `text`."""
+    page = watched.page
+    page.evaluate("document.getElementById('check-result').textContent = ''")
+    page.fill("#check-input", text)
+    page.click("#check-button")
+    page.wait_for_function("document.getElementById('check-result').textContent !== ''")
+    return page.inner_text("#check-result")
+
+
+def test_the_browser_checks_a_receipt_and_names_what_failed(console, browser):
+    base, node = console
+    bank = register(node, f"bank.zz{len(node.log.accounts('per:'))}", ["bank"])
+    code = bank.name.partition(".")[2]
+    wire = signed(bank, f"per:{code}:{pid('browser')}", "AccountOpened", {})
+    receipt = httpx.post(f"{base}/v1/submissions?wait=true", json=wire, timeout=30).json()
+    assert receipt["index"] is not None and receipt["inclusion"] is not None
+    watched = open_page(browser)
+    watched.page.goto(f"{base}/")
+    honest = check(watched, json.dumps(receipt))
+    assert honest.startswith("OK"), honest
+
+    entry = json.loads(base64.b64decode(receipt["entry"]))
+    entry["recorded_at"] = entry["recorded_at"][:-2] + (
+        "1Z" if entry["recorded_at"][-2] != "1" else "2Z"
+    )
+    tampered = {**receipt, "entry": base64.b64encode(canonical_json(entry)).decode()}
+    assert check(watched, json.dumps(tampered)).startswith("FAIL: leaf hash")
+
+    text, _ = split_note(receipt["checkpoint"])
+    forged = {**receipt, "checkpoint": sign_note(text, generate_signer(node.origin))}
+    assert check(watched, json.dumps(forged)).startswith("FAIL: checkpoint signature")
+
+    # a log rolled back to a tree that is not a prefix of the one this browser saw
+    seen = parse_checkpoint(text)
+    rolled = Checkpoint(seen.origin, seen.size - 1, hashlib.sha256(b"another history").digest())
+    assert check(watched, sign_checkpoint(rolled, node.ledger_key)).startswith("FAIL: consistency")
+    screenshot(watched, "check")
     watched.check_clean()
