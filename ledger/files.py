@@ -2,9 +2,17 @@
 witness heads): a crash leaves the old file or the new one, never half of one."""
 
 import contextlib
+import dataclasses
+import fcntl
+import json
 import os
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+Record = TypeVar("Record", bound=Any)  # a dataclass
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -28,3 +36,44 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+class RecordFile(Generic[Record]):
+    """Records (dataclasses) in one JSON file under `section`, by `key`: re-read whenever
+    another process has replaced the file, changed under a file lock and written back
+    atomically (mode 0600)."""
+
+    def __init__(
+        self, path: Path, section: str, kind: Callable[..., Record], key: Callable[[Record], str]
+    ) -> None:
+        self.path, self.section, self.kind, self.key = path, section, kind, key
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._records: dict[str, Record] = {}
+
+    def current(self) -> dict[str, Record]:
+        """The records as the file holds them now, in file order."""
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except FileNotFoundError:
+                self._seen, self._records = None, {}
+                return self._records
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if seen != self._seen:
+                body = json.loads(self.path.read_text(encoding="utf-8"))
+                records = (self.kind(**item) for item in body[self.section])
+                self._records = {self.key(record): record for record in records}
+                self._seen = seen
+            return self._records
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[dict[str, Record]]:
+        """The records to change (a copy), written back when the block ends without error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            records = dict(self.current())
+            yield records
+            body = {self.section: [dataclasses.asdict(r) for r in records.values()]}
+            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())

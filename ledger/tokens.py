@@ -2,22 +2,17 @@
 are kept (never the tokens): a 0600 JSON file beside an SQLite ledger, a table on PostgreSQL
 (ledger/storage/postgres.py) so that every node in front of it sees a token at once."""
 
-import contextlib
-import fcntl
 import hashlib
-import json
 import re
 import secrets
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ledger.domain.industrial import CREDIT_CODE
 from ledger.errors import Conflict
-from ledger.files import write_atomically
+from ledger.files import RecordFile
 
 TOKENS_FILE = "tokens.json"
 TOKEN_PREFIX = "cl_"
@@ -100,13 +95,11 @@ class FileTokenStore(TokenStore):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
-        self._records: dict[str, TokenRecord] = {}  # by sha256
+        self.file = RecordFile(path, "tokens", TokenRecord, lambda record: record.sha256)
 
     def create(self, principal: str, request: str | None = None) -> tuple[str, str]:
         parse_principal(principal)
-        with self._writing() as records:
+        with self.file.writing() as records:
             if request is not None and any(r.request == request for r in records.values()):
                 raise replayed(request)
             used = {record.id for record in records.values()}
@@ -117,42 +110,15 @@ class FileTokenStore(TokenStore):
         return digest[:8], token
 
     def revoke(self, token_id: str) -> None:
-        with self._writing() as records:
+        with self.file.writing() as records:
             found = [digest for digest, record in records.items() if record.id == token_id]
             if not found:
                 raise LookupError(f"no token with id {token_id!r}")
             records[found[0]] = replace(records[found[0]], revoked=True)
 
     def principal_for(self, token: str) -> str | None:
-        record = self._current().get(token_hash(token))
+        record = self.file.current().get(token_hash(token))
         return None if record is None or record.revoked else record.principal
 
-    def _current(self) -> dict[str, TokenRecord]:
-        """The records as the file holds them now (re-read only when it has changed)."""
-        with self._lock:
-            try:
-                stat = self.path.stat()
-            except FileNotFoundError:
-                self._seen, self._records = None, {}
-                return self._records
-            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-            if seen != self._seen:
-                body = json.loads(self.path.read_text(encoding="utf-8"))
-                records = (TokenRecord(**item) for item in body["tokens"])
-                self._records = {record.sha256: record for record in records}
-                self._seen = seen
-            return self._records
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[dict[str, TokenRecord]]:
-        """The records to change, under a file lock; written back atomically with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            records = dict(self._current())
-            yield records
-            body = {"tokens": [asdict(record) for record in records.values()]}
-            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())
-
     def list(self) -> list[TokenRecord]:
-        return sorted(self._current().values(), key=lambda record: (record.created, record.id))
+        return sorted(self.file.current().values(), key=lambda record: (record.created, record.id))

@@ -3,20 +3,15 @@ and the cursor of the last item delivered there. Kept like the bearer tokens: a 
 beside an SQLite ledger, a table on PostgreSQL (ledger/storage/postgres.py) that every node
 sees at once. The delivery itself is projections/webhook_delivery.py."""
 
-import contextlib
-import fcntl
-import json
 import secrets
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ledger.errors import Conflict, Invalid, NotFound
-from ledger.files import write_atomically
+from ledger.files import RecordFile
 from ledger.tokens import now_text
 
 WEBHOOKS_FILE = "webhooks.json"
@@ -108,12 +103,10 @@ class FileWebhookStore(WebhookStore):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
-        self._records: dict[str, Webhook] = {}  # by id, oldest first
+        self.file = RecordFile(path, "webhooks", Webhook, lambda record: record.id)
 
     def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
-        with self._writing() as records:
+        with self.file.writing() as records:
             if sum(record.principal == principal for record in records.values()) >= MAX_WEBHOOKS:
                 raise too_many()
             webhook = Webhook(new_id(), principal, url, cursor, now_text())
@@ -121,45 +114,18 @@ class FileWebhookStore(WebhookStore):
         return webhook
 
     def remove(self, principal: str, webhook_id: str) -> None:
-        with self._writing() as records:
+        with self.file.writing() as records:
             record = records.get(webhook_id)
             if record is None or record.principal != principal:
                 raise not_found()
             del records[webhook_id]
 
     def list(self, principal: str | None = None) -> list[Webhook]:
-        records = self._current().values()
+        records = self.file.current().values()
         return [record for record in records if principal in (None, record.principal)]
 
     def advance(self, webhook_id: str, position: int) -> None:
-        with self._writing() as records:
+        with self.file.writing() as records:
             record = records.get(webhook_id)
             if record is not None and record.cursor < position:
                 records[webhook_id] = replace(record, cursor=position)
-
-    def _current(self) -> dict[str, Webhook]:
-        """The records as the file holds them now (re-read only when it has changed)."""
-        with self._lock:
-            try:
-                stat = self.path.stat()
-            except FileNotFoundError:
-                self._seen, self._records = None, {}
-                return self._records
-            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-            if seen != self._seen:
-                body = json.loads(self.path.read_text(encoding="utf-8"))
-                records = (Webhook(**item) for item in body["webhooks"])
-                self._records = {record.id: record for record in records}
-                self._seen = seen
-            return self._records
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[dict[str, Webhook]]:
-        """The records to change, under a file lock; written back atomically with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            records = dict(self._current())
-            yield records
-            body = {"webhooks": [asdict(record) for record in records.values()]}
-            write_atomically(self.path, (json.dumps(body, indent=2) + "\n").encode())
