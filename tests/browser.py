@@ -94,9 +94,11 @@ def open_page(browser: Browser, javascript: bool = True) -> Watched:
 
 
 def sign_in(watched: Watched, base: str, token: str) -> None:
+    """Sign in through the form and wait until the console has sent the role to its page."""
     watched.page.goto(f"{base}/console/sign-in")
     watched.page.fill("#token", token)
     watched.page.click("form button[type=submit]")
+    watched.page.wait_for_url(lambda url: "/console/" in url and "/sign-in" not in url)
     watched.page.wait_for_load_state()
 
 

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -118,3 +119,34 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     """A client of `app`, started (its lifespan entered) for the test."""
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def console(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Node]]:
+    """A demo city served on one backend for a whole test module: its base URL and node."""
+    if request.param == "sqlite":
+        storages: Iterator[dict[str, str]] = iter([{}])
+    else:
+        storages = _postgres_schema()
+    storage = next(storages)
+    from tests.browser import demo_city, serving  # the browser tests' own helpers
+
+    node = new_node(tmp_path_factory.mktemp("console") / "data", storage)
+    try:
+        demo_city(node)
+        with serving(node) as base:
+            yield base, node
+    finally:
+        node.close()
+        next(storages, None)  # drops the schema
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium under Playwright, for a whole test module."""
+    from tests.browser import launched
+
+    with launched() as opened:
+        yield opened

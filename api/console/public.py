@@ -57,7 +57,7 @@ def log_state(node: Node, views: Views) -> dict[str, Any]:
 def default_period(snapshot: Snapshot) -> str:
     """The newest quarter graded, else the current year."""
     rows = snapshot.query(
-        ["period"], "SELECT MAX(period) FROM {current_grades} WHERE period LIKE '%-Q%'"
+        ["period"], "SELECT MAX(period) FROM {current_grades} WHERE period LIKE ?", ["%-Q%"]
     )
     return rows[0]["period"] or str(datetime.now(UTC).year)
 
