@@ -79,7 +79,7 @@ def routes(node: Node, rng: random.Random) -> dict[str, list[str]]:
             f"/v1/banks/bank01/accounts?cursor={a}&limit=100" for a in pick(persons)
         ],
         "disputes page": ["/v1/disputes", "/v1/disputes?status=decided"],
-        "feed page (bank)": [f"/v1/feed?cursor={rng.randint(0, 10_000)}&limit=100"],
+        "feed page": [f"/v1/feed?cursor={rng.randint(0, 10_000)}&limit=100"],
         "account series (enterprise)": [f"/v1/accounts/{a}/series" for a in pick(firms)],
         "person series": [f"/v1/persons/{p}/series" for p in pick(pids)],
         "grade history + explanation": [f"/v1/accounts/{a}/grades" for a in pick(firms)],

@@ -234,6 +234,23 @@ def prove_inclusion(index: int, size: int, read: HashReader) -> list[bytes]:
     return _range_hashes(_inclusion_ranges(index, size), read)
 
 
+def prove_inclusions(indexes: Iterable[int], size: int, read: HashReader) -> dict[int, list[bytes]]:
+    """The inclusion proofs of many records in one tree, by record index, reading every stored
+    hash they need in one call (each proof is exactly prove_inclusion's)."""
+    plans: dict[int, list[tuple[int, list[int]]]] = {}  # index -> (width, stored indexes)
+    for index in indexes:
+        if not 0 <= index < size:
+            raise TreeRangeError(f"record index {index} is not in a tree of size {size}")
+        ranges = _inclusion_ranges(index, size)
+        plans[index] = [(hi - lo, _subtree_indexes(lo, hi)) for lo, hi in ranges]
+    needed = sorted({i for plan in plans.values() for _, stored in plan for i in stored})
+    hashes = dict(zip(needed, _read(read, needed), strict=True))
+    return {
+        index: [_subtree_hash(width, iter([hashes[i] for i in stored])) for width, stored in plan]
+        for index, plan in plans.items()
+    }
+
+
 def prove_consistency(first: int, second: int, read: HashReader) -> list[bytes]:
     """Return the proof that the tree of second records extends the tree of first records."""
     if not 0 <= first <= second:

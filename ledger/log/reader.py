@@ -2,7 +2,7 @@
 
 import time
 
-from crypto.merkle import prove_consistency, prove_inclusion
+from crypto.merkle import prove_consistency, prove_inclusion, prove_inclusions
 from ledger.errors import Conflict, Invalid, NotFound
 from ledger.storage.base import LogLeaf, LogRecorder
 
@@ -50,6 +50,11 @@ class LogReader:
             raise Invalid(f"index {index} is not in 0..{tree_size - 1}", "index")
         leaf = self.log.leaves(index, index + 1)[0]
         return leaf.leaf_hash, prove_inclusion(index, tree_size, self.log)
+
+    def inclusions(self, indexes: list[int], tree_size: int) -> dict[int, list[bytes]]:
+        """Inclusion proofs of many leaves in the tree of `tree_size`, by index, read at once."""
+        self._check_size(tree_size, "tree_size")
+        return prove_inclusions(indexes, tree_size, self.log)
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         self._check_size(second, "second")

@@ -135,6 +135,7 @@ class Fence:
     generation: int
 
 
+IN_LIST = 5000  # query parameters in one IN (...) list at most
 LEAF_COLUMNS = "idx, leaf_hash, account, seq, entry, notification_id"
 LEAF_TYPES = ("bigint", "bytea", "text", "bigint", "bytea", "bigint")
 HASH_TYPES = ("bigint", "bytea")
@@ -191,9 +192,14 @@ class LogRecorder(TrackingRecorder):
         if not indexes:
             return []
         wanted = sorted(set(indexes))
-        marks = ",".join("?" * len(wanted))
-        rows = self._all(f"SELECT idx, hash FROM {{t}} WHERE idx IN ({marks})", wanted, t="hashes")
-        found = {idx: bytes(hash_) for idx, hash_ in rows}
+        found: dict[int, bytes] = {}
+        for start in range(0, len(wanted), IN_LIST):  # bounded lists of query parameters
+            part = wanted[start : start + IN_LIST]
+            marks = ",".join("?" * len(part))
+            rows = self._all(
+                f"SELECT idx, hash FROM {{t}} WHERE idx IN ({marks})", part, t="hashes"
+            )
+            found.update((idx, bytes(hash_)) for idx, hash_ in rows)
         missing = [index for index in wanted if index not in found]
         if missing:
             raise LookupError(f"stored hashes missing: {missing[:5]}")
@@ -252,6 +258,27 @@ class LogRecorder(TrackingRecorder):
             t="leaves",
         )
         return [_leaf(row) for row in rows]
+
+    def leaves_below(
+        self, accounts: Sequence[str], below: int, first_only: bool = False
+    ) -> dict[str, list[LogLeaf]]:
+        """Each account's integrated entries with index below `below` (only its first entry,
+        seq 0, with `first_only`), in seq order."""
+        found: dict[str, list[LogLeaf]] = {account: [] for account in accounts}
+        first = " AND seq = 0" if first_only else ""
+        for start in range(0, len(accounts), IN_LIST):
+            part = list(accounts[start : start + IN_LIST])
+            marks = ",".join("?" * len(part))
+            rows = self._all(
+                f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE account IN ({marks}) AND idx < ?{first}"
+                " ORDER BY account, seq",
+                [*part, below],
+                t="leaves",
+            )
+            for row in rows:
+                leaf = _leaf(row)
+                found[leaf.account].append(leaf)
+        return found
 
     def account_leaves(self, account: str, after_seq: int = -1, limit: int = 1000) -> list[LogLeaf]:
         """An account's integrated entries with seq > after_seq, in seq order."""

@@ -488,3 +488,22 @@ def test_proofs_read_the_store_once():
         call()
         assert store.calls == 1
         assert store.read <= 2 * math.log2(999) + 2
+
+
+def test_many_inclusion_proofs_at_once_are_each_the_single_proof():
+    from crypto.merkle import (
+        MemoryHashStore,
+        MerkleTree,
+        leaf_hash,
+        prove_inclusion,
+        prove_inclusions,
+    )
+
+    store = MemoryHashStore()
+    tree = MerkleTree(store)
+    for n in range(77):
+        tree.append(leaf_hash(bytes([n])))
+    for size in (1, 2, 33, 64, 77):
+        wanted = [*range(0, size, 3), size - 1]
+        proofs = prove_inclusions(wanted, size, store)
+        assert proofs == {i: prove_inclusion(i, size, store) for i in wanted}
