@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.accounts import AccountId
@@ -10,9 +10,11 @@ from api.auth import PrincipalDep
 from api.deps import NodeDep
 from api.params import HistoryParam
 from api.readmodels import Period
-from ledger.bundles import evidence_bundle, grade_statement, period_statement, statement_bundle
+from api.reads import views_of
+from ledger.bundles import grade_statement, period_statement, statement_bundle
 from ledger.domain.common import check_period
 from ledger.errors import NotFound
+from projections.evidence import evidence_bundle
 
 router = APIRouter(prefix="/v1/accounts", tags=["proofs"])
 
@@ -69,9 +71,12 @@ async def period_statement_of(
     summary="A grade, every entry it cites, the benchmark's inputs and the proofs",
 )
 async def evidence(
-    account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
+    request: Request, account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
 ) -> dict[str, Any]:
     check_period(period, "period")
     if not principal.can_read(account_id) or not account_id.startswith(("ind:", "agr:")):
         raise NotFound("no such account")
-    return await run_in_threadpool(evidence_bundle, node, account_id, period, principal.can_read)
+    views = views_of(request)
+    return await run_in_threadpool(
+        evidence_bundle, node, views, account_id, period, principal.can_read
+    )

@@ -14,7 +14,7 @@ to the whole history.
 import base64
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from crypto.checkpoint import parse_checkpoint
 from crypto.grade_statement import GradeStatement
@@ -27,7 +27,7 @@ from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance, period_figures
 from ledger.domain.personal import period_reduction, person_accounts
 from ledger.errors import NotFound
-from ledger.history import chain, state_before, states_before
+from ledger.history import chain, state_before
 from ledger.node import Node
 from ledger.storage.base import LogLeaf
 from ledger.system import SYSTEM_ACCOUNTS
@@ -88,64 +88,6 @@ def _with_history(
     items = [item for account in wanted for item in chain_items(node, account, size)]
     bundle["entries"] = sorted(items, key=lambda item: item["index"])
     return bundle
-
-
-def _input_items(
-    leaves: list[LogLeaf],
-    inputs: list[str],
-    proofs: dict[int, list[bytes]],
-    with_entries: bool,
-) -> list[dict[str, Any]]:
-    by_hash = {leaf.leaf_hash.hex(): leaf for leaf in leaves}
-    items = []
-    for leaf_hex in inputs:
-        leaf = by_hash[leaf_hex]
-        proof = proofs[leaf.index]
-        item = {"index": leaf.index, "leaf_hash": leaf_hex, "inclusion": [h.hex() for h in proof]}
-        if with_entries:
-            item["entry"] = base64.b64encode(leaf.entry).decode()
-        items.append(item)
-    return items
-
-
-def _benchmark(
-    node: Node,
-    account: str,
-    grade: dict[str, Any],
-    as_of: int,
-    size: int,
-    can_read: Callable[[str], bool],
-) -> dict[str, Any]:
-    """The other enterprises of the grade's industry as the grade saw them (below `as_of`):
-    every enterprise's entries read in a few queries and every proof in one."""
-    others_ = [other for other in node.log.accounts("ind:") if other != account]
-    registrations = node.log.leaves_below(others_, as_of, first_only=True)
-    industry = [
-        other
-        for other, first in registrations.items()
-        if first
-        and decode_entry(first[0].entry).submission.data.get("industry") == grade["industry"]
-    ]
-    found = []
-    for other, (state, leaves) in states_before(node.log, industry, as_of).items():
-        figures = state.figures(grade["period"])
-        if figures is not None:
-            found.append((other, leaves, figures))
-    by_hash = {leaf.leaf_hash.hex(): leaf.index for _, leaves, _ in found for leaf in leaves}
-    wanted = [by_hash[leaf] for _, _, (_, _, inputs) in found for leaf in inputs]
-    proofs = node.reader.inclusions(wanted, size) if wanted else {}
-    others = []
-    for other, leaves, (co2e, value, inputs) in found:
-        visible = can_read(other)
-        others.append(
-            {
-                "account": other if visible else None,
-                "co2e_g": co2e,
-                "value_fen": value,
-                "inputs": _input_items(leaves, inputs, proofs, visible),
-            }
-        )
-    return {"industry": grade["industry"], "period": grade["period"], "others": others}
 
 
 def _latest_grade(
@@ -243,21 +185,44 @@ def person_summary(node: Node, pid: str, period: str, history: bool = False) -> 
     return {"summary": signed, "checkpoint": note}
 
 
-def evidence_bundle(
-    node: Node, account: str, period: str, can_read: Callable[[str], bool]
-) -> dict[str, Any]:
-    """The latest grade of `account` for `period`, everything it cites, and the benchmark's
-    inputs: others' entries where the caller may read them, else their leaf hashes and totals."""
+class GradeEvidence(NamedTuple):
+    """A grade's evidence bundle without its benchmark, the grade's data and the tree size
+    its proofs refer to (projections/evidence.py adds an industrial grade's benchmark)."""
+
+    bundle: dict[str, Any]
+    grade: dict[str, Any]
+    size: int
+
+
+def grade_evidence(node: Node, account: str, period: str) -> GradeEvidence:
+    """The latest grade of `account` for `period` and everything it cites: the account's and
+    the system accounts' entries, each with its inclusion proof."""
     size, bundle = _header(node)
     items = chain_items(node, account, size)
     item, entry = _latest_grade(items, account, period)
-    grade = entry.submission.data
     bundle["grade"] = {"index": item["index"], "seq": entry.seq}
-    if account.startswith("ind:"):
-        bundle["benchmark"] = _benchmark(node, account, grade, grade["as_of"], size, can_read)
     system = [i for sys in SYSTEM_ACCOUNTS for i in chain_items(node, sys, size)]
     bundle["entries"] = sorted(system + items, key=lambda i: i["index"])
-    return bundle
+    return GradeEvidence(bundle, entry.submission.data, size)
+
+
+def input_items(
+    node: Node, leaves: list[LogLeaf], size: int, visible: Callable[[str], bool]
+) -> dict[str, dict[str, Any]]:
+    """Items for benchmark inputs, by leaf hash: index, leaf hash and inclusion proof (all
+    proofs read at once), and the entry's bytes where `visible(account)`."""
+    proofs = node.reader.inclusions([leaf.index for leaf in leaves], size) if leaves else {}
+    items: dict[str, dict[str, Any]] = {}
+    for leaf in leaves:
+        item: dict[str, Any] = {
+            "index": leaf.index,
+            "leaf_hash": leaf.leaf_hash.hex(),
+            "inclusion": [h.hex() for h in proofs[leaf.index]],
+        }
+        if visible(leaf.account):
+            item["entry"] = base64.b64encode(leaf.entry).decode()
+        items[item["leaf_hash"]] = item
+    return items
 
 
 def export_lines(node: Node, progress: Callable[[int, int], None] | None = None) -> Iterator[str]:

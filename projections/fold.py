@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.records import Entry
+from ledger.domain.common import quarter_of
 from projections.tables import (
     AGRICULTURAL,
     BALANCES,
@@ -18,6 +19,8 @@ from projections.tables import (
     FEED,
     GRADES,
     INDUSTRIAL,
+    INDUSTRIAL_INPUTS,
+    INDUSTRIAL_REVERSALS,
     PERSONAL_MONTHS,
     PERSONS,
     RESOLUTIONS,
@@ -154,7 +157,36 @@ def _output(deltas: Deltas, entry: LoggedEntry, count: int) -> None:
     deltas.change(INDUSTRIAL, key, value_fen=entry.effect["value_fen"], outputs=count)
 
 
+def _input(deltas: Deltas, entry: LoggedEntry) -> None:
+    """A reading, process output or output value, as grade evidence finds it."""
+    effect = entry.effect
+    if "scope3_co2e_g" in effect:
+        return  # water: scope 3, not in an enterprise's figures
+    output = entry.type == "OutputValueReported"
+    deltas.change(
+        INDUSTRIAL_INPUTS,
+        (entry.leaf_hash,),
+        account=entry.account,
+        period=effect["period"] if output else quarter_of(entry.data["to"]),
+        kind="output" if output else "reading",
+        co2e_g=0 if output else effect["co2e_g"],
+        value_fen=effect["value_fen"] if output else 0,
+        position=entry.position,
+    )
+
+
+def _reading_input(deltas: Deltas, entry: LoggedEntry) -> None:
+    _reading(deltas, entry, entry.data["to"], 1)
+    _input(deltas, entry)
+
+
+def _output_input(deltas: Deltas, entry: LoggedEntry) -> None:
+    _output(deltas, entry, 1)
+    _input(deltas, entry)
+
+
 def _industrial_reversal(deltas: Deltas, entry: LoggedEntry) -> None:
+    deltas.change(INDUSTRIAL_REVERSALS, (entry.data["entry"],), position=entry.position)
     if "period" in entry.effect:
         _output(deltas, entry, -1)
     else:
@@ -278,9 +310,9 @@ FOLDS: dict[str, dict[str, Fold]] = {
     },
     "ind": {
         "EnterpriseRegistered": _enterprise,
-        "EnergyReadingRecorded": lambda d, e: _reading(d, e, e.data["to"], 1),
-        "ProcessOutputRecorded": lambda d, e: _reading(d, e, e.data["to"], 1),
-        "OutputValueReported": lambda d, e: _output(d, e, 1),
+        "EnergyReadingRecorded": _reading_input,
+        "ProcessOutputRecorded": _reading_input,
+        "OutputValueReported": _output_input,
         "EntryReversed": _industrial_reversal,
         "GradeAssigned": _grade,
         **DISPUTE_FOLDS,

@@ -26,7 +26,7 @@ class Table:
 # Bumped with every change to a table's columns or indexes (tests pin the definitions): a
 # new version's tables and position are new, so after `init` the projector folds the whole
 # log into them from zero, and the old version's tables can be dropped.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PREFIX = f"proj{SCHEMA_VERSION}_"
 TRACKING = f"{PREFIX}tracking"
 
@@ -130,6 +130,23 @@ RETIREMENTS = Table(  # reductions an exchange retired, by the retiring entry
     indexes=("account", "position"),
 )
 
+# the inputs an enterprise's figures are made of (scope 1-2 readings, process outputs, output
+# values) by leaf, with the quarter they count in, and the reversals of any of them: grade
+# evidence takes an industry's figures at a grade's cut of the log from these
+INDUSTRIAL_INPUTS = Table(
+    f"{PREFIX}industrial_inputs",
+    keys=("leaf_hash",),
+    values=("account", "period", "kind", "co2e_g", "value_fen", "position"),
+    integers=("co2e_g", "value_fen", "position"),
+    indexes=("period",),
+)
+INDUSTRIAL_REVERSALS = Table(
+    f"{PREFIX}industrial_reversals",
+    keys=("leaf_hash",),
+    values=("position",),
+    integers=("position",),
+)
+
 TABLES = (
     BALANCES,
     PERSONS,
@@ -146,6 +163,8 @@ TABLES = (
     BANK_MONTHS,
     FEED,
     RETIREMENTS,
+    INDUSTRIAL_INPUTS,
+    INDUSTRIAL_REVERSALS,
 )
 
 

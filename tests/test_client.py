@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import urllib.parse
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from crypto.keys import generate_signer
 from crypto.merkle import leaf_hash
 from crypto.note import sign_note
 from crypto.records import signed_submission as submission
+from projections.runner import run_projections
 from tests.support import pid, register, settle
 from tools.demo import grade_all, load, make_plan
 
@@ -41,8 +43,9 @@ SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "eventsourcing", "psycopg"
 
 @pytest.fixture
 def server(node):
-    """A transport into the app over `node`, with its integrator running."""
-    with TestClient(create_app(node, node.run_integrator)) as test_client:
+    """A transport into the app over `node`, with its integrator and projector running."""
+    app = create_app(node, node.run_integrator, partial(run_projections, node))
+    with TestClient(app) as test_client:
 
         def send(method, url, headers, body):
             response = test_client.request(method, url, headers=headers, content=body)

@@ -16,6 +16,9 @@ from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.note import open_note, sign_note
 from ledger.bundles import export_lines
 from ledger.domain.personal import period_reduction
+from projections.evidence import evidence_bundle
+from projections.runner import Projector
+from projections.views import Views
 from tests.files import ROOT, run_cli
 from tests.http_support import bearer
 from tests.support import entry_of, export_object, integrate_all, load_city, pid
@@ -23,7 +26,9 @@ from tests.support import entry_of, export_object, integrate_all, load_city, pid
 
 @pytest.fixture
 def city(node):
-    return load_city(node, seed=3, banks=2, persons=20, enterprises=12, farms=6)
+    plan = load_city(node, seed=3, banks=2, persons=20, enterprises=12, farms=6)
+    Projector(node.store).catch_up()  # grade evidence takes the benchmark from the read models
+    return plan
 
 
 def audit(node, bundle):
@@ -266,7 +271,6 @@ def test_witness_cosignatures_are_required_and_checked(node, city):
 def test_a_grade_made_from_a_stale_cache_still_has_verifiable_evidence(node, data_dir, storage):
     """Another worker appends to an enterprise after this worker cached it: the benchmark
     comes from the log below the run's cut, so evidence still adds up."""
-    from ledger.bundles import evidence_bundle
     from ledger.ledger import Ledger
     from ledger.storage.factory import storage_env
     from ledger.store import LedgerStore
@@ -311,8 +315,10 @@ def test_a_grade_made_from_a_stale_cache_still_has_verifiable_evidence(node, dat
     result = node.grader().run("industrial", "2026-Q1", as_of=node.reader.size())
     assert {r.account for r in result.appended} == {x, y} or result.refused
     node.integrate_pending()
+    Projector(node.store).catch_up()
     for account in {r.account for r in result.appended}:
-        report = audit(node, evidence_bundle(node, account, "2026-Q1", lambda _: True))
+        bundle = evidence_bundle(node, Views(node.store), account, "2026-Q1", lambda _: True)
+        report = audit(node, bundle)
         assert report.grade["account"] == account
 
 
@@ -405,6 +411,7 @@ def test_evidence_cannot_pad_the_benchmark_or_cite_an_old_grade(node, city):
     node.integrate_pending()
     assert node.grader().run("industrial", "2026-Q3", node.reader.size()).appended
     node.integrate_pending()
+    Projector(node.store).catch_up()
     with TestClient(create_app(node)) as client:
         latest = client.get(
             f"/v1/accounts/{enterprise}/evidence?period=2026-Q3", headers=bearer(node, "regulator")

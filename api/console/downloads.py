@@ -14,10 +14,10 @@ from api.console.roles import OWN
 from api.console.session import Session, SessionDep
 from api.deps import NodeDep
 from api.reads import views_of
-from ledger.bundles import evidence_bundle
 from ledger.errors import NotFound
 from ledger.tokens import REGULATOR
 from projections import breakdowns, registries
+from projections.evidence import evidence_bundle
 from projections.exports import csv_bytes
 from projections.periods import READ_PERIOD
 from projections.registries import GradedFilter, Page
@@ -87,7 +87,7 @@ async def evidence(
         raise NotFound("no grade for that period")
     account = f"{OWN[session.principal.kind]}:{session.principal.code}"
     bundle = await run_in_threadpool(
-        evidence_bundle, node, account, period, session.principal.can_read
+        evidence_bundle, node, views_of(request), account, period, session.principal.can_read
     )
     headers = {"Content-Disposition": f'attachment; filename="evidence-{period}.json"'}
     return Response(json.dumps(bundle).encode(), media_type="application/json", headers=headers)

@@ -246,6 +246,18 @@ class LogRecorder(TrackingRecorder):
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def leaves_by_hash(self, leaf_hashes: Sequence[bytes]) -> list[LogLeaf]:
+        """The integrated leaves with these hashes, in index order."""
+        found: list[LogLeaf] = []
+        for start in range(0, len(leaf_hashes), IN_LIST):
+            part = list(leaf_hashes[start : start + IN_LIST])
+            marks = ",".join("?" * len(part))
+            rows = self._all(
+                f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE leaf_hash IN ({marks})", part, t="leaves"
+            )
+            found += map(_leaf, rows)
+        return sorted(found, key=lambda leaf: leaf.index)
+
     def index_of(self, leaf_hash: bytes) -> int | None:
         rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")
         return rows[0][0] if rows else None
