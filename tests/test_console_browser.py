@@ -14,6 +14,7 @@ from crypto.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from crypto.keys import generate_signer
 from crypto.note import sign_note, split_note
 from tests.browser import (
+    SCREENSHOTS,
     SCRIPT_NAME,
     open_page,
     screenshot,
@@ -198,3 +199,16 @@ def test_the_browser_checks_a_receipt_and_names_what_failed(console, browser):
     assert check(watched, sign_checkpoint(rolled, node.ledger_key)).startswith("FAIL: consistency")
     screenshot(watched, "check")
     watched.check_clean()
+
+
+def test_pages_fit_a_phone(console, browser):
+    base, _ = console
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    for path in (f"/?period={PERIOD}", "/console/sign-in"):
+        page.goto(f"{base}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)  # wide tables and charts scroll inside themselves
+    page.goto(f"{base}/?period={PERIOD}")
+    page.screenshot(path=str(SCREENSHOTS / "public-phone.png"))
+    context.close()
