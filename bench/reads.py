@@ -85,6 +85,9 @@ def routes(node: Node, rng: random.Random) -> dict[str, list[str]]:
         "grade history + explanation": [f"/v1/accounts/{a}/grades" for a in pick(firms)],
         "green list": ["/v1/agri/green-list?period=2026-Q3"],
         "farm grades": [f"/v1/accounts/{a}/grades" for a in pick(farms)],
+        "grade evidence (bundle, all proofs)": [
+            f"/v1/accounts/{a}/evidence?period=2026-Q3" for a in pick(firms, 10)
+        ],
         "console: public page": ["/?period=2026-Q3"],
         "console: regulator dashboard": ["/console/regulator?period=2026-Q3"],
         "console: account drill-down": [f"/console/accounts/{a}" for a in pick(firms)],
