@@ -40,9 +40,11 @@ class Principal:
 
     def can_read_grades(self, account_id: str) -> bool:
         """Whether this principal may read `account_id`'s grades: whoever may read the
-        account, and any bank those of every enterprise and farm (it lends against them)."""
-        lends = self.kind in ("bank", "exchange") and account_id.startswith(("ind:", "agr:"))
-        return lends or self.can_read(account_id)
+        account, any bank those of every enterprise and farm (it lends against them), and an
+        exchange every farm's (it trades what they prove)."""
+        lends = self.kind == "bank" and account_id.startswith(("ind:", "agr:"))
+        trades = self.kind == "exchange" and account_id.startswith("agr:")
+        return lends or trades or self.can_read(account_id)
 
 
 def token_store(request: Request) -> TokenStore:

@@ -20,7 +20,7 @@ from ledger.bundles import person_summary
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
 from ledger.domain.reference import METHODS_ACCOUNT
-from ledger.errors import NotFound
+from ledger.errors import Forbidden, NotFound
 from ledger.node import Node
 from ledger.tokens import REGULATOR
 from projections import breakdowns
@@ -162,12 +162,22 @@ async def benchmark(
     code: IndustryCode,
     period: Period,
     node: NodeDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     after: After = None,
 ) -> dict[str, Any]:
     check_period(period, "period")
-    body, stated = await read(request, node, after, ReadModels.benchmark, code, period)
+    own = None if principal.kind == REGULATOR else f"ind:{principal.code}"
+    if principal.kind not in (REGULATOR, "ent"):
+        raise NotFound("an industry's totals are for the regulator and its enterprises")
+    body, stated = await read(request, node, after, _benchmark, code, period, own)
     return {**body, "as_of": stated}
+
+
+def _benchmark(views: ReadModels, code: str, period: str, own: str | None) -> dict[str, Any]:
+    """The industry's totals, to the regulator or to an enterprise of that industry."""
+    if own is not None and (views.enterprise(own) or {}).get("industry") != code:
+        raise NotFound("an industry's totals are for the regulator and its enterprises")
+    return views.benchmark(code, period)
 
 
 def _person(views: ReadModels, pid: str, bank: str | None) -> dict[str, Any]:
@@ -226,7 +236,9 @@ async def person_series(
 def _summary(node: Node, pid: str, period: str, bank: str | None, history: bool) -> dict[str, Any]:
     if bank is not None and not node.ledger.accounts.get(f"per:{bank}:{pid}"):
         raise NotFound("no such person")
-    return person_summary(node, pid, period, history)
+    if bank is not None and history:
+        raise Forbidden("the history of every bank's accounts is the regulator's", "history")
+    return person_summary(node, pid, period, history, bank)
 
 
 @router.get(
@@ -259,8 +271,11 @@ async def green_list(
 
 
 def _explained(node: Node, history: list[dict[str, Any]], detailed: bool) -> list[dict[str, Any]]:
+    """The history explained; for a lender (not `detailed`) without the energy breakdown and
+    without the disputes (their reasons and evidence are the firm's and the regulator's)."""
     book = node.ledger.system.now()[METHODS_ACCOUNT]
-    return explain_history(book, node.log if detailed else None, history)
+    explained = explain_history(book, node.log if detailed else None, history)
+    return explained if detailed else [{**grade, "disputes": []} for grade in explained]
 
 
 @router.get(

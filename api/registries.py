@@ -27,7 +27,10 @@ Grade = Annotated[
         description="only accounts holding this grade for `period`",
     ),
 ]
-LENDERS = (REGULATOR, "bank", "exchange")  # who may list every enterprise and farm
+LISTERS = {  # who may list every enterprise, and every farm
+    "enterprises": (REGULATOR, "bank"),
+    "farms": (REGULATOR, "bank", "exchange"),
+}
 
 
 def _filter(
@@ -44,9 +47,9 @@ def _filter(
     return GradedFilter(district, category, period, grade, search)
 
 
-def _lists_graded(principal: Principal) -> None:
-    if principal.kind not in LENDERS:
-        raise NotFound("registries are for the regulator, banks and exchanges")
+def _lists_graded(principal: Principal, registry: str) -> None:
+    if principal.kind not in LISTERS[registry]:
+        raise NotFound(f"the {registry} registry is for {', '.join(LISTERS[registry])}")
 
 
 @router.get(
@@ -70,7 +73,7 @@ async def enterprises(
     after: After = None,
     format: Format = "json",
 ) -> Any:
-    _lists_graded(principal)
+    _lists_graded(principal, "enterprises")
     where = _filter(district, industry, period, grade, q)
     page, stated = await read(
         request, node, after, registries.graded_registry, "enterprises", where, cursor, limit
@@ -100,7 +103,7 @@ async def farms(
     after: After = None,
     format: Format = "json",
 ) -> Any:
-    _lists_graded(principal)
+    _lists_graded(principal, "farms")
     where = _filter(district, kind, period, tier, q)
     page, stated = await read(
         request, node, after, registries.graded_registry, "farms", where, cursor, limit

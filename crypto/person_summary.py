@@ -24,13 +24,18 @@ class PersonSummary(msgspec.Struct, frozen=True):
     points: int
     accounts: tuple[Head, ...]
     checkpoint: Checkpoint
+    # for one bank: only its own accounts' heads are listed (the sums still cover every
+    # bank); "" for the regulator's summary, which lists every account summed
+    scope: str = ""
 
     def body(self) -> str:
-        """`key value` lines, one `account ID SEQ HEAD` line per account, the checkpoint last."""
+        """`key value` lines, `scope` if any, one `account ID SEQ HEAD` line per account
+        listed, the checkpoint last."""
+        scope = f"scope {self.scope}\n" if self.scope else ""
         heads = "".join(f"account {h.account} {h.seq} {h.head}\n" for h in self.accounts)
         return (
             f"{HEADER}\npid {self.pid}\nperiod {self.period}\nco2e_g {self.co2e_g}\n"
-            f"points {self.points}\n{heads}{self.checkpoint.body()}"
+            f"points {self.points}\n{scope}{heads}{self.checkpoint.body()}"
         )
 
 
@@ -43,11 +48,12 @@ def parse_person_summary(body: str) -> PersonSummary:
     co2e_g = integer(field_value(lines[3], "co2e_g"), "co2e_g")
     points = integer(field_value(lines[4], "points"), "points")
     heads, rest = [], lines[5:]
+    scope = field_value(rest.pop(0), "scope") if rest and rest[0].startswith("scope ") else ""
     while rest and rest[0].startswith("account "):
         account, seq, head = field_value(rest.pop(0), "account").split(" ")
         heads.append(Head(account, integer(seq, "seq"), head))
     summary = PersonSummary(
-        pid, period, co2e_g, points, tuple(heads), parse_checkpoint("\n".join(rest))
+        pid, period, co2e_g, points, tuple(heads), parse_checkpoint("\n".join(rest)), scope
     )
     if summary.body() != body:
         raise StatementError("person summary text is not in canonical form")

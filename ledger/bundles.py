@@ -159,10 +159,13 @@ def period_statement(
     return {"statement": signed, "checkpoint": note} | item
 
 
-def person_summary(node: Node, pid: str, period: str, history: bool = False) -> dict[str, Any]:
+def person_summary(
+    node: Node, pid: str, period: str, history: bool = False, bank: str | None = None
+) -> dict[str, Any]:
     """A ledger-signed summary of what person `pid` reduced in `period` at every bank and
     platform, as of the current checkpoint (each account's head pins what was summed); with
-    `history`, as a bundle holding every summed account's chain."""
+    `history`, as a bundle holding every summed account's chain. For one `bank`: the same
+    sums, but only that bank's accounts listed (no other bank's name or account id)."""
     size, bundle = _header(node)
     note = bundle["checkpoints"][0]
     registry = node.ledger.registry()
@@ -177,7 +180,10 @@ def person_summary(node: Node, pid: str, period: str, history: bool = False) -> 
     if not heads:
         raise NotFound("no such person", "pid")
     checkpoint = parse_checkpoint(split_note(note)[0])
-    summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint)
+    if bank is not None:
+        heads = [head for head in heads if head.account.split(":")[1] == bank]
+    scope = "" if bank is None else f"bank:{bank}"
+    summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint, scope)
     signed = sign_note(summary.body(), node.ledger_key)
     if history:
         summed = [head.account for head in heads]

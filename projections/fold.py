@@ -124,7 +124,8 @@ OWNERS = {"per": "bank", "ind": "ent", "agr": "farm"}  # account kind -> its pri
 def owner_of(account: str) -> str:
     """The principal an account's feed items go to: its bank, enterprise or farm."""
     kind, _, rest = account.partition(":")
-    return f"{OWNERS[kind]}:{rest.split(':')[0]}"
+    code = rest.split(":")[0] if kind == "per" else rest  # per:<bank>:<pid>; agr:<code with :>
+    return f"{OWNERS[kind]}:{code}"
 
 
 def _feed(deltas: Deltas, entry: LoggedEntry, kind: str, data: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ class Table:
 # Bumped with every change to a table's columns or indexes (tests pin the definitions): a
 # new version's tables and position are new, so after `init` the projector folds the whole
 # log into them from zero, and the old version's tables can be dropped.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PREFIX = f"proj{SCHEMA_VERSION}_"
 TRACKING = f"{PREFIX}tracking"
 

