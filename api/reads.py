@@ -16,7 +16,7 @@ from api.problems import NotYet
 from ledger.errors import Conflict
 from ledger.node import Node
 from projections.exports import csv_bytes
-from projections.views import Views
+from projections.views import Views, as_of
 
 T = TypeVar("T")
 Format = Annotated[
@@ -42,15 +42,6 @@ def _wait(node: Node, views: Views, index: int | None) -> None:
     leaf = node.log.leaves(index, index + 1)[0]
     if not views.wait_for(leaf.notification_id, node.settings.limits.wait_seconds):
         raise NotYet(f"the read models do not include log index {index} yet; retry", "after")
-
-
-def as_of(node: Node, position: int) -> dict[str, Any]:
-    """What a read at views position `position` reflects: the log size holding those
-    entries and the smallest signed checkpoint covering it (None until one is signed)."""
-    size = node.log.size_through(position)
-    covering = node.log.checkpoint_covering(size)
-    checkpoint = {"size": covering[0], "note": covering[1]} if covering else None
-    return {"log_size": size, "checkpoint": checkpoint}
 
 
 def _snapshot_read(

@@ -26,16 +26,3 @@ def state_before(log: LogRecorder, account: str, below: int) -> tuple[Any, list[
     for leaf in leaves:
         apply_entry(state, account, decode_entry(leaf.entry), leaf.leaf_hash.hex())
     return state, leaves
-
-
-def states_before(
-    log: LogRecorder, accounts: list[str], below: int
-) -> dict[str, tuple[Any, list[LogLeaf]]]:
-    """state_before of many accounts, their entries read in a few queries."""
-    found = {}
-    for account, leaves in log.leaves_below(accounts, below).items():
-        state = initial_state(account)
-        for leaf in leaves:
-            apply_entry(state, account, decode_entry(leaf.entry), leaf.leaf_hash.hex())
-        found[account] = (state, leaves)
-    return found

@@ -3,10 +3,11 @@ the same figures as time series (by month, quarter or year) for the city or one 
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
-from projections.periods import period_filter, roll_up
+from projections.periods import READ_PERIOD, period_filter, roll_up
 from projections.units import decimal_text, with_units
 from projections.views import ReadModels
 
@@ -212,3 +213,31 @@ def person_series(views: ReadModels, pid: str, granularity: str) -> list[dict[st
         [pid],
     )
     return _series(rows, PERSONAL_SUMS, granularity)
+
+
+def period_or_default(snapshot: ReadModels, asked: str | None) -> str:
+    """`asked` if it is a period, else the newest quarter graded, else the current year."""
+    if asked and READ_PERIOD.fullmatch(asked):
+        return asked
+    rows = snapshot.query(
+        ["period"], "SELECT MAX(period) FROM {current_grades} WHERE period LIKE ?", ["%-Q%"]
+    )
+    return rows[0]["period"] or str(datetime.now(UTC).year)
+
+
+def grade_changes(snapshot: ReadModels, period: str) -> list[dict[str, Any]]:
+    """Accounts whose grade for `period` changed after it was first assigned: from, to."""
+    rows = snapshot.query(
+        ("account", "grade", "recorded_at"),
+        "SELECT account, grade, recorded_at FROM {grades} WHERE period = ?"
+        " ORDER BY account, position",
+        [period],
+    )
+    changes: list[dict[str, Any]] = []
+    last: dict[str, str] = {}
+    for row in rows:
+        before = last.get(row["account"])
+        if before is not None and before != row["grade"]:
+            changes.append({**row, "before": before})
+        last[row["account"]] = row["grade"]
+    return changes

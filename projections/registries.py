@@ -2,6 +2,7 @@
 ordered by a key that doubles as the cursor (the last key of a page; the next page is after it)."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,18 @@ class Page:
 
     def to_json(self) -> dict[str, Any]:
         return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+def every_item(read: Callable[[str | None], Page]) -> list[dict[str, Any]]:
+    """All items of a paginated read (`read(cursor)`), page after page."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = read(cursor)
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
 
 
 def _page(rows: list[dict[str, Any]], limit: int, key: str) -> Page:

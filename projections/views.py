@@ -67,18 +67,10 @@ class ReadModels(ABC):
         rows = self._registry("enterprises", "account", account)
         return rows[0] if rows else None
 
-    def enterprises(self, industry: str | None = None) -> list[dict[str, Any]]:
-        """Registered enterprises, of one industry if given, by account."""
-        return self._registry("enterprises", "industry", industry)
-
     def farm(self, account: str) -> dict[str, Any] | None:
         """A farm as registered (name, kind, district), or None."""
         rows = self._registry("farms", "account", account)
         return rows[0] if rows else None
-
-    def farms(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Registered farms, of one kind if given, by account."""
-        return self._registry("farms", "kind", kind)
 
     def _registry(self, name: str, column: str, value: str | None) -> list[dict[str, Any]]:
         columns = ("account", "name", REGISTRY[name], "district")
@@ -173,6 +165,15 @@ class ReadModels(ABC):
             [industry, *params],
         )
         return {"industry": industry, "period": period, **row}
+
+
+def as_of(node: Node, position: int) -> dict[str, Any]:
+    """What a read at views position `position` reflects: the log size holding those
+    entries and the smallest signed checkpoint covering it (None until one is signed)."""
+    size = node.log.size_through(position)
+    covering = node.log.checkpoint_covering(size)
+    checkpoint = {"size": covering[0], "note": covering[1]} if covering else None
+    return {"log_size": size, "checkpoint": checkpoint}
 
 
 class Snapshot(ReadModels):

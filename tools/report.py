@@ -8,6 +8,7 @@ the checkpoint the summary quotes."""
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from ledger.node import Node
 from projections import breakdowns, registries
 from projections.exports import csv_bytes
 from projections.periods import check_read_period
-from projections.registries import GradedFilter
+from projections.registries import GradedFilter, every_item
 from projections.runner import Projector
-from projections.views import Snapshot, Views
+from projections.views import Snapshot, Views, as_of
 from tools.settings import add_data_option, open_from
 
 GRADED = ("enterprises", "farms")
@@ -34,17 +35,6 @@ GROUP_COLUMNS = {
     ),
     "agricultural": ("farms", *breakdowns.AGRI_SUMS, "reduction_t", "emission_t"),
 }
-
-
-def _everything(read: Any, *args: Any) -> list[dict[str, Any]]:
-    """Every item of a paginated registry read."""
-    items, cursor = [], None
-    while True:
-        page = read(*args, cursor, PAGE)
-        items += page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return items
 
 
 def _is_grade_period(period: str) -> bool:
@@ -82,9 +72,9 @@ def report_files(
         )
         for name in GRADED:
             category = "industry" if name == "enterprises" else "kind"
-            rows = _everything(
-                registries.graded_registry, snapshot, name, GradedFilter(period=period)
-            )
+            where = GradedFilter(period=period)
+            read = partial(registries.graded_registry, snapshot, name, where, limit=PAGE)
+            rows = every_item(read)
             files[f"{name}.csv"] = (rows, ("account", "name", category, "district", "grade"))
         green = snapshot.green_list_changes(period)
         changes = {a: "joined" for a in green["joined"]} | {a: "dropped" for a in green["dropped"]}
@@ -94,7 +84,7 @@ def report_files(
             listed + dropped,
             ("account", "name", "kind", "district", "grade", "change"),
         )
-    disputes = _everything(registries.disputes, snapshot, None, None)
+    disputes = every_item(lambda c: registries.disputes(snapshot, None, None, c, PAGE))
     files["disputes.csv"] = (disputes, registries.DISPUTE_COLUMNS)
     return files
 
@@ -149,12 +139,8 @@ def write_report(node: Node, period: str, out: Path) -> dict[str, Any]:
         files = report_files(snapshot, period)
         city = breakdowns.city_totals(snapshot, period, None)
         position = snapshot.position
-    size = node.log.size_through(position)
-    covering = node.log.checkpoint_covering(size)
-    stated = {
-        "log_size": size,
-        "checkpoint": {"size": covering[0], "note": covering[1]} if covering else None,
-    }
+    stated = as_of(node, position)
+    size = stated["log_size"]
     for name, (rows, columns) in files.items():
         write_atomically(out / name, csv_bytes(rows, columns), mode=0o644)
     write_atomically(out / "summary.md", _summary(period, stated, files, city).encode(), mode=0o644)

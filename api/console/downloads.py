@@ -2,14 +2,12 @@
 (every page of it) and a firm's evidence bundle, scoped as the API scopes them."""
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console.public import default_period
 from api.console.roles import OWN
 from api.console.session import Session, SessionDep
 from api.deps import NodeDep
@@ -20,21 +18,11 @@ from projections import breakdowns, registries
 from projections.evidence import evidence_bundle
 from projections.exports import csv_bytes
 from projections.periods import READ_PERIOD
-from projections.registries import GradedFilter, Page
+from projections.registries import GradedFilter, every_item
 from projections.views import Snapshot, Views
 
 router = APIRouter(include_in_schema=False)
 EVERY = 1000
-
-
-def _all(read: Callable[[str | None], Page]) -> list[dict[str, Any]]:
-    items, cursor = [], None
-    while True:
-        page = read(cursor)
-        items += page.items
-        if page.next_cursor is None:
-            return items
-        cursor = page.next_cursor
 
 
 def _rows(
@@ -46,7 +34,9 @@ def _rows(
     graded = "-" not in period or "-Q" in period
     if name == "enterprises.csv" and kind in (REGULATOR, "bank"):
         where = GradedFilter(period=period if graded else None)
-        rows = _all(lambda c: registries.graded_registry(snapshot, "enterprises", where, c, EVERY))
+        rows = every_item(
+            lambda c: registries.graded_registry(snapshot, "enterprises", where, c, EVERY)
+        )
         return rows, ("account", "name", "industry", "district", "grade")
     if name.startswith("breakdown-") and kind == REGULATOR:
         by = name.removeprefix("breakdown-").removesuffix(".csv")
@@ -62,17 +52,17 @@ def _rows(
         )
     if name == "disputes.csv" and kind in (REGULATOR, *OWN):
         account = None if kind == REGULATOR else f"{OWN[kind]}:{code}"
-        rows = _all(lambda c: registries.disputes(snapshot, account, None, c, EVERY))
+        rows = every_item(lambda c: registries.disputes(snapshot, account, None, c, EVERY))
         return rows, registries.DISPUTE_COLUMNS
     if name == "accounts.csv" and kind == "bank":
-        rows = _all(lambda c: registries.bank_accounts(snapshot, code, c, EVERY))
+        rows = every_item(lambda c: registries.bank_accounts(snapshot, code, c, EVERY))
         return rows, ("account", "pid", *registries.PERSONAL)
     raise NotFound("no such download")
 
 
 def _csv(views: Views, name: str, session: Session, asked: str | None) -> bytes:
     with views.snapshot() as snapshot:
-        period = asked if asked and READ_PERIOD.fullmatch(asked) else default_period(snapshot)
+        period = breakdowns.period_or_default(snapshot, asked)
         rows, columns = _rows(snapshot, name, session, period)
     return csv_bytes(rows, columns)
 

@@ -18,7 +18,6 @@ from crypto.note import split_note
 from ledger.health import lags
 from ledger.node import Node
 from projections import breakdowns
-from projections.periods import READ_PERIOD
 from projections.views import Snapshot, Views
 
 router = APIRouter(include_in_schema=False)
@@ -54,17 +53,9 @@ def log_state(node: Node, views: Views) -> dict[str, Any]:
     }
 
 
-def default_period(snapshot: Snapshot) -> str:
-    """The newest quarter graded, else the current year."""
-    rows = snapshot.query(
-        ["period"], "SELECT MAX(period) FROM {current_grades} WHERE period LIKE ?", ["%-Q%"]
-    )
-    return rows[0]["period"] or str(datetime.now(UTC).year)
-
-
 def city_view(snapshot: Snapshot, asked: str | None) -> dict[str, Any]:
     """The city's figures of a period, per district, as the public page shows them."""
-    period = asked if asked and READ_PERIOD.fullmatch(asked) else default_period(snapshot)
+    period = breakdowns.period_or_default(snapshot, asked)
     totals = breakdowns.city_totals(snapshot, period, None)
     by_district = breakdowns.breakdown(snapshot, period, "district")
     industrial = [(r["district"], r["co2e_g"], r["co2e_t"]) for r in by_district["industrial"]]

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.charts import bar_chart
-from api.console.public import city_view, default_period
+from api.console.public import city_view
 from api.console.render import language, page
 from api.console.session import Session, SessionDep
 from api.console.signin import home_of
@@ -28,7 +28,7 @@ from projections import breakdowns, registries
 from projections.explanations import explain_history
 from projections.periods import READ_PERIOD
 from projections.registries import GradedFilter
-from projections.views import Snapshot, Views
+from projections.views import Views
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -60,24 +60,6 @@ def _require(request: Request, session: Session | None, kinds: tuple[str, ...]) 
     return None
 
 
-def grade_changes(snapshot: Snapshot, period: str) -> list[dict[str, Any]]:
-    """Accounts whose grade for `period` changed after it was first assigned: from, to."""
-    rows = snapshot.query(
-        ("account", "grade", "recorded_at"),
-        "SELECT account, grade, recorded_at FROM {grades} WHERE period = ?"
-        " ORDER BY account, position",
-        [period],
-    )
-    changes: list[dict[str, Any]] = []
-    last: dict[str, str] = {}
-    for row in rows:
-        before = last.get(row["account"])
-        if before is not None and before != row["grade"]:
-            changes.append({**row, "before": before})
-        last[row["account"]] = row["grade"]
-    return changes
-
-
 def _regulator(views: Views, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         city = city_view(snapshot, asked["period"])
@@ -99,7 +81,7 @@ def _regulator(views: Views, asked: dict[str, str | None]) -> dict[str, Any]:
             "industry_chart": bar_chart(
                 [(r["industry"], r["co2e_g"], r["co2e_t"]) for r in by_industry]
             ),
-            "changes": grade_changes(snapshot, period) if graded else [],
+            "changes": breakdowns.grade_changes(snapshot, period) if graded else [],
             "open_disputes": registries.disputes(snapshot, None, "open", None, PAGE).items,
             "firms": firms,
             "asked": asked,
@@ -136,7 +118,7 @@ def _firm(node: Node, views: Views, account: str, asked: str | None) -> dict[str
     with views.snapshot() as snapshot:
         history = snapshot.grade_history(account)
         series = breakdowns.account_series(snapshot, account, "quarter")
-        period = asked if asked and READ_PERIOD.fullmatch(asked) else default_period(snapshot)
+        period = breakdowns.period_or_default(snapshot, asked)
         registered = (
             snapshot.enterprise(account) if account.startswith("ind:") else snapshot.farm(account)
         )
@@ -170,7 +152,7 @@ async def firm(
 
 def _bank(views: Views, bank: str, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
-        period = asked["period"] or default_period(snapshot)
+        period = breakdowns.period_or_default(snapshot, asked["period"])
         person = None
         if asked["pid"]:
             found = snapshot.person(asked["pid"])

@@ -271,27 +271,6 @@ class LogRecorder(TrackingRecorder):
         )
         return [_leaf(row) for row in rows]
 
-    def leaves_below(
-        self, accounts: Sequence[str], below: int, first_only: bool = False
-    ) -> dict[str, list[LogLeaf]]:
-        """Each account's integrated entries with index below `below` (only its first entry,
-        seq 0, with `first_only`), in seq order."""
-        found: dict[str, list[LogLeaf]] = {account: [] for account in accounts}
-        first = " AND seq = 0" if first_only else ""
-        for start in range(0, len(accounts), IN_LIST):
-            part = list(accounts[start : start + IN_LIST])
-            marks = ",".join("?" * len(part))
-            rows = self._all(
-                f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE account IN ({marks}) AND idx < ?{first}"
-                " ORDER BY account, seq",
-                [*part, below],
-                t="leaves",
-            )
-            for row in rows:
-                leaf = _leaf(row)
-                found[leaf.account].append(leaf)
-        return found
-
     def account_leaves(self, account: str, after_seq: int = -1, limit: int = 1000) -> list[LogLeaf]:
         """An account's integrated entries with seq > after_seq, in seq order."""
         rows = self._all(
