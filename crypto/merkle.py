@@ -422,3 +422,34 @@ class MerkleTree:
     def consistency_proof(self, first: int, second: int | None = None) -> list[bytes]:
         """Return the proof that the tree of size second extends the tree of size first."""
         return prove_consistency(first, self._tree_size(second), self._store)
+
+
+class CompactRange:
+    """The tree's right edge only: one hash per perfect subtree the size's bits name, so a
+    log's root is computed from a stream of leaves in O(log n) memory (a compact range
+    [0, size), as Go's transparency-dev/merkle/compact). `peaks` are the subtree hashes
+    left to right, largest first, as `root()` folds them (RFC 6962 MTH)."""
+
+    def __init__(self, size: int = 0, peaks: Sequence[bytes] = ()) -> None:
+        if size < 0 or len(peaks) != size.bit_count():
+            raise TreeRangeError(f"a tree of size {size} has {size.bit_count()} peaks")
+        _check_hash_sizes("peak", peaks)
+        self.size = size
+        self.peaks = list(peaks)
+
+    def append(self, data_leaf_hash: bytes) -> None:
+        """Append one record given its leaf hash, merging the subtrees it completes."""
+        merged = data_leaf_hash
+        for _ in range(_trailing_zeros(~self.size)):  # one merge per trailing 1 bit of size
+            merged = node_hash(self.peaks.pop(), merged)
+        self.peaks.append(merged)
+        self.size += 1
+
+    def root(self) -> bytes:
+        """MTH of the records so far: the peaks folded right to left."""
+        if not self.peaks:
+            return EMPTY_ROOT
+        folded = self.peaks[-1]
+        for peak in reversed(self.peaks[:-1]):
+            folded = node_hash(peak, folded)
+        return folded

@@ -1,5 +1,5 @@
-"""One atomic, durable file write, for every small state file (client state, tokens,
-witness heads): a crash leaves the old file or the new one, never half of one."""
+"""One atomic, durable file write, for every state file (client state, tokens, witness
+heads, audit state): a crash leaves the old file or the new one, never half of one."""
 
 import contextlib
 import dataclasses
@@ -10,19 +10,27 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 Record = TypeVar("Record", bound=Any)  # a dataclass
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data`: a temporary file beside it, fsync, rename, fsync of the
-    directory (so the rename itself survives a power cut)."""
+    """Replace `path` with `data` (see `writing_atomically`)."""
+    with writing_atomically(path, mode) as file:
+        file.write(data)
+
+
+@contextlib.contextmanager
+def writing_atomically(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """A file that replaces `path` when the block ends without an error: a temporary file
+    beside it, fsync, rename, fsync of the directory (so the rename itself survives a power
+    cut). An error leaves `path` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, mode)

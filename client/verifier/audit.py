@@ -4,24 +4,41 @@ balances and grades, replaying every entry through the ledger's own pure rules."
 import base64
 import binascii
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from client.verifier.benchmarks import Benchmarks
 from client.verifier.bundle import Bundle
+from client.verifier.chains import DEFAULT_CACHE, Chain, ChainStore
 from client.verifier.failure import Failure
+from client.verifier.partition import REFERENCE_ACCOUNTS, WHOLE, Share, account_of
+from client.verifier.state import (
+    STATE_FORMAT,
+    BenchmarkRecord,
+    ChainRecord,
+    Header,
+    ReferenceRecord,
+    StateError,
+    decode_state,
+    frame,
+    open_state,
+    read_header,
+    read_records,
+    replay_reference,
+    right_edge,
+)
 from client.verifier.statements import check_statement
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.keys import Verifier
 from crypto.merkle import (
-    MemoryHashStore,
-    MerkleTree,
+    CompactRange,
     ProofError,
     leaf_hash,
     verify_consistency,
@@ -56,15 +73,6 @@ class Report:
     root_recomputed: bool = False
 
 
-@dataclass
-class _Chain:
-    seq: int
-    head: str
-    state: Any
-    index: int
-    proven: bool
-
-
 MEASURED = ("EnergyReadingRecorded", "ProcessOutputRecorded")  # a period's emissions
 
 
@@ -82,7 +90,13 @@ def _when(recorded_at: str) -> datetime:
 
 
 class Audit:
-    """Verify one bundle against the log's key (and witnesses' keys)."""
+    """Verify one bundle against the log's key (and witnesses' keys).
+
+    A whole-log export is streamed: what stays in memory is each account's head and
+    replayed state, the reference accounts' entries and the tree's right edge, never the
+    entries themselves. Such an audit may replay one `share` of the accounts (the log
+    checks still cover every entry), may `resume` from the state a previous audit left, and
+    can leave its own (`records`, `header`)."""
 
     def __init__(
         self,
@@ -90,22 +104,99 @@ class Audit:
         witnesses: list[CosignatureVerifier] | None = None,
         progress: Callable[[int, int | None], None] | None = None,
         prove_positions: bool = True,
+        share: Share = WHOLE,
+        cache: int = DEFAULT_CACHE,
     ) -> None:
         self.log_key = log_key
         self.witnesses = witnesses or []
         self.progress = progress
         self.prove_positions = prove_positions
+        self.share = share
         self.report = Report()
-        self.chains: dict[str, _Chain] = {}
+        self.chains = ChainStore(cache)
+        self.tallied_accounts = 0
+        # a partial bundle's entries, for its grade and its positions (an export keeps none)
         self.entries_by_index: dict[int, Entry] = {}
         self.leaves_by_index: dict[int, str] = {}
         self.proven_indexes: set[int] = set()
         self.benchmarks: Benchmarks | None = None  # a whole-log audit rechecks every benchmark
+        self.reference_entries: dict[str, list[bytes]] = {}  # an export's, for its state
+        self.edge = CompactRange()
+        self.resumed: str | None = None  # the checkpoint note a resumed audit starts from
+        self.verified_note = ""
+        self.position = -1  # the index of the entry being checked (-1: the checkpoints)
+
+    def resume(self, path: Path) -> None:
+        """Start from the state a verified audit of the same log left in `path`."""
+        with open_state(path) as file:
+            header = read_header(file)
+            if header.log_key != self.log_key.text:
+                raise StateError(f"the state was made with another log key: {header.log_key}")
+            try:
+                checkpoint, _ = open_checkpoint(
+                    header.checkpoint, self.log_key, origin=header.origin
+                )
+            except (CheckpointError, NoteError) as error:
+                raise StateError(f"the state's checkpoint: {error}") from None
+            edge = right_edge(header, checkpoint.size)
+            if edge.root() != checkpoint.root_hash:
+                raise StateError("the state's right edge does not fold to its checkpoint's root")
+            self.benchmarks = Benchmarks()
+            try:
+                for record in read_records(file):
+                    self._restore(record)
+            except (ValueError, KeyError, TypeError) as error:  # a state that is not a state
+                raise StateError(f"a malformed state record: {error!r}") from None
+        self.edge, self.resumed = edge, header.checkpoint
+
+    def _restore(self, record: ChainRecord | ReferenceRecord | BenchmarkRecord) -> None:
+        if isinstance(record, ChainRecord):
+            if record.account in REFERENCE_ACCOUNTS:
+                raise StateError(f"{record.account} is a reference account")
+            if self.share.replays(record.account):
+                decode_state(record.account, record.state)  # refused now if it is no state
+                self.chains.add_encoded(record.account, record.seq, record.head, record.state)
+                self.tallied_accounts += 1
+        elif isinstance(record, ReferenceRecord):
+            if record.account not in REFERENCE_ACCOUNTS:
+                raise StateError(f"{record.account} is not a reference account")
+            seq, head, state = replay_reference(record.account, record.entries)
+            self.chains.add(record.account, Chain(seq, head, state))
+            self.reference_entries[record.account] = record.entries
+            self.tallied_accounts += self.share.tallies(record.account)
+        elif self.benchmarks is not None:
+            self.benchmarks.added = record.added
+            self.benchmarks.reversed_at = record.reversed_at
+            self.benchmarks.industries.update({k: set(v) for k, v in record.industries.items()})
+
+    def header(self, origin: str) -> bytes:
+        """The state file's header frame, for the checkpoint this audit verified."""
+        peaks = list(self.edge.peaks)
+        return frame(Header(STATE_FORMAT, origin, self.log_key.text, self.verified_note, peaks))
+
+    def records(self) -> Iterator[bytes]:
+        """This share's state records, as frames: the accounts it tallies (the first share
+        also the reference accounts), and the benchmark positions if it holds enterprises."""
+        if self.share.number == 0:
+            for account in self.chains.pinned():
+                yield frame(ReferenceRecord(account, self.reference_entries.get(account, [])))
+        for account, seq, head, state in self.chains.encoded():
+            if self.share.tallies(account):
+                yield frame(ChainRecord(account, seq, head, state))
+        if self.benchmarks is not None and self.share.tallies(""):
+            industries = {k: sorted(v) for k, v in self.benchmarks.industries.items()}
+            added, reversed_at = self.benchmarks.added, self.benchmarks.reversed_at
+            yield frame(BenchmarkRecord(added, reversed_at, industries))
 
     def run(self, bundle: Bundle) -> Report:
+        whole = bundle.declared_entries is not None
+        if self.resumed is not None:
+            if not whole:
+                raise Failure("since", "bundle", "entry_count", "an export", None)
+            bundle.checkpoints = [self.resumed, *bundle.checkpoints]
         checkpoint = self._checkpoints(bundle)
-        tree = MerkleTree(MemoryHashStore()) if bundle.declared_entries is not None else None
-        if tree is not None:
+        tree = self.edge if whole else None
+        if tree is not None and self.benchmarks is None:
             self.benchmarks = Benchmarks()
         last_index = -1
         for item in bundle.entries:
@@ -120,7 +211,7 @@ class Audit:
                 )
             if tree is not None and index != tree.size:
                 raise Failure("completeness", f"entry {index}", "index", tree.size, index)
-            last_index = index
+            last_index = self.position = index
             self._entry(item, checkpoint, tree)
             if self.progress and self.report.entries % 1000 == 0:
                 self.progress(self.report.entries, bundle.declared_entries)
@@ -140,7 +231,7 @@ class Audit:
             )
         if bundle.grade is not None:
             self._grade(bundle, checkpoint)
-        self.report.accounts = len(self.chains)
+        self.report.accounts = self.tallied_accounts
         return self.report
 
     def _checkpoints(self, bundle: Bundle) -> Checkpoint:
@@ -168,6 +259,7 @@ class Audit:
                 )
             opened.append(checkpoint)
         self.report.checkpoints = len(opened)
+        self.verified_note = bundle.checkpoints[-1]
         if self.witnesses:
             self._cosignatures(bundle.checkpoints[-1])
         proofs = {(p.get("first"), p.get("second")): p for p in bundle.consistency}
@@ -219,16 +311,26 @@ class Audit:
             )
         self.report.cosignatures = count
 
-    def _entry(self, item: dict[str, Any], checkpoint: Checkpoint, tree: MerkleTree | None) -> None:
+    def _entry(
+        self, item: dict[str, Any], checkpoint: Checkpoint, tree: CompactRange | None
+    ) -> None:
         index = item["index"]
         where = f"entry {index}"
         try:
             data = base64.b64decode(item["entry"], validate=True)
+        except (KeyError, binascii.Error) as error:
+            raise Failure("entry bytes", where, "entry", "base64", str(error)) from None
+        leaf = leaf_hash(data)
+        self.report.entries += 1
+        if tree is not None:
+            tree.append(leaf)
+            if self.share.count > 1 and not self.share.replays(account_of(data)):
+                return  # another worker's share
+        try:
             value = parse_canonical(data)
-        except (KeyError, binascii.Error, CanonicalError) as error:
+        except CanonicalError as error:
             raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
         entry = _as_entry(value, where)
-        leaf = leaf_hash(data)
         if index >= checkpoint.size:
             raise Failure("inclusion", where, "index", f"< {checkpoint.size}", index)
         if "inclusion" in item:
@@ -241,13 +343,16 @@ class Audit:
                 ) from None
             self.report.inclusion_proofs += 1
             self.proven_indexes.add(index)
-        if tree is not None:
-            tree.append(leaf)
+        if tree is None:
+            self.entries_by_index[index] = entry
+            self.leaves_by_index[index] = leaf.hex()
+        elif entry.account in REFERENCE_ACCOUNTS:
+            self.reference_entries.setdefault(entry.account, []).append(data)
         self._replay(entry, leaf.hex(), index, "inclusion" in item)
-        self.report.entries += 1
 
     def _replay(self, entry: Entry, leaf: str, index: int, proven: bool) -> None:
         account = entry.account
+        tally = self.share.tallies(account)
         where = f"entry {index} ({account} seq {entry.seq})"
         chain = self.chains.get(account)
         expected_seq, expected_prev = (chain.seq + 1, chain.head) if chain else (0, "")
@@ -275,7 +380,7 @@ class Audit:
                 "a registered key with the role",
                 error.detail,
             ) from None
-        self.report.signatures += 1
+        self.report.signatures += tally
         state = chain.state if chain else initial_state(account)
         context = Context(
             account,
@@ -293,12 +398,12 @@ class Audit:
             ) from None
         if effect != entry.effect:
             raise Failure("effect", where, "effect", effect, entry.effect)
-        self.report.effects += 1
+        self.report.effects += tally
         if checked.fields.type == "GradeAssigned":
             as_of = checked.submission["data"].get("as_of", 0)
             if as_of > index:
                 raise Failure("rule", where, "submission.data.as_of", f"<= {index}", as_of)
-            self.report.grades += 1
+            self.report.grades += tally
             if self.benchmarks is not None and account.startswith(industrial.PREFIX):
                 data = checked.submission["data"]
                 self.benchmarks.check(account, state, data, self._state, where)
@@ -308,21 +413,24 @@ class Audit:
         checked.rule.evolve(
             state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
         )
-        self.chains[account] = _Chain(expected_seq, leaf, state, index, proven)
-        self.entries_by_index[index] = entry
-        self.leaves_by_index[index] = leaf
+        if chain is None:
+            self.chains.add(account, Chain(expected_seq, leaf, state, proven))
+            self.tallied_accounts += tally
+        else:  # the state evolved in place
+            chain.seq, chain.head, chain.proven = expected_seq, leaf, proven
 
     def _others(self, account: str) -> tuple[Any, ...]:
         """The same person's accounts at other banks, as the log has them so far: what the
         ledger decided a person-wide rule with (it saved only if none had moved since)."""
         related = person_accounts(account, self._state(REGISTRY_ACCOUNT))
-        return tuple(self.chains[other].state for other in related if other in self.chains)
+        chains = (self.chains.get(other) for other in related)
+        return tuple(chain.state for chain in chains if chain is not None)
 
     def _state(self, account: str) -> Any:
         chain = self.chains.get(account)
         return chain.state if chain else initial_state(account)
 
-    def _whole_tree(self, tree: MerkleTree, checkpoint: Checkpoint, declared: int | None) -> None:
+    def _whole_tree(self, tree: CompactRange, checkpoint: Checkpoint, declared: int | None) -> None:
         if tree.size != checkpoint.size or declared != checkpoint.size:
             raise Failure("completeness", "export", "entries", checkpoint.size, tree.size)
         if tree.root() != checkpoint.root_hash:
@@ -344,8 +452,9 @@ class Audit:
             raise Failure("inclusion", where, "inclusion", "an inclusion proof", None)
 
     def _heads_proven(self) -> None:
-        for account, chain in self.chains.items():
-            if not chain.proven:
+        for account in list(self.chains.accounts()):
+            chain = self.chains.get(account)
+            if chain is not None and not chain.proven:
                 raise Failure(
                     "inclusion",
                     f"head of {account} (seq {chain.seq})",
@@ -368,7 +477,8 @@ class Audit:
             )
         data = entry.submission.data
         account = entry.account
-        latest = self.chains[account].state.latest_grade.get(data["period"])
+        chain = self.chains.get(account)
+        latest = chain.state.latest_grade.get(data["period"]) if chain else None
         if latest != self.leaves_by_index[grade_index]:
             raise Failure(
                 "evidence",

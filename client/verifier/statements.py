@@ -1,7 +1,7 @@
 """Recomputing a bundle's ledger-signed statement from the chains the bundle holds: a balance
 statement, a period statement or a person summary, told apart by the note's first line."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from client.verifier.failure import Failure
@@ -23,7 +23,12 @@ class Chain(Protocol):
     state: Any
 
 
-Chains = Mapping[str, Chain]
+class Chains(Protocol):
+    """The replayed chains by account, as client.verifier.chains.ChainStore holds them."""
+
+    def get(self, account: str) -> Chain | None: ...
+
+    def __contains__(self, account: object) -> bool: ...
 
 
 def check_statement(

@@ -1,0 +1,117 @@
+"""Each account's chain as an audit replays it, in memory bounded by a setting: the most
+recently used accounts' states stay decoded, the rest are written to a temporary SQLite file
+(MessagePack of each kind's dataclass) and read back when their account
+next moves. The reference accounts stay in memory: their states hold parsed keys."""
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from client.verifier.partition import REFERENCE_ACCOUNTS
+from client.verifier.state import decode_state, encode_state
+
+DEFAULT_CACHE = 50_000  # decoded account states kept in memory
+
+
+@dataclass(slots=True)
+class Chain:
+    seq: int
+    head: str
+    state: Any
+    proven: bool = True
+
+
+class ChainStore:
+    """Chains by account: `get`, `add` a new one, `in`; states spill past `cache` accounts."""
+
+    def __init__(self, cache: int = DEFAULT_CACHE) -> None:
+        self._limit = max(cache, 1)
+        self._recent: OrderedDict[str, Chain] = OrderedDict()
+        self._pinned: dict[str, Chain] = {}
+        self._spill: sqlite3.Connection | None = None
+        self._spilled_accounts: set[str] = set()  # so an account never seen costs no query
+
+    def get(self, account: str) -> Chain | None:
+        chain = self._pinned.get(account) or self._recent.get(account)
+        if chain is not None:
+            if account not in self._pinned:
+                self._recent.move_to_end(account)
+            return chain
+        row = self._row(account)
+        if row is None:
+            return None
+        chain = Chain(row[0], row[1], decode_state(account, row[2]))
+        self._keep(account, chain)
+        return chain
+
+    def __contains__(self, account: object) -> bool:
+        return isinstance(account, str) and self.get(account) is not None
+
+    def add(self, account: str, chain: Chain) -> None:
+        """A chain not in the store yet."""
+        self._keep(account, chain)
+
+    def add_encoded(self, account: str, seq: int, head: str, state: bytes) -> None:
+        """A chain whose state is still MessagePack (as a state file holds it)."""
+        self._spilled().execute(
+            "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?)", (account, seq, head, state)
+        )
+        self._spilled_accounts.add(account)
+
+    def encoded(self) -> Iterator[tuple[str, int, str, bytes]]:
+        """Every non-reference chain as (account, seq, head, MessagePack state)."""
+        for account, chain in self._recent.items():
+            yield account, chain.seq, chain.head, encode_state(chain.state)
+        if self._spill is not None:
+            rows = self._spill.execute("SELECT account, seq, head, state FROM chains")
+            for account, seq, head, state in rows:
+                if account not in self._recent:
+                    yield account, seq, head, state
+
+    def pinned(self) -> dict[str, Chain]:
+        return self._pinned
+
+    def accounts(self) -> Iterator[str]:
+        yield from self._pinned
+        yield from self._recent
+        if self._spill is not None:
+            for (account,) in self._spill.execute("SELECT account FROM chains"):
+                if account not in self._recent:
+                    yield account
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+    def _keep(self, account: str, chain: Chain) -> None:
+        if account in REFERENCE_ACCOUNTS:
+            self._pinned[account] = chain
+            return
+        self._recent[account] = chain
+        if len(self._recent) > self._limit:
+            evicted, old = self._recent.popitem(last=False)
+            self.add_encoded(evicted, old.seq, old.head, encode_state(old.state))
+
+    def _row(self, account: str) -> tuple[int, str, bytes] | None:
+        if self._spill is None or account not in self._spilled_accounts:
+            return None
+        row: tuple[int, str, bytes] | None = self._spill.execute(
+            "SELECT seq, head, state FROM chains WHERE account = ?", (account,)
+        ).fetchone()
+        return row
+
+    def _spilled(self) -> sqlite3.Connection:
+        if self._spill is None:
+            # "": SQLite's private temporary database, on disk (in SQLITE_TMPDIR or TMPDIR),
+            # removed when the connection closes
+            self._spill = sqlite3.connect("")
+            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
+                self._spill.execute(f"PRAGMA {pragma}")
+            self._spill.execute(
+                "CREATE TABLE chains (account TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+                " head TEXT NOT NULL, state BLOB NOT NULL) WITHOUT ROWID"
+            )
+        return self._spill
