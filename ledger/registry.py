@@ -35,6 +35,17 @@ class KeyRegistry:
 
     keys: dict[str, RegisteredKey] = field(default_factory=dict)
     names: dict[str, set[str]] = field(default_factory=dict)  # role -> key names (ever)
+    _holders: dict[frozenset[str], frozenset[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # role_names' answers until the next registration
+
+    def role_names(self, roles: frozenset[str]) -> frozenset[str]:
+        """The names of every key that has (or had) one of `roles`."""
+        found = self._holders.get(roles)
+        if found is None:
+            found = frozenset().union(*(self.names.get(role, set()) for role in roles))
+            self._holders[roles] = found
+        return found
 
     def authorise(self, key_id: str, roles: frozenset[str]) -> Verifier:
         """The verifier of an unrevoked key holding one of `roles`; refuse anything else."""
@@ -74,6 +85,7 @@ class KeyRegistry:
         self.keys[verifier.key_id] = RegisteredKey(verifier, frozenset(roles))
         for role in roles:
             self.names.setdefault(role, set()).add(verifier.name)
+        self._holders.clear()
 
     def revoke(self, key_id: str) -> None:
         self.keys[key_id].revoked = True

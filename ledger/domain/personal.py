@@ -1,5 +1,6 @@
 """Personal carbon accounts `per:<bank>:<pid>`: green behaviour -> reduction -> points."""
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
@@ -39,9 +40,15 @@ def person_accounts(account: str, registry: KeyRegistry) -> list[str]:
     """The same person's accounts at every other bank or platform that has (or had) a key: a
     person's caps are city-wide, so a behaviour is decided with all of them."""
     _, bank, pid = account.split(":")
-    names = set().union(*(registry.names.get(role, set()) for role in BANK))
-    codes = {name.partition(".")[2] for name in names if name.startswith(ISSUERS)}
-    return sorted(f"per:{other}:{pid}" for other in codes if other != bank)
+    return [
+        f"per:{code}:{pid}" for code in _issuer_codes(registry.role_names(BANK)) if code != bank
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _issuer_codes(names: frozenset[str]) -> tuple[str, ...]:
+    """The codes of the banks and platforms among key names, sorted."""
+    return tuple(sorted({name.partition(".")[2] for name in names if name.startswith(ISSUERS)}))
 
 
 def check_person_account(account: str) -> None:
