@@ -26,7 +26,7 @@ from crypto.statement import Statement
 from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance, period_figures
 from ledger.domain.personal import period_reduction, person_accounts
-from ledger.errors import NotFound
+from ledger.errors import Invalid, NotFound
 from ledger.history import chain, state_before
 from ledger.node import Node
 from ledger.storage.base import LogLeaf
@@ -231,23 +231,35 @@ def input_items(
     return items
 
 
-def export_lines(node: Node, progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
-    """The whole log as JSON lines: the header, then one entry per line in index order."""
+def export_lines(
+    node: Node, progress: Callable[[int, int], None] | None = None, since: int = 0
+) -> Iterator[str]:
+    """The whole log as JSON lines: the header, then one entry per line in index order.
+
+    From `since` on, the entries an audit that verified the tree of size `since` has not
+    seen, with the proof that the current tree extends that one."""
     size, header = _header(node)
+    if not 0 <= since <= size:
+        raise Invalid(f"since must be 0..{size}, the log's size", "since")
     header["entry_count"] = size
+    if since:
+        proof = node.reader.consistency(since, size)
+        header["consistency"] = [
+            {"first": since, "second": size, "hashes": [h.hex() for h in proof]}
+        ]
     yield json.dumps(header)
-    for start in range(0, size, PAGE):
+    for start in range(since, size, PAGE):
         for leaf in node.log.leaves(start, min(start + PAGE, size)):
             yield json.dumps(entry_item(leaf))
         if progress is not None:
-            progress(min(start + PAGE, size), size)
+            progress(min(start + PAGE, size) - since, size - since)
 
 
 def write_export(
-    node: Node, out: TextIO, progress: Callable[[int, int], None] | None = None
+    node: Node, out: TextIO, progress: Callable[[int, int], None] | None = None, since: int = 0
 ) -> int:
-    """Write the whole-log export; return how many entries it holds."""
+    """Write the export (from `since`); return how many entries it holds."""
     count = -1
-    for count, line in enumerate(export_lines(node, progress)):  # noqa: B007 (count is the result)
+    for count, line in enumerate(export_lines(node, progress, since)):  # noqa: B007
         out.write(line + "\n")
     return count

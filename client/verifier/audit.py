@@ -161,7 +161,7 @@ class Audit:
             if record.account not in REFERENCE_ACCOUNTS:
                 raise StateError(f"{record.account} is not a reference account")
             seq, head, state = replay_reference(record.account, record.entries)
-            self.chains.add(record.account, Chain(seq, head, state))
+            self.chains.put(record.account, Chain(seq, head, state))
             self.reference_entries[record.account] = record.entries
             self.tallied_accounts += self.share.tallies(record.account)
         elif self.benchmarks is not None:
@@ -414,10 +414,11 @@ class Audit:
             state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
         )
         if chain is None:
-            self.chains.add(account, Chain(expected_seq, leaf, state, proven))
+            chain = Chain(expected_seq, leaf, state, proven)
             self.tallied_accounts += tally
         else:  # the state evolved in place
             chain.seq, chain.head, chain.proven = expected_seq, leaf, proven
+        self.chains.put(account, chain)
 
     def _others(self, account: str) -> tuple[Any, ...]:
         """The same person's accounts at other banks, as the log has them so far: what the

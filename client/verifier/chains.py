@@ -24,7 +24,7 @@ class Chain:
 
 
 class ChainStore:
-    """Chains by account: `get`, `add` a new one, `in`; states spill past `cache` accounts."""
+    """Chains by account: `get`, `put`, `in`; states spill past `cache` accounts."""
 
     def __init__(self, cache: int = DEFAULT_CACHE) -> None:
         self._limit = max(cache, 1)
@@ -49,8 +49,9 @@ class ChainStore:
     def __contains__(self, account: object) -> bool:
         return isinstance(account, str) and self.get(account) is not None
 
-    def add(self, account: str, chain: Chain) -> None:
-        """A chain not in the store yet."""
+    def put(self, account: str, chain: Chain) -> None:
+        """A new chain, or one changed since `get` (which other reads may have evicted)."""
+        self._recent.pop(account, None)
         self._keep(account, chain)
 
     def add_encoded(self, account: str, seq: int, head: str, state: bytes) -> None:

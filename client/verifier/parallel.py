@@ -49,7 +49,7 @@ class AuditJob:
 @dataclass
 class ShareResult:
     report: Report
-    failure: dict[str, Any] | None = None  # Failure.to_json(), or {"bundle": message}
+    failure: dict[str, Any] | None = None  # Failure.to_json(), or {"bundle" | "state": text}
     position: int = -1  # the index the failure was found at
     header: bytes = b""
 
@@ -87,7 +87,9 @@ def audit_share(job: AuditJob, share: Share, progress: Progress | None = None) -
         return result
     except Failure as failure:
         return ShareResult(audit.report, failure.to_json(), audit.position)
-    except (BundleError, StateError, OSError) as error:
+    except StateError as error:
+        return ShareResult(audit.report, {"state": str(error)}, audit.position)
+    except (BundleError, OSError) as error:
         return ShareResult(audit.report, {"bundle": str(error)}, audit.position)
     finally:
         audit.chains.close()
@@ -143,6 +145,8 @@ def _first_failure(results: list[ShareResult]) -> None:
         return
     first = min(failed, key=lambda r: r.position)
     assert first.failure is not None
+    if "state" in first.failure:
+        raise StateError(first.failure["state"])
     if "bundle" in first.failure:
         raise BundleError(first.failure["bundle"])
     raise Failure(**first.failure)

@@ -1,0 +1,202 @@
+"""Whole-log audits that keep up: streamed, split across worker processes by person, and
+resumed from the state a previous audit left (`verify --state`, then `verify --since`)."""
+
+import base64
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from client.verifier.audit import Audit, Report
+from client.verifier.bundle import BundleError, load_bundle
+from client.verifier.failure import Failure
+from client.verifier.parallel import AuditJob, audit_export
+from client.verifier.partition import Share, share_key
+from client.verifier.state import StateError
+from crypto.canonical import canonical_json
+from crypto.keys import generate_signer
+from ledger.bundles import write_export
+from ledger.node import Node
+from tests.files import run_cli
+from tests.support import integrate_all, load_city, pid, register, signed
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def city(node):
+    return load_city(node, seed=5, banks=3, persons=30, enterprises=10, farms=4)
+
+
+def export(node: Node, path: Path, since: int = 0) -> Path:
+    with path.open("w") as out:
+        write_export(node, out, since=since)
+    return path
+
+
+def job(node: Node, bundle: Path, **options) -> AuditJob:
+    return AuditJob(bundle, node.ledger_key.verifier.text, **options)
+
+
+def counts(report: Report) -> dict:
+    return {k: v for k, v in dataclasses.asdict(report).items() if k != "statement"}
+
+
+def more_entries(node: Node, person: str) -> None:
+    """A new bank's customer: a key registration, an account, some behaviours."""
+    bank = register(node, "bank.late", ["bank"])
+    account = f"per:late:{pid(person)}"
+    node.ledger.submit(signed(bank, account, "AccountOpened", {}))
+    for number in range(3):
+        data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": f"r{number}"}
+        node.ledger.submit(signed(bank, account, "GreenBehaviourRecorded", data))
+    integrate_all(node)
+
+
+def rewrite_line(path: Path, index: int, change) -> None:
+    """Replace the entry at `index` in an export by `change(entry)`, canonically encoded."""
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines[1:], start=1):
+        item = json.loads(line)
+        if item["index"] == index:
+            entry = change(json.loads(base64.b64decode(item["entry"])))
+            item["entry"] = base64.b64encode(canonical_json(entry)).decode()
+            lines[number] = json.dumps(item)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_shares_split_the_accounts_and_together_count_what_one_audit_does(node, city, tmp_path):
+    bundle = export(node, tmp_path / "all.jsonl")
+    whole = Audit(node.ledger_key.verifier).run(load_bundle(bundle))
+    shares = [
+        Audit(node.ledger_key.verifier, share=Share(n, 3)).run(load_bundle(bundle))
+        for n in range(3)
+    ]
+    for name in ("accounts", "signatures", "effects", "grades"):
+        assert sum(getattr(s, name) for s in shares) == getattr(whole, name), name
+    assert all(s.entries == whole.entries and s.root_recomputed for s in shares)
+    assert all(s.signatures < whole.signatures for s in shares)  # each did a share
+    # a person's accounts at every bank land in one share; enterprises and farms together
+    assert share_key(f"per:bank01:{pid('a')}") == share_key(f"per:bank02:{pid('a')}")
+    assert share_key("ind:X") == share_key("agr:Y") == ""
+    assert share_key("sys:keys") is None
+
+
+def test_workers_and_a_tiny_cache_give_the_same_report(node, city, tmp_path):
+    bundle = export(node, tmp_path / "all.jsonl")
+    one = audit_export(job(node, bundle), workers=1)
+    two = audit_export(job(node, bundle), workers=2)
+    spilled = audit_export(job(node, bundle, cache=2), workers=1)  # every state spills
+    assert counts(one) == counts(two) == counts(spilled)
+    assert one.root_recomputed and one.effects == one.entries
+
+
+def test_the_first_failure_in_log_order_wins_across_workers(node, city, tmp_path):
+    bundle = export(node, tmp_path / "all.jsonl")
+    items = [json.loads(line) for line in bundle.read_text().splitlines()[1:]]
+    behaviours = [
+        item["index"]
+        for item in items
+        if b"GreenBehaviourRecorded" in base64.b64decode(item["entry"])
+    ]
+    target = behaviours[len(behaviours) // 2]
+    rewrite_line(bundle, target, lambda e: {**e, "effect": {**e["effect"], "points": 10**6}})
+    with pytest.raises(Failure) as caught:
+        audit_export(job(node, bundle), workers=2)
+    assert caught.value.check == "effect" and caught.value.where.startswith(f"entry {target} ")
+
+
+def test_an_audit_resumes_from_its_state_and_checks_only_the_new_entries(node, city, tmp_path):
+    state = tmp_path / "audit.state"
+    first = audit_export(job(node, export(node, tmp_path / "all.jsonl"), state=state), 2)
+    size = first.entries
+    more_entries(node, "newcomer")
+    since = export(node, tmp_path / "since.jsonl", since=size)
+    later = audit_export(job(node, since, since=state, state=state), workers=2)
+    assert later.entries == node.reader.size() - size == 5
+    assert later.signatures == 5 and later.consistency_proofs == 1 and later.root_recomputed
+    assert later.accounts == first.accounts + 1  # the newcomer; sys:keys was there already
+    # the new state goes on from the new checkpoint; a whole audit agrees with both
+    nothing_new = export(node, tmp_path / "empty.jsonl", since=node.reader.size())
+    assert audit_export(job(node, nothing_new, since=state), 1).entries == 0
+    whole = audit_export(job(node, export(node, tmp_path / "all2.jsonl")), 2)
+    assert whole.accounts == later.accounts and whole.entries == size + 5
+
+
+def test_a_resumed_audit_still_replays_the_rules_with_the_saved_states(node, tmp_path):
+    bank = register(node, "bank.abc", ["bank"])
+    account = f"per:abc:{pid('capped')}"
+    node.ledger.submit(signed(bank, account, "AccountOpened", {}))
+    for number in range(10):  # the daily cap of online transfers
+        data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": f"a{number}"}
+        node.ledger.submit(signed(bank, account, "GreenBehaviourRecorded", data))
+    integrate_all(node)
+    state = tmp_path / "audit.state"
+    size = audit_export(job(node, export(node, tmp_path / "a.jsonl"), state=state, cache=1), 1)
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "over"}
+    node.ledger.submit(signed(bank, account, "GreenBehaviourRecorded", data))
+    integrate_all(node)
+    since = export(node, tmp_path / "since.jsonl", since=size.entries)
+    assert audit_export(job(node, since, since=state), 1).effects == 1
+    # the ledger counted nothing over the cap; a log that claims it did fails the replay
+    rewrite_line(since, size.entries, lambda e: {**e, "effect": {**e["effect"], "counted": 1}})
+    with pytest.raises(Failure) as caught:
+        audit_export(job(node, since, since=state), 1)
+    assert caught.value.check in {"effect", "tree root"}
+
+
+def test_what_a_resumed_audit_refuses(node, city, tmp_path):
+    state = tmp_path / "audit.state"
+    size = audit_export(job(node, export(node, tmp_path / "all.jsonl"), state=state), 1).entries
+    kept = state.read_bytes()
+    more_entries(node, "newcomer")
+    whole = export(node, tmp_path / "all2.jsonl")
+    # an export from 0 does not prove the new tree extends the audited one
+    with pytest.raises(Failure) as caught:
+        audit_export(job(node, whole, since=state), 1)
+    assert (caught.value.check, caught.value.where) == (
+        "consistency",
+        f"sizes {size} -> {size + 5}",
+    )
+    since = export(node, tmp_path / "since.jsonl", since=size)
+    # a proof that the new tree extends the audited one that does not hold (a fork):
+    # refused, and a failed audit leaves the state as it was
+    lines = since.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["consistency"][0]["hashes"][0] = "00" * 32
+    since.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(Failure) as caught:
+        audit_export(job(node, since, since=state, state=state), 1)
+    assert caught.value.check == "consistency"
+    assert state.read_bytes() == kept
+    # a state for another log key, a truncated or garbled state: refused as not a state
+    other = AuditJob(since, generate_signer(node.origin).verifier.text, since=state)
+    with pytest.raises(StateError):
+        audit_export(other, 1)
+    for broken in (kept[: len(kept) // 2], kept[:3], b"\x00\x00\x00\x02ab" + kept):
+        (tmp_path / "broken.state").write_bytes(broken)
+        with pytest.raises((StateError, Failure, BundleError)):
+            audit_export(job(node, since, since=tmp_path / "broken.state"), 1)
+
+
+def test_the_cli_leaves_a_state_and_audits_since_it(node, city, tmp_path):
+    vkey = node.ledger_key.verifier.text
+    state = tmp_path / "audit.state"
+    whole = export(node, tmp_path / "all.jsonl")
+    result = run_cli("verify", str(whole), "--log-key", vkey, "--state", str(state), text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cores' signature ceiling" in result.stdout and state.exists()
+    size = node.reader.size()
+    more_entries(node, "newcomer")
+    since = export(node, tmp_path / "since.jsonl", since=size)
+    result = run_cli(
+        "verify", str(since), "--log-key", vkey, "--since", str(state), "--state", str(state),
+        "--workers", "2", "--json", text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["entries"] == 5 and summary["workers"] == 2
+    assert summary["signatures_per_second_one_core"] > 0
+    refused = run_cli("verify", str(since), "--log-key", vkey, "--since", "/nonexistent", text=True)
+    assert refused.returncode == 2 and "audit state" in refused.stderr
