@@ -3,6 +3,7 @@
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,16 +155,20 @@ class Node:
                 raise
             return receipt, RunResult([], 0, [], incomplete=unavailable(error))
 
-    def integrate_pending(self) -> bool:
-        """Integrate everything appended so far, if no other integrator holds the lease."""
+    def integrate_pending(self, progress: Callable[[int, int], None] | None = None) -> bool:
+        """Integrate everything appended so far, if no other integrator holds the lease;
+        `progress` is given (entries integrated, entries pending at the start) per step."""
         lease = self.lease()
         if not lease.try_acquire():
             return False
         try:
             integrator = self.integrator()
             integrator.ensure_checkpoint()
-            while integrator.step():
-                pass
+            pending, done = integrator.pending(), 0
+            while step := integrator.step():
+                done += step
+                if progress is not None:
+                    progress(done, max(pending, done))
         finally:
             lease.release()
         return True

@@ -1,15 +1,18 @@
 """`carbon-ledger demo`: a deterministic demo city (banks, persons, enterprises, farms), graded.
 
 The plan is pure data made from the seed, so tests can recompute what the ledger should
-say from the plan alone; loading signs it with keys derived from the seed too.
+say from the plan alone; loading signs it with keys derived from the seed too. The
+operations are generated as they are loaded (`operations`), so a city of any size takes
+the memory of one batch.
 """
 
 import argparse
 import hashlib
+import itertools
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,7 @@ from crypto.keys import Signer, signer_from_seed
 from crypto.pseudonym import person_pseudonym
 from crypto.records import signed_submission
 from ledger.errors import LedgerError
+from ledger.grader import Kind
 from ledger.node import Node, open_node
 from ledger.seeds import (
     AGRI_FACTORS_V2,
@@ -69,7 +73,7 @@ class Operation:
 class DemoPlan:
     banks: list[str]
     keys: list[tuple[str, str]]  # (key name, role) to register
-    operations: list[Operation] = field(default_factory=list)
+    operations: Iterable[Operation] = field(default_factory=list)  # a list, or streamed
 
 
 def demo_signer(seed: int, name: str) -> Signer:
@@ -91,11 +95,11 @@ PLATFORM = "citybus"  # a city platform keeping personal accounts beside the ban
 DEMO_PID_SECRET = b"carbon-ledger demo: the banks' shared pseudonym secret"
 
 
-def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
+def _persons(banks: list[str], rng: random.Random, count: int) -> Iterator[Operation]:
     for person in range(count):
         resident = f"3308{int(rng.random() * 10**13):013d}{person % 10}"  # a made-up 18-char id
         pid = person_pseudonym(DEMO_PID_SECRET, resident)  # what the banks send, never the id
-        for bank in rng.sample(plan.banks, min(rng.choice((1, 1, 1, 2, 2, 3)), len(plan.banks))):
+        for bank in rng.sample(banks, min(rng.choice((1, 1, 1, 2, 2, 3)), len(banks))):
             account = f"per:{bank}:{pid}"
             signer = f"bank.{bank}"
             ops = [Operation(signer, account, "AccountOpened", {}, f"open:{pid}")]
@@ -127,24 +131,22 @@ def _persons(plan: DemoPlan, rng: random.Random, count: int) -> None:
                         f"r:{pid}",
                     )
                 )
-            plan.operations.extend(ops)
+            yield from ops
         if person % 4 == 0:  # the city's bus company credits green travel on its own account
-            _travel(plan, rng, pid)
+            yield from _travel(rng, pid)
 
 
-def _travel(plan: DemoPlan, rng: random.Random, pid: str) -> None:
+def _travel(rng: random.Random, pid: str) -> Iterator[Operation]:
     account, signer = f"per:{PLATFORM}:{pid}", f"platform.{PLATFORM}"
-    plan.operations.append(Operation(signer, account, "AccountOpened", {}, f"open:{pid}"))
+    yield Operation(signer, account, "AccountOpened", {}, f"open:{pid}")
     for n in range(rng.randint(1, 4)):
         day = f"2026-{rng.choice(('08', '09', '10'))}-{rng.randint(1, 28):02d}"
         trips = {"behaviour": "bus_or_metro_trip", "count": rng.randint(1, 4), "on": day}
         data = {**trips, "ref": f"{pid[:8]}-bus{n}"}
-        plan.operations.append(
-            Operation(signer, account, "GreenBehaviourRecorded", data, f"bus:{pid}:{n}")
-        )
+        yield Operation(signer, account, "GreenBehaviourRecorded", data, f"bus:{pid}:{n}")
 
 
-def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
+def _enterprises(rng: random.Random, count: int) -> Iterator[Operation]:
     for number in range(count):
         account = f"ind:9133080{number:04d}{_code(rng, 7)}"
         industry = INDUSTRIES[number % len(INDUSTRIES)]
@@ -153,9 +155,7 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
             "industry": industry,
             "district": rng.choice(DISTRICTS),
         }
-        plan.operations.append(
-            Operation("authority.quzhou", account, "EnterpriseRegistered", data, f"reg:{account}")
-        )
+        yield Operation("authority.quzhou", account, "EnterpriseRegistered", data, f"reg:{account}")
         size = rng.randint(5, 50)
         efficiency = rng.uniform(0.6, 1.5)
         for period, months in QUARTER_MONTHS.items():
@@ -172,14 +172,12 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
                         "from": start,
                         "to": end,
                     }
-                    plan.operations.append(
-                        Operation(
-                            "meter.demo",
-                            account,
-                            "ProcessOutputRecorded",
-                            clinker,
-                            f"p:{account}:clinker:{month}",
-                        )
+                    yield Operation(
+                        "meter.demo",
+                        account,
+                        "ProcessOutputRecorded",
+                        clinker,
+                        f"p:{account}:clinker:{month}",
                     )
                 for energy, quantity, unit in (
                     ("electricity", wh, "Wh"),
@@ -194,24 +192,20 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
                         "from": start,
                         "to": end,
                     }
-                    plan.operations.append(
-                        Operation(
-                            "meter.demo",
-                            account,
-                            "EnergyReadingRecorded",
-                            reading,
-                            f"m:{account}:{energy}:{month}",
-                        )
+                    yield Operation(
+                        "meter.demo",
+                        account,
+                        "EnergyReadingRecorded",
+                        reading,
+                        f"m:{account}:{energy}:{month}",
                     )
             value = int(size * 3_000_000_000 * rng.uniform(0.9, 1.1))
-            plan.operations.append(
-                Operation(
-                    "meter.demo",
-                    account,
-                    "OutputValueReported",
-                    {"period": period, "value_fen": value},
-                    f"v:{account}:{period}",
-                )
+            yield Operation(
+                "meter.demo",
+                account,
+                "OutputValueReported",
+                {"period": period, "value_fen": value},
+                f"v:{account}:{period}",
             )
 
 
@@ -219,7 +213,7 @@ def _enterprises(plan: DemoPlan, rng: random.Random, count: int) -> None:
 RETIRABLE = {"straw_returned": 4, "organic_fertiliser": 4, "biogas_used": 1}
 
 
-def _farms(plan: DemoPlan, rng: random.Random, count: int) -> None:
+def _farms(rng: random.Random, count: int) -> Iterator[Operation]:
     activities = {  # agri-factors@2: each kind of farm its own items
         "grain": (
             ("planting_area", "m2", 200_000),
@@ -241,9 +235,7 @@ def _farms(plan: DemoPlan, rng: random.Random, count: int) -> None:
         kind = ("grain", "pig", "fertiliser")[number % 3]
         account = f"agr:{kind}-{number:04d}"
         data = {"name": f"Farm {number}", "kind": kind, "district": rng.choice(DISTRICTS)}
-        plan.operations.append(
-            Operation("authority.quzhou", account, "FarmRegistered", data, f"reg:{account}")
-        )
+        yield Operation("authority.quzhou", account, "FarmRegistered", data, f"reg:{account}")
         for activity, unit, scale in activities[kind]:
             quantity = int(scale * rng.uniform(0.2, 1.5)) if rng.random() > 0.1 else 0
             record = {
@@ -253,48 +245,73 @@ def _farms(plan: DemoPlan, rng: random.Random, count: int) -> None:
                 "from": "2026-07-01",
                 "to": "2026-09-30",
             }
-            plan.operations.append(
-                Operation(
-                    "agri.demo", account, "AgriActivityRecorded", record, f"a:{account}:{activity}"
-                )
+            yield Operation(
+                "agri.demo", account, "AgriActivityRecorded", record, f"a:{account}:{activity}"
             )
             if activity in RETIRABLE and quantity >= RETIRABLE[activity]:  # 1 g of it sold on
                 lot = f"lot:{account}:{activity}"
                 sale = {"period": "2026-Q3", "quantity_g": 1, "ref": lot}
-                plan.operations.append(
-                    Operation("exchange.demo", account, "ReductionRetired", sale, lot)
-                )
+                yield Operation("exchange.demo", account, "ReductionRetired", sale, lot)
 
 
-def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int) -> DemoPlan:
-    """The whole demo as data; the same arguments give the same plan."""
-    rng = random.Random(seed)
-    bank_codes = [f"bank{n:02d}" for n in range(1, banks + 1)]
-    keys = [(f"bank.{code}", "bank") for code in bank_codes] + [
+def bank_codes(banks: int) -> list[str]:
+    return [f"bank{n:02d}" for n in range(1, banks + 1)]
+
+
+def demo_keys(codes: list[str]) -> list[tuple[str, str]]:
+    """(key name, role) of every key the demo registers."""
+    return [(f"bank.{code}", "bank") for code in codes] + [
         ("meter.demo", "meter"),
         ("agri.demo", "agri"),
         ("exchange.demo", "exchange"),
         (f"platform.{PLATFORM}", "platform"),
     ]
-    plan = DemoPlan(bank_codes, keys)
+
+
+def operations(
+    seed: int, banks: int, persons: int, enterprises: int, farms: int
+) -> Iterator[Operation]:
+    """The demo's operations in load order, generated one at a time from the seed."""
+    rng = random.Random(seed)
     for name, body, source in VERSION_2:  # the authority publishes version 2 of each table
         table = {"name": name, "version": 2, "valid_from": SEED_VALID_FROM}
         data = {**table, "factors": body, "source": source}
-        plan.operations.append(
-            Operation("authority.quzhou", "sys:factors", "FactorTablePublished", data, f"{name}-v2")
+        yield Operation(
+            "authority.quzhou", "sys:factors", "FactorTablePublished", data, f"{name}-v2"
         )
-    _persons(plan, rng, persons)
-    _enterprises(plan, rng, enterprises)
-    _farms(plan, rng, farms)
-    return plan
+    yield from _persons(bank_codes(banks), rng, persons)
+    yield from _enterprises(rng, enterprises)
+    yield from _farms(rng, farms)
 
 
-def _progress(done: int, total: int, started: float) -> None:
+def make_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int) -> DemoPlan:
+    """The whole demo as data; the same arguments give the same plan."""
+    codes = bank_codes(banks)
+    ops = list(operations(seed, banks, persons, enterprises, farms))
+    return DemoPlan(codes, demo_keys(codes), ops)
+
+
+def streamed_plan(seed: int, banks: int, persons: int, enterprises: int, farms: int) -> DemoPlan:
+    """The same plan, its operations generated as they are loaded."""
+    codes = bank_codes(banks)
+    return DemoPlan(codes, demo_keys(codes), operations(seed, banks, persons, enterprises, farms))
+
+
+def estimated_entries(persons: int, enterprises: int, farms: int) -> int:
+    """About how many entries the demo makes (for progress): the plan's average per kind."""
+    return persons * 7 + enterprises * 26 + farms * 6
+
+
+def progress_line(what: str, done: int, total: int, started: float) -> None:
+    """A progress bar on stderr: done of (about) total, the rate and the time left."""
     width = 30
-    filled = width * done // max(total, 1)
-    rate = done / max(time.monotonic() - started, 1e-9)
+    filled = min(width, width * done // max(total, 1))
+    elapsed = max(time.monotonic() - started, 1e-9)
+    rate = done / elapsed
+    left = max(total - done, 0) / rate if rate else 0
     sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} entries, {rate:,.0f}/s"
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {what},"
+        f" {rate:,.0f}/s, ~{left:,.0f} s left "
     )
     sys.stderr.flush()
 
@@ -320,29 +337,54 @@ def _signed(
     return signed_submission(signer, account, type_, data, id_, AT)
 
 
-def load(node: Node, plan: DemoPlan, seed: int, progress: bool = True) -> list[LedgerError]:
-    """Submit the plan in batches (retry-safe: ids are fixed) and return any refusals."""
-    wires = list(_wires(node, plan, seed))
+def load(
+    node: Node, plan: DemoPlan, seed: int, progress: bool = True, estimate: int | None = None
+) -> list[LedgerError]:
+    """Submit the plan in batches as it is generated (retry-safe: ids are fixed) and return
+    any refusals; progress is shown against the plan's length or the `estimate`."""
+    total = len(plan.operations) if isinstance(plan.operations, list) else estimate or 0
+    total += len(plan.keys)
+    wires = _wires(node, plan, seed)
     refusals: list[LedgerError] = []
-    started = time.monotonic()
-    for start in range(0, len(wires), BATCH):
-        results = node.ledger.submit_batch(wires[start : start + BATCH])
+    started, done = time.monotonic(), 0
+    while batch := list(itertools.islice(wires, BATCH)):
+        results = node.ledger.submit_batch(batch)
         refusals += [r for r in results if isinstance(r, LedgerError)]
+        done += len(batch)
         if progress:
-            _progress(min(start + BATCH, len(wires)), len(wires), started)
+            progress_line("entries", done, max(total, done), started)
     if progress:
         sys.stderr.write("\n")
     return refusals
 
 
-def grade_all(node: Node) -> None:
+def grade_all(node: Node, progress: bool = False) -> None:
     """Integrate what was loaded, then grade every period the demo has."""
-    node.integrate_pending()
+    _integrate(node, progress)
     grader, as_of = node.grader(), node.reader.size()
-    for period in QUARTER_MONTHS:
-        grader.run("industrial", period, as_of)
-    grader.run("agri", "2026-Q3", as_of)
-    node.integrate_pending()
+    runs: list[tuple[Kind, str]] = [("industrial", period) for period in QUARTER_MONTHS]
+    runs.append(("agri", "2026-Q3"))
+    for kind, period in runs:
+        started = time.monotonic()
+        result = grader.run(kind, period, as_of)
+        if progress:
+            print(
+                f"graded {kind} {period}: {len(result.appended)} grades appended in"
+                f" {time.monotonic() - started:.1f} s",
+                file=sys.stderr,
+            )
+    _integrate(node, progress)
+
+
+def _integrate(node: Node, progress: bool) -> None:
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        progress_line("entries integrated", done, total, started)
+
+    node.integrate_pending(show if progress else None)
+    if progress:
+        sys.stderr.write("\n")
 
 
 def dispute_some(node: Node, seed: int) -> list[LedgerError]:
@@ -386,21 +428,19 @@ def dispute_some(node: Node, seed: int) -> list[LedgerError]:
 
 
 def demo(args: argparse.Namespace) -> int:
-    plan = make_plan(args.seed, args.banks, args.persons, args.enterprises, args.farms)
+    plan = streamed_plan(args.seed, args.banks, args.persons, args.enterprises, args.farms)
+    estimate = estimated_entries(args.persons, args.enterprises, args.farms)
     settings = settings_from(args)
     initialise(settings)
     node = open_node(settings)
     try:
         started = time.monotonic()
-        refusals = load(node, plan, args.seed)
-        print(
-            f"loaded {len(plan.operations)} operations in {time.monotonic() - started:.1f} s",
-            file=sys.stderr,
-        )
+        refusals = load(node, plan, args.seed, estimate=estimate)
+        print(f"loaded in {time.monotonic() - started:.1f} s", file=sys.stderr)
         for error in refusals[:10]:
             print(f"refused: {error.detail}", file=sys.stderr)
         started = time.monotonic()
-        grade_all(node)
+        grade_all(node, progress=True)
         print(f"integrated and graded in {time.monotonic() - started:.1f} s", file=sys.stderr)
         refusals += dispute_some(node, args.seed)
     finally:

@@ -49,6 +49,11 @@ class Integrator:
             self.log.record(LogBatch((), 0, (), 0, latest[1]), None, self.fence)
         return latest
 
+    def pending(self) -> int:
+        """About how many entries wait to be integrated (notification ids may have gaps)."""
+        position = self.log.max_tracking_id(self.store.name) or 0
+        return max(0, (self.store.recorder.max_notification_id() or 0) - position)
+
     def step(self, limit: int = BATCH_LIMIT) -> int:
         """Integrate up to `limit` new entries in one transaction; return how many."""
         position = self.log.max_tracking_id(self.store.name) or 0
