@@ -400,7 +400,9 @@ class Ledger:
             return None
         if claim.digest != checked.digest:
             raise _reused_id(checked)
-        return msgspec.structs.replace(self.receipt_for(claim.account, claim.seq), replayed=True)
+        # the same digest: the same bytes, so the same account as this submission names
+        account = checked.fields.account
+        return msgspec.structs.replace(self.receipt_for(account, claim.seq), replayed=True)
 
     def _refusal(self, checked: Checked, error: LedgerError) -> Receipt | LedgerError:
         """A refused retry of an accepted submission is no refusal: prefer the original receipt."""

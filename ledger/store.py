@@ -16,6 +16,7 @@ class LedgerStore(Application[UUID]):
     env = {  # noqa: RUF012 (eventsourcing's own class variable)
         "AGGREGATE_CACHE_MAXSIZE": "100000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",  # see ledger.loading: conflicts evict instead
+        "TRANSCODER_TOPIC": "ledger.storage.transcoder:EntryTranscoder",  # an event: its entry
     }
 
     def __init__(self, env: dict[str, str]) -> None:

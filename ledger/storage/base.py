@@ -20,6 +20,7 @@ Log tables sit beside eventsourcing's tracking table, so leaves and position com
 together; view tables beside their own tracking table, so row deltas and position do.
 """
 
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,17 +38,25 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
+from crypto.merkle import (
+    HASH_SIZE,
+    record_count_for_stored_hashes,
+    split_stored_hash_index,
+    stored_hash_count,
+)
 from ledger.documents import DocumentStore
+from ledger.storage.transcoder import entry_bytes, entry_head
 from ledger.tokens import TokenStore
 from ledger.webhooks import WebhookStore
 
 # --- the event store: claims, system versions, bulk reads -----------------------------------
 
 Versions = Mapping[UUID, int | None]
-CLAIMS = "claims"
+CLAIMS = "submission_ids"
+# a used (key, id) as 16 bytes of its hash; SQLite keeps the row in its primary key's b-tree
 CLAIMS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS {t} (key_id TEXT NOT NULL, id TEXT NOT NULL,"
-    " digest TEXT NOT NULL, account TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key_id, id))"
+    "CREATE TABLE IF NOT EXISTS {t} (claim {blob} PRIMARY KEY, digest {blob} NOT NULL,"
+    " seq BIGINT NOT NULL){without_rowid}"
 )
 MOVED = "a system account moved on since the decision; retry"
 
@@ -61,6 +70,27 @@ class Claim(NamedTuple):
     account: str
     seq: int
 
+    def row(self) -> tuple[bytes, bytes, int]:
+        """What is stored: the claim's key, the digest and the seq (the account is the
+        submission's own, which the same digest makes the same)."""
+        return claim_key(self.key_id, self.id), bytes.fromhex(self.digest), self.seq
+
+
+class FoundClaim(NamedTuple):
+    digest: str
+    seq: int
+
+
+def claim_key(key_id: str, id_: str) -> bytes:
+    """16 bytes of SHA-256 over the key id and the submission id, each length-prefixed."""
+    parts = [part.encode() for part in (key_id, id_)]
+    framed = b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+    return hashlib.sha256(framed).digest()[:16]
+
+
+def found_claim(row: Sequence[Any] | None) -> FoundClaim | None:
+    return FoundClaim(bytes(row[0]).hex(), row[1]) if row else None
+
 
 def moved(found: dict[UUID, int], expected: Versions) -> bool:
     return any(found.get(originator) != version for originator, version in expected.items())
@@ -70,7 +100,7 @@ class LedgerRecorder(Protocol):
     """The application recorder both backends give the ledger store: eventsourcing's, whose
     insert also takes `claims` and `system_versions`, plus these reads."""
 
-    def find_claim(self, key_id: str, id_: str) -> Claim | None: ...
+    def find_claim(self, key_id: str, id_: str) -> FoundClaim | None: ...
 
     def bulk_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every stored event of these aggregates, in one query."""
@@ -109,18 +139,36 @@ class LogBatch:
     checkpoint: str
 
 
+# An entry's bytes are stored once, as its event's state in the event store
+# (ledger/storage/transcoder.py): the log's tables hold positions and hashes. `tree` holds,
+# per record, the stored hashes its append wrote (its leaf hash, then each subtree it
+# completes: crypto.merkle's dense layout, one row per record instead of one per hash);
+# `index` maps a log index to the leaf hash and the event's notification id; `accounts`
+# lists each account once, at its first entry's index.
 LOG_TABLES = {
-    "hashes": "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)",
-    "leaves": (
-        "CREATE TABLE IF NOT EXISTS {t} (idx BIGINT PRIMARY KEY, leaf_hash {blob} NOT NULL UNIQUE,"
-        " account TEXT NOT NULL, seq BIGINT NOT NULL, entry {blob} NOT NULL,"
-        " notification_id BIGINT NOT NULL UNIQUE, UNIQUE (account, seq))"
+    "tree": (
+        "CREATE TABLE IF NOT EXISTS {t} (record {int_key} PRIMARY KEY, hashes {blob} NOT NULL)"
+    ),
+    "index": (
+        "CREATE TABLE IF NOT EXISTS {t} (idx {int_key} PRIMARY KEY,"
+        " leaf_hash {blob} NOT NULL UNIQUE, notification_id BIGINT NOT NULL UNIQUE)"
+    ),
+    "accounts": (
+        "CREATE TABLE IF NOT EXISTS {t} (account TEXT PRIMARY KEY, idx BIGINT NOT NULL)"
+        "{without_rowid}"
     ),
     "checkpoints": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
     "leases": (
         "CREATE TABLE IF NOT EXISTS {t} (purpose TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
     ),
 }
+
+
+EARLIER_LAYOUT = "leaves"  # the log table before entries were stored once
+
+
+class EarlierLayout(RuntimeError):
+    """The database holds the log in a layout this version does not read."""
 
 
 class LeaseLost(RuntimeError):
@@ -136,9 +184,30 @@ class Fence:
 
 
 IN_LIST = 5000  # query parameters in one IN (...) list at most
-LEAF_COLUMNS = "idx, leaf_hash, account, seq, entry, notification_id"
-LEAF_TYPES = ("bigint", "bytea", "text", "bigint", "bytea", "bigint")
-HASH_TYPES = ("bigint", "bytea")
+LEAF_COLUMNS = "l.idx, l.leaf_hash, e.state, l.notification_id"
+LEAVES = "{t} l JOIN {events} e ON e.{position} = l.notification_id"
+INDEX_TYPES = ("bigint", "bytea", "bigint")
+ACCOUNT_TYPES = ("text", "bigint")
+TREE_TYPES = ("bigint", "bytea")
+
+
+def writer_of(index: int) -> tuple[int, int]:
+    """(record, position among the hashes it wrote) of stored hash `index`."""
+    level, n = split_stored_hash_index(index)
+    return ((n + 1) << level) - 1, level
+
+
+def tree_rows(start: int, hashes: Sequence[bytes]) -> list[tuple[int, bytes]]:
+    """The `tree` rows of hashes appended from stored position `start` (a record's first)."""
+    rows, at = [], 0
+    record = record_count_for_stored_hashes(start)
+    while at < len(hashes):
+        count = ((record + 1) & -(record + 1)).bit_length()  # its leaf + the subtrees it ends
+        rows.append((record, b"".join(hashes[at : at + count])))
+        at, record = at + count, record + 1
+    if at != len(hashes):
+        raise ValueError(f"{len(hashes)} hashes from {start} do not end at a record")
+    return rows
 
 
 class SQLCursor(Protocol):
@@ -154,8 +223,10 @@ class SQLCursor(Protocol):
 
 
 def _leaf(row: Sequence[Any]) -> LogLeaf:
-    index, leaf_hash, account, seq, entry, notification_id = row
-    return LogLeaf(index, bytes(leaf_hash), account, seq, bytes(entry), notification_id)
+    index, leaf_hash, state, notification_id = row
+    entry = entry_bytes(bytes(state))
+    account, seq = entry_head(entry)
+    return LogLeaf(index, bytes(leaf_hash), account, seq, entry, notification_id)
 
 
 class LogRecorder(TrackingRecorder):
@@ -169,14 +240,26 @@ class LogRecorder(TrackingRecorder):
 
         def _insert_tracking(self, c: SQLCursor, tracking: Tracking) -> None: ...
 
+    events: str  # the event store's table, where each entry's bytes are
+    event_position: str  # its column of notification ids
+
     def table(self, name: str) -> str:
         raise NotImplementedError
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[SQLCursor]:
         raise NotImplementedError
 
+    def originator(self, account: str) -> Any:
+        """The account's aggregate id as the event store's column holds it."""
+        raise NotImplementedError
+
+    def exists(self, table: str) -> bool:
+        """Whether the database has the log's table of that name."""
+        raise NotImplementedError
+
     def _sql(self, text: str, **tables: str) -> str:
         names = {key: self.table(value) for key, value in tables.items()}
+        names.update(events=self.events, position=self.event_position)
         return text.replace("?", self.placeholder).format(**names)
 
     def _all(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[Any]:
@@ -191,23 +274,29 @@ class LogRecorder(TrackingRecorder):
         """Stored Merkle hashes at the given storage indexes, in that order."""
         if not indexes:
             return []
-        wanted = sorted(set(indexes))
-        found: dict[int, bytes] = {}
-        for start in range(0, len(wanted), IN_LIST):  # bounded lists of query parameters
-            part = wanted[start : start + IN_LIST]
+        where = {index: writer_of(index) for index in set(indexes)}
+        records = sorted({record for record, _ in where.values()})
+        written: dict[int, bytes] = {}
+        for start in range(0, len(records), IN_LIST):  # bounded lists of query parameters
+            part = records[start : start + IN_LIST]
             marks = ",".join("?" * len(part))
             rows = self._all(
-                f"SELECT idx, hash FROM {{t}} WHERE idx IN ({marks})", part, t="hashes"
+                f"SELECT record, hashes FROM {{t}} WHERE record IN ({marks})", part, t="tree"
             )
-            found.update((idx, bytes(hash_)) for idx, hash_ in rows)
-        missing = [index for index in wanted if index not in found]
+            written.update((record, bytes(hashes)) for record, hashes in rows)
+        found: dict[int, bytes] = {}
+        for index, (record, position) in where.items():
+            hashes = written.get(record, b"")
+            if len(hashes) >= HASH_SIZE * (position + 1):
+                found[index] = hashes[HASH_SIZE * position : HASH_SIZE * (position + 1)]
+        missing = sorted(index for index in where if index not in found)
         if missing:
             raise LookupError(f"stored hashes missing: {missing[:5]}")
         return [found[index] for index in indexes]
 
     def stored_count(self) -> int:
-        count: int = self._all("SELECT COUNT(*) FROM {t}", t="hashes")[0][0]
-        return count
+        records = self._all("SELECT MAX(record) FROM {t}", t="tree")[0][0]
+        return 0 if records is None else stored_hash_count(records + 1)
 
     def tree_size(self) -> int:
         rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
@@ -233,7 +322,7 @@ class LogRecorder(TrackingRecorder):
         rows = self._all(
             "SELECT idx FROM {t} WHERE notification_id <= ? ORDER BY notification_id DESC LIMIT 1",
             [notification_id],
-            t="leaves",
+            t="index",
         )
         return rows[0][0] + 1 if rows else 0
 
@@ -253,39 +342,43 @@ class LogRecorder(TrackingRecorder):
             part = list(leaf_hashes[start : start + IN_LIST])
             marks = ",".join("?" * len(part))
             rows = self._all(
-                f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE leaf_hash IN ({marks})", part, t="leaves"
+                f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE l.leaf_hash IN ({marks})",
+                part,
+                t="index",
             )
             found += map(_leaf, rows)
         return sorted(found, key=lambda leaf: leaf.index)
 
     def index_of(self, leaf_hash: bytes) -> int | None:
-        rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="leaves")
+        rows = self._all("SELECT idx FROM {t} WHERE leaf_hash = ?", [leaf_hash], t="index")
         return rows[0][0] if rows else None
 
     def leaves(self, start: int, stop: int) -> list[LogLeaf]:
         """Leaves with start <= index < stop, in index order."""
         rows = self._all(
-            f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE idx >= ? AND idx < ? ORDER BY idx",
+            f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
             [start, stop],
-            t="leaves",
+            t="index",
         )
         return [_leaf(row) for row in rows]
 
     def account_leaves(self, account: str, after_seq: int = -1, limit: int = 1000) -> list[LogLeaf]:
-        """An account's integrated entries with seq > after_seq, in seq order."""
+        """An account's integrated entries with seq > after_seq, in seq order (its events by
+        aggregate version, which is seq + 1, joined to their log positions)."""
         rows = self._all(
-            f"SELECT {LEAF_COLUMNS} FROM {{t}} WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?",
-            [account, after_seq, limit],
-            t="leaves",
+            f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE e.originator_id = ?"
+            " AND e.originator_version > ? ORDER BY e.originator_version LIMIT ?",
+            [self.originator(account), after_seq + 1, limit],
+            t="index",
         )
         return [_leaf(row) for row in rows]
 
     def accounts(self, prefix: str) -> list[str]:
         """Ids of accounts with integrated entries whose id starts with `prefix`."""
         rows = self._all(
-            "SELECT DISTINCT account FROM {t} WHERE account >= ? AND account < ? ORDER BY account",
+            "SELECT account FROM {t} WHERE account >= ? AND account < ? ORDER BY account",
             [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)],
-            t="leaves",
+            t="accounts",
         )
         return [row[0] for row in rows]
 
@@ -344,19 +437,17 @@ class LogRecorder(TrackingRecorder):
                 self._check_fence(cursor, fence)
             self._insert(
                 cursor,
-                "leaves",
-                LEAF_TYPES,
-                [
-                    (x.index, x.leaf_hash, x.account, x.seq, x.entry, x.notification_id)
-                    for x in batch.leaves
-                ],
+                "index",
+                INDEX_TYPES,
+                [(x.index, x.leaf_hash, x.notification_id) for x in batch.leaves],
             )
             self._insert(
                 cursor,
-                "hashes",
-                HASH_TYPES,
-                [(batch.hashes_start + i, h) for i, h in enumerate(batch.hashes)],
+                "accounts",
+                ACCOUNT_TYPES,
+                [(x.account, x.index) for x in batch.leaves if x.seq == 0],
             )
+            self._insert(cursor, "tree", TREE_TYPES, tree_rows(batch.hashes_start, batch.hashes))
             cursor.execute(
                 self._sql("INSERT INTO {t} VALUES (?, ?)", t="checkpoints"),
                 [batch.size, batch.checkpoint],
@@ -594,6 +685,13 @@ class Backend(ABC):
         """The log's tables on the store's database (created if CREATE_TABLE says so)."""
         with self.setup_lock():
             recorder: LogRecorder = factory.tracking_recorder(self.log_recorder_class)
+        if recorder.exists(EARLIER_LAYOUT):
+            raise EarlierLayout(
+                "this database keeps the log as an earlier version laid it out (a"
+                f" {EARLIER_LAYOUT} table with each entry's bytes a second time); this version"
+                " reads it no longer: restore it into that version and audit it, then load"
+                " the exported entries into a new database"
+            )
         return recorder
 
     def view_recorder(

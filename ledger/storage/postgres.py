@@ -20,6 +20,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from ledger.account import account_uuid
 from ledger.documents import Document, DocumentStore, document_digest
 from ledger.storage.base import (
     CLAIMS,
@@ -27,13 +28,15 @@ from ledger.storage.base import (
     LOG_TABLES,
     MOVED,
     Backend,
-    Claim,
+    FoundClaim,
     LogRecorder,
     SQLCursor,
     SQLFactory,
     Versions,
     ViewRecorder,
     ViewSchema,
+    claim_key,
+    found_claim,
     moved,
 )
 from ledger.tokens import (
@@ -55,6 +58,7 @@ from ledger.webhooks import (
 )
 
 CONNECT_SECONDS = 5
+EVENTS_TABLE = "ledger_events"  # eventsourcing's name for the "ledger" application's events
 
 
 def advisory_key(schema: str, purpose: str) -> int:
@@ -70,7 +74,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.claims_table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(CLAIMS)
         )
-        self.sql_create_statements.append(SQL(CLAIMS_TABLE).format(t=self.claims_table))
+        claims = CLAIMS_TABLE.format(t="{t}", blob="BYTEA", without_rowid="")
+        self.sql_create_statements.append(SQL(claims).format(t=self.claims_table))
         self.insert_columns_statement = SQL(
             "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state)"
             " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
@@ -95,14 +100,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         )
         curs.execute(self.insert_columns_statement, columns, prepare=True)
 
-    def find_claim(self, key_id: str, id_: str) -> Claim | None:
+    def find_claim(self, key_id: str, id_: str) -> FoundClaim | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT * FROM {0} WHERE key_id = %s AND id = %s").format(self.claims_table),
-                [key_id, id_],
+                SQL("SELECT digest, seq FROM {0} WHERE claim = %s").format(self.claims_table),
+                [claim_key(key_id, id_)],
             )
             row = curs.fetchone()
-        return Claim(**row) if row else None
+        return found_claim((row["digest"], row["seq"]) if row else None)
 
     def _fetch_ids_after_insert_events(
         self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -121,13 +126,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 f"DO $$ BEGIN RAISE EXCEPTION '{MOVED}' USING ERRCODE = 'unique_violation'; END $$"
             )
             return ids
-        claims = kwargs.get("claims", ())
+        claims = [claim.row() for claim in kwargs.get("claims", ())]
         if claims:  # a used (key, id) is a unique violation
             columns = [list(column) for column in zip(*claims, strict=True)]
             curs.execute(
                 SQL(
-                    "INSERT INTO {0} SELECT * FROM"
-                    " unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[])"
+                    "INSERT INTO {0} SELECT * FROM unnest(%b::bytea[], %b::bytea[], %b::bigint[])"
                 ).format(self.claims_table),
                 columns,
             )
@@ -174,17 +178,25 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
 class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
     placeholder = "%s"
+    event_position = "notification_id"
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.events = f'"{self.datastore.schema}"."{EVENTS_TABLE}"'
         for name, sql in LOG_TABLES.items():
-            statement = sql.format(t="{0}.{1}", blob="BYTEA")
+            statement = sql.format(t="{0}.{1}", blob="BYTEA", int_key="BIGINT", without_rowid="")
             self.sql_create_statements.append(
                 SQL(statement).format(Identifier(self.datastore.schema), Identifier(f"log_{name}"))
             )
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}"."log_{name}"'
+
+    def originator(self, account: str) -> Any:
+        return account_uuid(account)
+
+    def exists(self, table: str) -> bool:
+        return self._all("SELECT to_regclass(%s) IS NOT NULL", [self.table(table)])[0][0] is True
 
     def _insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
         """All rows in one statement, one array per column (not a statement per row)."""

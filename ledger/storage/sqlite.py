@@ -18,6 +18,7 @@ from eventsourcing.sqlite import (
     SQLiteTrackingRecorder,
 )
 
+from ledger.account import account_uuid
 from ledger.documents import DOCUMENTS_DIR, DocumentStore, FileDocumentStore
 from ledger.storage.base import (
     CLAIMS,
@@ -25,30 +26,34 @@ from ledger.storage.base import (
     LOG_TABLES,
     MOVED,
     Backend,
-    Claim,
+    FoundClaim,
     Lease,
     LogRecorder,
     SQLCursor,
     Versions,
     ViewRecorder,
     ViewSchema,
+    claim_key,
+    found_claim,
     moved,
 )
 from ledger.tokens import TOKENS_FILE, FileTokenStore, TokenStore
 from ledger.webhooks import WEBHOOKS_FILE, FileWebhookStore, WebhookStore
 
 SQLITE_FILE = "ledger.sqlite"
+# an INTEGER PRIMARY KEY is the rowid itself; WITHOUT ROWID keeps a row in its key's b-tree
+SQLITE_TYPES = {"blob": "BLOB", "int_key": "INTEGER", "without_rowid": " WITHOUT ROWID"}
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), CLAIMS_TABLE.format(t=CLAIMS)]
+        claims = CLAIMS_TABLE.format(t=CLAIMS, **SQLITE_TYPES)
+        return [*super().construct_create_table_statements(), claims]
 
-    def find_claim(self, key_id: str, id_: str) -> Claim | None:
+    def find_claim(self, key_id: str, id_: str) -> FoundClaim | None:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT * FROM {CLAIMS} WHERE key_id = ? AND id = ?", [key_id, id_])
-            row = c.fetchone()
-        return Claim(*row) if row else None
+            c.execute(f"SELECT digest, seq FROM {CLAIMS} WHERE claim = ?", [claim_key(key_id, id_)])
+            return found_claim(c.fetchone())
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -58,7 +63,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         # the claims and the system-version check must commit or roll back with the events
         # (tests/test_storage_layout.py pins the method and its signature).
         ids = super()._insert_events(c, stored_events, **kwargs)
-        c.executemany(f"INSERT INTO {CLAIMS} VALUES (?, ?, ?, ?, ?)", kwargs.get("claims", ()))
+        claims = [claim.row() for claim in kwargs.get("claims", ())]
+        c.executemany(f"INSERT INTO {CLAIMS} VALUES (?, ?, ?)", claims)
         expected: Versions = kwargs.get("system_versions") or {}
         if expected and moved(self._versions(c, list(expected)), expected):
             raise IntegrityError(MOVED)  # the SQLite transaction rolls back on the way out
@@ -102,8 +108,18 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
 
 class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
+    events = "stored_events"  # eventsourcing's SQLite events table (its rowid: the position)
+    event_position = "rowid"
+
     def table(self, name: str) -> str:
         return f"log_{name}"
+
+    def originator(self, account: str) -> Any:
+        return account_uuid(account).hex  # as eventsourcing's SQLite recorder stores ids
+
+    def exists(self, table: str) -> bool:
+        found = self._all("SELECT 1 FROM sqlite_master WHERE name = ?", [self.table(table)])
+        return bool(found)
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[SQLiteCursor]:
         return self.datastore.transaction(commit=commit)
@@ -111,7 +127,7 @@ class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            *(sql.format(t=self.table(name), blob="BLOB") for name, sql in LOG_TABLES.items()),
+            *(sql.format(t=self.table(name), **SQLITE_TYPES) for name, sql in LOG_TABLES.items()),
         ]
 
 
