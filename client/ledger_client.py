@@ -44,6 +44,7 @@ from crypto.records import (
     receipt_message,
     receipt_promise,
 )
+from crypto.tlog_proof import receipt_proof
 from ledger.files import write_atomically
 
 # (method, url, headers, body) -> (status, headers, body); raises OSError or TransportError
@@ -283,6 +284,13 @@ class LedgerClient:
             if remaining <= 0:
                 raise TimeoutError(f"entry {receipt.leaf_hash} is not in the log after {timeout} s")
             time.sleep(min(poll, remaining))
+
+    def write_proof(self, receipt: Receipt, path: Path, timeout: float = 30.0) -> Path:
+        """Keep a receipt as a C2SP tlog-proof file (its entry, index, inclusion proof and
+        checkpoint), once it is proven: `carbon-ledger verify FILE` checks it offline."""
+        proven = self.wait_for_inclusion(receipt, timeout)
+        write_atomically(path, receipt_proof(proven).text().encode(), mode=0o644)
+        return path
 
     def latest_checkpoint(self) -> Checkpoint:
         """The ledger's current checkpoint, verified to extend the last one seen and, with

@@ -23,6 +23,7 @@ from crypto.period_statement import PeriodStatement
 from crypto.person_summary import Head, PersonSummary
 from crypto.records import BUNDLE_FORMAT, Entry, decode_entry, entry_leaf_hash
 from crypto.statement import Statement
+from crypto.tlog_proof import TlogProof
 from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance, period_figures
 from ledger.domain.personal import period_reduction, person_accounts
@@ -229,6 +230,16 @@ def input_items(
             item["entry"] = base64.b64encode(leaf.entry).decode()
         items[item["leaf_hash"]] = item
     return items
+
+
+def tlog_proof(node: Node, index: int) -> TlogProof:
+    """The entry at `index` as a C2SP tlog-proof (its bytes as the extra data), proven in the
+    newest checkpoint (cosigned, if the node has witnesses)."""
+    size, note = node.reader.checkpoint()
+    if not 0 <= index < size:
+        raise NotFound(f"no entry at index {index} in the checkpoint of size {size}", "index")
+    _, proof = node.reader.inclusion(index, size)
+    return TlogProof(index, tuple(proof), note, extra=node.reader.leaf(index).entry)
 
 
 def export_lines(

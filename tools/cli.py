@@ -35,6 +35,7 @@ SERVER_COMMANDS = {
     "tools.demo": ("add_demo_command", ["demo"]),
     "tools.witness": ("add_witness_commands", ["witness"]),
     "tools.export": ("add_export_command", ["export"]),
+    "tools.proof": ("add_proof_command", ["proof"]),
     "tools.projections": ("add_projection_commands", ["projections"]),
     "tools.report": ("add_report_command", ["report"]),
 }

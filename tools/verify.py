@@ -1,7 +1,11 @@
-"""`carbon-ledger verify BUNDLE --log-key VKEY [--witness VKEY ...] [--json]`: needs no server.
+"""`carbon-ledger verify FILE (--log-key VKEY [--witness VKEY ...] | --policy FILE) [--json]`:
+needs no server.
 
-A whole-log export is audited on `--workers` processes (default: every core); `--state FILE`
-leaves what the next audit needs, and `--since FILE` checks only what is new since then."""
+FILE is a bundle (statement, evidence, export) or a C2SP tlog-proof file. A whole-log export
+is audited on `--workers` processes (default: every core); `--state FILE` leaves what the
+next audit needs, and `--since FILE` checks only what is new since then. `--witness` keys
+must all have cosigned; a C2SP tlog-policy file (`--policy`) names the logs and witnesses
+and the quorum instead."""
 
 import argparse
 import json
@@ -11,14 +15,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from client.verifier.audit import Audit, Report
 from client.verifier.bundle import BundleError, load_bundle
 from client.verifier.chains import DEFAULT_CACHE
 from client.verifier.failure import Failure
 from client.verifier.parallel import AuditJob, audit_export, run_audit, signature_ceiling
 from client.verifier.state import StateError
+from crypto.canonical import CanonicalError, parse_canonical
 from crypto.cosignature import parse_witness_verifier
 from crypto.keys import KeyFormatError, parse_verifier
+from crypto.merkle import leaf_hash
+from crypto.policy import Policy, PolicyError, QuorumError, parse_policy
+from crypto.records import decode_entry
+from crypto.tlog_proof import HEADER as TLOG_PROOF
+from crypto.tlog_proof import TlogProofError, parse_tlog_proof
 
 
 def _key_text(value: str) -> str:
@@ -39,32 +51,50 @@ def progress_bar(done: int, total: int | None, started: float) -> None:
     sys.stderr.flush()
 
 
+def _policy(args: argparse.Namespace, origin: str) -> tuple[str, str | None]:
+    """(log key text, policy text) from --log-key or --policy."""
+    if args.policy is not None:
+        text = args.policy.read_text()
+        if args.log_key:
+            return _key_text(args.log_key), text
+        return parse_policy(text).log_for(origin).text, text
+    if not args.log_key:
+        raise BundleError("give the log's key (--log-key) or a tlog-policy file (--policy)")
+    return _key_text(args.log_key), None
+
+
 def _job(args: argparse.Namespace) -> tuple[AuditJob, bool]:
     """The audit to run, and whether the bundle is a whole-log export."""
-    log_key = _key_text(args.log_key)
+    bundle = load_bundle(args.bundle)
+    log_key, policy = _policy(args, bundle.origin)
     witnesses = tuple(_key_text(text) for text in args.witness)
     parse_verifier(log_key)
     for text in witnesses:
         parse_witness_verifier(text)
-    export = load_bundle(args.bundle).declared_entries is not None
+    export = bundle.declared_entries is not None
     if not export and (args.since or args.state):
         raise BundleError("--since and --state take a whole-log export (carbon-ledger export)")
-    job = AuditJob(args.bundle, log_key, witnesses, args.since, args.state, args.cache_accounts)
+    job = AuditJob(
+        args.bundle, log_key, witnesses, args.since, args.state, args.cache_accounts, policy
+    )
     return job, export
 
 
 def _audit(job: AuditJob, export: bool, workers: int, progress: Any) -> Report:
     if export:
         return audit_export(job, workers, progress)
-    audit = Audit(parse_verifier(job.log_key), [parse_witness_verifier(w) for w in job.witnesses])
-    audit.progress = progress
+    witnesses = [parse_witness_verifier(w) for w in job.witnesses]
+    policy = parse_policy(job.policy) if job.policy is not None else None
+    audit = Audit(parse_verifier(job.log_key), witnesses, progress, policy=policy)
     return run_audit(audit, load_bundle(job.bundle))
 
 
 def verify(args: argparse.Namespace) -> int:
     try:
+        if _is_tlog_proof(args.bundle):
+            return verify_tlog_proof(args)
         job, export = _job(args)
-    except (KeyFormatError, ValueError, OSError, BundleError) as error:
+    except (KeyFormatError, ValueError, OSError, BundleError, PolicyError, QuorumError) as error:
         print(f"carbon-ledger verify: {error}", file=sys.stderr)
         return 2
     workers = max(1, args.workers or os.cpu_count() or 1)
@@ -131,10 +161,54 @@ def verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_tlog_proof(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(len(TLOG_PROOF) + 1) == TLOG_PROOF.encode() + b"\n"
+
+
+def verify_tlog_proof(args: argparse.Namespace) -> int:
+    """A tlog-proof file: the policy accepts its checkpoint, and its entry is proven in it."""
+    proof = parse_tlog_proof(args.bundle.read_text())
+    if args.policy is not None:
+        policy = parse_policy(args.policy.read_bytes())
+    else:
+        witnesses = [parse_witness_verifier(_key_text(text)) for text in args.witness]
+        log_key = _policy(args, "")[0]
+        policy = Policy.every(parse_verifier(log_key), witnesses)
+    try:
+        checkpoint = proof.verify(policy)
+        entry = decode_entry(proof.extra or b"")
+        parse_canonical(proof.extra or b"")
+    except (TlogProofError, QuorumError, CanonicalError, msgspec.ValidationError) as error:
+        body = {"ok": False, "failure": {"check": "tlog-proof", "where": str(error)}}
+        print(json.dumps(body) if args.json else f"FAIL tlog-proof: {error}")
+        return 1
+    found = {
+        "ok": True,
+        "index": proof.index,
+        "account": entry.account,
+        "seq": entry.seq,
+        "type": entry.submission.type,
+        "leaf_hash": leaf_hash(proof.extra or b"").hex(),
+        "checkpoint": {"origin": checkpoint.origin, "size": checkpoint.size},
+    }
+    if args.json:
+        print(json.dumps(found))
+    else:
+        print(
+            f"OK entry {proof.index} ({entry.account} seq {entry.seq}, {entry.submission.type})"
+            f" is in {checkpoint.origin}'s checkpoint of size {checkpoint.size}"
+        )
+    return 0
+
+
 def add_verify_commands(commands: Any) -> None:
-    parser = commands.add_parser("verify", help="verify a bundle offline")
-    parser.add_argument("bundle", type=Path)
-    parser.add_argument("--log-key", required=True, help="the log's verifier key (text or file)")
+    parser = commands.add_parser("verify", help="verify a bundle or a tlog-proof offline")
+    parser.add_argument("bundle", type=Path, help="a bundle, an export or a .tlog-proof file")
+    parser.add_argument("--log-key", help="the log's verifier key (text or file)")
+    parser.add_argument(
+        "--policy", type=Path, help="a C2SP tlog-policy file (logs, witnesses, quorum)"
+    )
     parser.add_argument("--witness", action="append", default=[], help="a witness verifier key")
     parser.add_argument("--json", action="store_true", help="machine-readable result")
     parser.add_argument(

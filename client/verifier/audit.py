@@ -45,6 +45,7 @@ from crypto.merkle import (
     verify_inclusion,
 )
 from crypto.note import NoteError
+from crypto.policy import Policy, QuorumError
 from crypto.records import Entry
 from ledger.domain import industrial
 from ledger.domain.common import Applied, Context, period_of
@@ -106,9 +107,11 @@ class Audit:
         prove_positions: bool = True,
         share: Share = WHOLE,
         cache: int = DEFAULT_CACHE,
+        policy: Policy | None = None,
     ) -> None:
         self.log_key = log_key
         self.witnesses = witnesses or []
+        self.policy = policy  # a tlog-policy quorum instead of "every witness"
         self.progress = progress
         self.prove_positions = prove_positions
         self.share = share
@@ -260,7 +263,7 @@ class Audit:
             opened.append(checkpoint)
         self.report.checkpoints = len(opened)
         self.verified_note = bundle.checkpoints[-1]
-        if self.witnesses:
+        if self.witnesses or self.policy is not None:
             self._cosignatures(bundle.checkpoints[-1])
         proofs = {(p.get("first"), p.get("second")): p for p in bundle.consistency}
         for older, newer in itertools.pairwise(opened):
@@ -298,7 +301,18 @@ class Audit:
         return opened[-1]
 
     def _cosignatures(self, note: str) -> None:
-        """Every given witness must have cosigned the checkpoint the proofs refer to."""
+        """The checkpoint the proofs refer to is cosigned as the policy's quorum says, or by
+        every given witness."""
+        if self.policy is not None:
+            try:
+                _, cosigned = self.policy.check(note)
+            except QuorumError as error:
+                quorum = self.policy.quorum
+                raise Failure(
+                    "cosignature", "last checkpoint", "quorum", quorum, str(error)
+                ) from None
+            self.report.cosignatures = len(cosigned)
+            return
         try:
             count = count_cosignatures(note, self.witnesses)
         except CosignatureError as error:

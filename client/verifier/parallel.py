@@ -28,6 +28,7 @@ from client.verifier.partition import Share
 from client.verifier.state import StateError
 from crypto.cosignature import parse_witness_verifier
 from crypto.keys import parse_verifier
+from crypto.policy import parse_policy
 from ledger.files import writing_atomically
 
 Progress = Callable[[int, int | None], None]
@@ -44,6 +45,7 @@ class AuditJob:
     since: Path | None = None  # the state a previous audit left
     state: Path | None = None  # where to leave this audit's state
     cache: int = DEFAULT_CACHE  # decoded account states each worker keeps in memory
+    policy: str | None = None  # a tlog-policy file's text: its quorum, not every witness
 
 
 @dataclass
@@ -72,7 +74,8 @@ def audit_share(job: AuditJob, share: Share, progress: Progress | None = None) -
     """One share of the audit, in this process."""
     log_key = parse_verifier(job.log_key)
     witnesses = [parse_witness_verifier(text) for text in job.witnesses]
-    audit = Audit(log_key, witnesses, progress, share=share, cache=job.cache)
+    policy = parse_policy(job.policy) if job.policy is not None else None
+    audit = Audit(log_key, witnesses, progress, share=share, cache=job.cache, policy=policy)
     try:
         if job.since is not None:
             audit.resume(job.since)
