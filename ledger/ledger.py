@@ -166,13 +166,15 @@ class Ledger:
         verified = verifying.results()
         recorded_at = _timestamp(now)
         registry = system[REGISTRY_ACCOUNT]
-        related = {c.fields.account: self._related(c, registry) for _, c in unique}
-        wanted = {c.fields.account for _, c in unique} | {o for r in related.values() for o in r}
+        # per item, not per account: an account's behaviour reads the person's other
+        # accounts, its redemption does not, and a batch may hold both
+        related = [self._related(c, registry) for _, c in unique]
+        wanted = {c.fields.account for _, c in unique} | {o for r in related for o in r}
         accounts = self.accounts.get_many(wanted)  # meanwhile
         decided_on = {a: account.version if account else None for a, account in accounts.items()}
         pending: list[tuple[int, _Pending]] = []
         refused_on: dict[str, int | None] = {}
-        for (position, checked), outcome in zip(unique, verified, strict=True):
+        for (position, checked), outcome, reads in zip(unique, verified, related, strict=True):
             account_id = checked.fields.account
             try:
                 if isinstance(outcome, LedgerError):
@@ -181,12 +183,12 @@ class Ledger:
                     system[REGISTRY_ACCOUNT].authorise(checked.fields.key, checked.rule.roles)
                 else:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
-                others = {o: accounts[o] for o in related[account_id]}
+                others = {o: accounts[o] for o in reads}
                 item = self._apply(checked, accounts[account_id], system, recorded_at, others)
             except LedgerError as error:  # the account may be cached: rechecked below
                 results[position] = self._refusal(checked, error)
                 refused_on[account_id] = decided_on[account_id]
-                refused_on.update({o: decided_on[o] for o in related[account_id]})
+                refused_on.update({o: decided_on[o] for o in reads})
                 continue
             accounts[account_id] = item.account
             if account_id in system:

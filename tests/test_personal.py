@@ -4,7 +4,7 @@ import pytest
 
 from ledger.seeds import PERSONAL_FACTORS
 from tests.http_support import effect, publish_version_2, refused, reverse, send
-from tests.support import pid, register, signed
+from tests.support import audit_log, integrate_all, pid, register, signed
 
 DAY = "2026-11-20"
 
@@ -189,6 +189,39 @@ def test_caps_are_per_person_across_banks(client, node, abc, xyz):
     monthly = effect(record(client, xyz, f"per:xyz:{person}", "e_statement", 1, "x3"))
     assert (monthly["counted"], monthly["cap"]) == (0, "monthly_cap")
     assert _counted(node, person) == 6 + 4 + 3 + 1
+
+
+def test_a_batch_with_a_behaviour_and_a_redemption_on_one_account_keeps_the_cap(node, abc, xyz):
+    """Found by bench/scale.py's audit at 583,333 entries: a batch decided an account's
+    behaviours without the person's other accounts when the batch also held a redemption on
+    that account (which reads no other account), so the person went over the daily cap."""
+    person = pid("batched")
+    behaviour = {"behaviour": "online_transfer", "on": DAY}
+    wires = [
+        signed(xyz, f"per:xyz:{person}", "AccountOpened", {}),
+        signed(
+            xyz,
+            f"per:xyz:{person}",
+            "GreenBehaviourRecorded",
+            {**behaviour, "count": 6, "ref": "x"},
+        ),
+        signed(abc, f"per:abc:{person}", "AccountOpened", {}),
+        signed(
+            abc,
+            f"per:abc:{person}",
+            "GreenBehaviourRecorded",
+            {**behaviour, "count": 6, "ref": "a"},
+        ),
+        signed(
+            abc, f"per:abc:{person}", "PointsRedeemed", {"points": 10, "use": "goods", "ref": "r"}
+        ),
+    ]
+    results = node.ledger.submit_batch(wires)
+    capped = results[3].record.effect
+    assert (capped["counted"], capped["person_used"]) == (4, 6)
+    assert _counted(node, person) == 10  # the daily cap, city-wide, in one batch too
+    integrate_all(node)
+    audit_log(node)  # and the offline replay agrees with every effect
 
 
 def test_two_banks_at_once_never_exceed_a_persons_cap(node, abc, xyz):
