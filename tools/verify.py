@@ -157,7 +157,10 @@ def verify(args: argparse.Namespace) -> int:
         if report.statement:
             print(f"statement: {report.statement}")
         if args.state:
-            print(f"state: {args.state} (for the next `verify --since`)")
+            print(
+                f"state: {args.state} at {report.tree_size} entries (next time: `export --all"
+                f" --since {report.tree_size}`, then `verify --since {args.state}`)"
+            )
     return 0
 
 

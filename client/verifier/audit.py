@@ -72,6 +72,7 @@ class Report:
     grade: dict[str, Any] | None = None
     benchmark_hidden: int = 0  # other enterprises whose totals the caller may not recompute
     root_recomputed: bool = False
+    tree_size: int = 0  # of the checkpoint everything was proven in
 
 
 MEASURED = ("EnergyReadingRecorded", "ProcessOutputRecorded")  # a period's emissions
@@ -263,6 +264,7 @@ class Audit:
             opened.append(checkpoint)
         self.report.checkpoints = len(opened)
         self.verified_note = bundle.checkpoints[-1]
+        self.report.tree_size = opened[-1].size
         if self.witnesses or self.policy is not None:
             self._cosignatures(bundle.checkpoints[-1])
         proofs = {(p.get("first"), p.get("second")): p for p in bundle.consistency}
