@@ -5,6 +5,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
 from ledger.settings import Settings
 from ledger.storage.base import Lease, LeaseLost, LogRecorder, wait_for_lease
 from ledger.storage.factory import backend
+from ledger.storage.migration import migrate_earlier_layout
 from ledger.store import LedgerStore
 from ledger.system import SYSTEM_ACCOUNTS
 from ledger.tokens import TokenStore
@@ -278,7 +280,12 @@ def _store(settings: Settings, create: bool) -> tuple[LedgerStore, LogRecorder]:
     """The event store and the log tables; `create` makes missing tables (init only)."""
     storage = {**settings.storage, "CREATE_TABLE": "y" if create else "n"}
     store = LedgerStore(env=storage)
-    return store, store.storage.log_recorder(store.factory)
+    migrate = partial(migrate_earlier_layout, progress=_migration_progress) if create else None
+    return store, store.storage.log_recorder(store.factory, migrate)
+
+
+def _migration_progress(what: str, done: int, total: int) -> None:
+    log.warning("moving the log to this version's layout: %d of %d %s", done, total, what)
 
 
 def _dev_keys(settings: Settings) -> tuple[bool, Governance]:

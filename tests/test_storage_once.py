@@ -1,16 +1,22 @@
 """Each entry's bytes are stored once: as its event's state in the event store, which the
 log's tables point at; hashes are kept per record; used ids by 16 bytes of their hash."""
 
+from datetime import datetime
+
 import pytest
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic
 
 from crypto.merkle import MemoryHashStore, MerkleTree, leaf_hash, stored_hash_count
+from crypto.records import decode_entry
 from ledger.account import Account, account_uuid
 from ledger.errors import Conflict
+from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout, claim_key, tree_rows, writer_of
 from ledger.storage.transcoder import EntryTranscoder, entry_bytes
-from tests.support import integrate_all, load_city, open_at, signed
+from ledger.submissions import check_submission
+from tests.support import audit_log, integrate_all, load_city, open_at, signed
+from tools.init import initialise
 
 
 @pytest.fixture
@@ -98,13 +104,74 @@ def test_the_log_tables_read_back_every_proof(node, city):
     assert proof and node.reader.consistency(size // 3, size)
 
 
-def test_a_database_in_the_earlier_layout_is_refused_not_overwritten(data_dir, storage, node):
-    node.ledger.submit(_registration(node, "one"))
-    integrate_all(node)
-    with node.log.transaction(commit=True) as cursor:
-        cursor.execute(f"CREATE TABLE {node.log.table('leaves')} (idx BIGINT)")
-    with pytest.raises(EarlierLayout):
-        open_at(data_dir, storage)
+EARLIER = {  # the log's tables as the previous version made them
+    "leaves": "(idx BIGINT PRIMARY KEY, leaf_hash {blob} NOT NULL UNIQUE, account TEXT NOT NULL,"
+    " seq BIGINT NOT NULL, entry {blob} NOT NULL, notification_id BIGINT NOT NULL UNIQUE,"
+    " UNIQUE (account, seq))",
+    "hashes": "(idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)",
+    "claims": "(key_id TEXT NOT NULL, id TEXT NOT NULL, digest TEXT NOT NULL,"
+    " account TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key_id, id))",
+}
+
+
+def astuple_of(leaf):
+    return leaf.index, leaf.leaf_hash, leaf.account, leaf.seq, leaf.entry, leaf.notification_id
+
+
+def _as_earlier_version(node):
+    """Rewrite this node's log tables into the earlier layout, as an old database has them."""
+    log = node.log
+    size = node.reader.size()
+    leaves = log.leaves(0, size)
+    hashes = log.read_hashes(list(range(log.stored_count())))
+    claims = []
+    for leaf in leaves:
+        entry = decode_entry(leaf.entry)
+        checked = check_submission(entry.signed(), datetime.fromisoformat(entry.recorded_at))
+        claims.append((*checked.claim_key, checked.digest, leaf.account, leaf.seq))
+    blob = "BYTEA" if log.placeholder == "%s" else "BLOB"
+    with log.transaction(commit=True) as cursor:
+        for name, columns in EARLIER.items():
+            table = log.plain_table(name) if name == "claims" else log.table(name)
+            cursor.execute(f"CREATE TABLE {table} {columns.format(blob=blob)}")
+        rows = [
+            (x.index, x.leaf_hash, x.account, x.seq, x.entry, x.notification_id) for x in leaves
+        ]
+        cursor.executemany(log.sql(f"INSERT INTO {log.table('leaves')} VALUES (?,?,?,?,?,?)"), rows)
+        cursor.executemany(
+            log.sql(f"INSERT INTO {log.table('hashes')} VALUES (?, ?)"), list(enumerate(hashes))
+        )
+        cursor.executemany(
+            log.sql(f"INSERT INTO {log.plain_table('claims')} VALUES (?,?,?,?,?)"), claims
+        )
+        for name in ("index", "tree", "accounts"):
+            cursor.execute(f"DELETE FROM {log.table(name)}")
+        cursor.execute(f"DELETE FROM {log.plain_table('submission_ids')}")
+    return leaves, hashes
+
+
+def test_init_moves_a_log_in_the_earlier_layout_bit_for_bit(data_dir, storage, node, city):
+    size = node.reader.size()
+    proofs = node.reader.inclusion(size // 2, size), node.reader.consistency(size // 3, size)
+    leaves, hashes = _as_earlier_version(node)
+    with pytest.raises(EarlierLayout, match="carbon-ledger init"):
+        open_at(data_dir, storage)  # refused, never read wrongly
+    initialise(Settings.build(data_dir, storage))  # what an upgrade runs once
+    moved = open_at(data_dir, storage)
+    try:
+        assert moved.log.leaves(0, size) == leaves
+        assert moved.log.read_hashes(list(range(len(hashes)))) == hashes
+        assert (
+            moved.reader.inclusion(size // 2, size),
+            moved.reader.consistency(size // 3, size),
+        ) == proofs
+        assert moved.log.accounts("ind:") == node.log.accounts("ind:") != []
+        assert not moved.log.exists("leaves") and not moved.log.exists_plain("claims")
+        again = decode_entry(leaves[-1].entry).signed()  # a retry of an old submission
+        assert moved.ledger.submit(again).replayed
+        audit_log(moved)
+    finally:
+        moved.close()
 
 
 def test_a_stored_event_is_the_entry_on_the_wire(node):

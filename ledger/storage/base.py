@@ -255,7 +255,25 @@ class LogRecorder(TrackingRecorder):
 
     def exists(self, table: str) -> bool:
         """Whether the database has the log's table of that name."""
+        return self.exists_plain(self.table(table), qualified=True)
+
+    def exists_plain(self, name: str, qualified: bool = False) -> bool:
+        """Whether the database has a table of that name (`qualified`: already quoted and
+        placed, as `table` and `plain_table` give it)."""
         raise NotImplementedError
+
+    def plain_table(self, name: str) -> str:
+        """A table of the ledger's store beside the log's (no `log_` prefix)."""
+        raise NotImplementedError
+
+    def sql(self, text: str) -> str:
+        """`text` with this backend's parameter placeholder for `?`."""
+        return text.replace("?", self.placeholder)
+
+    def insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
+        """Insert rows into the log's table `table` (columns of these PostgreSQL types)."""
+        if rows:
+            self._insert(cursor, table, types, rows)
 
     def _sql(self, text: str, **tables: str) -> str:
         names = {key: self.table(value) for key, value in tables.items()}
@@ -681,17 +699,24 @@ class Backend(ABC):
     ) -> WebhookStore:
         """Where this ledger's webhook subscriptions are kept; `create` makes missing tables."""
 
-    def log_recorder(self, factory: InfrastructureFactory[Any]) -> LogRecorder:
-        """The log's tables on the store's database (created if CREATE_TABLE says so)."""
+    def log_recorder(
+        self,
+        factory: InfrastructureFactory[Any],
+        migrate: Callable[[LogRecorder], int] | None = None,
+    ) -> LogRecorder:
+        """The log's tables on the store's database (created if CREATE_TABLE says so). A log
+        in an earlier version's layout is moved by `migrate` (init), else refused."""
         with self.setup_lock():
             recorder: LogRecorder = factory.tracking_recorder(self.log_recorder_class)
-        if recorder.exists(EARLIER_LAYOUT):
-            raise EarlierLayout(
-                "this database keeps the log as an earlier version laid it out (a"
-                f" {EARLIER_LAYOUT} table with each entry's bytes a second time); this version"
-                " reads it no longer: restore it into that version and audit it, then load"
-                " the exported entries into a new database"
-            )
+            if recorder.exists(EARLIER_LAYOUT):
+                if migrate is None:
+                    raise EarlierLayout(
+                        "this database keeps the log as an earlier version laid it out (a"
+                        f" {recorder.table(EARLIER_LAYOUT)} table with each entry's bytes a"
+                        " second time): run `carbon-ledger init` once to move it to this"
+                        " version's layout"
+                    )
+                migrate(recorder)
         return recorder
 
     def view_recorder(

@@ -195,8 +195,12 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
     def originator(self, account: str) -> Any:
         return account_uuid(account)
 
-    def exists(self, table: str) -> bool:
-        return self._all("SELECT to_regclass(%s) IS NOT NULL", [self.table(table)])[0][0] is True
+    def exists_plain(self, name: str, qualified: bool = False) -> bool:
+        table = name if qualified else self.plain_table(name)
+        return self._all("SELECT to_regclass(%s) IS NOT NULL", [table])[0][0] is True
+
+    def plain_table(self, name: str) -> str:
+        return f'"{self.datastore.schema}"."{name}"'
 
     def _insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
         """All rows in one statement, one array per column (not a statement per row)."""

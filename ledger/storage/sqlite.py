@@ -117,9 +117,11 @@ class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
     def originator(self, account: str) -> Any:
         return account_uuid(account).hex  # as eventsourcing's SQLite recorder stores ids
 
-    def exists(self, table: str) -> bool:
-        found = self._all("SELECT 1 FROM sqlite_master WHERE name = ?", [self.table(table)])
-        return bool(found)
+    def exists_plain(self, name: str, qualified: bool = False) -> bool:
+        return bool(self._all("SELECT 1 FROM sqlite_master WHERE name = ?", [name]))
+
+    def plain_table(self, name: str) -> str:
+        return name
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[SQLiteCursor]:
         return self.datastore.transaction(commit=commit)
