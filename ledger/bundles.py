@@ -43,15 +43,25 @@ def entry_item(leaf: LogLeaf, inclusion: list[bytes] | None = None) -> dict[str,
     return item
 
 
-def chain_items(node: Node, account: str, size: int) -> list[dict[str, Any]]:
-    """An account's entries, each with its inclusion proof in the tree of `size`.
+Chains = dict[str, list[dict[str, Any]]]  # each account's entry items, in seq order
+
+
+def chains_items(node: Node, accounts: list[str], size: int) -> Chains:
+    """Each account's entries, each with its inclusion proof in the tree of `size`, the
+    proofs of all of them read at once.
 
     The head's proof alone commits the whole chain's content (each entry names its
     predecessor's leaf hash); the other proofs pin each entry's position in the log, which
     decides the keys and factor versions it was checked against."""
-    leaves = chain(node.log, account, size)
-    proofs = node.reader.inclusions([leaf.index for leaf in leaves], size) if leaves else {}
-    return [entry_item(leaf, proofs[leaf.index]) for leaf in leaves]
+    chains = {account: chain(node.log, account, size) for account in dict.fromkeys(accounts)}
+    indexes = [leaf.index for leaves in chains.values() for leaf in leaves]
+    proofs = node.reader.inclusions(indexes, size) if indexes else {}
+    return {a: [entry_item(leaf, proofs[leaf.index]) for leaf in ls] for a, ls in chains.items()}
+
+
+def chain_items(node: Node, account: str, size: int) -> list[dict[str, Any]]:
+    """One account's entries with their inclusion proofs (see chains_items)."""
+    return chains_items(node, [account], size)[account]
 
 
 def _header(node: Node) -> tuple[int, dict[str, Any]]:
@@ -67,26 +77,29 @@ def _header(node: Node) -> tuple[int, dict[str, Any]]:
 def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     """The account's history and a ledger-signed statement of its balance at the checkpoint."""
     size, bundle = _header(node)
-    items = chain_items(node, account, size)
+    chains = _history(node, size, [account])
+    items = chains[account]
     if not items:
         raise NotFound(f"{account} has no entries in the log yet", "account")
-    head = decode_entry(base64.b64decode(items[-1]["entry"]))
+    head_bytes = base64.b64decode(items[-1]["entry"])
+    head = decode_entry(head_bytes)
     aggregate: Account = node.store.repository.get(account_uuid(account), version=head.seq + 1)
     points, co2e_g = balance(aggregate.state)
     checkpoint = parse_checkpoint(split_note(bundle["checkpoints"][0])[0])
-    head_hash = bytes(node.log.leaves(items[-1]["index"], items[-1]["index"] + 1)[0].leaf_hash)
-    statement = Statement(account, head.seq, head_hash.hex(), points, co2e_g, checkpoint)
+    head_hash = entry_leaf_hash(head_bytes).hex()
+    statement = Statement(account, head.seq, head_hash, points, co2e_g, checkpoint)
     bundle["statement"] = sign_note(statement.body(), node.ledger_key)
-    return _with_history(node, bundle, size, [account])
+    return _with_history(bundle, chains)
 
 
-def _with_history(
-    node: Node, bundle: dict[str, Any], size: int, accounts: list[str]
-) -> dict[str, Any]:
-    """`bundle` with every entry of `accounts` and of the system accounts, each with its
-    inclusion proof: what a verifier replays to recompute the bundle's statement."""
-    wanted = dict.fromkeys([*accounts, *SYSTEM_ACCOUNTS])
-    items = [item for account in wanted for item in chain_items(node, account, size)]
+def _history(node: Node, size: int, accounts: list[str]) -> Chains:
+    """The chains of `accounts` and of the system accounts: what a verifier replays."""
+    return chains_items(node, [*accounts, *SYSTEM_ACCOUNTS], size)
+
+
+def _with_history(bundle: dict[str, Any], chains: Chains) -> dict[str, Any]:
+    """`bundle` with every entry of these chains, in log order, each with its proof."""
+    items = [item for items in chains.values() for item in items]
     bundle["entries"] = sorted(items, key=lambda item: item["index"])
     return bundle
 
@@ -155,7 +168,7 @@ def period_statement(
     )
     signed = sign_note(statement.body(), node.ledger_key)
     if history:
-        return _with_history(node, bundle | {"statement": signed}, size, [account])
+        return _with_history(bundle | {"statement": signed}, _history(node, size, [account]))
     item = entry_item(head, node.reader.inclusion(head.index, size)[1])
     return {"statement": signed, "checkpoint": note} | item
 
@@ -188,7 +201,7 @@ def person_summary(
     signed = sign_note(summary.body(), node.ledger_key)
     if history:
         summed = [head.account for head in heads]
-        return _with_history(node, bundle | {"statement": signed}, size, summed)
+        return _with_history(bundle | {"statement": signed}, _history(node, size, summed))
     return {"summary": signed, "checkpoint": note}
 
 
@@ -205,12 +218,10 @@ def grade_evidence(node: Node, account: str, period: str) -> GradeEvidence:
     """The latest grade of `account` for `period` and everything it cites: the account's and
     the system accounts' entries, each with its inclusion proof."""
     size, bundle = _header(node)
-    items = chain_items(node, account, size)
-    item, entry = _latest_grade(items, account, period)
+    chains = _history(node, size, [account])
+    item, entry = _latest_grade(chains[account], account, period)
     bundle["grade"] = {"index": item["index"], "seq": entry.seq}
-    system = [i for sys in SYSTEM_ACCOUNTS for i in chain_items(node, sys, size)]
-    bundle["entries"] = sorted(system + items, key=lambda i: i["index"])
-    return GradeEvidence(bundle, entry.submission.data, size)
+    return GradeEvidence(_with_history(bundle, chains), entry.submission.data, size)
 
 
 def input_items(

@@ -373,10 +373,12 @@ class LogRecorder(TrackingRecorder):
 
     def leaves(self, start: int, stop: int) -> list[LogLeaf]:
         """Leaves with start <= index < stop, in index order."""
+        if stop == start + 1:  # one leaf: an equality the planner sees is one row
+            where, params = "l.idx = ?", [start]
+        else:
+            where, params = "l.idx >= ? AND l.idx < ?", [start, stop]
         rows = self._all(
-            f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
-            [start, stop],
-            t="index",
+            f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE {where} ORDER BY l.idx", params, t="index"
         )
         return [_leaf(row) for row in rows]
 
