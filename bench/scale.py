@@ -25,7 +25,6 @@ ms at 5M.
 import argparse
 import itertools
 import json
-import os
 import random
 import resource
 import statistics
@@ -314,19 +313,14 @@ class Scale:
         if self.audited:
             command += ["--since", str(state)]
         started = time.monotonic()
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-        output = process.stdout.read() if process.stdout else b""
-        _, status, usage = os.wait4(process.pid, 0)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
         seconds = time.monotonic() - started
-        result = json.loads(output or b"{}")
-        if status != 0 or not result.get("ok"):
-            raise SystemExit(f"the audit failed: {output.decode()[:500]}")
+        result = json.loads(done.stdout or b"{}")
+        if done.returncode != 0 or not result.get("ok"):
+            raise SystemExit(f"the audit failed: {done.stdout.decode()[:500]}")
         self.audited = size
-        # the workers are the parent's children: their peak is in the children's usage
-        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        return result["entries"] / seconds, max(usage.ru_maxrss, workers) / 1024
+        # its own measure: a child forked from this process would count this one's pages
+        return result["entries"] / seconds, float(result["peak_rss_mb"])
 
     def close(self) -> None:
         self.node.close()

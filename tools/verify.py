@@ -10,9 +10,11 @@ and the quorum instead."""
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
+from resource import RUSAGE_CHILDREN, RUSAGE_SELF
 from typing import Any
 
 import msgspec
@@ -122,6 +124,7 @@ def verify(args: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     seconds = time.monotonic() - started
     summary = {"ok": True, "seconds": round(seconds, 3), **report.__dict__}
+    summary["peak_rss_mb"] = _peak_rss_mb()
     if export:
         ceiling = signature_ceiling()
         rate = report.signatures / max(seconds, 1e-9)
@@ -147,7 +150,7 @@ def verify(args: argparse.Namespace) -> int:
                 f"rate: {summary['entries_per_second']:,} entries/s on {workers} workers; one"
                 f" core verifies {summary['signatures_per_second_one_core']:,} Ed25519"
                 f" signatures/s, so this is {summary['share_of_ceiling']:.0%} of {workers}"
-                " cores' signature ceiling"
+                f" cores' signature ceiling; peak memory {summary['peak_rss_mb']} MB a process"
             )
         if report.benchmark_hidden:
             print(
@@ -162,6 +165,12 @@ def verify(args: argparse.Namespace) -> int:
                 f" --since {report.tree_size}`, then `verify --since {args.state}`)"
             )
     return 0
+
+
+def _peak_rss_mb() -> int:
+    """The largest resident memory of this process or any worker it ran, in MB."""
+    peaks = (resource.getrusage(who).ru_maxrss for who in (RUSAGE_SELF, RUSAGE_CHILDREN))
+    return max(peaks) // 1024
 
 
 def _is_tlog_proof(path: Path) -> bool:
