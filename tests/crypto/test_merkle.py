@@ -507,3 +507,19 @@ def test_many_inclusion_proofs_at_once_are_each_the_single_proof():
         wanted = [*range(0, size, 3), size - 1]
         proofs = prove_inclusions(wanted, size, store)
         assert proofs == {i: prove_inclusion(i, size, store) for i in wanted}
+
+
+def test_a_compact_range_keeps_the_right_edge_and_folds_to_the_root():
+    from crypto.merkle import EMPTY_ROOT, CompactRange, TreeRangeError
+
+    tree, edge = MerkleTree(MemoryHashStore()), CompactRange()
+    assert edge.root() == EMPTY_ROOT
+    for n in range(300):
+        leaf = leaf_hash(n.to_bytes(2, "big"))
+        tree.append(leaf)
+        edge.append(leaf)
+        assert edge.root() == tree.root() and len(edge.peaks) == edge.size.bit_count()
+        resumed = CompactRange(edge.size, edge.peaks)  # what an audit state keeps
+        assert resumed.root() == tree.root()
+    with pytest.raises(TreeRangeError):
+        CompactRange(5, edge.peaks[:1])  # 5 = 4 + 1 has two peaks
