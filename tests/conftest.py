@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.node import Node
+from projections.runner import run_projections
 from tests.support import new_node
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -112,6 +114,20 @@ def node(data_dir: Path, storage: dict[str, str]) -> Iterator[Node]:
 def app(node: Node) -> FastAPI:
     """The API over `node`, with nothing running in the background."""
     return create_app(node)
+
+
+@pytest.fixture
+def server(node: Node) -> Iterator[Any]:
+    """A transport into the app over `node` (LedgerClient's `transport`), with its
+    integrator and projector running."""
+    app = create_app(node, node.run_integrator, partial(run_projections, node))
+    with TestClient(app) as test_client:
+
+        def send(method: str, url: str, headers: Any, body: Any) -> Any:
+            response = test_client.request(method, url, headers=headers, content=body)
+            return response.status_code, dict(response.headers), response.content
+
+        yield send
 
 
 @pytest.fixture

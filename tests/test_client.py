@@ -9,14 +9,11 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from client.ledger_client import (
     LedgerClient,
     LedgerRefused,
@@ -32,26 +29,12 @@ from crypto.keys import generate_signer
 from crypto.merkle import leaf_hash
 from crypto.note import sign_note
 from crypto.records import signed_submission as submission
-from projections.runner import run_projections
 from tests.support import pid, register, settle
 from tools.demo import grade_all, load, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://testserver"
 SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "eventsourcing", "psycopg")
-
-
-@pytest.fixture
-def server(node):
-    """A transport into the app over `node`, with its integrator and projector running."""
-    app = create_app(node, node.run_integrator, partial(run_projections, node))
-    with TestClient(app) as test_client:
-
-        def send(method, url, headers, body):
-            response = test_client.request(method, url, headers=headers, content=body)
-            return response.status_code, dict(response.headers), response.content
-
-        yield send
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 (for any entry), read by `carbon-ledger verify`; a tlog-policy quorum for bundles."""
 
 import json
-from functools import partial
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from client.ledger_client import LedgerClient
 from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object
@@ -18,23 +15,10 @@ from crypto.policy import Group, Policy
 from crypto.records import signed_submission as submission
 from crypto.tlog_proof import parse_tlog_proof
 from ledger.bundles import tlog_proof
-from projections.runner import run_projections
 from tests.files import run_cli
 from tests.support import export_object, integrate_all, pid, register
 
 BASE = "http://testserver"
-
-
-@pytest.fixture
-def server(node):
-    app = create_app(node, node.run_integrator, partial(run_projections, node))
-    with TestClient(app) as test_client:
-
-        def send(method, url, headers, body):
-            response = test_client.request(method, url, headers=headers, content=body)
-            return response.status_code, dict(response.headers), response.content
-
-        yield send
 
 
 def test_the_client_keeps_a_receipt_as_a_tlog_proof_that_verify_checks(node, server, tmp_path):
