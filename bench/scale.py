@@ -33,10 +33,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,15 +48,15 @@ from projections.evidence import evidence_bundle  # noqa: E402
 from projections.runner import Projector  # noqa: E402
 from projections.views import Views  # noqa: E402
 from tools.demo import (  # noqa: E402
-    Operation,
+    DemoPlan,
     bank_codes,
     demo_keys,
-    demo_signer,
     grade_all,
     operations,
-    progress_line,
+    wires,
 )
 from tools.init import initialise  # noqa: E402
+from tools.progress import progress_bar  # noqa: E402
 
 SEED = 16
 BANKS = 26
@@ -96,27 +95,12 @@ def storage_for(backend: str, schema: str) -> dict[str, str]:
     }
 
 
-def city(seed: int) -> Iterator[Operation]:
-    """Firms and farms first (the demo's), then persons without end."""
-    yield from operations(seed, BANKS, 0, 600, 180)
-    yield from operations(seed + 1, BANKS, 10**9, 0, 0)
-
-
-def wires(node: Node, seed: int) -> Iterator[dict[str, Any]]:
-    from crypto.records import signed_submission
-    from tools.demo import AT
-
-    assert node.admin_key is not None and node.authority_key is not None
-    keys = demo_keys(bank_codes(BANKS))
-    signers = {name: demo_signer(seed, name) for name, _ in keys}
-    signers["authority.quzhou"] = node.authority_key
-    for name, role in keys:
-        data = {"vkey": signers[name].verifier.text, "roles": [role]}
-        yield signed_submission(
-            node.admin_key, "sys:keys", "KeyRegistered", data, f"demo-key:{name}", AT
-        )
-    for op in city(seed):
-        yield signed_submission(signers[op.signer], op.account, op.type, op.data, op.id, AT)
+def city(seed: int) -> DemoPlan:
+    """The demo's keys, firms and farms first, then persons without end, streamed."""
+    codes = bank_codes(BANKS)
+    firms = operations(seed, BANKS, 0, 600, 180)
+    persons = operations(seed + 1, BANKS, 10**9, 0, 0)
+    return DemoPlan(codes, demo_keys(codes), itertools.chain(firms, persons))
 
 
 def percentiles(samples: list[float]) -> str:
@@ -215,7 +199,7 @@ class Scale:
             + (f" schema {self.schema}" if args.backend == "postgres" else f" {self.data}")
         )
         print(" ".join(f"{name:>{width}}" for name, width in COLUMNS), flush=True)
-        stream = wires(self.node, SEED)
+        stream = wires(self.node, city(SEED), SEED)
         graded = False
         started = step_started = time.monotonic()
         step_base = 0
@@ -227,7 +211,7 @@ class Scale:
             if appended - size >= INTEGRATE_EVERY or appended >= args.to:
                 self.node.integrate_pending()
                 size = self.node.reader.size()
-                progress_line("entries", size, args.to, started)
+                progress_bar(size, args.to, started)
             if not graded and size >= 16_000:  # the firms and farms are in: grade them once
                 grade_all(self.node)
                 graded = True

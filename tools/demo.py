@@ -32,6 +32,7 @@ from ledger.seeds import (
     SEED_VALID_FROM,
 )
 from tools.init import initialise
+from tools.progress import progress_bar
 from tools.settings import add_data_option, settings_from
 
 AT = "2026-11-01T00:00:00Z"
@@ -302,21 +303,7 @@ def estimated_entries(persons: int, enterprises: int, farms: int) -> int:
     return persons * 7 + enterprises * 26 + farms * 6
 
 
-def progress_line(what: str, done: int, total: int, started: float) -> None:
-    """A progress bar on stderr: done of (about) total, the rate and the time left."""
-    width = 30
-    filled = min(width, width * done // max(total, 1))
-    elapsed = max(time.monotonic() - started, 1e-9)
-    rate = done / elapsed
-    left = max(total - done, 0) / rate if rate else 0
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {what},"
-        f" {rate:,.0f}/s, ~{left:,.0f} s left "
-    )
-    sys.stderr.flush()
-
-
-def _wires(node: Node, plan: DemoPlan, seed: int) -> Iterator[dict[str, Any]]:
+def wires(node: Node, plan: DemoPlan, seed: int) -> Iterator[dict[str, Any]]:
     admin, authority = node.admin_key, node.authority_key
     if admin is None or authority is None:
         raise SystemExit(
@@ -344,15 +331,15 @@ def load(
     any refusals; progress is shown against the plan's length or the `estimate`."""
     total = len(plan.operations) if isinstance(plan.operations, list) else estimate or 0
     total += len(plan.keys)
-    wires = _wires(node, plan, seed)
+    stream = wires(node, plan, seed)
     refusals: list[LedgerError] = []
     started, done = time.monotonic(), 0
-    while batch := list(itertools.islice(wires, BATCH)):
+    while batch := list(itertools.islice(stream, BATCH)):
         results = node.ledger.submit_batch(batch)
         refusals += [r for r in results if isinstance(r, LedgerError)]
         done += len(batch)
         if progress:
-            progress_line("entries", done, max(total, done), started)
+            progress_bar(done, max(total, done), started)
     if progress:
         sys.stderr.write("\n")
     return refusals
@@ -380,7 +367,7 @@ def _integrate(node: Node, progress: bool) -> None:
     started = time.monotonic()
 
     def show(done: int, total: int) -> None:
-        progress_line("entries integrated", done, total, started)
+        progress_bar(done, total, started, "entries integrated")
 
     node.integrate_pending(show if progress else None)
     if progress:
@@ -392,7 +379,7 @@ def dispute_some(node: Node, seed: int) -> list[LedgerError]:
     evidence document, and the authority decides each (upheld and rejected in turn);
     retry-safe like the load (fixed ids, the same document bytes)."""
     admin, authority = node.admin_key, node.authority_key
-    assert admin is not None and authority is not None  # _wires has refused a production node
+    assert admin is not None and authority is not None  # wires has refused a production node
     refusals: list[LedgerError] = []
     graded = [(a, "ent") for a in node.log.accounts("ind:")] + [
         (a, "farm") for a in node.log.accounts("agr:")

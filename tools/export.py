@@ -9,8 +9,8 @@ from typing import Any
 
 from ledger.bundles import write_export
 from ledger.errors import LedgerError
+from tools.progress import progress_bar
 from tools.settings import add_data_option, open_from
-from tools.verify import progress_bar
 
 
 def export(args: argparse.Namespace) -> int:

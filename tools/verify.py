@@ -33,24 +33,14 @@ from crypto.policy import Policy, PolicyError, QuorumError, parse_policy
 from crypto.records import decode_entry
 from crypto.tlog_proof import HEADER as TLOG_PROOF
 from crypto.tlog_proof import TlogProofError, parse_tlog_proof
+from tools.progress import progress_bar
+
+NO_KEY = "give the log's key (--log-key) or a tlog-policy file (--policy)"
 
 
 def _key_text(value: str) -> str:
     path = Path(value)
     return path.read_text().strip() if "+" not in value and path.exists() else value
-
-
-def progress_bar(done: int, total: int | None, started: float) -> None:
-    """A progress line on stderr: entries done (of how many, if known) and the rate."""
-    rate = done / max(time.monotonic() - started, 1e-9)
-    if total:
-        filled = 30 * done // max(total, 1)
-        sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} entries, {rate:,.0f}/s"
-        )
-    else:
-        sys.stderr.write(f"\r{done} entries, {rate:,.0f}/s")
-    sys.stderr.flush()
 
 
 def _policy(args: argparse.Namespace, origin: str) -> tuple[str, str | None]:
@@ -61,7 +51,7 @@ def _policy(args: argparse.Namespace, origin: str) -> tuple[str, str | None]:
             return _key_text(args.log_key), text
         return parse_policy(text).log_for(origin).text, text
     if not args.log_key:
-        raise BundleError("give the log's key (--log-key) or a tlog-policy file (--policy)")
+        raise BundleError(NO_KEY)
     return _key_text(args.log_key), None
 
 
@@ -183,10 +173,11 @@ def verify_tlog_proof(args: argparse.Namespace) -> int:
     proof = parse_tlog_proof(args.bundle.read_text())
     if args.policy is not None:
         policy = parse_policy(args.policy.read_bytes())
-    else:
+    elif args.log_key:
         witnesses = [parse_witness_verifier(_key_text(text)) for text in args.witness]
-        log_key = _policy(args, "")[0]
-        policy = Policy.every(parse_verifier(log_key), witnesses)
+        policy = Policy.every(parse_verifier(_key_text(args.log_key)), witnesses)
+    else:
+        raise BundleError(NO_KEY)
     try:
         checkpoint = proof.verify(policy)
         entry = decode_entry(proof.extra or b"")

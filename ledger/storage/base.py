@@ -165,6 +165,7 @@ LOG_TABLES = {
 
 
 EARLIER_LAYOUT = "leaves"  # the log table before entries were stored once
+Migrate = Callable[["LogRecorder"], int]  # moves an earlier layout's log (migration.py)
 
 
 class EarlierLayout(RuntimeError):
@@ -220,6 +221,11 @@ class SQLCursor(Protocol):
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> Any: ...
+
+
+def rows_of(cursor: SQLCursor) -> list[tuple[Any, ...]]:
+    """The cursor's result rows as tuples, on either backend (psycopg's rows are dicts)."""
+    return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
 
 
 def _leaf(row: Sequence[Any]) -> LogLeaf:
@@ -278,15 +284,12 @@ class LogRecorder(TrackingRecorder):
     def _sql(self, text: str, **tables: str) -> str:
         names = {key: self.table(value) for key, value in tables.items()}
         names.update(events=self.events, position=self.event_position)
-        return text.replace("?", self.placeholder).format(**names)
+        return self.sql(text).format(**names)
 
     def _all(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[Any]:
         with self.transaction(commit=False) as cursor:
             cursor.execute(self._sql(text, **tables), params)
-            return [
-                tuple(row.values()) if isinstance(row, dict) else tuple(row)
-                for row in cursor.fetchall()
-            ]
+            return rows_of(cursor)
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         """Stored Merkle hashes at the given storage indexes, in that order."""
@@ -704,7 +707,7 @@ class Backend(ABC):
     def log_recorder(
         self,
         factory: InfrastructureFactory[Any],
-        migrate: Callable[[LogRecorder], int] | None = None,
+        migrate: Migrate | None = None,
     ) -> LogRecorder:
         """The log's tables on the store's database (created if CREATE_TABLE says so). A log
         in an earlier version's layout is moved by `migrate` (init), else refused."""

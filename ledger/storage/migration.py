@@ -21,6 +21,7 @@ from ledger.storage.base import (
     LogRecorder,
     SQLCursor,
     claim_key,
+    rows_of,
     tree_rows,
 )
 
@@ -32,7 +33,7 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 def _rows(cursor: SQLCursor, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     cursor.execute(query, params)
-    return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+    return rows_of(cursor)
 
 
 def migrate_earlier_layout(log: LogRecorder, progress: Progress | None = None) -> int:
