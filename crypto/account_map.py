@@ -1,0 +1,244 @@
+"""The account map: a sparse Merkle tree from each account to the leaf hash of its newest entry.
+
+Keys are SHA-256 of the account id (UTF-8): 256-bit paths, bit 0 the most significant bit of
+the first byte, 0 going left. The tree is the compact sparse Merkle tree with shortcut
+leaves (Laurie and Kasper, "Revocation Transparency"; Diem's Jellyfish Merkle tree):
+
+- a subtree holding no account hashes to EMPTY, 32 zero bytes;
+- a subtree holding exactly one account hashes to that account's leaf hash,
+  SHA-256(0x00 || key || head), at whatever depth it sits;
+- any other subtree hashes to SHA-256(0x01 || left || right).
+
+A proof for a key lists the sibling hashes from the root down to the first subtree on the
+key's path that holds at most one account, and that account, if any: membership when it is
+the key's own, non-membership when the subtree is empty or holds another account (which then
+shares the path so far).
+
+The top TOP_BITS levels are kept as arrays (MapTop) over 2^16 buckets, a bucket being the
+accounts whose key starts with the same two bytes; below a bucket, hashes are recomputed
+from its accounts, which are few (2.5 million accounts make about 38 per bucket).
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+HASH_SIZE = 32
+KEY_BITS = 256
+TOP_BITS = 16
+BUCKETS = 1 << TOP_BITS
+EMPTY = bytes(HASH_SIZE)
+
+
+class MapProofError(ValueError):
+    """A map proof that is malformed or does not lead to the map root."""
+
+
+class MapLeaf(NamedTuple):
+    key: bytes  # SHA-256 of the account id
+    head: bytes  # the leaf hash of the account's newest entry
+
+
+def map_key(account: str) -> bytes:
+    return hashlib.sha256(account.encode()).digest()
+
+
+def bucket_of(key: bytes) -> int:
+    """The bucket (the key's first TOP_BITS bits) that holds `key`."""
+    return int.from_bytes(key[:2], "big")
+
+
+def bit(key: bytes, depth: int) -> int:
+    """The key's bit at `depth` (0 is the most significant bit of the first byte)."""
+    return (key[depth >> 3] >> (7 - (depth & 7))) & 1
+
+
+def leaf_hash(key: bytes, head: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + key + head).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def subtree_hash(leaves: Sequence[MapLeaf], depth: int) -> bytes:
+    """The hash of the subtree at `depth` holding `leaves` (sorted by key, one path so far)."""
+    if not leaves:
+        return EMPTY
+    if len(leaves) == 1:
+        return leaf_hash(*leaves[0])
+    split = next((i for i, leaf in enumerate(leaves) if bit(leaf.key, depth)), len(leaves))
+    return node_hash(
+        subtree_hash(leaves[:split], depth + 1), subtree_hash(leaves[split:], depth + 1)
+    )
+
+
+def _combine(left: tuple[bytes, int], right: tuple[bytes, int]) -> tuple[bytes, int]:
+    """(hash, accounts capped at 2) of a node from its children's."""
+    count = min(left[1] + right[1], 2)
+    if count == 0:
+        return EMPTY, 0
+    if count == 1:  # the one account's leaf hash moves up: a shortcut leaf
+        return (left if left[1] else right)[0], 1
+    return node_hash(left[0], right[0]), 2
+
+
+class MapTop:
+    """The top TOP_BITS levels: per depth, each node's hash and its number of accounts (0, 1
+    or 2 for more); bucket nodes are set from outside, the rest recomputed on `root()`."""
+
+    def __init__(self) -> None:
+        self.hashes = [[EMPTY] * (1 << depth) for depth in range(TOP_BITS + 1)]
+        self.counts = [bytearray(1 << depth) for depth in range(TOP_BITS + 1)]
+        self._dirty: set[int] = set()
+
+    def set(self, bucket: int, hash_: bytes, count: int) -> None:
+        """Bucket `bucket`'s subtree hash and account count (capped at 2)."""
+        self.hashes[TOP_BITS][bucket] = hash_
+        self.counts[TOP_BITS][bucket] = min(count, 2)
+        self._dirty.add(bucket)
+
+    def node(self, depth: int, index: int) -> tuple[bytes, int]:
+        return self.hashes[depth][index], self.counts[depth][index]
+
+    def root(self) -> bytes:
+        """The map root, recomputing the ancestors of the buckets set since the last call."""
+        dirty = self._dirty
+        for depth in range(TOP_BITS - 1, -1, -1):
+            dirty = {index >> 1 for index in dirty}
+            hashes, counts = self.hashes[depth], self.counts[depth]
+            for index in dirty:
+                hashes[index], counts[index] = _combine(
+                    self.node(depth + 1, 2 * index), self.node(depth + 1, 2 * index + 1)
+                )
+        self._dirty = set()
+        return self.hashes[0][0]
+
+    def lone_bucket(self, depth: int, index: int) -> int:
+        """The bucket of the single account under the node at (depth, index)."""
+        while depth < TOP_BITS:
+            depth, index = depth + 1, 2 * index
+            if not self.counts[depth][index]:
+                index += 1
+        return index
+
+
+class MapProof(NamedTuple):
+    leaf: MapLeaf | None  # the account in the subtree where the key's path ends, if any
+    siblings: tuple[bytes, ...]  # from the root's children down
+
+    def to_json(self) -> dict[str, Any]:
+        leaf = (
+            None
+            if self.leaf is None
+            else {"key": self.leaf.key.hex(), "head": self.leaf.head.hex()}
+        )
+        return {"leaf": leaf, "siblings": [s.hex() for s in self.siblings]}
+
+
+def _hash32(value: object, what: str) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * HASH_SIZE:
+        raise MapProofError(f"{what} is not 64 hex digits")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise MapProofError(f"{what} is not 64 hex digits") from None
+
+
+def parse_map_proof(value: object) -> MapProof:
+    """A proof from its JSON form; MapProofError naming what is wrong."""
+    if not isinstance(value, dict) or not isinstance(value.get("siblings"), list):
+        raise MapProofError("a map proof is an object with `leaf` and a `siblings` list")
+    siblings = value["siblings"]
+    if len(siblings) > KEY_BITS:
+        raise MapProofError(f"a map proof has at most {KEY_BITS} siblings")
+    leaf = value.get("leaf")
+    if leaf is not None:
+        if not isinstance(leaf, dict):
+            raise MapProofError("leaf is not an object")
+        leaf = MapLeaf(_hash32(leaf.get("key"), "leaf.key"), _hash32(leaf.get("head"), "leaf.head"))
+    return MapProof(leaf, tuple(_hash32(s, "sibling") for s in siblings))
+
+
+def _prefix(key: bytes, bits: int) -> int:
+    return int.from_bytes(key, "big") >> (KEY_BITS - bits)
+
+
+def verify_map_proof(root: bytes, key: bytes, proof: MapProof) -> bytes | None:
+    """The head the map with `root` holds for `key` (None: it holds none), if `proof` shows
+    it; MapProofError otherwise."""
+    depth = len(proof.siblings)
+    if depth > KEY_BITS:
+        raise MapProofError(f"a map proof has at most {KEY_BITS} siblings")
+    if proof.leaf is None:
+        hash_ = EMPTY
+    else:
+        if _prefix(proof.leaf.key, depth) != _prefix(key, depth):
+            raise MapProofError("the proof's leaf is not on the key's path")
+        hash_ = leaf_hash(*proof.leaf)
+    for level in range(depth - 1, -1, -1):
+        sibling = proof.siblings[level]
+        hash_ = node_hash(sibling, hash_) if bit(key, level) else node_hash(hash_, sibling)
+    if hash_ != root:
+        raise MapProofError("the proof does not lead to the map root")
+    if proof.leaf is not None and proof.leaf.key == key:
+        return proof.leaf.head
+    return None
+
+
+BucketLeaves = Callable[[int], Sequence[MapLeaf]]  # a bucket's accounts, sorted by key
+
+
+def prove(top: MapTop, key: bytes, leaves_of: BucketLeaves) -> MapProof:
+    """The proof for `key` in the map whose top is `top` (its root current) and whose
+    buckets `leaves_of` gives."""
+    bucket, siblings = bucket_of(key), []
+    for depth in range(TOP_BITS):
+        index = bucket >> (TOP_BITS - depth)
+        _, count = top.node(depth, index)
+        if count <= 1:
+            lone = leaves_of(top.lone_bucket(depth, index)) if count else ()
+            return MapProof(lone[0] if lone else None, tuple(siblings))
+        siblings.append(top.hashes[depth + 1][(bucket >> (TOP_BITS - depth - 1)) ^ 1])
+    here, depth = list(leaves_of(bucket)), TOP_BITS
+    while len(here) > 1:
+        side = bit(key, depth)
+        siblings.append(subtree_hash([x for x in here if bit(x.key, depth) != side], depth + 1))
+        here = [x for x in here if bit(x.key, depth) == side]
+        depth += 1
+    return MapProof(here[0] if here else None, tuple(siblings))
+
+
+class AccountMap:
+    """The whole map in memory: what a verifier recomputes from an export."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, dict[bytes, bytes]] = {}
+        self.top = MapTop()
+        self._dirty: set[int] = set()
+
+    def __len__(self) -> int:
+        return sum(map(len, self.buckets.values()))
+
+    def set(self, key: bytes, head: bytes) -> None:
+        bucket = bucket_of(key)
+        self.buckets.setdefault(bucket, {})[key] = head
+        self._dirty.add(bucket)
+
+    def update(self, leaves: Iterable[MapLeaf]) -> None:
+        for key, head in leaves:
+            self.set(key, head)
+
+    def leaves(self, bucket: int) -> list[MapLeaf]:
+        return sorted(MapLeaf(*item) for item in self.buckets.get(bucket, {}).items())
+
+    def root(self) -> bytes:
+        for bucket in self._dirty:
+            leaves = self.leaves(bucket)
+            self.top.set(bucket, subtree_hash(leaves, TOP_BITS), len(leaves))
+        self._dirty = set()
+        return self.top.root()
+
+    def prove(self, key: bytes) -> MapProof:
+        self.root()
+        return prove(self.top, key, self.leaves)
