@@ -3,9 +3,12 @@
 Format `carbon-ledger/bundle/v1`: `origin`, `checkpoints` (signed notes, ascending, the
 last is the one proofs refer to), `consistency` proofs between successive checkpoints,
 `entries` ({index, entry: base64 bytes, inclusion?: [hex]}; an export has them one per
-line after the header, which then says `entry_count`) and, for a statement,
+line after the header, which then says `entry_count`, each checkpoint's signed account
+map head on a line `{"map": NOTE}` after its last entry) and, for a statement,
 `statement` (a ledger-signed note: a balance statement, a period statement or a person
-summary, each recomputed by the verifier from the chains the bundle holds). An export
+summary, each recomputed by the verifier from the chains the bundle holds). A balance
+statement also carries `map`: the newest checkpoint's signed map head and the account's
+map proof (`proofs` by account), showing its head is still the newest. An export
 omits inclusion proofs: it holds every entry, so the verifier recomputes the root itself.
 A statement proves only the head of each chain it holds: `prev` links make the head commit
 to the whole history.
@@ -31,6 +34,7 @@ from ledger.errors import Invalid, NotFound
 from ledger.history import chain, state_before
 from ledger.node import Node
 from ledger.storage.base import LogLeaf
+from ledger.storage.map_tables import map_heads
 from ledger.system import SYSTEM_ACCOUNTS
 
 PAGE = 1000
@@ -64,8 +68,8 @@ def chain_items(node: Node, account: str, size: int) -> list[dict[str, Any]]:
     return chains_items(node, [account], size)[account]
 
 
-def _header(node: Node) -> tuple[int, dict[str, Any]]:
-    size, note = node.reader.checkpoint()
+def _header(node: Node, checkpoint: tuple[int, str] | None = None) -> tuple[int, dict[str, Any]]:
+    size, note = checkpoint or node.reader.checkpoint()
     return size, {
         "format": BUNDLE_FORMAT,
         "origin": node.origin,
@@ -75,13 +79,24 @@ def _header(node: Node) -> tuple[int, dict[str, Any]]:
 
 
 def statement_bundle(node: Node, account: str) -> dict[str, Any]:
-    """The account's history and a ledger-signed statement of its balance at the checkpoint."""
-    size, bundle = _header(node)
-    chains = _history(node, size, [account])
-    items = chains[account]
-    if not items:
+    """The account's history and a ledger-signed statement of its balance at a checkpoint,
+    with the account map's proof that its head is the newest as of the newest checkpoint
+    (which, with witnesses, may be newer than the cosigned one the statement is made at:
+    the bundle then proves the newer extends it)."""
+    current = node.map_reader.prove([account])
+    leaves = chain(node.log, account, current.size)
+    if not leaves:
         raise NotFound(f"{account} has no entries in the log yet", "account")
-    head_bytes = base64.b64decode(items[-1]["entry"])
+    newest = (current.size, current.checkpoint)
+    size, bundle = _header(node, node.reader.checkpoint(leaves[-1].index + 1, newest))
+    if size < current.size:
+        hashes = node.reader.consistency(size, current.size)
+        bundle["consistency"] = [
+            {"first": size, "second": current.size, "hashes": [h.hex() for h in hashes]}
+        ]
+    bundle["map"] = {"head": current.head, "proofs": {account: current.proofs[account].to_json()}}
+    chains = _history(node, size, [account])
+    head_bytes = base64.b64decode(chains[account][-1]["entry"])
     head = decode_entry(head_bytes)
     aggregate: Account = node.store.repository.get(account_uuid(account), version=head.seq + 1)
     points, co2e_g = balance(aggregate.state)
@@ -271,8 +286,12 @@ def export_lines(
         ]
     yield json.dumps(header)
     for start in range(since, size, PAGE):
-        for leaf in node.log.leaves(start, min(start + PAGE, size)):
+        stop = min(start + PAGE, size)
+        heads = map_heads(node.log.select, start, stop)
+        for leaf in node.log.leaves(start, stop):
             yield json.dumps(entry_item(leaf))
+            if leaf.index + 1 in heads:
+                yield json.dumps({"map": heads[leaf.index + 1]})
         if progress is not None:
             progress(min(start + PAGE, size) - since, size - since)
 

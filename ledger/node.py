@@ -21,6 +21,7 @@ from ledger.grader import Grader, Grading, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
+from ledger.log.map_reader import MapReader
 from ledger.log.reader import LogReader
 from ledger.log.witnessing import Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
@@ -60,6 +61,11 @@ class Node:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    @functools.cached_property
+    def map_reader(self) -> MapReader:
+        """Account map proofs, from this process's copy of the map's top."""
+        return MapReader(self.log)
 
     @functools.cached_property
     def documents(self) -> DocumentStore:

@@ -111,9 +111,11 @@ def check_log(node: Node) -> list[dict[str, Any]]:
 
 
 def export_object(node: Node) -> dict[str, Any]:
-    """The whole log as one bundle object, as `carbon-ledger export --all` writes it."""
-    lines = [json.loads(line) for line in export_lines(node)]
-    return {**lines[0], "entries": lines[1:]}
+    """The whole log as one bundle object, as `carbon-ledger export --all` writes it, but
+    with the entries at their indexes in `entries` and only the last map head, after them."""
+    header, *lines = [json.loads(line) for line in export_lines(node)]
+    heads = [line for line in lines if "map" in line]
+    return {**header, "entries": [line for line in lines if "map" not in line] + heads[-1:]}
 
 
 def audit_log(node: Node) -> Report:

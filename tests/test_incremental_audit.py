@@ -59,7 +59,7 @@ def rewrite_line(path: Path, index: int, change) -> None:
     lines = path.read_text().splitlines()
     for number, line in enumerate(lines[1:], start=1):
         item = json.loads(line)
-        if item["index"] == index:
+        if item.get("index") == index:
             entry = change(json.loads(base64.b64decode(item["entry"])))
             item["entry"] = base64.b64encode(canonical_json(entry)).decode()
             lines[number] = json.dumps(item)
@@ -94,7 +94,8 @@ def test_workers_and_a_tiny_cache_give_the_same_report(node, city, tmp_path):
 
 def test_the_first_failure_in_log_order_wins_across_workers(node, city, tmp_path):
     bundle = export(node, tmp_path / "all.jsonl")
-    items = [json.loads(line) for line in bundle.read_text().splitlines()[1:]]
+    lines = bundle.read_text().splitlines()[1:]
+    items = [item for line in lines if "entry" in (item := json.loads(line))]
     behaviours = [
         item["index"]
         for item in items

@@ -161,10 +161,11 @@ def test_a_lying_server_is_caught(node, city):
 
     # a change that every rule accepts (the time of the last entry) leaves only the root to tell
     retimed = copy.deepcopy(honest)
-    entry = entry_of(entries[-1])
+    entry = entry_of(entries[-2])  # the last entry: its checkpoint's map head follows it
     entry["recorded_at"] = nudge(entry["recorded_at"])
-    retimed["entries"][-1] = with_entry(entries[-1], entry)
-    assert failure(node, retimed).check == "tree root"
+    retimed["entries"][-2] = with_entry(entries[-2], entry)
+    caught = failure(node, retimed)
+    assert caught.check == "tree root", caught
 
 
 def test_inconsistent_checkpoints_are_caught(node, city):

@@ -15,6 +15,7 @@ import msgspec
 from client.verifier.benchmarks import Benchmarks
 from client.verifier.bundle import Bundle
 from client.verifier.chains import DEFAULT_CACHE, Chain, ChainStore
+from client.verifier.current import check_current, check_map_head
 from client.verifier.failure import Failure
 from client.verifier.partition import REFERENCE_ACCOUNTS, WHOLE, Share, account_of
 from client.verifier.state import (
@@ -33,6 +34,8 @@ from client.verifier.state import (
     right_edge,
 )
 from client.verifier.statements import check_statement
+from crypto import statement as balance_statement
+from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
@@ -73,6 +76,8 @@ class Report:
     benchmark_hidden: int = 0  # other enterprises whose totals the caller may not recompute
     root_recomputed: bool = False
     tree_size: int = 0  # of the checkpoint everything was proven in
+    map_roots: int = 0  # signed account map roots recomputed from the export
+    current: dict[str, Any] | None = None  # the newest checkpoint a statement is current at
 
 
 MEASURED = ("EnergyReadingRecorded", "ProcessOutputRecorded")  # a period's emissions
@@ -126,6 +131,10 @@ class Audit:
         self.benchmarks: Benchmarks | None = None  # a whole-log audit rechecks every benchmark
         self.reference_entries: dict[str, list[bytes]] = {}  # an export's, for its state
         self.edge = CompactRange()
+        # every account's head, as the account map signed with each checkpoint holds them
+        # (recomputed by the first share of an export's audit)
+        self.account_map = AccountMap()
+        self.map_size = -1  # the tree size of the last map head verified
         self.resumed: str | None = None  # the checkpoint note a resumed audit starts from
         self.verified_note = ""
         self.position = -1  # the index of the entry being checked (-1: the checkpoints)
@@ -152,6 +161,7 @@ class Audit:
             except (ValueError, KeyError, TypeError) as error:  # a state that is not a state
                 raise StateError(f"a malformed state record: {error!r}") from None
         self.edge, self.resumed = edge, header.checkpoint
+        self.map_size = checkpoint.size
 
     def _restore(self, record: ChainRecord | ReferenceRecord | BenchmarkRecord) -> None:
         if isinstance(record, ChainRecord):
@@ -161,17 +171,26 @@ class Audit:
                 decode_state(record.account, record.state)  # refused now if it is no state
                 self.chains.add_encoded(record.account, record.seq, record.head, record.state)
                 self.tallied_accounts += 1
+            self._mapped(record.account, record.head)
         elif isinstance(record, ReferenceRecord):
             if record.account not in REFERENCE_ACCOUNTS:
                 raise StateError(f"{record.account} is not a reference account")
             seq, head, state = replay_reference(record.account, record.entries)
             self.chains.put(record.account, Chain(seq, head, state))
             self.reference_entries[record.account] = record.entries
+            self._mapped(record.account, head)
             self.tallied_accounts += self.share.tallies(record.account)
         elif self.benchmarks is not None:
             self.benchmarks.added = record.added
             self.benchmarks.reversed_at = record.reversed_at
             self.benchmarks.industries.update({k: set(v) for k, v in record.industries.items()})
+
+    def _mapped(self, account: str | None, head: str | bytes) -> None:
+        """Note an account's head in the account map, in the share that recomputes it."""
+        if self.share.number == 0 and account is not None:
+            self.account_map.set(
+                map_key(account), bytes.fromhex(head) if isinstance(head, str) else head
+            )
 
     def header(self, origin: str) -> bytes:
         """The state file's header frame, for the checkpoint this audit verified."""
@@ -204,6 +223,9 @@ class Audit:
             self.benchmarks = Benchmarks()
         last_index = -1
         for item in bundle.entries:
+            if tree is not None and "map" in item:
+                self._map_head(item["map"], bundle.origin, tree)
+                continue
             index = item.get("index")
             if not isinstance(index, int) or index <= last_index:
                 raise Failure(
@@ -221,6 +243,9 @@ class Audit:
                 self.progress(self.report.entries, bundle.declared_entries)
         if tree is not None:
             self._whole_tree(tree, checkpoint, bundle.declared_entries)
+            if self.share.number == 0 and checkpoint.size and self.map_size != checkpoint.size:
+                where = f"checkpoint of size {checkpoint.size}"
+                raise Failure("account map", where, "map", "its signed map head", None)
         elif self.prove_positions:
             self._all_proven()
         else:
@@ -233,10 +258,29 @@ class Audit:
                 self.chains,
                 self._state(REGISTRY_ACCOUNT),
             )
+        if bundle.map is not None:
+            self.report.current = check_current(
+                bundle.map, self.log_key, bundle.origin, checkpoint, bundle.consistency, self.chains
+            )
+        if bundle.statement is not None and self.report.statement is not None:
+            self._statement_current(bundle.statement, self.report.statement.get("account"))
         if bundle.grade is not None:
             self._grade(bundle, checkpoint)
         self.report.accounts = self.tallied_accounts
         return self.report
+
+    def _map_head(self, note: object, origin: str, tree: CompactRange) -> None:
+        if self.share.number == 0:
+            self.map_size = check_map_head(note, self.log_key, origin, tree, self.account_map)
+            self.report.map_roots += 1
+
+    def _statement_current(self, note: str, account: str | None) -> None:
+        """A balance statement must come with the map proof that its account's head is the
+        newest: what lets an exchange take the balance as current."""
+        if not note.startswith(balance_statement.HEADER + "\n"):
+            return
+        if self.report.current is None or account not in self.report.current["accounts"]:
+            raise Failure("current", "statement", "map", f"a map proof of {account}", None)
 
     def _checkpoints(self, bundle: Bundle) -> Checkpoint:
         if not bundle.checkpoints:
@@ -340,7 +384,9 @@ class Audit:
         self.report.entries += 1
         if tree is not None:
             tree.append(leaf)
-            if self.share.count > 1 and not self.share.replays(account_of(data)):
+            account = account_of(data)
+            self._mapped(account, leaf)
+            if self.share.count > 1 and not self.share.replays(account):
                 return  # another worker's share
         try:
             value = parse_canonical(data)

@@ -25,6 +25,7 @@ class Bundle:
     statement: str | None = None
     benchmark: dict[str, Any] | None = None
     grade: dict[str, Any] | None = None
+    map: dict[str, Any] | None = None  # a statement's map head and map proofs
 
 
 def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Bundle:
@@ -40,6 +41,7 @@ def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> B
             statement=header.get("statement"),
             benchmark=header.get("benchmark"),
             grade=header.get("grade"),
+            map=header.get("map"),
         )
     except (KeyError, TypeError) as error:
         raise BundleError(f"bundle header lacks {error}") from None

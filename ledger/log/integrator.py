@@ -12,6 +12,7 @@ from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
 from crypto.records import decode_entry
 from ledger.account import entry_event
 from ledger.follow import entries_after, follow
+from ledger.log.map_keeper import MapKeeper
 from ledger.log.overlay import PendingHashes
 from ledger.metrics import CHECKPOINT_TIME
 from ledger.storage.base import Fence, LeaseLost, LogBatch, LogLeaf, LogRecorder
@@ -36,6 +37,7 @@ class Integrator:
         self.signer = signer
         self.origin = origin
         self.fence = fence  # every commit checks it: a newer integrator's takes precedence
+        self.map = MapKeeper(log, signer)
         self.before_commit: Callable[[LogBatch], None] = lambda batch: None
         # Given (size, note) of each checkpoint committed, and of the newest one when run starts.
         self.on_checkpoint: Callable[[int, str], None] = lambda size, note: None
@@ -44,9 +46,10 @@ class Integrator:
         """The newest checkpoint as (size, note), signing the empty tree's if the log has none."""
         latest = self.log.latest_checkpoint()
         if latest is None:
-            tree = MerkleTree(PendingHashes(self.log, 0))
-            latest = (0, self._sign(0, tree.root()))
-            self.log.record(LogBatch((), 0, (), 0, latest[1]), None, self.fence)
+            checkpoint = Checkpoint(self.origin, 0, MerkleTree(PendingHashes(self.log, 0)).root())
+            latest = (0, self._sign(checkpoint))
+            batch = LogBatch((), 0, (), 0, latest[1], self.map.empty(checkpoint))
+            self._record(batch, None)
         return latest
 
     def pending(self) -> int:
@@ -69,18 +72,31 @@ class Integrator:
             for offset, notification in enumerate(notifications)
         ]
         tree.append_many(leaf.leaf_hash for leaf in leaves)
-        new_size = size + len(leaves)
-        batch = LogBatch(
-            leaves=leaves,
-            hashes_start=base,
-            hashes=pending.pending,
-            size=new_size,
-            checkpoint=self._sign(new_size, tree.root()),
-        )
-        self.before_commit(batch)
-        self.log.record(batch, Tracking(self.store.name, notifications[-1].id), self.fence)
+        checkpoint = Checkpoint(self.origin, size + len(leaves), tree.root())
+        try:
+            batch = LogBatch(
+                leaves=leaves,
+                hashes_start=base,
+                hashes=pending.pending,
+                size=checkpoint.size,
+                checkpoint=self._sign(checkpoint),
+                map=self.map.advance(leaves, checkpoint, self.fence),
+            )
+            self.before_commit(batch)
+        except BaseException:
+            self.map.forget()
+            raise
+        self._record(batch, Tracking(self.store.name, notifications[-1].id))
         self.on_checkpoint(batch.size, batch.checkpoint)
         return len(leaves)
+
+    def _record(self, batch: LogBatch, tracking: Tracking | None) -> None:
+        """Commit `batch`; the map's top held in memory is read again if that fails."""
+        try:
+            self.log.record(batch, tracking, self.fence)
+        except BaseException:
+            self.map.forget()
+            raise
 
     def run(
         self,
@@ -108,8 +124,8 @@ class Integrator:
         if not held():
             raise LeaseLost("the integrator lease was lost")
 
-    def _sign(self, size: int, root: bytes) -> str:
-        note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
+    def _sign(self, checkpoint: Checkpoint) -> str:
+        note = sign_checkpoint(checkpoint, self.signer)
         CHECKPOINT_TIME.set_to_current_time()
         return note
 

@@ -20,17 +20,20 @@ class LogReader:
         self.log = log
         self.witnesses = witnesses
 
-    def checkpoint(self, covering: int = 0) -> tuple[int, str]:
+    def checkpoint(
+        self, covering: int = 0, latest: tuple[int, str] | None = None
+    ) -> tuple[int, str]:
         """The checkpoint to serve, as (size, note): with witnesses configured, the newest
-        one they have all cosigned (among the recent ones of size >= `covering`), else the
-        newest. Witnesses cosign in the background, so the newest is often not yet cosigned.
+        one they have all cosigned (among the recent ones of size >= `covering`, and none
+        newer than `latest` if given), else the newest (or `latest`). Witnesses cosign in
+        the background, so the newest is often not yet cosigned.
         """
-        latest = self.log.latest_checkpoint()
+        latest = latest or self.log.latest_checkpoint()
         if latest is None:
             raise NotFound("the log has no checkpoint yet")
         if self.witnesses:
             for size, note in self.log.recent_checkpoints(covering, RECENT):
-                if _signature_lines(note) > self.witnesses:
+                if size <= latest[0] and _signature_lines(note) > self.witnesses:
                     return size, note
         return latest
 

@@ -45,6 +45,14 @@ from crypto.merkle import (
     stored_hash_count,
 )
 from ledger.documents import DocumentStore
+from ledger.storage.map_tables import (
+    BUCKET_TYPES,
+    MAP_TABLES,
+    MAP_TYPES,
+    UPSERT_BUCKETS,
+    UPSERT_MAP,
+    MapChange,
+)
 from ledger.storage.transcoder import entry_bytes, entry_head
 from ledger.tokens import TokenStore
 from ledger.webhooks import WebhookStore
@@ -137,6 +145,7 @@ class LogBatch:
     hashes: Sequence[bytes]
     size: int
     checkpoint: str
+    map: MapChange | None = None  # the account map's heads at `size`, and its signed root
 
 
 # An entry's bytes are stored once, as its event's state in the event store
@@ -161,6 +170,7 @@ LOG_TABLES = {
     "leases": (
         "CREATE TABLE IF NOT EXISTS {t} (purpose TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
     ),
+    **MAP_TABLES,
 }
 
 
@@ -291,6 +301,26 @@ class LogRecorder(TrackingRecorder):
             cursor.execute(self._sql(text, **tables), params)
             return rows_of(cursor)
 
+    def select(self, text: str, params: Sequence[Any] = (), **tables: str) -> list[Any]:
+        """Rows of one query on the log's tables (`{t}` naming the table `t`), in its own
+        transaction."""
+        return self._all(text, params, **tables)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Callable[..., list[Any]]]:
+        """A `select` whose queries all read one snapshot, however the integrator moves on."""
+        with self.transaction(commit=False) as cursor:
+            self._snapshot(cursor)
+
+            def select(text: str, params: Sequence[Any] = (), **tables: str) -> list[Any]:
+                cursor.execute(self._sql(text, **tables), params)
+                return rows_of(cursor)
+
+            yield select
+
+    def _snapshot(self, cursor: SQLCursor) -> None:
+        """Make the transaction's reads one snapshot (SQLite's read transactions are)."""
+
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         """Stored Merkle hashes at the given storage indexes, in that order."""
         if not indexes:
@@ -412,10 +442,30 @@ class LogRecorder(TrackingRecorder):
                 self._sql("UPDATE {t} SET note = ? WHERE size = ?", t="checkpoints"), [note, size]
             )
 
-    def _insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
-        """Insert rows whose columns have these PostgreSQL types."""
+    def _insert(
+        self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any], tail: str = ""
+    ) -> None:
+        """Insert rows whose columns have these PostgreSQL types (`tail`: an ON CONFLICT
+        clause)."""
         marks = ", ".join("?" * len(types))
-        cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks})", t=table), rows)
+        cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks}){tail}", t=table), rows)
+
+    def record_map(self, change: MapChange, size: int, fence: Fence | None) -> None:
+        """Commit a map change made outside an integration step (the map built for a log
+        that had none), if `fence` still holds."""
+        with self.transaction(commit=True) as cursor:
+            if fence is not None:
+                self._check_fence(cursor, fence)
+            self._record_map(cursor, size, change)
+
+    def _record_map(self, cursor: SQLCursor, size: int, change: MapChange) -> None:
+        if change.leaves:
+            self._insert(cursor, "map", MAP_TYPES, list(change.leaves), UPSERT_MAP)
+        if change.buckets:
+            self._insert(cursor, "map_buckets", BUCKET_TYPES, list(change.buckets), UPSERT_BUCKETS)
+        cursor.execute(
+            self._sql("INSERT INTO {t} VALUES (?, ?)", t="map_heads"), [size, change.head]
+        )
 
     def take_lease(self, purpose: str) -> Fence:
         """A new generation for `purpose`: from its commit on, older holders' commits fail.
@@ -475,6 +525,8 @@ class LogRecorder(TrackingRecorder):
                 self._sql("INSERT INTO {t} VALUES (?, ?)", t="checkpoints"),
                 [batch.size, batch.checkpoint],
             )
+            if batch.map is not None:
+                self._record_map(cursor, batch.size, batch.map)
             if tracking is not None:
                 self._insert_tracking(cursor, tracking)
 

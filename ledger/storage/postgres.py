@@ -202,13 +202,20 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
     def plain_table(self, name: str) -> str:
         return f'"{self.datastore.schema}"."{name}"'
 
-    def _insert(self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any]) -> None:
+    def _insert(
+        self, cursor: SQLCursor, table: str, types: Sequence[str], rows: list[Any], tail: str = ""
+    ) -> None:
         """All rows in one statement, one array per column (not a statement per row)."""
         if not rows:
             return
         casts = ", ".join(f"%b::{kind}[]" for kind in types)
         columns = [list(column) for column in zip(*rows, strict=True)]
-        cursor.execute(f"INSERT INTO {self.table(table)} SELECT * FROM unnest({casts})", columns)
+        cursor.execute(
+            f"INSERT INTO {self.table(table)} SELECT * FROM unnest({casts}){tail}", columns
+        )
+
+    def _snapshot(self, cursor: SQLCursor) -> None:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[psycopg.Cursor[DictRow]]:
         return self.datastore.transaction(commit=commit)

@@ -1,0 +1,102 @@
+"""The integrator's side of the account map: each step's new heads -> bucket hashes -> root
+-> a map head signed with the checkpoint, committed in the step's transaction.
+
+The map's top (2^16 bucket hashes and their ancestors, about 6 MB) stays in memory; a step
+reads only the buckets its entries touch. A log that has no map yet (one written before
+the map existed) gets it built once from its entries, before the next step.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from crypto.account_map import (
+    TOP_BITS,
+    AccountMap,
+    MapLeaf,
+    MapTop,
+    bucket_of,
+    map_key,
+    subtree_hash,
+)
+from crypto.checkpoint import Checkpoint, parse_checkpoint
+from crypto.keys import Signer
+from crypto.map_head import MapHead, sign_map_head
+from crypto.note import split_note
+from ledger.storage.base import Fence, LogLeaf, LogRecorder
+from ledger.storage.map_tables import MapChange, bucket_leaves, bucket_rows, map_head
+
+PAGE = 5000
+log = logging.getLogger("carbon_ledger.integrator")
+
+
+class MapKeeper:
+    def __init__(self, log: LogRecorder, signer: Signer) -> None:
+        self.log = log
+        self.signer = signer
+        self.top: MapTop | None = None  # None: to be read again before the next change
+
+    def forget(self) -> None:
+        """Drop the top held in memory (a commit failed: what it held may not have landed)."""
+        self.top = None
+
+    def empty(self, checkpoint: Checkpoint) -> MapChange:
+        """The change that gives the empty log's checkpoint its map head."""
+        self.top = MapTop()
+        return MapChange((), (), self._sign(checkpoint))
+
+    def advance(
+        self, leaves: Sequence[LogLeaf], checkpoint: Checkpoint, fence: Fence | None
+    ) -> MapChange:
+        """The map change for a step appending `leaves`, making `checkpoint`."""
+        top = self._top(checkpoint.size - len(leaves), fence)
+        heads = {map_key(leaf.account): leaf.leaf_hash for leaf in leaves}
+        touched: dict[int, dict[bytes, bytes]] = {}
+        for key, head in heads.items():
+            touched.setdefault(bucket_of(key), {})[key] = head
+        stored = bucket_leaves(self.log.select, touched)
+        buckets = []
+        for bucket, new in touched.items():
+            merged = sorted(MapLeaf(*item) for item in ({**dict(stored[bucket]), **new}).items())
+            hash_ = subtree_hash(merged, TOP_BITS)
+            top.set(bucket, hash_, len(merged))
+            buckets.append((bucket, hash_, min(len(merged), 2), checkpoint.size))
+        rows = [(bucket_of(key), key, head) for key, head in heads.items()]
+        return MapChange(rows, buckets, self._sign(checkpoint))
+
+    def _sign(self, checkpoint: Checkpoint) -> str:
+        assert self.top is not None
+        return sign_map_head(MapHead(self.top.root(), checkpoint), self.signer)
+
+    def _top(self, size: int, fence: Fence | None) -> MapTop:
+        """The map's top as of the log's `size`, read (or first built) if not held."""
+        if self.top is None:
+            if map_head(self.log.select, size) is None:
+                self._build(fence)
+            top = MapTop()
+            for bucket, hash_, count in bucket_rows(self.log.select):
+                top.set(bucket, hash_, count)
+            top.root()
+            self.top = top
+        return self.top
+
+    def _build(self, fence: Fence | None) -> None:
+        """Build and commit the map of a log written before it had one, from its entries, and
+        sign its head with the newest checkpoint."""
+        latest = self.log.latest_checkpoint()
+        assert latest is not None  # the integrator signs the empty tree's before any step
+        checkpoint = parse_checkpoint(split_note(latest[1])[0])
+        size = checkpoint.size
+        log.info("building the account map of %d entries", size)
+        account_map = AccountMap()
+        for start in range(0, size, PAGE):
+            for leaf in self.log.leaves(start, min(start + PAGE, size)):
+                account_map.set(map_key(leaf.account), leaf.leaf_hash)
+            log.info("account map: %d of %d entries", min(start + PAGE, size), size)
+        account_map.root()
+        self.top = account_map.top
+        rows, buckets = [], []
+        for bucket, heads in account_map.buckets.items():
+            rows.extend((bucket, key, head) for key, head in heads.items())
+            hash_, count = account_map.top.node(TOP_BITS, bucket)
+            buckets.append((bucket, hash_, count, size))
+        self.log.record_map(MapChange(rows, buckets, self._sign(checkpoint)), size, fence)
