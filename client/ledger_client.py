@@ -102,6 +102,7 @@ class StatementResult(VerifiedBundle):
     seq: int
     points: int
     co2e_g: int
+    current_as_of: int  # the tree size at which the account map shows this head is newest
 
 
 @dataclass(frozen=True)
@@ -304,11 +305,18 @@ class LedgerClient:
         return checkpoint
 
     def statement(self, account: str) -> StatementResult:
-        """The account's balance statement, verified offline with its whole history."""
+        """The account's balance statement, verified offline with its whole history, and
+        shown current by the account map as of a checkpoint no older than any seen before."""
+        seen = self._floor()
         bundle, report, checkpoint = self._bundle(f"/v1/accounts/{_quote(account)}/statement")
-        stated = report.statement
+        stated, current = report.statement, report.current
         if not stated or stated["account"] != account:
             raise VerificationError("statement", f"the bundle states no balance of {account}")
+        if current is None or current["size"] < seen:
+            as_of = current and current["size"]
+            raise VerificationError(
+                "current", f"the statement is current as of {as_of}, before {seen} seen already"
+            )
         return StatementResult(
             bundle,
             report,
@@ -317,6 +325,7 @@ class LedgerClient:
             seq=stated["seq"],
             points=stated["points"],
             co2e_g=stated["co2e_g"],
+            current_as_of=current["size"],
         )
 
     def grade_statement(self, account: str, period: str) -> GradeStatementResult:

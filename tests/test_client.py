@@ -426,6 +426,17 @@ def test_statements_are_verified_and_a_tampered_one_is_caught(node, server, bank
     )
     caught({"statement"}, swapped.statement, account)
 
+    # a server answering with the old statement after the account moved on: the map shows
+    # it current only as of a checkpoint older than one the client has already seen
+    assert statement.current_as_of == statement.checkpoint.size
+    old = statement.bundle
+    again = {**behaviour, "ref": "t2"}
+    client.submit(submission(bank, account, "GreenBehaviourRecorded", again), wait=True)
+    assert client.statement(account).current_as_of > statement.current_as_of
+    replayed = client_for(node, lying(server, path, lambda _: json.dumps(old).encode()), token=token)
+    replayed.latest_checkpoint()
+    caught({"current"}, replayed.statement, account)
+
     with pytest.raises(LedgerRefused) as refused:
         client_for(node, server).statement(account)
     assert refused.value.problem.status == 401

@@ -10,7 +10,7 @@ from crypto.records import signed_submission, signed_token_request
 from ledger.domain.grading import grade_submission
 from tests.files import run_cli
 from tests.http_support import bearer, ok, problem
-from tests.support import pid, register
+from tests.support import pid, register, settle
 from tests.test_industrial import A, B, load_quarter, register_enterprises
 
 
@@ -67,6 +67,7 @@ def test_grading_proposals_signed_by_a_grading_service(client, node):
     service = register(node, "grader.service", ["grader"])
     register_enterprises(client, node)
     load_quarter(client, meter, ("2026-07-01", "2026-09-30"), {A: (700, 1000), B: (900, 1000)})
+    settle(node)  # proposals read the log as integrated: both firms' readings in it
     problem(client.get("/v1/grading/proposals?kind=industrial&period=2026-Q3"), 401)
     banker = bearer(node, "bank:abc")
     url = "/v1/grading/proposals?kind=industrial&period=2026-Q3"

@@ -1,0 +1,207 @@
+"""The account map the integrator keeps (on both backends): a signed map head with every
+checkpoint whose root is the map of every account's newest entry, proofs served from one
+snapshot, the map built for a log that had none, a failed commit leaving no trace; and what
+the verifier makes of it: every signed root of an export recomputed, a stale statement caught.
+"""
+
+import copy
+import json
+
+import pytest
+
+from client.verifier.audit import Audit
+from client.verifier.bundle import bundle_from_object
+from client.verifier.failure import Failure
+from crypto.account_map import AccountMap, MapProof, map_key, verify_map_proof
+from crypto.checkpoint import parse_checkpoint
+from crypto.keys import Signer, generate_signer
+from crypto.map_head import MapHead, open_map_head, sign_map_head
+from crypto.note import split_note
+from ledger.bundles import export_lines, statement_bundle
+from ledger.node import Node
+from ledger.storage.map_tables import map_head
+from tests.support import export_object, integrate_all, load_city, signed
+from tools.demo import demo_signer
+
+DAY = "2026-11-20"
+SEED = 11
+
+
+@pytest.fixture
+def city(node):
+    return load_city(node, seed=SEED, banks=2, persons=12, enterprises=3, farms=2)
+
+
+def rebuilt_root(node: Node, size: int) -> bytes:
+    """The map recomputed apart from the integrator: every entry's account and leaf hash."""
+    account_map = AccountMap()
+    for leaf in node.log.leaves(0, size):
+        account_map.set(map_key(leaf.account), leaf.leaf_hash)
+    return account_map.root()
+
+
+def signed_head(node: Node, size: int) -> MapHead:
+    note = map_head(node.log.select, size)
+    assert note is not None, f"no map head at size {size}"
+    return open_map_head(note, node.ledger_key.verifier, node.origin)
+
+
+def personal_account(city) -> str:
+    return next(op.account for op in city.operations if op.account.startswith("per:"))
+
+
+def bank_key(city, account: str) -> Signer:
+    opened = next(
+        op for op in city.operations if (op.account, op.type) == (account, "AccountOpened")
+    )
+    return demo_signer(SEED, opened.signer)
+
+
+def behaviour(node: Node, city, account: str, ref: str) -> None:
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": ref}
+    node.ledger.submit(signed(bank_key(city, account), account, "GreenBehaviourRecorded", data))
+    integrate_all(node)
+
+
+def test_every_checkpoint_has_a_map_head_over_every_account(node, city):
+    checkpoints = node.log.select("SELECT size, note FROM {t} ORDER BY size", t="checkpoints")
+    heads = node.log.select("SELECT size FROM {t} ORDER BY size", t="map_heads")
+    assert [size for size, _ in checkpoints] == [size for (size,) in heads]
+    for size, note in checkpoints[-3:]:
+        head = signed_head(node, size)
+        assert head.checkpoint == parse_checkpoint(split_note(note)[0])
+        assert head.root == rebuilt_root(node, size)
+
+
+def test_map_proofs_show_each_head_and_an_absent_account(node, city):
+    account = personal_account(city)
+    absent = "per:nobank:" + "a" * 52
+    snapshot = node.map_reader.prove([account, absent])
+    head = open_map_head(snapshot.head, node.ledger_key.verifier, node.origin)
+    assert head.checkpoint.size == snapshot.size == node.reader.size()
+    newest = node.log.account_leaves(account, -1)[-1].leaf_hash
+    assert verify_map_proof(head.root, map_key(account), snapshot.proofs[account]) == newest
+    assert verify_map_proof(head.root, map_key(absent), snapshot.proofs[absent]) is None
+    behaviour(node, city, account, "later")  # the process's copy of the top catches up
+    again = node.map_reader.prove([account])
+    moved = open_map_head(again.head, node.ledger_key.verifier, node.origin)
+    newer = node.log.account_leaves(account, -1)[-1].leaf_hash
+    assert verify_map_proof(moved.root, map_key(account), again.proofs[account]) == newer != newest
+
+
+def test_a_log_without_a_map_gets_one_built(node, city):
+    for table in ("map", "map_buckets", "map_heads"):  # as a log written before the map
+        with node.log.transaction(commit=True) as cursor:
+            cursor.execute(f"DELETE FROM {node.log.table(table)}")
+    size = node.reader.size()
+    behaviour(node, city, personal_account(city), "after-upgrade")
+    assert signed_head(node, size).root == rebuilt_root(node, size)  # built at the old size
+    assert signed_head(node, size + 1).root == rebuilt_root(node, size + 1)
+
+
+def test_a_failed_commit_leaves_the_map_as_it_was(node, city):
+    account = personal_account(city)
+    integrator = node.integrator()
+    integrator.ensure_checkpoint()
+
+    def fail(batch):
+        raise OSError("the disk went away")
+
+    integrator.before_commit = fail
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "lost-commit"}
+    node.ledger.submit(signed(bank_key(city, account), account, "GreenBehaviourRecorded", data))
+    with pytest.raises(OSError):
+        integrator.step()
+    integrator.before_commit = lambda batch: None
+    assert integrator.step() == 1
+    size = node.reader.size()
+    assert signed_head(node, size).root == rebuilt_root(node, size)
+
+
+def verify(node: Node, bundle: dict) -> Audit:
+    audit = Audit(node.ledger_key.verifier)
+    audit.run(bundle_from_object(bundle))
+    return audit
+
+
+def failure(node: Node, bundle: dict) -> Failure:
+    with pytest.raises(Failure) as caught:
+        verify(node, bundle)
+    return caught.value
+
+
+def test_a_statement_proves_it_is_current_and_a_stale_one_is_caught(node, city):
+    account = personal_account(city)
+    old = statement_bundle(node, account)
+    report = verify(node, old).report
+    assert report.current == {"size": node.reader.size(), "accounts": [account]}
+
+    behaviour(node, city, account, "spent-since")  # the account moves on
+    new = statement_bundle(node, account)
+    assert verify(node, new).report.current["size"] == node.reader.size()
+
+    # the old statement shown with the newest map proof (what an exchange fetches to check
+    # that a balance is current): the map holds a newer head, so the statement is stale
+    first, second = verify(node, old).report.tree_size, node.reader.size()
+    stale = copy.deepcopy(old)
+    stale["map"] = new["map"]
+    hashes = [h.hex() for h in node.reader.consistency(first, second)]
+    stale["consistency"] = [{"first": first, "second": second, "hashes": hashes}]
+    caught = failure(node, stale)
+    assert (caught.check, caught.field) == ("current", "head")
+
+
+def test_map_proofs_in_a_statement_are_checked(node, city):
+    account = personal_account(city)
+    honest = statement_bundle(node, account)
+    missing = {k: v for k, v in honest.items() if k != "map"}
+    assert (failure(node, missing).check, failure(node, missing).field) == ("current", "map")
+
+    flipped = copy.deepcopy(honest)
+    sibling = flipped["map"]["proofs"][account]["siblings"][0]
+    flipped["map"]["proofs"][account]["siblings"][0] = (
+        "1" if sibling[0] == "0" else "0"
+    ) + sibling[1:]
+    assert failure(node, flipped).check == "map proof"
+
+    another = copy.deepcopy(honest)
+    head = open_map_head(honest["map"]["head"], node.ledger_key.verifier, node.origin)
+    another["map"]["head"] = sign_map_head(head, generate_signer(node.ledger_key.name))
+    assert failure(node, another).check == "map head"
+
+    elsewhere = copy.deepcopy(honest)  # a proof for another account does not stand for this one
+    other = next(
+        op.account
+        for op in city.operations
+        if op.account.startswith("per:") and op.account != account
+    )
+    elsewhere["map"]["proofs"] = {account: node.map_reader.prove([other]).proofs[other].to_json()}
+    assert failure(node, elsewhere).check in {"map proof", "current"}
+
+
+def test_an_export_s_every_map_root_is_recomputed(node, city):
+    exported = [json.loads(line) for line in export_lines(node)]
+    heads = [line for line in exported if "map" in line]
+    report = verify(node, {**exported[0], "entries": exported[1:]}).report
+    assert report.map_roots == len(heads) > 1
+
+    # the ledger signing a map root that is not the map of the log (an account's head
+    # left at an older entry): caught at that map head
+    lying = copy.deepcopy(exported)
+    number = next(i for i, line in enumerate(lying) if "map" in line and i > len(lying) // 2)
+    head = open_map_head(lying[number]["map"], node.ledger_key.verifier, node.origin)
+    lying[number]["map"] = sign_map_head(MapHead(bytes(32), head.checkpoint), node.ledger_key)
+    caught = failure(node, {**lying[0], "entries": lying[1:]})
+    assert (caught.check, caught.field) == ("account map", "root")
+
+    dropped = [line for line in exported if line is not heads[-1]]  # the last one left out
+    caught = failure(node, {**dropped[0], "entries": dropped[1:]})
+    assert (caught.check, caught.field) == ("account map", "map")
+
+
+def test_map_proof_json_round_trips_through_a_bundle(node, city):
+    account = personal_account(city)
+    proof = node.map_reader.prove([account]).proofs[account]
+    assert isinstance(proof, MapProof)
+    assert json.loads(json.dumps(proof.to_json())) == proof.to_json()
+    assert export_object(node)["entries"][-1].keys() == {"map"}
