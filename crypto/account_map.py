@@ -192,7 +192,7 @@ BucketLeaves = Callable[[int], Sequence[MapLeaf]]  # a bucket's accounts, sorted
 def prove(top: MapTop, key: bytes, leaves_of: BucketLeaves) -> MapProof:
     """The proof for `key` in the map whose top is `top` (its root current) and whose
     buckets `leaves_of` gives."""
-    bucket, siblings = bucket_of(key), []
+    bucket, siblings = bucket_of(key), list[bytes]()
     for depth in range(TOP_BITS):
         index = bucket >> (TOP_BITS - depth)
         _, count = top.node(depth, index)

@@ -426,15 +426,22 @@ def test_statements_are_verified_and_a_tampered_one_is_caught(node, server, bank
     )
     caught({"statement"}, swapped.statement, account)
 
-    # a server answering with the old statement after the account moved on: the map shows
-    # it current only as of a checkpoint older than one the client has already seen
+    # after the account moved on, the old statement with the map proof of now: the map
+    # holds a newer head, so the statement is stale (a client that saw a newer checkpoint
+    # would also refuse the old one's as a rollback)
     assert statement.current_as_of == statement.checkpoint.size
     old = statement.bundle
     again = {**behaviour, "ref": "t2"}
     client.submit(submission(bank, account, "GreenBehaviourRecorded", again), wait=True)
-    assert client.statement(account).current_as_of > statement.current_as_of
-    replayed = client_for(node, lying(server, path, lambda _: json.dumps(old).encode()), token=token)
-    replayed.latest_checkpoint()
+    first, second = statement.checkpoint.size, client.statement(account).current_as_of
+    assert second > first
+    hashes = [h.hex() for h in node.reader.consistency(first, second)]
+    consistency = [{"first": first, "second": second, "hashes": hashes}]
+
+    def stale(bundle):
+        return {**old, "map": bundle["map"], "consistency": consistency}
+
+    replayed = client_for(node, lying(server, path, json_edit(stale)), token=token)
     caught({"current"}, replayed.statement, account)
 
     with pytest.raises(LedgerRefused) as refused:

@@ -94,7 +94,8 @@ class MapKeeper:
             log.info("account map: %d of %d entries", min(start + PAGE, size), size)
         account_map.root()
         self.top = account_map.top
-        rows, buckets = [], []
+        rows: list[tuple[int, bytes, bytes]] = []
+        buckets: list[tuple[int, bytes, int, int]] = []
         for bucket, heads in account_map.buckets.items():
             rows.extend((bucket, key, head) for key, head in heads.items())
             hash_, count = account_map.top.node(TOP_BITS, bucket)
