@@ -8,7 +8,8 @@ map head on a line `{"map": NOTE}` after its last entry) and, for a statement,
 `statement` (a ledger-signed note: a balance statement, a period statement or a person
 summary, each recomputed by the verifier from the chains the bundle holds). A balance
 statement also carries `map`: the newest checkpoint's signed map head and the account's
-map proof (`proofs` by account), showing its head is still the newest. An export
+map proof (`proofs` by account), showing its head is still the newest; a person summary
+with its history, the proof of every account the person could have. An export
 omits inclusion proofs: it holds every entry, so the verifier recomputes the root itself.
 A statement proves only the head of each chain it holds: `prev` links make the head commit
 to the whole history.
@@ -32,6 +33,7 @@ from ledger.domain.balances import balance, period_figures
 from ledger.domain.personal import period_reduction, person_accounts
 from ledger.errors import Invalid, NotFound
 from ledger.history import chain, state_before
+from ledger.log.map_reader import MapSnapshot
 from ledger.node import Node
 from ledger.storage.base import LogLeaf
 from ledger.storage.map_tables import map_heads
@@ -78,6 +80,28 @@ def _header(node: Node, checkpoint: tuple[int, str] | None = None) -> tuple[int,
     }
 
 
+def _with_map(node: Node, bundle: dict[str, Any], size: int, current: MapSnapshot) -> None:
+    """Add the account map's head and proofs to a bundle made at `size`, with the proof that
+    the map head's checkpoint extends that one if it is newer."""
+    if size < current.size:
+        hashes = node.reader.consistency(size, current.size)
+        bundle["consistency"] = [
+            {"first": size, "second": current.size, "hashes": [h.hex() for h in hashes]}
+        ]
+    proofs = {account: proof.to_json() for account, proof in current.proofs.items()}
+    bundle["map"] = {"head": current.head, "proofs": proofs}
+
+
+def _covering(node: Node, last_index: int, current: MapSnapshot) -> tuple[int, dict[str, Any]]:
+    """The header of a bundle whose chains end at or before `last_index` and whose map
+    proofs are `current`'s: at the newest checkpoint witnesses cosigned that holds those
+    entries and is no newer than the map's (the map's own, if none)."""
+    newest = (current.size, current.checkpoint)
+    size, bundle = _header(node, node.reader.checkpoint(last_index + 1, newest))
+    _with_map(node, bundle, size, current)
+    return size, bundle
+
+
 def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     """The account's history and a ledger-signed statement of its balance at a checkpoint,
     with the account map's proof that its head is the newest as of the newest checkpoint
@@ -87,14 +111,7 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     leaves = chain(node.log, account, current.size)
     if not leaves:
         raise NotFound(f"{account} has no entries in the log yet", "account")
-    newest = (current.size, current.checkpoint)
-    size, bundle = _header(node, node.reader.checkpoint(leaves[-1].index + 1, newest))
-    if size < current.size:
-        hashes = node.reader.consistency(size, current.size)
-        bundle["consistency"] = [
-            {"first": size, "second": current.size, "hashes": [h.hex() for h in hashes]}
-        ]
-    bundle["map"] = {"head": current.head, "proofs": {account: current.proofs[account].to_json()}}
+    size, bundle = _covering(node, leaves[-1].index, current)
     chains = _history(node, size, [account])
     head_bytes = base64.b64decode(chains[account][-1]["entry"])
     head = decode_entry(head_bytes)
@@ -193,28 +210,34 @@ def person_summary(
 ) -> dict[str, Any]:
     """A ledger-signed summary of what person `pid` reduced in `period` at every bank and
     platform, as of the current checkpoint (each account's head pins what was summed); with
-    `history`, as a bundle holding every summed account's chain. For one `bank`: the same
-    sums, but only that bank's accounts listed (no other bank's name or account id)."""
-    size, bundle = _header(node)
-    note = bundle["checkpoints"][0]
-    registry = node.ledger.registry()
-    heads, co2e_g, points = [], 0, 0
-    for account in person_accounts(f"per::{pid}", registry):
+    `history`, as a bundle holding every summed account's chain and the account map's proof
+    for every account the person could have, so that none is left out unseen. For one
+    `bank`: the same sums, but only that bank's accounts listed (no other bank's name or
+    account id)."""
+    possible = person_accounts(f"per::{pid}", node.ledger.registry())
+    current = node.map_reader.prove(possible) if history else None
+    size, note = node.reader.checkpoint() if current is None else (current.size, current.checkpoint)
+    heads, co2e_g, points, last_index = [], 0, 0, 0
+    for account in possible:
         state, leaves = state_before(node.log, account, size)
         if not leaves:
             continue
         reduced, earned = period_reduction(state, period)
         co2e_g, points = co2e_g + reduced, points + earned
         heads.append(Head(account, leaves[-1].seq, leaves[-1].leaf_hash.hex()))
+        last_index = max(last_index, leaves[-1].index)
     if not heads:
         raise NotFound("no such person", "pid")
-    checkpoint = parse_checkpoint(split_note(note)[0])
     if bank is not None:
         heads = [head for head in heads if head.account.split(":")[1] == bank]
     scope = "" if bank is None else f"bank:{bank}"
+    if current is not None:
+        size, bundle = _covering(node, last_index, current)
+        note = bundle["checkpoints"][0]
+    checkpoint = parse_checkpoint(split_note(note)[0])
     summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint, scope)
     signed = sign_note(summary.body(), node.ledger_key)
-    if history:
+    if current is not None:
         summed = [head.account for head in heads]
         return _with_history(bundle | {"statement": signed}, _history(node, size, summed))
     return {"summary": signed, "checkpoint": note}

@@ -503,3 +503,14 @@ def test_period_statements_and_person_summaries_are_recomputed_offline(node, cit
 
     caught = failure(node, resign(node, summary, drop_one))
     assert (caught.check, caught.field) == ("person summary", "accounts")
+
+    # the account left out and its chain kept out of the bundle too: the account map's
+    # proof shows the account holds entries the summary did not sum
+    hidden = resign(node, summary, drop_one)
+    hidden["entries"] = [e for e in hidden["entries"] if entry_of(e)["account"] != person]
+    caught = failure(node, hidden)
+    assert (caught.check, caught.field) == ("current", "head")
+    unproven = copy.deepcopy(summary)  # every account the person could have is proven
+    del unproven["map"]["proofs"][person]
+    caught = failure(node, unproven)
+    assert (caught.check, caught.field) == ("person summary", "map")

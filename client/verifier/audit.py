@@ -34,6 +34,7 @@ from client.verifier.state import (
     right_edge,
 )
 from client.verifier.statements import check_statement
+from crypto import person_summary
 from crypto import statement as balance_statement
 from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
@@ -263,7 +264,7 @@ class Audit:
                 bundle.map, self.log_key, bundle.origin, checkpoint, bundle.consistency, self.chains
             )
         if bundle.statement is not None and self.report.statement is not None:
-            self._statement_current(bundle.statement, self.report.statement.get("account"))
+            self._statement_current(bundle.statement, self.report.statement)
         if bundle.grade is not None:
             self._grade(bundle, checkpoint)
         self.report.accounts = self.tallied_accounts
@@ -274,13 +275,22 @@ class Audit:
             self.map_size = check_map_head(note, self.log_key, origin, tree, self.account_map)
             self.report.map_roots += 1
 
-    def _statement_current(self, note: str, account: str | None) -> None:
+    def _statement_current(self, note: str, stated: dict[str, Any]) -> None:
         """A balance statement must come with the map proof that its account's head is the
-        newest: what lets an exchange take the balance as current."""
-        if not note.startswith(balance_statement.HEADER + "\n"):
+        newest (what lets an exchange take the balance as current); a person summary, with
+        the map proof of every account the person could have (present ones must have been
+        summed, which the summary's check saw to: so none was left out)."""
+        if note.startswith(balance_statement.HEADER + "\n"):
+            needed, check = [stated["account"]], "current"
+        elif note.startswith(person_summary.HEADER + "\n"):
+            registry = self._state(REGISTRY_ACCOUNT)
+            needed, check = person_accounts(f"per::{stated['pid']}", registry), "person summary"
+        else:
             return
-        if self.report.current is None or account not in self.report.current["accounts"]:
-            raise Failure("current", "statement", "map", f"a map proof of {account}", None)
+        proven = set(self.report.current["accounts"]) if self.report.current else set()
+        missing = [account for account in needed if account not in proven]
+        if missing:
+            raise Failure(check, "statement", "map", "a map proof of each account", missing)
 
     def _checkpoints(self, bundle: Bundle) -> Checkpoint:
         if not bundle.checkpoints:

@@ -93,7 +93,7 @@ def _person(
     text: str, checkpoint: Checkpoint, chains: Chains, registry: KeyRegistry
 ) -> dict[str, Any]:
     """Every summed account's head, the sums, and no account of the person that the bundle
-    shows left out (accounts it does not show rest on the ledger's word)."""
+    shows left out (the account map's proofs show the rest absent: Audit._statement_current)."""
     stated = person_summary.parse_person_summary(text)
     _same_checkpoint(stated.checkpoint, checkpoint)
     if stated.scope:  # one bank's view: it lists only that bank's heads, so it cannot be summed
