@@ -21,6 +21,7 @@ from ledger.grader import Grader, Grading, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
+from ledger.log.map_keeper import MapKeeper
 from ledger.log.map_reader import MapReader
 from ledger.log.reader import LogReader
 from ledger.log.witnessing import Witnessing
@@ -63,6 +64,11 @@ class Node:
         return self.settings.data_dir
 
     @functools.cached_property
+    def map_keeper(self) -> MapKeeper:
+        """The account map's top as this process's integrators last left it."""
+        return MapKeeper(self.log, self.ledger_key)
+
+    @functools.cached_property
     def map_reader(self) -> MapReader:
         """Account map proofs, from this process's copy of the map's top."""
         return MapReader(self.log)
@@ -92,7 +98,9 @@ class Node:
         It takes a new generation of the integrator lease: from then on only it commits
         (call it while holding the lease)."""
         fence = self.log.take_lease("integrator")
-        integrator = Integrator(self.store, self.log, self.ledger_key, self.origin, fence)
+        integrator = Integrator(
+            self.store, self.log, self.ledger_key, self.origin, fence, self.map_keeper
+        )
         if self.witnessing is not None:
             integrator.on_checkpoint = self.witnessing.submit
         return integrator

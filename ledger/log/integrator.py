@@ -30,14 +30,20 @@ class Integrator:
     """Gives each new entry the next dense index and signs a checkpoint, exactly once per entry."""
 
     def __init__(
-        self, store: LedgerStore, log: LogRecorder, signer: Signer, origin: str, fence: Fence
+        self,
+        store: LedgerStore,
+        log: LogRecorder,
+        signer: Signer,
+        origin: str,
+        fence: Fence,
+        map_keeper: MapKeeper | None = None,
     ) -> None:
         self.store = store
         self.log = log
         self.signer = signer
         self.origin = origin
         self.fence = fence  # every commit checks it: a newer integrator's takes precedence
-        self.map = MapKeeper(log, signer)
+        self.map = map_keeper or MapKeeper(log, signer)
         self.before_commit: Callable[[LogBatch], None] = lambda batch: None
         # Given (size, note) of each checkpoint committed, and of the newest one when run starts.
         self.on_checkpoint: Callable[[int, str], None] = lambda size, note: None

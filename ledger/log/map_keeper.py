@@ -20,7 +20,7 @@ from crypto.account_map import (
 )
 from crypto.checkpoint import Checkpoint, parse_checkpoint
 from crypto.keys import Signer
-from crypto.map_head import MapHead, sign_map_head
+from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.storage.base import Fence, LogLeaf, LogRecorder
 from ledger.storage.map_tables import MapChange, bucket_leaves, bucket_rows, map_head
@@ -30,10 +30,14 @@ log = logging.getLogger("carbon_ledger.integrator")
 
 
 class MapKeeper:
+    """Kept by a node across its integrators: the top it holds is used again while the log
+    is still at the size it was held for and the signed root there is its root."""
+
     def __init__(self, log: LogRecorder, signer: Signer) -> None:
         self.log = log
         self.signer = signer
         self.top: MapTop | None = None  # None: to be read again before the next change
+        self.size = -1  # the tree size the top is the map of
 
     def forget(self) -> None:
         """Drop the top held in memory (a commit failed: what it held may not have landed)."""
@@ -41,7 +45,7 @@ class MapKeeper:
 
     def empty(self, checkpoint: Checkpoint) -> MapChange:
         """The change that gives the empty log's checkpoint its map head."""
-        self.top = MapTop()
+        self.top, self.size = MapTop(), 0
         return MapChange((), (), self._sign(checkpoint))
 
     def advance(
@@ -61,6 +65,7 @@ class MapKeeper:
             top.set(bucket, hash_, len(merged))
             buckets.append((bucket, hash_, min(len(merged), 2), checkpoint.size))
         rows = [(bucket_of(key), key, head) for key, head in heads.items()]
+        self.size = checkpoint.size
         return MapChange(rows, buckets, self._sign(checkpoint))
 
     def _sign(self, checkpoint: Checkpoint) -> str:
@@ -69,15 +74,25 @@ class MapKeeper:
 
     def _top(self, size: int, fence: Fence | None) -> MapTop:
         """The map's top as of the log's `size`, read (or first built) if not held."""
-        if self.top is None:
-            if map_head(self.log.select, size) is None:
-                self._build(fence)
-            top = MapTop()
-            for bucket, hash_, count in bucket_rows(self.log.select):
-                top.set(bucket, hash_, count)
-            top.root()
-            self.top = top
-        return self.top
+        head = map_head(self.log.select, size)
+        if (
+            self.top is not None
+            and self.size == size
+            and self._signed_root(head) == self.top.root()
+        ):
+            return self.top
+        if head is None:
+            self._build(fence)
+        top = MapTop()
+        for bucket, hash_, count in bucket_rows(self.log.select):
+            top.set(bucket, hash_, count)
+        top.root()
+        self.top, self.size = top, size
+        return top
+
+    @staticmethod
+    def _signed_root(head: str | None) -> bytes | None:
+        return None if head is None else parse_map_head(split_note(head)[0]).root
 
     def _build(self, fence: Fence | None) -> None:
         """Build and commit the map of a log written before it had one, from its entries, and
@@ -93,7 +108,7 @@ class MapKeeper:
                 account_map.set(map_key(leaf.account), leaf.leaf_hash)
             log.info("account map: %d of %d entries", min(start + PAGE, size), size)
         account_map.root()
-        self.top = account_map.top
+        self.top, self.size = account_map.top, size
         rows: list[tuple[int, bytes, bytes]] = []
         buckets: list[tuple[int, bytes, int, int]] = []
         for bucket, heads in account_map.buckets.items():
