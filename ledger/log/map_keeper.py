@@ -57,7 +57,7 @@ class MapKeeper:
         touched: dict[int, dict[bytes, bytes]] = {}
         for key, head in heads.items():
             touched.setdefault(bucket_of(key), {})[key] = head
-        stored = bucket_leaves(self.log.select, touched)
+        stored = bucket_leaves(self.log.select, touched, self.log.bucket_query)
         buckets = []
         for bucket, new in touched.items():
             merged = sorted(MapLeaf(*item) for item in ({**dict(stored[bucket]), **new}).items())

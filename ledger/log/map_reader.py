@@ -48,7 +48,8 @@ class MapReader:
                 if self._refresh(select, size) != root:
                     raise Unavailable("the account map does not match its signed root")
             keys = {account: map_key(account) for account in accounts}
-            cache = bucket_leaves(select, {bucket_of(key) for key in keys.values()})
+            buckets = {bucket_of(key) for key in keys.values()}
+            cache = bucket_leaves(select, buckets, self.log.bucket_query)
 
             def leaves_of(bucket: int) -> list[MapLeaf]:
                 if bucket not in cache:

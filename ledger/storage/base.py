@@ -51,7 +51,9 @@ from ledger.storage.map_tables import (
     MAP_TYPES,
     UPSERT_BUCKETS,
     UPSERT_MAP,
+    BucketQuery,
     MapChange,
+    in_list,
 )
 from ledger.storage.transcoder import entry_bytes, entry_head
 from ledger.tokens import TokenStore
@@ -251,6 +253,7 @@ class LogRecorder(TrackingRecorder):
     transactions and may insert rows its own way."""
 
     placeholder = "?"
+    bucket_query: BucketQuery = staticmethod(in_list)  # how to read many map buckets' rows
 
     if TYPE_CHECKING:  # the backend's eventsourcing tracking recorder, after this in the MRO
 

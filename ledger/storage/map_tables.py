@@ -52,19 +52,38 @@ def bucket_rows(select: Select, after: int = -1) -> list[tuple[int, bytes, int]]
     return [(bucket, bytes(hash_), count) for bucket, hash_, count in rows]
 
 
-def bucket_leaves(select: Select, buckets: Iterable[int]) -> dict[int, list[MapLeaf]]:
+BucketQuery = Callable[[list[int]], tuple[str, list[Any]]]  # buckets -> (query, params)
+
+
+def in_list(buckets: list[int]) -> tuple[str, list[Any]]:
+    """The buckets' rows by an IN list on the primary key (SQLite probes the key for each)."""
+    marks = ", ".join("?" * len(buckets))
+    query = f"SELECT bucket, key, head FROM {{t}} WHERE bucket IN ({marks}) ORDER BY bucket, key"
+    return query, buckets
+
+
+def probe_each(buckets: list[int]) -> tuple[str, list[Any]]:
+    """The buckets' rows by one index probe per bucket: PostgreSQL's planner scans the whole
+    table for a long IN list or a join (a cost that grows with the accounts: 50-80 ms a step
+    at 180,000 accounts, against 14 ms this way); OFFSET 0 keeps it from flattening the
+    subquery into such a join."""
+    query = (
+        "SELECT b.bucket, m.key, m.head FROM unnest(?::integer[]) AS b(bucket)"
+        " CROSS JOIN LATERAL (SELECT key, head FROM {t} WHERE bucket = b.bucket OFFSET 0) AS m"
+        " ORDER BY b.bucket, m.key"
+    )
+    return query, [buckets]
+
+
+def bucket_leaves(
+    select: Select, buckets: Iterable[int], query: BucketQuery = in_list
+) -> dict[int, list[MapLeaf]]:
     """The accounts of each of `buckets`, sorted by key."""
     wanted = sorted(set(buckets))
     found: dict[int, list[MapLeaf]] = {bucket: [] for bucket in wanted}
     for start in range(0, len(wanted), IN_LIST):
-        chunk = wanted[start : start + IN_LIST]
-        marks = ", ".join("?" * len(chunk))
-        rows = select(
-            f"SELECT bucket, key, head FROM {{t}} WHERE bucket IN ({marks}) ORDER BY bucket, key",
-            chunk,
-            t="map",
-        )
-        for bucket, key, head in rows:
+        text, params = query(wanted[start : start + IN_LIST])
+        for bucket, key, head in select(text, params, t="map"):
             found[bucket].append(MapLeaf(bytes(key), bytes(head)))
     return found
 

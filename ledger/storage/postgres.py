@@ -39,6 +39,7 @@ from ledger.storage.base import (
     found_claim,
     moved,
 )
+from ledger.storage.map_tables import probe_each
 from ledger.tokens import (
     TokenRecord,
     TokenStore,
@@ -178,6 +179,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
 class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
     placeholder = "%s"
+    bucket_query = staticmethod(probe_each)
     event_position = "notification_id"
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
