@@ -134,6 +134,7 @@ def verify(args: argparse.Namespace) -> int:
             f"{report.consistency_proofs} consistency proofs, {report.checkpoints} checkpoints"
             + (", root recomputed from every entry" if report.root_recomputed else "")
             + (f", {report.cosignatures} cosignatures" if report.cosignatures else "")
+            + (f", {report.map_roots} account map roots recomputed" if report.map_roots else "")
         )
         if export:
             print(
@@ -149,6 +150,13 @@ def verify(args: argparse.Namespace) -> int:
             )
         if report.statement:
             print(f"statement: {report.statement}")
+        if report.current:
+            accounts = report.current["accounts"]
+            print(
+                f"current: as of tree size {report.current['size']} the account map proves the"
+                f" newest entry (or none) of {len(accounts)} accounts: {', '.join(accounts[:3])}"
+                + (" ..." if len(accounts) > 3 else "")
+            )
         if args.state:
             print(
                 f"state: {args.state} at {report.tree_size} entries (next time: `export --all"
