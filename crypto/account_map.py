@@ -61,26 +61,17 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def subtree_hash(leaves: Sequence[MapLeaf], depth: int) -> bytes:
+def subtree_hash(leaves: Sequence[MapLeaf] | Sequence[tuple[bytes, bytes]], depth: int) -> bytes:
     """The hash of the subtree at `depth` holding `leaves` (sorted by key, one path so far)."""
     if not leaves:
         return EMPTY
     if len(leaves) == 1:
         return leaf_hash(*leaves[0])
-    split = next((i for i, leaf in enumerate(leaves) if bit(leaf.key, depth)), len(leaves))
+    byte, shift = depth >> 3, 7 - (depth & 7)
+    split = next((i for i, leaf in enumerate(leaves) if (leaf[0][byte] >> shift) & 1), len(leaves))
     return node_hash(
         subtree_hash(leaves[:split], depth + 1), subtree_hash(leaves[split:], depth + 1)
     )
-
-
-def _combine(left: tuple[bytes, int], right: tuple[bytes, int]) -> tuple[bytes, int]:
-    """(hash, accounts capped at 2) of a node from its children's."""
-    count = min(left[1] + right[1], 2)
-    if count == 0:
-        return EMPTY, 0
-    if count == 1:  # the one account's leaf hash moves up: a shortcut leaf
-        return (left if left[1] else right)[0], 1
-    return node_hash(left[0], right[0]), 2
 
 
 class MapTop:
@@ -102,15 +93,25 @@ class MapTop:
         return self.hashes[depth][index], self.counts[depth][index]
 
     def root(self) -> bytes:
-        """The map root, recomputing the ancestors of the buckets set since the last call."""
-        dirty = self._dirty
+        """The map root, recomputing the ancestors of the buckets set since the last call: a
+        node over two or more accounts hashes its children, over one is that account's leaf
+        hash (moved up), over none is EMPTY."""
+        dirty, sha256 = self._dirty, hashlib.sha256
         for depth in range(TOP_BITS - 1, -1, -1):
-            dirty = {index >> 1 for index in dirty}
+            below, below_counts = self.hashes[depth + 1], self.counts[depth + 1]
             hashes, counts = self.hashes[depth], self.counts[depth]
+            dirty = {index >> 1 for index in dirty}
             for index in dirty:
-                hashes[index], counts[index] = _combine(
-                    self.node(depth + 1, 2 * index), self.node(depth + 1, 2 * index + 1)
-                )
+                left, right = 2 * index, 2 * index + 1
+                left_count, right_count = below_counts[left], below_counts[right]
+                if left_count + right_count >= 2:
+                    hashes[index] = sha256(b"\x01" + below[left] + below[right]).digest()
+                    counts[index] = 2
+                elif left_count + right_count == 1:
+                    hashes[index] = below[left] if left_count else below[right]
+                    counts[index] = 1
+                else:
+                    hashes[index], counts[index] = EMPTY, 0
         self._dirty = set()
         return self.hashes[0][0]
 
@@ -234,7 +235,7 @@ class AccountMap:
 
     def root(self) -> bytes:
         for bucket in self._dirty:
-            leaves = self.leaves(bucket)
+            leaves = sorted(self.buckets[bucket].items())
             self.top.set(bucket, subtree_hash(leaves, TOP_BITS), len(leaves))
         self._dirty = set()
         return self.top.root()
