@@ -165,3 +165,36 @@ def test_surrogate_pairs_and_non_ascii_text_are_json():
     assert (
         parse_json('"\\ud83d\\ude00 é"') == parse_json('"\U0001f600 é"'.encode()) == "\U0001f600 é"
     )
+
+
+def _strict(data: bytes):
+    """parse_canonical's definition, through the strict parser alone."""
+    value = parse_json(data)
+    if canonical_json(value) != data:
+        raise CanonicalError("$", "bytes are valid JSON but not in canonical form")
+    return value
+
+
+def _outcome(parse, data: bytes):
+    try:
+        return ("value", parse(data))
+    except CanonicalError:
+        return ("refused", None)
+
+
+near_canonical = st.one_of(
+    json_values.map(canonical_json),
+    st.tuples(json_values.map(canonical_json), st.integers(0, 64), st.binary(max_size=3)).map(
+        lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]  # a few bytes slipped in
+    ),
+    st.sampled_from(
+        [b'{"a":1,"a":1}', b'"\\ud800"', b"\xef\xbb\xbf1", b"1.0", b"-0", b"[9007199254740992]"]
+    ),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=1000)
+@given(near_canonical)
+def test_the_fast_parse_accepts_and_refuses_what_the_strict_one_does(data):
+    assert _outcome(parse_canonical, data) == _outcome(_strict, data)
