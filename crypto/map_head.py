@@ -24,10 +24,12 @@ HEADER = "carbon-ledger/account-map/v1"
 
 
 class MapHeadError(ValueError):
-    pass
+    """A map head that is malformed, not the log key's, or of another log."""
 
 
 class MapHead(msgspec.Struct, frozen=True):
+    """The account map's root after the checkpoint's entries, and that checkpoint."""
+
     root: bytes
     checkpoint: Checkpoint
 
