@@ -124,3 +124,21 @@ def test_register_then_revoke_over_two_uvicorn_workers(node, data_dir, storage):
                     assert http.post("/v1/submissions", json=use).status_code == 403
     finally:
         stop(server, processes)
+
+
+def test_an_account_another_process_opened_counts_toward_a_cap(node, other, submit):
+    """A person's account at another bank, read as absent by this process and opened by
+    another since: the decision that leaves it out must not be saved."""
+    abc, xyz = register(node, "bank.abc", ["bank"]), register(node, "bank.xyz", ["bank"])
+    person = pid("late")
+    mine, theirs = f"per:abc:{person}", f"per:xyz:{person}"
+
+    def behaviour(ref: str, count: int) -> dict[str, Any]:
+        return {"behaviour": "online_transfer", "count": count, "on": DAY, "ref": ref}
+
+    submit(node, signed(abc, mine, "AccountOpened", {}))
+    submit(node, signed(abc, mine, "GreenBehaviourRecorded", behaviour("a1", 1)))  # reads theirs
+    submit(other, signed(xyz, theirs, "AccountOpened", {}))
+    submit(other, signed(xyz, theirs, "GreenBehaviourRecorded", behaviour("x1", 9)))
+    late = submit(node, signed(abc, mine, "GreenBehaviourRecorded", behaviour("a2", 5)))
+    assert (late.record.effect["counted"], late.record.effect["person_used"]) == (0, 10)
