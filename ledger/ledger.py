@@ -170,7 +170,7 @@ class Ledger:
         # accounts, its redemption does not, and a batch may hold both
         related = [self._related(c, registry) for _, c in unique]
         wanted = {c.fields.account for _, c in unique} | {o for r in related for o in r}
-        accounts = self.accounts.get_many(wanted, for_decision=True)  # meanwhile
+        accounts = self.accounts.get_many(wanted)  # meanwhile
         decided_on = {a: account.version if account else None for a, account in accounts.items()}
         pending: list[tuple[int, _Pending]] = []
         refused_on: dict[str, int | None] = {}
@@ -255,7 +255,7 @@ class Ledger:
             try:
                 authenticate(checked, system[REGISTRY_ACCOUNT])
                 related = self._related(checked, system[REGISTRY_ACCOUNT])
-                loaded = self.accounts.get_many([account_id, *related], for_decision=True)
+                loaded = self.accounts.get_many([account_id, *related])
                 decided_on = {a: found.version if found else None for a, found in loaded.items()}
                 others = {o: loaded[o] for o in related}
                 item = self._apply(

@@ -2,9 +2,6 @@
 
 The cache is trusted (no fast-forward query per read): a stale account can only make a
 save conflict on its version, and a conflict evicts it, so nothing stale is ever appended.
-For decisions, so is a bounded memory of accounts found to have no entries (most of a
-person's 26 possible accounts, read for every behaviour): the save expects them still to
-have none, so one another process opened meanwhile makes it conflict, and be read again.
 """
 
 import contextlib
@@ -21,8 +18,6 @@ from eventsourcing.domain import DomainEventProtocol
 from ledger.account import Account, account_uuid
 from ledger.store import LedgerStore
 
-ABSENT_LIMIT = 200_000  # account ids remembered as having no entries (about 20 MB)
-
 
 class AccountLoader:
     """Account aggregates by account id; callers get copies they may change."""
@@ -33,7 +28,6 @@ class AccountLoader:
         if cache is None:
             raise ValueError("the ledger store needs an aggregate cache")
         self.cache = cast("Cache[UUID, Account]", cache)  # the store holds accounts only
-        self._absent: dict[UUID, None] = {}  # found without entries, oldest first
         self._lock = threading.Lock()
 
     def _cached(self, key: UUID) -> Account | None:
@@ -43,16 +37,11 @@ class AccountLoader:
             except KeyError:
                 return None
 
-    def get_many(
-        self, account_ids: Iterable[str], *, for_decision: bool = False
-    ) -> dict[str, Account | None]:
-        """Each account's aggregate, or None if it has no entries yet (`for_decision`: or
-        was found to have none before, for a decision whose save checks it still has none)."""
+    def get_many(self, account_ids: Iterable[str]) -> dict[str, Account | None]:
+        """Each account's aggregate, or None if it has no entries yet."""
         keys = {account_id: account_uuid(account_id) for account_id in account_ids}
         found: dict[str, Account | None] = {a: self._cached(k) for a, k in keys.items()}
-        with self._lock:
-            known = self._absent if for_decision else {}
-            missing = [keys[a] for a, got in found.items() if got is None and keys[a] not in known]
+        missing = [keys[a] for a, aggregate in found.items() if aggregate is None]
         if not missing:
             return found
         events: dict[UUID, list[DomainEventProtocol[UUID]]] = defaultdict(list)
@@ -65,10 +54,6 @@ class AccountLoader:
         with self._lock:
             for key, aggregate in loaded.items():
                 self.cache.put(key, aggregate)
-                self._absent.pop(key, None)
-            self._absent.update(dict.fromkeys(key for key in missing if key not in loaded))
-            while len(self._absent) > ABSENT_LIMIT:
-                del self._absent[next(iter(self._absent))]
         for account_id, key in keys.items():
             if found[account_id] is None and key in loaded:
                 found[account_id] = copy.deepcopy(loaded[key])
@@ -92,7 +77,6 @@ class AccountLoader:
         """Forget cached accounts (after a conflict showed another writer moved them on)."""
         with self._lock:
             for account_id in account_ids:
-                self._absent.pop(account_uuid(account_id), None)
                 with contextlib.suppress(KeyError):
                     self.cache.get(account_uuid(account_id), evict=True)
 
@@ -101,4 +85,3 @@ class AccountLoader:
         with self._lock:
             for account in accounts:
                 self.cache.put(account.id, account)
-                self._absent.pop(account.id, None)
