@@ -20,7 +20,7 @@ from its accounts, which are few (2.5 million accounts make about 38 per bucket)
 """
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 HASH_SIZE = 32
@@ -128,6 +128,10 @@ class MapProof(NamedTuple):
     leaf: MapLeaf | None  # the account in the subtree where the key's path ends, if any
     siblings: tuple[bytes, ...]  # from the root's children down
 
+    def head(self, key: bytes) -> bytes | None:
+        """The head the proof shows for `key` (None: absent), before it is verified."""
+        return self.leaf.head if self.leaf is not None and self.leaf.key == key else None
+
     def to_json(self) -> dict[str, Any]:
         leaf = (
             None
@@ -182,9 +186,7 @@ def verify_map_proof(root: bytes, key: bytes, proof: MapProof) -> bytes | None:
         hash_ = node_hash(sibling, hash_) if bit(key, level) else node_hash(hash_, sibling)
     if hash_ != root:
         raise MapProofError("the proof does not lead to the map root")
-    if proof.leaf is not None and proof.leaf.key == key:
-        return proof.leaf.head
-    return None
+    return proof.head(key)
 
 
 BucketLeaves = Callable[[int], Sequence[MapLeaf]]  # a bucket's accounts, sorted by key
@@ -218,17 +220,10 @@ class AccountMap:
         self.top = MapTop()
         self._dirty: set[int] = set()
 
-    def __len__(self) -> int:
-        return sum(map(len, self.buckets.values()))
-
     def set(self, key: bytes, head: bytes) -> None:
         bucket = bucket_of(key)
         self.buckets.setdefault(bucket, {})[key] = head
         self._dirty.add(bucket)
-
-    def update(self, leaves: Iterable[MapLeaf]) -> None:
-        for key, head in leaves:
-            self.set(key, head)
 
     def leaves(self, bucket: int) -> list[MapLeaf]:
         return sorted(MapLeaf(*item) for item in self.buckets.get(bucket, {}).items())

@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TextIO
 
+from crypto.account_map import map_key
 from crypto.checkpoint import parse_checkpoint
 from crypto.grade_statement import GradeStatement
 from crypto.note import sign_note, split_note
@@ -108,10 +109,11 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     (which, with witnesses, may be newer than the cosigned one the statement is made at:
     the bundle then proves the newer extends it)."""
     current = node.map_reader.prove([account])
-    leaves = chain(node.log, account, current.size)
-    if not leaves:
+    newest = current.proofs[account].head(map_key(account))
+    index = None if newest is None else node.log.index_of(newest)
+    if index is None:
         raise NotFound(f"{account} has no entries in the log yet", "account")
-    size, bundle = _covering(node, leaves[-1].index, current)
+    size, bundle = _covering(node, index, current)
     chains = _history(node, size, [account])
     head_bytes = base64.b64decode(chains[account][-1]["entry"])
     head = decode_entry(head_bytes)

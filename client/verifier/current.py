@@ -2,22 +2,15 @@
 verifier recomputed, and a statement's map proofs against the heads its chains end at."""
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from client.verifier.failure import Failure
+from client.verifier.statements import Chains
 from crypto.account_map import AccountMap, MapProofError, map_key, parse_map_proof, verify_map_proof
 from crypto.checkpoint import Checkpoint
 from crypto.keys import Verifier
 from crypto.map_head import MapHead, MapHeadError, open_map_head
 from crypto.merkle import CompactRange, ProofError, verify_consistency
-
-
-class Chain(Protocol):
-    head: str
-
-
-class Chains(Protocol):
-    def get(self, account: str) -> Chain | None: ...
 
 
 def _opened(note: object, log_key: Verifier, origin: str, where: str) -> MapHead:

@@ -23,7 +23,7 @@ from crypto.keys import Signer
 from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.storage.base import Fence, LogLeaf, LogRecorder
-from ledger.storage.map_tables import MapChange, bucket_leaves, bucket_rows, map_head
+from ledger.storage.map_tables import MapChange, bucket_leaves, map_head, read_buckets
 
 PAGE = 5000
 log = logging.getLogger("carbon_ledger.integrator")
@@ -84,8 +84,7 @@ class MapKeeper:
         if head is None:
             self._build(fence)
         top = MapTop()
-        for bucket, hash_, count in bucket_rows(self.log.select):
-            top.set(bucket, hash_, count)
+        read_buckets(self.log.select, top)
         top.root()
         self.top, self.size = top, size
         return top

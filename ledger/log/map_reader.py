@@ -15,7 +15,7 @@ from crypto.map_head import parse_map_head
 from crypto.note import split_note
 from ledger.errors import NotFound, Unavailable
 from ledger.storage.base import LogRecorder
-from ledger.storage.map_tables import Select, bucket_leaves, bucket_rows, map_head
+from ledger.storage.map_tables import Select, bucket_leaves, map_head, read_buckets
 
 
 class MapSnapshot(NamedTuple):
@@ -64,7 +64,6 @@ class MapReader:
         if size < self.size:  # the store went back (a restore): read it whole
             self.top, self.size = MapTop(), -1
         if size != self.size:
-            for bucket, hash_, count in bucket_rows(select, self.size):
-                self.top.set(bucket, hash_, count)
+            read_buckets(select, self.top, self.size)
             self.size = size
         return self.top.root()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.account_map import MapLeaf
+from crypto.account_map import MapLeaf, MapTop
 
 MAP_TABLES = {
     "map": (
@@ -46,10 +46,11 @@ class MapChange:
     head: str
 
 
-def bucket_rows(select: Select, after: int = -1) -> list[tuple[int, bytes, int]]:
-    """(bucket, hash, count) of every bucket that changed at a tree size above `after`."""
+def read_buckets(select: Select, top: MapTop, after: int = -1) -> None:
+    """Set on `top` every bucket that changed at a tree size above `after`."""
     rows = select("SELECT bucket, hash, count FROM {t} WHERE size > ?", [after], t="map_buckets")
-    return [(bucket, bytes(hash_), count) for bucket, hash_, count in rows]
+    for bucket, hash_, count in rows:
+        top.set(bucket, bytes(hash_), count)
 
 
 BucketQuery = Callable[[list[int]], tuple[str, list[Any]]]  # buckets -> (query, params)

@@ -43,7 +43,8 @@ def head(n: int) -> bytes:
 
 def built(keys: list[bytes]) -> AccountMap:
     account_map = AccountMap()
-    account_map.update(MapLeaf(key, head(i)) for i, key in enumerate(keys))
+    for i, key in enumerate(keys):
+        account_map.set(key, head(i))
     return account_map
 
 
