@@ -20,8 +20,18 @@ async def checkpoint(node: NodeDep) -> PlainTextResponse:
 
 
 @router.get("/v1/log/key", response_class=PlainTextResponse, summary="The log's verifier key")
-async def log_key(node: NodeDep) -> PlainTextResponse:
-    return PlainTextResponse(node.ledger_key.verifier.text + "\n", media_type=NOTE_TYPE)
+def log_key(node: NodeDep) -> PlainTextResponse:
+    """The key of the newest checkpoint (after a rotation, the new one)."""
+    return PlainTextResponse(node.ledger_keys.current().verifier.text + "\n", media_type=NOTE_TYPE)
+
+
+@router.get("/v1/log/keys", summary="The log key's history: its rotations, as links to follow")
+def log_keys(node: NodeDep) -> dict[str, Any]:
+    """The key the log began with and each rotation since (crypto/key_history.py): a verifier
+    trusting an older key follows the links to the newest."""
+    size = node.reader.size()
+    first = node.ledger_key.verifier.text
+    return {"origin": node.origin, "first": first, "rotations": node.ledger_keys.links(size)}
 
 
 @router.get("/v1/log/proof/inclusion", summary="RFC 9162 inclusion proof")

@@ -28,12 +28,13 @@ import msgspec
 from client.verifier.audit import Audit, Report
 from client.verifier.bundle import bundle_from_object
 from client.verifier.failure import Failure
-from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.checkpoint import Checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.grade_statement import GradeStatement, parse_grade_statement
+from crypto.key_history import KeyHistory, RotationError
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
-from crypto.note import NoteError, open_note
+from crypto.note import NoteError, open_note, split_note
 from crypto.period_statement import PeriodStatement, parse_period_statement
 from crypto.records import (
     Entry,
@@ -130,6 +131,7 @@ class HasCheckpoint(Protocol):
 
 
 Stated = TypeVar("Stated", bound=HasCheckpoint)  # a signed statement's parsed note
+Checked = TypeVar("Checked")  # what a check under the known log keys returns
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class LedgerClient:
         self._lock = threading.RLock()
         self._key = parse_verifier(log_key.strip()) if isinstance(log_key, str) else log_key
         self._last: tuple[Checkpoint, str] | None = None
+        self._keys: KeyHistory | None = None  # the pinned key and the rotations followed
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -205,6 +208,41 @@ class LedgerClient:
                 except (KeyFormatError, UnicodeDecodeError) as error:
                     raise VerificationError("log key", str(error)) from None
             return self._key
+
+    @property
+    def keys(self) -> KeyHistory:
+        """The pinned key and every rotation of it followed so far."""
+        with self._lock:
+            if self._keys is None:
+                self._keys = KeyHistory.trusting(self.log_key)
+            return self._keys
+
+    def follow_rotations(self) -> KeyHistory:
+        """Follow the log key's rotations the ledger lists (each checked: signed by the key
+        before it, the rotation entry proven in the checkpoint both keys signed)."""
+        _, data = self._send("GET", "/v1/log/keys")
+        body = _json(data)
+        try:
+            followed = self.keys.follow_all(body["rotations"])
+        except (RotationError, KeyError, TypeError) as error:
+            raise VerificationError("key rotation", str(error)) from None
+        with self._lock:
+            self._keys = followed
+        return followed
+
+    def _with_keys(self, check: Callable[[KeyHistory], Checked]) -> Checked:
+        """`check` with the keys known; once more after following rotations if it fails."""
+        known = self.keys
+        try:
+            return check(known)
+        except (RotationError, NoteError, VerificationError):
+            try:
+                followed = self.follow_rotations()
+            except (VerificationError, LedgerRefused, TransportError):
+                followed = known
+            if followed == known:
+                raise
+        return check(followed)
 
     @property
     def last_checkpoint(self) -> Checkpoint | None:
@@ -376,7 +414,9 @@ class LedgerClient:
         _, data = self._send("GET", path, auth=True)
         answer = _json(data)
         try:
-            stated = parse(open_note(answer["statement"], [self.log_key]).text)
+            statement = answer["statement"]
+            stated = parse(split_note(statement)[0])
+            self._with_keys(lambda keys: _open_by(statement, keys.at(stated.checkpoint.size)))
             entry_bytes = base64.b64decode(answer["entry"], validate=True)
             entry = decode_entry(entry_bytes)
         except (KeyError, TypeError, ValueError, NoteError) as error:
@@ -456,9 +496,16 @@ class LedgerClient:
             raise VerificationError("receipt leaf hash", "the leaf hash is not the entry's hash")
         if receipt.log != key.name:
             raise VerificationError("receipt log", f"receipt for log {receipt.log!r}, not ours")
-        promise = receipt_promise(receipt.account, receipt.seq, receipt.leaf_hash, receipt.log)
-        if not key.verify(receipt_message(promise), _base64(receipt.signature)):
-            raise VerificationError("receipt signature", f"not signed by the log key {key.key_id}")
+        promise = receipt_message(
+            receipt_promise(receipt.account, receipt.seq, receipt.leaf_hash, receipt.log)
+        )
+        signature = _base64(receipt.signature)
+
+        def promised(keys: KeyHistory) -> None:  # by the key of the moment: any of the history
+            if not any(key.verify(promise, signature) for _, key in keys.keys):
+                raise VerificationError("receipt signature", "not signed by a key of the log's")
+
+        self._with_keys(promised)
         try:
             held = receipt.record
         except ValueError:
@@ -522,12 +569,12 @@ class LedgerClient:
             return self._last[0].size if self._last else 0
 
     def _open(self, note: str) -> Checkpoint:
-        """A checkpoint signed by the log key, of the log key's origin, whose lines by the
-        given witnesses are valid cosignatures (a checkpoint may not be cosigned yet)."""
-        key = self.log_key
+        """A checkpoint signed by the log key of its size (following rotations of the pinned
+        key), whose lines by the given witnesses are valid cosignatures (a checkpoint may not
+        be cosigned yet)."""
         try:
-            checkpoint = open_checkpoint(note, key, origin=key.name)[0]
-        except CheckpointError as error:
+            checkpoint = self._with_keys(lambda keys: keys.open_checkpoint(note))
+        except RotationError as error:
             raise VerificationError("checkpoint signature", str(error)) from None
         try:
             count_cosignatures(note, self.witnesses)
@@ -648,6 +695,14 @@ def _base64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except ValueError:
         return b""
+
+
+def _open_by(note: str, key: Verifier) -> Verifier:
+    """Check `note` is signed by `key` (NoteError if not)."""
+    opened = open_note(note, [key])
+    if not opened.verified:
+        raise NoteError(f"not signed by {key.key_id}")
+    return key
 
 
 def _problem(body: Any, status: int) -> Problem:

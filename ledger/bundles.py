@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TextIO
 
 from crypto.account_map import map_key
-from crypto.checkpoint import parse_checkpoint
+from crypto.checkpoint import Checkpoint, parse_checkpoint
 from crypto.grade_statement import GradeStatement
 from crypto.note import sign_note, split_note
 from crypto.period_statement import PeriodStatement
@@ -73,12 +73,21 @@ def chain_items(node: Node, account: str, size: int) -> list[dict[str, Any]]:
 
 def _header(node: Node, checkpoint: tuple[int, str] | None = None) -> tuple[int, dict[str, Any]]:
     size, note = checkpoint or node.reader.checkpoint()
-    return size, {
-        "format": BUNDLE_FORMAT,
-        "origin": node.origin,
-        "checkpoints": [note],
-        "consistency": [],
-    }
+    bundle = {"format": BUNDLE_FORMAT, "origin": node.origin, "checkpoints": [note]}
+    return size, _with_keys(node, bundle | {"consistency": []}, size)
+
+
+def _with_keys(node: Node, bundle: dict[str, Any], size: int) -> dict[str, Any]:
+    """Add the rotation links (crypto/key_history.py) from the log's first key to the key
+    of tree size `size`, if it was ever rotated."""
+    if links := node.ledger_keys.links(size):
+        bundle["ledger_keys"] = links
+    return bundle
+
+
+def _signed(node: Node, body: str, checkpoint: Checkpoint) -> str:
+    """A statement about `checkpoint`, signed by that checkpoint's key."""
+    return sign_note(body, node.ledger_keys.signer(checkpoint.size))
 
 
 def _with_map(node: Node, bundle: dict[str, Any], size: int, current: MapSnapshot) -> None:
@@ -91,6 +100,7 @@ def _with_map(node: Node, bundle: dict[str, Any], size: int, current: MapSnapsho
         ]
     proofs = {account: proof.to_json() for account, proof in current.proofs.items()}
     bundle["map"] = {"head": current.head, "proofs": proofs}
+    _with_keys(node, bundle, current.size)
 
 
 def _covering(node: Node, last_index: int, current: MapSnapshot) -> tuple[int, dict[str, Any]]:
@@ -122,7 +132,7 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     checkpoint = parse_checkpoint(split_note(bundle["checkpoints"][0])[0])
     head_hash = entry_leaf_hash(head_bytes).hex()
     statement = Statement(account, head.seq, head_hash, points, co2e_g, checkpoint)
-    bundle["statement"] = sign_note(statement.body(), node.ledger_key)
+    bundle["statement"] = _signed(node, statement.body(), checkpoint)
     return _with_history(bundle, chains)
 
 
@@ -171,12 +181,9 @@ def grade_statement(node: Node, account: str, period: str) -> dict[str, Any]:
         item["index"],
         parse_checkpoint(split_note(note)[0]),
     )
-    return {
-        "statement": sign_note(statement.body(), node.ledger_key),
-        "checkpoint": note,
-        "entry": item["entry"],
-        "inclusion": item["inclusion"],
-    }
+    signed = _signed(node, statement.body(), statement.checkpoint)
+    answer = {"statement": signed, "checkpoint": note}
+    return _with_keys(node, answer | {"entry": item["entry"], "inclusion": item["inclusion"]}, size)
 
 
 def period_statement(
@@ -200,11 +207,11 @@ def period_statement(
         head=head.leaf_hash.hex(),
         checkpoint=parse_checkpoint(split_note(note)[0]),
     )
-    signed = sign_note(statement.body(), node.ledger_key)
+    signed = _signed(node, statement.body(), statement.checkpoint)
     if history:
         return _with_history(bundle | {"statement": signed}, _history(node, size, [account]))
     item = entry_item(head, node.reader.inclusion(head.index, size)[1])
-    return {"statement": signed, "checkpoint": note} | item
+    return _with_keys(node, {"statement": signed, "checkpoint": note} | item, size)
 
 
 def person_summary(
@@ -238,11 +245,11 @@ def person_summary(
         note = bundle["checkpoints"][0]
     checkpoint = parse_checkpoint(split_note(note)[0])
     summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint, scope)
-    signed = sign_note(summary.body(), node.ledger_key)
+    signed = _signed(node, summary.body(), checkpoint)
     if current is not None:
         summed = [head.account for head in heads]
         return _with_history(bundle | {"statement": signed}, _history(node, size, summed))
-    return {"summary": signed, "checkpoint": note}
+    return _with_keys(node, {"summary": signed, "checkpoint": note}, size)
 
 
 class GradeEvidence(NamedTuple):
@@ -304,6 +311,10 @@ def export_lines(
     if not 0 <= since <= size:
         raise Invalid(f"since must be 0..{size}, the log's size", "since")
     header["entry_count"] = size
+    if links := node.ledger_keys.links(size, since):
+        header["ledger_keys"] = links
+    else:
+        header.pop("ledger_keys", None)
     if since:
         proof = node.reader.consistency(since, size)
         header["consistency"] = [

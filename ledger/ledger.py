@@ -16,7 +16,7 @@ from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError
-from crypto.keys import Signer
+from crypto.keys import Signer, parse_verifier
 from crypto.records import (
     Receipt,
     encode_entry,
@@ -28,6 +28,7 @@ from crypto.records import (
 from ledger.account import Account, account_uuid, entry_event
 from ledger.crypto_workers import CryptoWorkers, Stream, shared_workers
 from ledger.domain.common import Context
+from ledger.domain.keys import LedgerKeyRotated
 from ledger.domain.personal import person_accounts
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Internal, Invalid, LedgerError, TooLarge, Unauthenticated
@@ -116,6 +117,10 @@ class Ledger:
         self.store = store
         self.crypto_workers = crypto_workers  # Ed25519 worker processes (Settings)
         self.signer = signer
+        # the key that signs receipts now, and whether a rotation's new key is held (the
+        # node wires both to its key ring, ledger/log/ledger_keys.py)
+        self.current_signer: Callable[[], Signer] = lambda: self.signer
+        self.holds_ledger_key: Callable[[str], bool] = lambda key_id: False
         self.origin = origin
         self.clock = clock
         self.accounts = AccountLoader(store)
@@ -131,7 +136,7 @@ class Ledger:
         system, versions = self.system.snapshot()
         workers = shared_workers(self.crypto_workers)  # per batch: a fork gets its own
         verifying = _Verification(workers, system[REGISTRY_ACCOUNT])
-        signing = workers.signing(self.signer.seed)  # receipts, handed out once saved
+        signing = workers.signing(self.current_signer().seed)  # receipts, handed out once saved
         try:
             return self._submit_batch(wires, system, versions, verifying, signing)
         finally:  # answers nobody read (a refused or failed batch) are dropped, not kept
@@ -337,6 +342,8 @@ class Ledger:
             tuple(other.state for other in others.values() if other is not None),
         )
         effect = checked.rule.decide(state, checked.data, context)
+        if isinstance(checked.data, LedgerKeyRotated):
+            self._check_held(checked.data)
         seq = account.seq + 1 if account else 0
         try:
             entry_bytes = encode_entry(
@@ -366,6 +373,16 @@ class Ledger:
         events = account.collect_events()
         return _Pending(checked, account, claim, seq, leaf, entry_bytes, events, read)
 
+    def _check_held(self, rotation: LedgerKeyRotated) -> None:
+        """Refuse a rotation to a key the integrator could not sign with."""
+        key_id = parse_verifier(rotation.vkey).key_id
+        if not self.holds_ledger_key(key_id):
+            raise Invalid(
+                f"no ledger node holds the private key {key_id}: place it beside ledger.key"
+                " (as ledger-*.key) on every node first",
+                "submission.data.vkey",
+            )
+
     def _promise(self, item: _Pending) -> bytes:
         """The bytes an entry's receipt signature covers."""
         account = item.checked.fields.account
@@ -385,7 +402,7 @@ class Ledger:
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
-        signature = sign_receipt(self.signer, promise)
+        signature = sign_receipt(self.current_signer(), promise)
         return Receipt(
             account=account_id,
             seq=seq,

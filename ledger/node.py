@@ -21,6 +21,7 @@ from ledger.grader import Grader, Grading, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger
 from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
+from ledger.log.ledger_keys import LedgerKeys
 from ledger.log.map_keeper import MapKeeper
 from ledger.log.map_reader import MapReader
 from ledger.log.reader import LogReader
@@ -64,9 +65,14 @@ class Node:
         return self.settings.data_dir
 
     @functools.cached_property
+    def ledger_keys(self) -> LedgerKeys:
+        """The ledger key ring and the log's rotations: which key signs each tree size."""
+        return LedgerKeys(self.log, self.settings.keys_dir, self.ledger_key)
+
+    @functools.cached_property
     def map_keeper(self) -> MapKeeper:
         """The account map's top as this process's integrators last left it."""
-        return MapKeeper(self.log, self.ledger_key)
+        return MapKeeper(self.log, self.ledger_keys)
 
     @functools.cached_property
     def map_reader(self) -> MapReader:
@@ -99,7 +105,7 @@ class Node:
         (call it while holding the lease)."""
         fence = self.log.take_lease("integrator")
         integrator = Integrator(
-            self.store, self.log, self.ledger_key, self.origin, fence, self.map_keeper
+            self.store, self.log, self.ledger_keys, self.origin, fence, self.map_keeper
         )
         if self.witnessing is not None:
             integrator.on_checkpoint = self.witnessing.submit
@@ -386,7 +392,7 @@ def open_node(settings: Settings) -> Node:
         store.close()
         raise NotInitialised("the database holds no ledger: run `carbon-ledger init` first")
     witnesses = settings.witnesses
-    return Node(
+    node = Node(
         settings,
         store,
         log,
@@ -396,5 +402,8 @@ def open_node(settings: Settings) -> Node:
         signers.get("grader.key"),
         ledger,
         LogReader(log, len(witnesses)),
-        Witnessing(log, ledger_key.verifier, witnesses) if witnesses else None,
+        Witnessing(log, witnesses) if witnesses else None,
     )
+    ledger.current_signer = node.ledger_keys.current
+    ledger.holds_ledger_key = node.ledger_keys.holds
+    return node

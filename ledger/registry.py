@@ -31,9 +31,11 @@ class RegisteredKey:
 
 @dataclass
 class KeyRegistry:
-    """Keys by id (`NAME+HHHHHHHH`), as registered and revoked on `sys:keys`."""
+    """Keys by id (`NAME+HHHHHHHH`), as registered and revoked on `sys:keys`, and the
+    ledger keys its rotations named, in order."""
 
     keys: dict[str, RegisteredKey] = field(default_factory=dict)
+    ledger_keys: list[str] = field(default_factory=list)  # key ids
     names: dict[str, set[str]] = field(default_factory=dict)  # role -> key names (ever)
     _holders: dict[frozenset[str], frozenset[str]] = field(
         default_factory=dict, compare=False, repr=False
@@ -79,6 +81,18 @@ class KeyRegistry:
             raise Invalid(f"key {key_id} is not registered", "submission.data.key")
         if registered.revoked:
             raise Conflict(f"key {key_id} is already revoked", "submission.data.key")
+
+    def check_rotation(self, vkey: str) -> Verifier:
+        """Parse a LedgerKeyRotated's new key; refuse one the ledger had before."""
+        try:
+            verifier = parse_verifier(vkey)
+        except KeyFormatError as error:
+            raise Invalid(f"bad verifier key: {error}", "submission.data.vkey") from None
+        if verifier.key_id in self.ledger_keys:
+            raise Conflict(
+                f"the ledger key was rotated to {verifier.key_id} before", "submission.data.vkey"
+            )
+        return verifier
 
     def register(self, vkey: str, roles: list[str]) -> None:
         verifier = parse_verifier(vkey)

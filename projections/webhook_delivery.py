@@ -158,7 +158,9 @@ class Deliveries:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Idempotency-Key": str(position),
-            "Carbon-Ledger-Signature": signature(self.node.ledger_key, webhook.url, position, body),
+            "Carbon-Ledger-Signature": signature(
+                self.node.ledger_keys.current(), webhook.url, position, body
+            ),
         }
         try:
             status = post(webhook.url, body, headers)

@@ -119,7 +119,8 @@ def add_witness_commands(commands: Any) -> None:
         required=True,
         action="append",
         metavar="VKEY",
-        help="verifier key of a log to witness (its name is the origin); repeatable",
+        help="verifier key of a log to witness (its name is the origin); repeatable, and a"
+        " log may have two across a rotation of its key",
     )
     serve.add_argument(
         "--state", type=Path, default=Path("witness-state.json"), help="state file (JSON)"

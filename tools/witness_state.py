@@ -77,6 +77,14 @@ def save_heads(path: Path, heads: dict[str, LogHead]) -> None:
     write_atomically(path, data)
 
 
+def _signed_by(note: str, key: Verifier) -> bool:
+    try:
+        open_checkpoint(note, key, origin=key.name)
+    except CheckpointError:
+        return False
+    return True
+
+
 class WitnessState:
     """Known logs (origin = log key name), their latest cosigned heads, and the witness key."""
 
@@ -90,7 +98,9 @@ class WitnessState:
         self.path = path
         self.signer = signer
         self.clock = clock
-        self.logs = {key.name: key for key in log_keys}
+        self.logs: dict[str, list[Verifier]] = {}  # a log's keys: more than one across a rotation
+        for key in log_keys:
+            self.logs.setdefault(key.name, []).append(key)
         self._heads = load_heads(path)
         self._lock = threading.Lock()
 
@@ -107,13 +117,12 @@ class WitnessState:
             checkpoint = parse_checkpoint(text)
         except (WitnessProtocolError, NoteError, CheckpointError) as e:
             raise Refused(Refusal.MALFORMED, str(e)) from None
-        log_key = self.logs.get(checkpoint.origin)
-        if log_key is None:
+        log_keys = self.logs.get(checkpoint.origin)
+        if log_keys is None:
             raise Refused(Refusal.UNKNOWN_LOG, f"unknown log origin {checkpoint.origin!r}")
-        try:
-            open_checkpoint(request.checkpoint, log_key, origin=checkpoint.origin)
-        except CheckpointError as e:
-            raise Refused(Refusal.NOT_SIGNED, str(e)) from None
+        if not any(_signed_by(request.checkpoint, key) for key in log_keys):
+            wanted = " or ".join(key.key_id for key in log_keys)
+            raise Refused(Refusal.NOT_SIGNED, f"the checkpoint is not signed by {wanted}")
         if request.old_size > checkpoint.size:
             raise Refused(
                 Refusal.MALFORMED,

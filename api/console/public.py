@@ -49,7 +49,7 @@ def log_state(node: Node, views: Views) -> dict[str, Any]:
         "root": checkpoint.root_hash.hex(),
         "witnesses": witnesses,
         "waiting": waiting,
-        "log_key": node.ledger_key.verifier.text,
+        "log_key": node.ledger_keys.current().verifier.text,
     }
 
 

@@ -197,7 +197,7 @@ def _exchange(node: Node, views: Views, exchange: str) -> dict[str, Any]:
         retired = registries.retirements(snapshot, exchange, None, PAGE)
     return {
         "retired": retired,
-        "log": {"log_key": node.ledger_key.verifier.text, "origin": node.origin},
+        "log": {"log_key": node.ledger_keys.current().verifier.text, "origin": node.origin},
     }
 
 

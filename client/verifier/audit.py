@@ -38,9 +38,10 @@ from crypto import person_summary
 from crypto import statement as balance_statement
 from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
-from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.checkpoint import Checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
-from crypto.keys import Verifier
+from crypto.key_history import ROTATION_TYPE, KeyHistory, RotationError
+from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import (
     CompactRange,
     ProofError,
@@ -48,7 +49,6 @@ from crypto.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from crypto.note import NoteError
 from crypto.policy import Policy, QuorumError
 from crypto.records import Entry
 from ledger.domain import industrial
@@ -78,6 +78,7 @@ class Report:
     root_recomputed: bool = False
     tree_size: int = 0  # of the checkpoint everything was proven in
     map_roots: int = 0  # signed account map roots recomputed from the export
+    key_rotations: int = 0  # ledger key rotations followed (crypto/key_history.py)
     current: dict[str, Any] | None = None  # the newest checkpoint a statement is current at
 
 
@@ -117,6 +118,7 @@ class Audit:
         policy: Policy | None = None,
     ) -> None:
         self.log_key = log_key
+        self.keys = KeyHistory.trusting(log_key)  # and the rotations followed since
         self.witnesses = witnesses or []
         self.policy = policy  # a tlog-policy quorum instead of "every witness"
         self.progress = progress
@@ -146,11 +148,11 @@ class Audit:
             header = read_header(file)
             if header.log_key != self.log_key.text:
                 raise StateError(f"the state was made with another log key: {header.log_key}")
-            try:
-                checkpoint, _ = open_checkpoint(
-                    header.checkpoint, self.log_key, origin=header.origin
-                )
-            except (CheckpointError, NoteError) as error:
+            try:  # the key it verified last, after any rotations it followed
+                key = parse_verifier(header.current_key or header.log_key)
+                self.keys = KeyHistory.trusting(key)
+                checkpoint = self.keys.open_checkpoint(header.checkpoint)
+            except (KeyFormatError, RotationError) as error:
                 raise StateError(f"the state's checkpoint: {error}") from None
             edge = right_edge(header, checkpoint.size)
             if edge.root() != checkpoint.root_hash:
@@ -196,7 +198,16 @@ class Audit:
     def header(self, origin: str) -> bytes:
         """The state file's header frame, for the checkpoint this audit verified."""
         peaks = list(self.edge.peaks)
-        return frame(Header(STATE_FORMAT, origin, self.log_key.text, self.verified_note, peaks))
+        return frame(
+            Header(
+                STATE_FORMAT,
+                origin,
+                self.log_key.text,
+                self.verified_note,
+                peaks,
+                self.keys.current.text,
+            )
+        )
 
     def records(self) -> Iterator[bytes]:
         """This share's state records, as frames: the accounts it tallies (the first share
@@ -218,6 +229,13 @@ class Audit:
             if not whole:
                 raise Failure("since", "bundle", "entry_count", "an export", None)
             bundle.checkpoints = [self.resumed, *bundle.checkpoints]
+        try:
+            self.keys = self.keys.follow_all(bundle.ledger_keys)
+        except RotationError as error:
+            raise Failure(
+                "key rotation", "bundle", "ledger_keys", "links the log key signed", str(error)
+            ) from None
+        self.report.key_rotations = len(self.keys.rotations)
         checkpoint = self._checkpoints(bundle)
         tree = self.edge if whole else None
         if tree is not None and self.benchmarks is None:
@@ -254,14 +272,14 @@ class Audit:
         if bundle.statement is not None:
             self.report.statement = check_statement(
                 bundle.statement,
-                self.log_key,
+                self.keys.at(checkpoint.size),
                 checkpoint,
                 self.chains,
                 self._state(REGISTRY_ACCOUNT),
             )
         if bundle.map is not None:
             self.report.current = check_current(
-                bundle.map, self.log_key, bundle.origin, checkpoint, bundle.consistency, self.chains
+                bundle.map, self.keys, bundle.origin, checkpoint, bundle.consistency, self.chains
             )
         if bundle.statement is not None and self.report.statement is not None:
             self._statement_current(bundle.statement, self.report.statement)
@@ -272,7 +290,7 @@ class Audit:
 
     def _map_head(self, note: object, origin: str, tree: CompactRange) -> None:
         if self.share.number == 0:
-            self.map_size = check_map_head(note, self.log_key, origin, tree, self.account_map)
+            self.map_size = check_map_head(note, self.keys, origin, tree, self.account_map)
             self.report.map_roots += 1
 
     def _statement_current(self, note: str, stated: dict[str, Any]) -> None:
@@ -297,14 +315,16 @@ class Audit:
             raise Failure("checkpoint", "bundle", "checkpoints", "at least one", 0)
         opened: list[Checkpoint] = []
         for number, note in enumerate(bundle.checkpoints):
+            if self.keys.origin != bundle.origin:
+                raise Failure("checkpoint", "bundle", "origin", self.keys.origin, bundle.origin)
             try:
-                checkpoint, _ = open_checkpoint(note, self.log_key, origin=bundle.origin)
-            except (CheckpointError, NoteError) as error:
+                checkpoint = self.keys.open_checkpoint(note)
+            except RotationError as error:
                 raise Failure(
                     "checkpoint signature",
                     f"checkpoint {number}",
                     "note",
-                    "signed by the log key",
+                    "signed by the log key of its size",
                     str(error),
                 ) from None
             if opened and checkpoint.size < opened[-1].size:
@@ -403,6 +423,8 @@ class Audit:
         except CanonicalError as error:
             raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
         entry = _as_entry(value, where)
+        if tree is not None and entry.account == REGISTRY_ACCOUNT:
+            self._rotation(entry, index)
         if index >= checkpoint.size:
             raise Failure("inclusion", where, "index", f"< {checkpoint.size}", index)
         if "inclusion" in item:
@@ -421,6 +443,12 @@ class Audit:
         elif entry.account in REFERENCE_ACCOUNTS:
             self.reference_entries.setdefault(entry.account, []).append(data)
         self._replay(entry, leaf.hex(), index, "inclusion" in item)
+
+    def _rotation(self, entry: Entry, index: int) -> None:
+        """A whole log's every rotation of the ledger key must be one the audit followed."""
+        if entry.submission.type == ROTATION_TYPE and index not in self.keys.rotations:
+            where = f"entry {index}"
+            raise Failure("key rotation", where, "ledger_keys", "a link for this rotation", None)
 
     def _replay(self, entry: Entry, leaf: str, index: int, proven: bool) -> None:
         account = entry.account

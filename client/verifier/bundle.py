@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ class Bundle:
     benchmark: dict[str, Any] | None = None
     grade: dict[str, Any] | None = None
     map: dict[str, Any] | None = None  # a statement's map head and map proofs
+    ledger_keys: list[Any] = field(default_factory=list)  # rotation links to follow
 
 
 def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Bundle:
@@ -42,6 +43,7 @@ def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> B
             benchmark=header.get("benchmark"),
             grade=header.get("grade"),
             map=header.get("map"),
+            ledger_keys=list(header.get("ledger_keys", [])),
         )
     except (KeyError, TypeError) as error:
         raise BundleError(f"bundle header lacks {error}") from None

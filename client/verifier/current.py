@@ -8,29 +8,32 @@ from client.verifier.failure import Failure
 from client.verifier.statements import Chains
 from crypto.account_map import AccountMap, MapProofError, map_key, parse_map_proof, verify_map_proof
 from crypto.checkpoint import Checkpoint
-from crypto.keys import Verifier
-from crypto.map_head import MapHead, MapHeadError, open_map_head
+from crypto.key_history import KeyHistory
+from crypto.map_head import MapHead, MapHeadError, open_map_head, parse_map_head
 from crypto.merkle import CompactRange, ProofError, verify_consistency
+from crypto.note import NoteError, split_note
 
 
-def _opened(note: object, log_key: Verifier, origin: str, where: str) -> MapHead:
+def _opened(note: object, keys: KeyHistory, origin: str, where: str) -> MapHead:
+    """A map head signed by the log key of its size."""
     if not isinstance(note, str):
         raise Failure("map head", where, "map", "a signed note", type(note).__name__)
     try:
-        return open_map_head(note, log_key, origin)
-    except MapHeadError as error:
+        size = parse_map_head(split_note(note)[0]).checkpoint.size
+        return open_map_head(note, keys.at(size), origin)
+    except (MapHeadError, NoteError) as error:
         raise Failure(
             "map head", where, "map", "a map head signed by the log key", str(error)
         ) from None
 
 
 def check_map_head(
-    note: object, log_key: Verifier, origin: str, tree: CompactRange, account_map: AccountMap
+    note: object, keys: KeyHistory, origin: str, tree: CompactRange, account_map: AccountMap
 ) -> int:
     """The map head after an export's entry: signed by the log key, for the tree as it is
     so far, its root the map of every account's newest entry so far. Returns its size."""
     where = f"map head after entry {tree.size - 1}"
-    head = _opened(note, log_key, origin, where)
+    head = _opened(note, keys, origin, where)
     if head.checkpoint.size != tree.size:
         raise Failure("map head", where, "size", tree.size, head.checkpoint.size)
     if head.checkpoint.root_hash != tree.root():
@@ -71,7 +74,7 @@ def _extends(head: MapHead, checkpoint: Checkpoint, consistency: Sequence[dict[s
 
 def check_current(
     value: object,
-    log_key: Verifier,
+    keys: KeyHistory,
     origin: str,
     checkpoint: Checkpoint,
     consistency: Sequence[dict[str, Any]],
@@ -82,7 +85,7 @@ def check_current(
     since is stale, and fails here."""
     if not isinstance(value, dict) or not isinstance(value.get("proofs"), dict):
         raise Failure("map head", "statement", "map", "a map head and proofs", value)
-    head = _opened(value.get("head"), log_key, origin, "statement")
+    head = _opened(value.get("head"), keys, origin, "statement")
     _extends(head, checkpoint, consistency)
     for account, proof in value["proofs"].items():
         where = f"map proof ({account})"

@@ -36,6 +36,7 @@ class Header(msgspec.Struct, forbid_unknown_fields=True):
     log_key: str  # the verifier key text the audit was run with
     checkpoint: str  # the signed checkpoint note it verified
     peaks: list[bytes]  # the tree's right edge at that checkpoint's size
+    current_key: str = ""  # the key of that checkpoint, if rotations made it another
 
 
 class ChainRecord(msgspec.Struct, tag="chain", array_like=True):

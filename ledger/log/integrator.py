@@ -2,16 +2,18 @@
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from eventsourcing.persistence import Notification, Tracking
 
 from crypto.checkpoint import Checkpoint, sign_checkpoint
-from crypto.keys import Signer
+from crypto.key_history import REGISTRY_ACCOUNT, rotated_key
+from crypto.keys import Signer, parse_verifier
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
 from crypto.records import decode_entry
 from ledger.account import entry_event
 from ledger.follow import entries_after, follow
+from ledger.log.ledger_keys import KeyNotHeld, LedgerKeys
 from ledger.log.map_keeper import MapKeeper
 from ledger.log.overlay import PendingHashes
 from ledger.metrics import CHECKPOINT_TIME
@@ -33,17 +35,17 @@ class Integrator:
         self,
         store: LedgerStore,
         log: LogRecorder,
-        signer: Signer,
+        keys: LedgerKeys,
         origin: str,
         fence: Fence,
         map_keeper: MapKeeper | None = None,
     ) -> None:
         self.store = store
         self.log = log
-        self.signer = signer
+        self.keys = keys
         self.origin = origin
         self.fence = fence  # every commit checks it: a newer integrator's takes precedence
-        self.map = map_keeper or MapKeeper(log, signer)
+        self.map = map_keeper or MapKeeper(log, keys)
         self.before_commit: Callable[[LogBatch], None] = lambda batch: None
         # Given (size, note) of each checkpoint committed, and of the newest one when run starts.
         self.on_checkpoint: Callable[[int, str], None] = lambda size, note: None
@@ -53,7 +55,7 @@ class Integrator:
         latest = self.log.latest_checkpoint()
         if latest is None:
             checkpoint = Checkpoint(self.origin, 0, MerkleTree(PendingHashes(self.log, 0)).root())
-            latest = (0, self._sign(checkpoint))
+            latest = (0, self._sign(checkpoint, self.keys.signer(0)))
             batch = LogBatch((), 0, (), 0, latest[1], self.map.empty(checkpoint))
             self._record(batch, None)
         return latest
@@ -73,10 +75,7 @@ class Integrator:
         base = stored_hash_count(size)
         pending = PendingHashes(self.log, base)
         tree = MerkleTree(pending)
-        leaves = [
-            self._leaf(size + offset, notification)
-            for offset, notification in enumerate(notifications)
-        ]
+        leaves, signers = self._leaves(size, notifications)
         tree.append_many(leaf.leaf_hash for leaf in leaves)
         checkpoint = Checkpoint(self.origin, size + len(leaves), tree.root())
         try:
@@ -85,14 +84,14 @@ class Integrator:
                 hashes_start=base,
                 hashes=pending.pending,
                 size=checkpoint.size,
-                checkpoint=self._sign(checkpoint),
-                map=self.map.advance(leaves, checkpoint, self.fence),
+                checkpoint=self._sign(checkpoint, *signers),
+                map=self.map.advance(leaves, checkpoint, self.fence, signers[-1]),
             )
             self.before_commit(batch)
         except BaseException:
             self.map.forget()
             raise
-        self._record(batch, Tracking(self.store.name, notifications[-1].id))
+        self._record(batch, Tracking(self.store.name, leaves[-1].notification_id))
         self.on_checkpoint(batch.size, batch.checkpoint)
         return len(leaves)
 
@@ -130,8 +129,26 @@ class Integrator:
         if not held():
             raise LeaseLost("the integrator lease was lost")
 
-    def _sign(self, checkpoint: Checkpoint) -> str:
-        note = sign_checkpoint(checkpoint, self.signer)
+    def _leaves(
+        self, size: int, notifications: Sequence[Notification]
+    ) -> tuple[list[LogLeaf], list[Signer]]:
+        """The step's leaves and the keys that sign its checkpoint: the current key, and if
+        a leaf rotates it, the new key too, that leaf ending the step (crypto/key_history.py)."""
+        signers = [self.keys.signer(size)]
+        leaves = []
+        for offset, notification in enumerate(notifications):
+            leaf = self._leaf(size + offset, notification)
+            leaves.append(leaf)
+            if leaf.account == REGISTRY_ACCOUNT and (vkey := rotated_key(leaf.entry)):
+                key_id = parse_verifier(vkey).key_id
+                if not self.keys.holds(key_id):
+                    raise KeyNotHeld(f"the rotation at {leaf.index} is to {key_id}, not held")
+                signers.append(self.keys.ring[key_id])
+                break
+        return leaves, signers
+
+    def _sign(self, checkpoint: Checkpoint, *signers: Signer) -> str:
+        note = sign_checkpoint(checkpoint, *signers)
         CHECKPOINT_TIME.set_to_current_time()
         return note
 

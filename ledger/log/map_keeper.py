@@ -22,6 +22,7 @@ from crypto.checkpoint import Checkpoint, parse_checkpoint
 from crypto.keys import Signer
 from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
+from ledger.log.ledger_keys import LedgerKeys
 from ledger.storage.base import Fence, LogLeaf, LogRecorder
 from ledger.storage.map_tables import MapChange, bucket_leaves, map_head, read_buckets
 
@@ -33,9 +34,9 @@ class MapKeeper:
     """Kept by a node across its integrators: the top it holds is used again while the log
     is still at the size it was held for and the signed root there is its root."""
 
-    def __init__(self, log: LogRecorder, signer: Signer) -> None:
+    def __init__(self, log: LogRecorder, keys: LedgerKeys) -> None:
         self.log = log
-        self.signer = signer
+        self.keys = keys
         self.top: MapTop | None = None  # None: to be read again before the next change
         self.size = -1  # the tree size the top is the map of
 
@@ -46,12 +47,13 @@ class MapKeeper:
     def empty(self, checkpoint: Checkpoint) -> MapChange:
         """The change that gives the empty log's checkpoint its map head."""
         self.top, self.size = MapTop(), 0
-        return MapChange((), (), self._sign(checkpoint))
+        return MapChange((), (), self._sign(checkpoint, self.keys.signer(0)))
 
     def advance(
-        self, leaves: Sequence[LogLeaf], checkpoint: Checkpoint, fence: Fence | None
+        self, leaves: Sequence[LogLeaf], checkpoint: Checkpoint, fence: Fence | None, signer: Signer
     ) -> MapChange:
-        """The map change for a step appending `leaves`, making `checkpoint`."""
+        """The map change for a step appending `leaves`, making `checkpoint` (whose key is
+        `signer`)."""
         top = self._top(checkpoint.size - len(leaves), fence)
         heads = {map_key(leaf.account): leaf.leaf_hash for leaf in leaves}
         touched: dict[int, dict[bytes, bytes]] = {}
@@ -66,11 +68,11 @@ class MapKeeper:
             buckets.append((bucket, hash_, min(len(merged), 2), checkpoint.size))
         rows = [(bucket_of(key), key, head) for key, head in heads.items()]
         self.size = checkpoint.size
-        return MapChange(rows, buckets, self._sign(checkpoint))
+        return MapChange(rows, buckets, self._sign(checkpoint, signer))
 
-    def _sign(self, checkpoint: Checkpoint) -> str:
+    def _sign(self, checkpoint: Checkpoint, signer: Signer) -> str:
         assert self.top is not None
-        return sign_map_head(MapHead(self.top.root(), checkpoint), self.signer)
+        return sign_map_head(MapHead(self.top.root(), checkpoint), signer)
 
     def _top(self, size: int, fence: Fence | None) -> MapTop:
         """The map's top as of the log's `size`, read (or first built) if not held."""
@@ -114,4 +116,5 @@ class MapKeeper:
             rows.extend((bucket, key, head) for key, head in heads.items())
             hash_, count = account_map.top.node(TOP_BITS, bucket)
             buckets.append((bucket, hash_, count, size))
-        self.log.record_map(MapChange(rows, buckets, self._sign(checkpoint)), size, fence)
+        signed = self._sign(checkpoint, self.keys.signer(size))
+        self.log.record_map(MapChange(rows, buckets, signed), size, fence)

@@ -19,7 +19,6 @@ from http import HTTPStatus
 from http.client import HTTPException
 
 from crypto.cosignature import CosignatureVerifier, parse_witness_verifier, verify_cosignature
-from crypto.keys import Verifier
 from crypto.merkle import HashReader, prove_consistency
 from crypto.note import NoteSignature, split_note
 from crypto.witness_protocol import (
@@ -121,12 +120,10 @@ class Witnessing:
     def __init__(
         self,
         log: LogRecorder,
-        ledger_key: Verifier,
         witnesses: Sequence[Witness],
         timeout: float = TIMEOUT,
     ) -> None:
         self.log = log
-        self.ledger_key = ledger_key
         self.timeout = timeout
         self.clients = [WitnessClient(witness, log, timeout) for witness in witnesses]
         self._pool = ThreadPoolExecutor(max(1, len(self.clients)), "witness")
@@ -186,10 +183,11 @@ class Witnessing:
         return len(self._lines(note)) == len(self.clients)
 
     def _ledger_signed(self, note: str) -> str:
-        """The note with the ledger's signature line only (no earlier cosignatures)."""
+        """The note with the ledger's signature lines only (one, or a rotation's two), without
+        our witnesses' cosignatures."""
         text, signatures = split_note(note)
-        key = (self.ledger_key.name, self.ledger_key.key_hash)
-        own = [sig for sig in signatures if (sig.name, sig.key_hash) == key]
+        ours = self._lines(note)
+        own = [sig for sig in signatures if (sig.name, sig.key_hash) not in ours]
         return text + "\n" + "".join(sig.line for sig in own)
 
     def _ask(self, client: WitnessClient, size: int, note: str) -> NoteSignature | None:
