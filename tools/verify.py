@@ -135,6 +135,7 @@ def verify(args: argparse.Namespace) -> int:
             + (", root recomputed from every entry" if report.root_recomputed else "")
             + (f", {report.cosignatures} cosignatures" if report.cosignatures else "")
             + (f", {report.map_roots} account map roots recomputed" if report.map_roots else "")
+            + (f", {report.key_rotations} key rotations followed" if report.key_rotations else "")
         )
         if export:
             print(
