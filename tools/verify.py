@@ -8,6 +8,7 @@ must all have cosigned; a C2SP tlog-policy file (`--policy`) names the logs and 
 and the quorum instead."""
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -167,9 +168,16 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def _peak_rss_mb() -> int:
-    """The largest resident memory of this process or any worker it ran, in MB."""
-    peaks = (resource.getrusage(who).ru_maxrss for who in (RUSAGE_SELF, RUSAGE_CHILDREN))
-    return max(peaks) // 1024
+    """The largest resident memory of this process or any worker it ran, in MB. Linux keeps
+    a process's ru_maxrss across exec (a verify started by a big process would report that
+    one's), so this process's own peak is its memory map's, VmHWM, where there is one."""
+    own = resource.getrusage(RUSAGE_SELF).ru_maxrss
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text()
+        own = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+        )
+    return max(own, resource.getrusage(RUSAGE_CHILDREN).ru_maxrss) // 1024
 
 
 def _is_tlog_proof(path: Path) -> bool:
