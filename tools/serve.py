@@ -144,7 +144,8 @@ def _serve(args: argparse.Namespace) -> None:
     os.environ[SETTINGS_ENV] = settings.to_json()
     os.environ[LOG_FORMAT_ENV] = settings.log_format  # the helpers log alike
     mark_parent()
-    print(f"Carbon Ledger: data {args.data.resolve()}, log key {node.ledger_key.verifier.text}")
+    key = node.ledger_keys.current().verifier.text
+    print(f"Carbon Ledger: data {args.data.resolve()}, log key {key}")
     node.close()
     with _metrics_dir():
         _run(args, settings)
