@@ -21,8 +21,11 @@ async def checkpoint(node: NodeDep) -> PlainTextResponse:
 
 @router.get("/v1/log/key", response_class=PlainTextResponse, summary="The log's verifier key")
 def log_key(node: NodeDep) -> PlainTextResponse:
-    """The key of the newest checkpoint (after a rotation, the new one)."""
-    return PlainTextResponse(node.ledger_keys.current().verifier.text + "\n", media_type=NOTE_TYPE)
+    """The key of the checkpoint served (after a rotation, the new one)."""
+    size, _ = node.reader.checkpoint()
+    return PlainTextResponse(
+        node.ledger_keys.signer(size).verifier.text + "\n", media_type=NOTE_TYPE
+    )
 
 
 @router.get("/v1/log/keys", summary="The log key's history: its rotations, as links to follow")

@@ -501,8 +501,8 @@ class LedgerClient:
         )
         signature = _base64(receipt.signature)
 
-        def promised(keys: KeyHistory) -> None:  # by the key of the moment: any of the history
-            if not any(key.verify(promise, signature) for _, key in keys.keys):
+        def promised(keys: KeyHistory) -> None:  # the key of the moment, or the one before it
+            if not any(key.verify(promise, signature) for _, key in keys.keys[-2:]):
                 raise VerificationError("receipt signature", "not signed by a key of the log's")
 
         self._with_keys(promised)

@@ -80,12 +80,14 @@ class Policy:
                 return log
         raise QuorumError(f"the policy has no log for origin {origin!r}")
 
-    def check(self, note: str) -> tuple[Checkpoint, set[str]]:
-        """The checkpoint in `note` if a listed log signed it and the quorum cosigned it,
-        with the names of the witnesses that did; QuorumError otherwise."""
+    def check(self, note: str, log_key: Verifier | None = None) -> tuple[Checkpoint, set[str]]:
+        """The checkpoint in `note` if a listed log signed it (or `log_key`, the key a
+        rotation of the listed one made it) and the quorum cosigned it, with the names of the
+        witnesses that did; QuorumError otherwise."""
         try:
             origin = parse_checkpoint(split_note(note)[0]).origin
-            checkpoint, _ = open_checkpoint(note, self.log_for(origin), origin=origin)
+            key = log_key or self.log_for(origin)
+            checkpoint, _ = open_checkpoint(note, key, origin=origin)
             names = {witness.key_id: name for name, witness in self.witnesses.items()}
             found = cosignatures(note, self.witnesses.values())
         except (CheckpointError, NoteError, CosignatureError) as error:

@@ -376,6 +376,8 @@ class Ledger:
     def _check_held(self, rotation: LedgerKeyRotated) -> None:
         """Refuse a rotation to a key the integrator could not sign with."""
         key_id = parse_verifier(rotation.vkey).key_id
+        if key_id == self.signer.verifier.key_id:
+            raise Conflict(f"{key_id} is the ledger's first key", "submission.data.vkey")
         if not self.holds_ledger_key(key_id):
             raise Invalid(
                 f"no ledger node holds the private key {key_id}: place it beside ledger.key"

@@ -22,6 +22,7 @@ from crypto.keys import Signer, generate_signer
 from crypto.map_head import open_map_head
 from crypto.merkle import prove_consistency
 from crypto.note import sign_note, split_note
+from crypto.policy import Policy
 from crypto.witness_protocol import format_add_checkpoint
 from ledger.bundles import statement_bundle, write_export
 from ledger.errors import Conflict, Forbidden, Invalid
@@ -85,6 +86,8 @@ def test_a_rotation_to_a_key_no_node_holds_is_refused(node: Node):
     with pytest.raises(Invalid) as bad:
         node.ledger.submit(signed(node.admin_key, "sys:keys", "LedgerKeyRotated", {"vkey": "x"}))
     assert bad.value.field == "submission.data.vkey"
+    with pytest.raises(Conflict):  # the first key: verifiers would not see it come back
+        rotate(node, node.ledger_key)
     new = place_key(node)  # placed after the node started: the ring is read again
     rotate(node, new)
     with pytest.raises(Conflict):
@@ -125,6 +128,8 @@ def test_an_export_audited_from_the_old_key_follows_the_rotation(node: Node, rot
     assert link["index"] == index
     report = Audit(old.verifier).run(bundle_from_object(copy.deepcopy(bundle)))
     assert report.key_rotations == 1 and report.tree_size == node.reader.size()
+    policy = Policy.every(old.verifier, [])  # a tlog-policy naming the first key
+    Audit(old.verifier, policy=policy).run(bundle_from_object(copy.deepcopy(bundle)))
 
     missing = copy.deepcopy(bundle)
     del missing["ledger_keys"]
@@ -225,13 +230,22 @@ def test_a_witness_given_both_keys_cosigns_across_the_rotation(node: Node, rotat
     old, new, index, _ = rotated
     state = WitnessState(tmp_path / "w.json", WITNESS, [old.verifier, new.verifier])
     witness = TestClient(create_witness_app(state))
+
+    def post(old_size: int, note: str) -> int:
+        proof = prove_consistency(old_size, parse_checkpoint(split_note(note)[0]).size, node.log)
+        body = format_add_checkpoint(old_size, proof if old_size else [], note)
+        return witness.post("/add-checkpoint", content=body).status_code
+
+    before_size, before = node.log.checkpoint_covering(index)
+    assert post(0, before) == 200
     size, note = node.log.checkpoint_covering(index + 1)
-    body = format_add_checkpoint(0, [], note)
-    assert witness.post("/add-checkpoint", content=body).status_code == 200
-    latest_size, latest = node.log.latest_checkpoint()
-    proof = prove_consistency(size, latest_size, node.log)
-    body = format_add_checkpoint(size, proof, latest)
-    assert witness.post("/add-checkpoint", content=body).status_code == 200
+    body = parse_checkpoint(split_note(note)[0])
+    assert post(before_size, sign_checkpoint(body, new)) == 403  # the new key alone, too soon
+    assert post(before_size, note) == 200  # both keys: the new one takes over
+    _, latest = node.log.latest_checkpoint()
+    stolen = sign_checkpoint(parse_checkpoint(split_note(latest)[0]), old)
+    assert post(size, stolen) == 403  # the old key alone, too late
+    assert post(size, latest) == 200
     only_old = WitnessState(tmp_path / "o.json", WITNESS, [old.verifier])
     refused = TestClient(create_witness_app(only_old)).post(
         "/add-checkpoint", content=format_add_checkpoint(0, [], latest)

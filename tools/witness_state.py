@@ -85,6 +85,16 @@ def _signed_by(note: str, key: Verifier) -> bool:
     return True
 
 
+def _active_key(head: LogHead, log_keys: list[Verifier]) -> Verifier | None:
+    """The key the log signs with now: of the keys given (oldest first), the newest that
+    signed the head last cosigned (None before the first). A new key takes over only on a
+    checkpoint the current one signed too (a rotation's), and the old one is then done."""
+    if not head.note:
+        return None
+    signed = [key for key in log_keys if _signed_by(head.note, key)]
+    return signed[-1] if signed else None
+
+
 class WitnessState:
     """Known logs (origin = log key name), their latest cosigned heads, and the witness key."""
 
@@ -130,6 +140,12 @@ class WitnessState:
             )
         with self._lock:
             head = self._heads.get(checkpoint.origin, EMPTY_HEAD)
+            active = _active_key(head, log_keys)
+            if active is not None and not _signed_by(request.checkpoint, active):
+                raise Refused(
+                    Refusal.NOT_SIGNED,
+                    f"the checkpoint is not signed by the log's key {active.key_id}",
+                )
             if request.old_size != head.size:
                 raise Refused(Refusal.CONFLICT, f"the witness is at size {head.size}", head.size)
             if checkpoint.size == head.size and checkpoint.root_hash != head.root:

@@ -38,7 +38,7 @@ from crypto import person_summary
 from crypto import statement as balance_statement
 from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
-from crypto.checkpoint import Checkpoint
+from crypto.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.key_history import ROTATION_TYPE, KeyHistory, RotationError
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
@@ -49,6 +49,7 @@ from crypto.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from crypto.note import NoteError, split_note
 from crypto.policy import Policy, QuorumError
 from crypto.records import Entry
 from ledger.domain import industrial
@@ -205,7 +206,7 @@ class Audit:
                 self.log_key.text,
                 self.verified_note,
                 peaks,
-                self.keys.current.text,
+                self.keys.at(self.report.tree_size).text,
             )
         )
 
@@ -381,8 +382,9 @@ class Audit:
         every given witness."""
         if self.policy is not None:
             try:
-                _, cosigned = self.policy.check(note)
-            except QuorumError as error:
+                size = parse_checkpoint(split_note(note)[0]).size
+                _, cosigned = self.policy.check(note, self.keys.at(size))
+            except (QuorumError, CheckpointError, NoteError) as error:
                 quorum = self.policy.quorum
                 raise Failure(
                     "cosignature", "last checkpoint", "quorum", quorum, str(error)

@@ -6,24 +6,27 @@ re-read when a key is asked for that it lacks: an operator places the next key o
 node, then an admin submits the rotation.
 """
 
+import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from crypto.key_history import REGISTRY_ACCOUNT, KeyHistory, rotated_key, rotation_link
-from crypto.keys import Signer, parse_verifier
+from crypto.keys import KeyFormatError, Signer, parse_verifier
 from crypto.merkle import prove_inclusion
+from ledger.errors import Unavailable
 from ledger.keyfiles import read_key
 from ledger.storage.base import LogRecorder
 
 FIRST_KEY = "ledger.key"
 NEXT_KEYS = "ledger-*.key"
+log = logging.getLogger("carbon_ledger.keys")
 CURRENT_FOR = 1.0  # seconds current() trusts the log's size it read
 
 
-class KeyNotHeld(RuntimeError):
-    """The log's key for some size is not in this node's ring."""
+class KeyNotHeld(Unavailable):
+    """The log's key for some size is not in this node's ring (503 until it is placed)."""
 
 
 class LedgerKeys:
@@ -48,7 +51,11 @@ class LedgerKeys:
 
     def _read_ring(self) -> None:
         for path in sorted(self.keys_dir.glob(NEXT_KEYS)):
-            signer = read_key(path)
+            try:
+                signer = read_key(path)
+            except (OSError, KeyFormatError) as error:  # half copied, say: skipped till whole
+                log.warning("ledger key file %s not read: %s", path, error)
+                continue
             if signer.name == self.first.name:
                 self.ring.setdefault(signer.verifier.key_id, signer)
 

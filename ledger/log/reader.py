@@ -9,8 +9,11 @@ from ledger.storage.base import LogLeaf, LogRecorder
 RECENT = 64  # how far back to look for a fully cosigned checkpoint
 
 
-def _signature_lines(note: str) -> int:
-    return note.count("\n\u2014 ")
+def _cosignatures(note: str) -> int:
+    """Signature lines by keys not named as the log (a rotation's checkpoint has two)."""
+    origin = note.partition("\n")[0]
+    lines = note.split("\n\n\u2014 ", 1)[-1].split("\n\u2014 ")
+    return sum(1 for line in lines if line and not line.startswith(origin + " "))
 
 
 class LogReader:
@@ -33,7 +36,7 @@ class LogReader:
             raise NotFound("the log has no checkpoint yet")
         if self.witnesses:
             for size, note in self.log.recent_checkpoints(covering, RECENT):
-                if size <= latest[0] and _signature_lines(note) > self.witnesses:
+                if size <= latest[0] and _cosignatures(note) >= self.witnesses:
                     return size, note
         return latest
 
