@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import NodeDep
 from api.params import index_query, size_query
+from ledger.errors import NotFound
 
 router = APIRouter(tags=["log"])
 NOTE_TYPE = "text/plain; charset=utf-8"
@@ -22,10 +23,12 @@ async def checkpoint(node: NodeDep) -> PlainTextResponse:
 @router.get("/v1/log/key", response_class=PlainTextResponse, summary="The log's verifier key")
 def log_key(node: NodeDep) -> PlainTextResponse:
     """The key of the checkpoint served (after a rotation, the new one)."""
-    size, _ = node.reader.checkpoint()
-    return PlainTextResponse(
-        node.ledger_keys.signer(size).verifier.text + "\n", media_type=NOTE_TYPE
-    )
+    try:
+        size, _ = node.reader.checkpoint()
+    except NotFound:  # no checkpoint yet: the first will be the first key's
+        size = 0
+    key = node.ledger_keys.signer(size).verifier
+    return PlainTextResponse(key.text + "\n", media_type=NOTE_TYPE)
 
 
 @router.get("/v1/log/keys", summary="The log key's history: its rotations, as links to follow")

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger.bundles import statement_bundle, write_export  # noqa: E402
+from ledger.faults import is_transient  # noqa: E402
 from ledger.node import Node, open_node  # noqa: E402
 from ledger.queries import account_entries  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
@@ -101,6 +102,19 @@ def city(seed: int) -> DemoPlan:
     firms = operations(seed, BANKS, 0, 600, 180)
     persons = operations(seed + 1, BANKS, 10**9, 0, 0)
     return DemoPlan(codes, demo_keys(codes), itertools.chain(firms, persons))
+
+
+def retried(call: Callable[[], object], attempts: int = 10) -> None:
+    """`call`, again after storage trouble (another program took every connection, say)."""
+    for attempt in range(attempts):
+        try:
+            call()
+            return
+        except Exception as error:
+            if not is_transient(error) or attempt == attempts - 1:
+                raise
+            print(f"# storage trouble, retrying: {error}", file=sys.stderr, flush=True)
+            time.sleep(1 + attempt)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -207,10 +221,10 @@ class Scale:
         next_row = args.every
         while (size := self.node.reader.size()) < args.to:
             batch = list(itertools.islice(stream, min(BATCH, args.to - size)))
-            self.node.ledger.submit_batch(batch)
+            retried(partial(self.node.ledger.submit_batch, batch))  # a retry is a replay
             appended = self.node.store.recorder.max_notification_id() or 0
             if appended - size >= INTEGRATE_EVERY or appended >= args.to:
-                self.node.integrate_pending()
+                retried(self.node.integrate_pending)
                 size = self.node.reader.size()
                 progress_bar(size, args.to, started)
             if not graded and size >= 16_000:  # the firms and farms are in: grade them once
