@@ -29,6 +29,7 @@ from ledger.errors import Conflict, Forbidden, Invalid
 from ledger.keyfiles import write_new_key
 from ledger.node import Node
 from ledger.storage.map_tables import map_head
+from tests.files import run_cli
 from tests.support import export_object, integrate_all, pid, register, signed
 from tools.witness import create_witness_app
 from tools.witness_state import WitnessState
@@ -270,3 +271,54 @@ def test_key_history_links_refuse_what_does_not_hold(node: Node, rotated):
             KeyHistory.trusting(old.verifier).follow(link | change)
     with pytest.raises(RotationError):
         KeyHistory.trusting(generate_signer(node.origin).verifier).follow(link)
+
+
+def test_two_rotations_are_followed_in_order(node: Node, rotated):
+    old, second, _, account = rotated
+    third = place_key(node, "ledger-3.key")
+    rotate(node, third)
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "third"}
+    bank = register(node, "bank.def", ["bank"])
+    node.ledger.submit(signed(bank, f"per:def:{pid('third')}", "AccountOpened", {}))
+    node.ledger.submit(signed(bank, f"per:def:{pid('third')}", "GreenBehaviourRecorded", data))
+    integrate_all(node)
+    with pytest.raises(Conflict):  # a key the ledger had before
+        rotate(node, second)
+    bundle = export_object(node)
+    assert len(bundle["ledger_keys"]) == 2
+    report = Audit(old.verifier).run(bundle_from_object(copy.deepcopy(bundle)))
+    assert report.key_rotations == 2
+    latest = node.log.latest_checkpoint()
+    assert latest is not None
+    open_checkpoint(latest[1], third.verifier)
+    swapped = copy.deepcopy(bundle)
+    swapped["ledger_keys"].reverse()
+    with pytest.raises(Failure) as failure:
+        Audit(old.verifier).run(bundle_from_object(swapped))
+    assert failure.value.check == "key rotation"
+    first_only = copy.deepcopy(bundle)
+    del first_only["ledger_keys"][1]
+    with pytest.raises(Failure):
+        Audit(old.verifier).run(bundle_from_object(first_only))
+    statement = statement_bundle(node, account)
+    assert len(statement["ledger_keys"]) == 2
+    assert Audit(old.verifier).run(bundle_from_object(statement)).statement is not None
+
+
+def test_the_cli_audits_across_the_rotation_on_two_workers(node: Node, rotated, tmp_path: Path):
+    old, _, _, _ = rotated
+    path = tmp_path / "all.jsonl"
+    with path.open("w") as out:
+        write_export(node, out)
+    result = run_cli(
+        "verify", str(path), "--log-key", old.verifier.text, "--workers", "2", text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 key rotations followed" in result.stdout
+    stripped = tmp_path / "stripped.jsonl"
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["ledger_keys"]
+    stripped.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    refused = run_cli("verify", str(stripped), "--log-key", old.verifier.text, text=True)
+    assert refused.returncode == 1 and "checkpoint signature" in refused.stdout
