@@ -146,33 +146,6 @@ def canonical_json(value: object) -> bytes:
         raise CanonicalError(where, "string holds a lone surrogate") from None
 
 
-def _record_value(value: Any) -> Any:
-    """A record's member as canonical JSON holds it: a string, a safe integer, canonical bytes
-    (msgspec.Raw) or an object of those; None if it is anything else."""
-    kind = type(value)
-    if kind is str or kind is msgspec.Raw:
-        return value
-    if kind is int:
-        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else None
-    if kind is dict and all(type(key) is str for key in value) and "".join(value).isascii():
-        members = {key: _record_value(value[key]) for key in sorted(value)}
-        return None if any(member is None for member in members.values()) else members
-    return None
-
-
-def canonical_record(value: dict[str, Any]) -> bytes:
-    """canonical_json(value) without its general walk when `value` is one of the ledger's own
-    records (ASCII keys; strings, safe integers, canonical bytes and objects of those):
-    an entry, a receipt's promise. Anything else takes canonical_json's way."""
-    normalised = _record_value(value)
-    if normalised is not None:
-        try:
-            return msgspec.json.encode(normalised)
-        except UnicodeEncodeError:  # a lone surrogate: canonical_json names where
-            pass
-    return canonical_json(value)
-
-
 def _refuse_constant(literal: str) -> NoReturn:
     raise CanonicalError("$", f"{literal} is not JSON")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from crypto.canonical import canonical_json, canonical_record
+from crypto.canonical import canonical_json
 from crypto.keys import Signer
 from crypto.merkle import leaf_hash
 
@@ -201,7 +201,7 @@ def encode_entry(
 ) -> bytes:
     """An entry's canonical bytes, embedding the submission's canonical bytes as signed;
     CanonicalError if the effect has no canonical form."""
-    return canonical_record(
+    return canonical_json(
         {
             "v": ENTRY_VERSION,
             "account": account,
@@ -233,7 +233,7 @@ def receipt_promise(account: str, seq: int, leaf_hash_hex: str, origin: str) -> 
 
 def receipt_message(promise: ReceiptPromise) -> bytes:
     """The bytes the ledger's receipt signature covers."""
-    return RECEIPT_CONTEXT + canonical_record(msgspec.structs.asdict(promise))
+    return RECEIPT_CONTEXT + canonical_json(msgspec.structs.asdict(promise))
 
 
 def sign_receipt(signer: Signer, promise: ReceiptPromise) -> str:

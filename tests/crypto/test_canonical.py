@@ -13,7 +13,6 @@ from crypto.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalError,
     canonical_json,
-    canonical_record,
     parse_canonical,
     parse_json,
 )
@@ -199,28 +198,3 @@ near_canonical = st.one_of(
 @given(near_canonical)
 def test_the_fast_parse_accepts_and_refuses_what_the_strict_one_does(data):
     assert _outcome(parse_canonical, data) == _outcome(_strict, data)
-
-
-record_members = st.one_of(
-    st.text(),
-    st.integers(),
-    st.builds(msgspec.Raw, st.sampled_from([b'"x"', b"[1,2]", b'{"a":1}'])),
-    st.dictionaries(st.text(max_size=4), st.one_of(st.text(), st.integers()), max_size=4),
-)
-other_members = st.one_of(st.booleans(), st.none(), st.floats(allow_nan=False))
-records = st.dictionaries(st.text(max_size=6), record_members, max_size=8) | st.dictionaries(
-    st.text(max_size=6), record_members | other_members, max_size=8
-)
-
-
-@settings(max_examples=300)
-@given(records | st.just({"lone": "\ud800"}) | st.just({"big": 2**60}))
-def test_a_record_encodes_as_the_general_walk_does(value):
-    try:
-        expected = canonical_json(value)
-    except CanonicalError as error:
-        with pytest.raises(CanonicalError) as refused:
-            canonical_record(value)
-        assert refused.value.args == error.args
-        return
-    assert canonical_record(value) == expected
