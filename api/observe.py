@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import NodeDep
 from ledger.health import Lags, lags, unready
+from ledger.log.ledger_keys import KeyNotHeld
 from ledger.metrics import REQUEST_SECONDS
 from ledger.node import Node
 from projections.views import Views
@@ -162,6 +163,15 @@ def _measure(node: Node, views: Views) -> Lags:
     return lags(node, views.position(), datetime.now(UTC))
 
 
+def _key_missing(node: Node, size: int) -> list[str]:
+    """Why this node cannot sign for the log now: it lacks the key a rotation made current."""
+    try:
+        node.ledger_keys.signer(size)
+    except KeyNotHeld as missing:
+        return [missing.detail]
+    return []
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, node: NodeDep) -> Response:
     counted = _registry()
@@ -184,6 +194,7 @@ async def readyz(request: Request, node: NodeDep) -> JSONResponse:
             headers={"Retry-After": "5"},
         )
     reasons = unready(measured, limits)
+    reasons += await run_in_threadpool(_key_missing, node, measured.tree_size)
     body: dict[str, Any] = {
         "ready": not reasons,
         "reasons": reasons,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from client.ledger_client import LedgerClient
 from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object, load_bundle
@@ -30,7 +31,7 @@ from ledger.keyfiles import write_new_key
 from ledger.node import Node
 from ledger.storage.map_tables import map_head
 from tests.files import run_cli
-from tests.support import export_object, integrate_all, pid, register, signed
+from tests.support import export_object, integrate_all, open_at, pid, register, signed
 from tools.witness import create_witness_app
 from tools.witness_state import WitnessState
 
@@ -322,3 +323,18 @@ def test_the_cli_audits_across_the_rotation_on_two_workers(node: Node, rotated, 
     stripped.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     refused = run_cli("verify", str(stripped), "--log-key", old.verifier.text, text=True)
     assert refused.returncode == 1 and "checkpoint signature" in refused.stdout
+
+
+def test_a_node_without_the_new_key_says_so(node: Node, rotated, data_dir: Path, storage):
+    (node.settings.keys_dir / "ledger-2.key").unlink()
+    other = open_at(data_dir, storage)  # another process, its keys directory lacking it
+    try:
+        with TestClient(create_app(other)) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert any("ledger-*.key" in reason for reason in ready.json()["reasons"])
+            key = client.get("/v1/log/key")
+            assert key.status_code == 503 and key.headers["retry-after"]
+            assert "ledger.key" in key.json()["detail"]
+    finally:
+        other.close()

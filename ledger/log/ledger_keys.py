@@ -81,7 +81,10 @@ class LedgerKeys:
         """The private key that signs the checkpoint of tree size `size` (and what cites it)."""
         key_id = self.history(size).at(size).key_id
         if not self.holds(key_id):
-            raise KeyNotHeld(f"the ledger key {key_id} is not in {self.keys_dir}")
+            raise KeyNotHeld(
+                f"this node lacks the ledger key {key_id}: place it beside ledger.key"
+                " (as ledger-*.key)"
+            )
         return self.ring[key_id]
 
     def current(self) -> Signer:
