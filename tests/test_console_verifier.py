@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from crypto.keys import generate_signer
 from crypto.note import sign_note, split_note
 from crypto.records import receipt_message, receipt_promise
 from ledger.bundles import grade_statement, period_statement
+from ledger.keyfiles import write_new_key
+from ledger.log.ledger_keys import CURRENT_FOR
 from ledger.node import Node
 from tests.conftest import IN_CI
 from tests.support import integrate_all, load_city, pid, register, signed
@@ -504,6 +507,60 @@ class Documents:
             lastCheckpoint={"size": -1, "rootHash": "00"},
         )
 
+    def rotated(self) -> None:
+        """The ledger key rotated after the documents above: a receipt from before it and one
+        after verify with the key history the page gives (options.logKeys); the newest key
+        alone refuses the one from before, the first key alone the one after."""
+        node = self.node
+        new = generate_signer(node.origin)
+        write_new_key(node.settings.keys_dir / "ledger-2.key", new)
+        rotation = {"vkey": new.verifier.text}
+        node.ledger.submit(signed(node.admin_key, "sys:keys", "LedgerKeyRotated", rotation))
+        bank = register(node, "bank.rotated", ["bank"])
+        integrate_all(node)
+        time.sleep(CURRENT_FOR + 0.1)  # receipts take the new key within that
+        with TestClient(create_app(node, node.run_integrator)) as http:
+            account = f"per:rotated:{pid('r1')}"
+            answer = http.post(
+                "/v1/submissions?wait=true", json=signed(bank, account, "AccountOpened", {})
+            )
+        after = answer.json()
+        assert answer.status_code == 201 and after["inclusion"], answer.text
+        history = node.ledger_keys.history(node.reader.size())
+        assert len(history.keys) == 2
+        keys = {
+            "logKey": new.verifier.text,
+            "logKeys": [[index, key.text] for index, key in history.keys],
+            "lastCheckpoint": None,
+        }
+        before = self.receipt
+        self.add(
+            "rotated: a receipt from before",
+            before,
+            ok("receipt", {"index": before["index"]}),
+            **keys,
+        )
+        self.add(
+            "rotated: a receipt after", after, ok("receipt", {"index": after["index"]}), **keys
+        )
+        self.add(
+            "rotated: a receipt after, the first key alone",
+            after,
+            failed("receipt signature"),
+            lastCheckpoint=None,
+        )
+        self.add(
+            "rotated: a receipt from before, the newest key alone",
+            before,
+            failed("receipt signature"),
+            logKey=new.verifier.text,
+            lastCheckpoint=None,
+        )
+        backwards = {**keys, "logKeys": list(reversed(keys["logKeys"]))}
+        self.add(
+            "rotated: a history out of order", after, failed("checkpoint signature"), **backwards
+        )
+
 
 def ok(kind: str, facts: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "kind": kind, "facts": facts}
@@ -522,6 +579,7 @@ def test_the_browser_verifier_checks_real_documents_and_names_what_was_tampered(
     documents.tampered_statements()
     documents.tampered_proofs()
     documents.malformed()
+    documents.rotated()
     cases = documents.cases
     assert len({case["name"] for case in cases}) == len(cases)
     fixtures = tmp_path / "fixtures"

@@ -1,6 +1,7 @@
 """The public page at `/`: the log's state, city and district totals of a period with
 charts, the green list, and the in-browser check of a receipt or statement."""
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,8 +50,16 @@ def log_state(node: Node, views: Views) -> dict[str, Any]:
         "root": checkpoint.root_hash.hex(),
         "witnesses": witnesses,
         "waiting": waiting,
-        "log_key": node.ledger_keys.current().verifier.text,
+        **log_keys(node, checkpoint.size),
     }
+
+
+def log_keys(node: Node, size: int) -> dict[str, str]:
+    """What a page's verifier trusts for checkpoints up to `size`: the key of that size, and
+    the key history (`[[from index, verifier key], ...]`, JSON) if the key was rotated."""
+    history = node.ledger_keys.history(size)
+    pairs = [[index, key.text] for index, key in history.keys]
+    return {"log_key": history.at(size).text, "log_keys": json.dumps(pairs)}
 
 
 def city_view(snapshot: Snapshot, asked: str | None) -> dict[str, Any]:

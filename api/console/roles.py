@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.charts import bar_chart
-from api.console.public import city_view
+from api.console.public import city_view, log_keys
 from api.console.render import language, page
 from api.console.session import Session, SessionDep
 from api.console.signin import home_of
@@ -197,7 +197,7 @@ def _exchange(node: Node, views: Views, exchange: str) -> dict[str, Any]:
         retired = registries.retirements(snapshot, exchange, None, PAGE)
     return {
         "retired": retired,
-        "log": {"log_key": node.ledger_keys.current().verifier.text, "origin": node.origin},
+        "log": {**log_keys(node, node.reader.size()), "origin": node.origin},
     }
 
 

@@ -8,6 +8,7 @@ const input = document.getElementById("check-input");
 const file = document.getElementById("check-file");
 const result = document.getElementById("check-result");
 const logKey = section.dataset.logKey;
+const logKeys = JSON.parse(section.dataset.logKeys || "null"); // the key's history, if rotated
 const origin = section.dataset.origin;
 
 async function fetchConsistency(first, second) {
@@ -29,6 +30,7 @@ async function check() {
   try {
     outcome = await verifyDocument(text, {
       logKey,
+      logKeys,
       origin,
       lastCheckpoint: lastCheckpoint(localStorage, origin),
       fetchConsistency,

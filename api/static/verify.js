@@ -26,6 +26,9 @@
  *   options: {
  *     logKey: the ledger's verifier key text `NAME+HHHHHHHH+BASE64(0x01 || public key)`
  *             (GET /v1/log/key), required;
+ *     logKeys?: after rotations of the ledger key, its history `[[fromIndex, vkey], ...]`
+ *             oldest first (the first from -1; the page gives it from GET /v1/log/keys):
+ *             a checkpoint must be signed by the key of its size, a receipt by any of them;
  *     origin?: the log's origin (default: the key's name, as the Python client uses);
  *     lastCheckpoint?: {size, rootHash}: the newest checkpoint this page verified before
  *             (size a number, bigint or decimal string; rootHash 64 hex digits or base64);
@@ -918,6 +921,28 @@ async function proveIncluded(index, leaf, proof, checkpoint) {
   await verifyInclusion(index, checkpoint.size, leaf, proof, checkpoint.rootHash);
 }
 
+/**
+ * The log key that signs checkpoints of tree size `size`: with a key history (rotations of
+ * the ledger key, crypto/key_history.py), the last key taken over at an index below `size`.
+ */
+function keyAt(context, size) {
+  let found = context.keys[0].key;
+  for (const { from, key } of context.keys) if (from < BigInt(size)) found = key;
+  return found;
+}
+
+/** A checkpoint signed by the log key of its size (the only key, without a history). */
+async function openLogCheckpoint(note, context) {
+  let size = null;
+  try {
+    size = parseCheckpoint(splitNote(note).text).size;
+  } catch {
+    // malformed: openCheckpoint says how, with any key
+  }
+  const key = size === null ? context.key : keyAt(context, size);
+  return openCheckpoint(note, key, context.origin);
+}
+
 async function verifyReceipt(receipt, context) {
   const { key, origin } = context;
   requireFields(
@@ -956,7 +981,12 @@ async function verifyReceipt(receipt, context) {
   };
   const message = utf8(RECEIPT_CONTEXT + canonicalJson(promise));
   const signature = fromBase64(receipt.signature);
-  if (!signature || !(await ed25519Verify(key, signature, message))) {
+  // a receipt is signed by the key of its moment: any of the history (the newest, without)
+  let signed = false;
+  for (const { key: candidate } of context.keys) {
+    signed = signed || (Boolean(signature) && (await ed25519Verify(candidate, signature, message)));
+  }
+  if (!signed) {
     throw fail("receipt signature", `the receipt is not signed by the log key ${key.keyId}`);
   }
   const entry = decodeEntry(entryBytes);
@@ -983,7 +1013,7 @@ async function verifyReceipt(receipt, context) {
     ],
     "receipt",
   );
-  const checkpoint = await openCheckpoint(receipt.checkpoint, key, origin);
+  const checkpoint = await openLogCheckpoint(receipt.checkpoint, context);
   safeNumber(checkpoint.size, "checkpoint tree size");
   await proveIncluded(
     receipt.index,
@@ -1023,7 +1053,6 @@ async function openStatement(note, key) {
 }
 
 async function verifyStatement(answer, context) {
-  const { key, origin } = context;
   if (answer.format === BUNDLE_FORMAT) {
     throw fail(
       "format",
@@ -1058,9 +1087,9 @@ async function verifyStatement(answer, context) {
   }
   const grade = header === GRADE_HEADER;
   if (!grade) requireFields(answer, [["index", "count"]], "period statement answer");
-  const text = await openStatement(answer.statement, key);
+  const checkpoint = await openLogCheckpoint(answer.checkpoint, context);
+  const text = await openStatement(answer.statement, keyAt(context, checkpoint.size));
   const stated = grade ? parseGradeStatement(text) : parsePeriodStatement(text);
-  const checkpoint = await openCheckpoint(answer.checkpoint, key, origin);
   safeNumber(checkpoint.size, "checkpoint tree size");
   if (checkpointBody(stated.checkpoint) !== checkpointBody(checkpoint)) {
     throw fail("statement", "the statement's checkpoint is not the checkpoint sent with it");
@@ -1173,7 +1202,6 @@ function parseTlogProof(text) {
 }
 
 async function verifyTlogProof(text, context, options) {
-  const { key, origin } = context;
   const parsed = parseTlogProof(text);
   let entryBytes = parsed.extra;
   if (options.entry !== undefined && options.entry !== null) {
@@ -1200,7 +1228,7 @@ async function verifyTlogProof(text, context, options) {
         "or a proof whose extra data is the entry",
     );
   }
-  const checkpoint = await openCheckpoint(parsed.note, key, origin);
+  const checkpoint = await openLogCheckpoint(parsed.note, context);
   safeNumber(checkpoint.size, "checkpoint tree size");
   const index = safeNumber(parsed.index, "tlog-proof index");
   await proveIncluded(index, leaf, parsed.proof, checkpoint);
@@ -1219,7 +1247,7 @@ async function verifyTlogProof(text, context, options) {
 }
 
 async function verifyCheckpointNote(text, context) {
-  const checkpoint = await openCheckpoint(text, context.key, context.origin);
+  const checkpoint = await openLogCheckpoint(text, context);
   safeNumber(checkpoint.size, "checkpoint tree size");
   const facts = {
     origin: checkpoint.origin,
@@ -1352,6 +1380,26 @@ async function logKeyOf(text) {
   return keys.get(text);
 }
 
+/**
+ * The key history in options.logKeys, `[[fromIndex, vkeyText], ...]` oldest first (the
+ * first from -1), as the ledger's GET /v1/log/keys links give it after checking them; without
+ * one, the log key alone.
+ */
+async function keyHistoryOf(history, key) {
+  if (history === undefined || history === null) return [{ from: -1n, key }];
+  if (!Array.isArray(history) || history.length === 0) {
+    throw fail("format", "options.logKeys must be a list of [index, verifier key] pairs");
+  }
+  const keys = [];
+  for (const pair of history) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !Number.isSafeInteger(pair[0])) {
+      throw fail("format", "options.logKeys must be a list of [index, verifier key] pairs");
+    }
+    keys.push({ from: BigInt(pair[0]), key: await logKeyOf(pair[1]) });
+  }
+  return keys;
+}
+
 async function verify(input, options) {
   if (!isObject(options)) throw fail("format", "options must be an object with logKey");
   const key = await logKeyOf(options.logKey);
@@ -1361,7 +1409,7 @@ async function verify(input, options) {
   if (options.lastCheckpoint !== undefined && options.lastCheckpoint !== null) {
     rememberedCheckpoint(options.lastCheckpoint, "options.lastCheckpoint"); // refuse early
   }
-  const context = { key, origin };
+  const context = { key, keys: await keyHistoryOf(options.logKeys, key), origin };
   const text = inputText(input);
   const start = text.trimStart();
   if (!start) throw fail("format", "the document is empty");
