@@ -16,18 +16,25 @@ from client.ledger_client import LedgerClient
 from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object, load_bundle
 from client.verifier.failure import Failure
-from crypto.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint, sign_checkpoint
+from crypto.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    open_checkpoint,
+    parse_checkpoint,
+    sign_checkpoint,
+)
 from crypto.cosignature import generate_cosigner
 from crypto.key_history import KeyHistory, RotationError
 from crypto.keys import Signer, generate_signer
 from crypto.map_head import open_map_head
 from crypto.merkle import prove_consistency
-from crypto.note import sign_note, split_note
+from crypto.note import add_signatures, sign_note, split_note
 from crypto.policy import Policy
 from crypto.witness_protocol import format_add_checkpoint
 from ledger.bundles import statement_bundle, write_export
 from ledger.errors import Conflict, Forbidden, Invalid
 from ledger.keyfiles import write_new_key
+from ledger.log.reader import cosignature_count
 from ledger.node import Node
 from ledger.storage.map_tables import map_head
 from tests.files import run_cli
@@ -338,3 +345,10 @@ def test_a_node_without_the_new_key_says_so(node: Node, rotated, data_dir: Path,
             assert "ledger.key" in key.json()["detail"]
     finally:
         other.close()
+
+
+def test_a_rotation_checkpoints_second_ledger_line_is_no_cosignature(node: Node):
+    checkpoint = Checkpoint(node.origin, 1, bytes(32))
+    both = sign_checkpoint(checkpoint, node.ledger_key, generate_signer(node.origin))
+    assert cosignature_count(both) == 0
+    assert cosignature_count(add_signatures(both, generate_signer("witness.one"))) == 1

@@ -9,7 +9,7 @@ from ledger.storage.base import LogLeaf, LogRecorder
 RECENT = 64  # how far back to look for a fully cosigned checkpoint
 
 
-def _cosignatures(note: str) -> int:
+def cosignature_count(note: str) -> int:
     """Signature lines by keys not named as the log (a rotation's checkpoint has two)."""
     origin = note.partition("\n")[0]
     lines = note.split("\n\n\u2014 ", 1)[-1].split("\n\u2014 ")
@@ -36,7 +36,7 @@ class LogReader:
             raise NotFound("the log has no checkpoint yet")
         if self.witnesses:
             for size, note in self.log.recent_checkpoints(covering, RECENT):
-                if size <= latest[0] and _cosignatures(note) >= self.witnesses:
+                if size <= latest[0] and cosignature_count(note) >= self.witnesses:
                     return size, note
         return latest
 
