@@ -19,7 +19,6 @@ from ledger.errors import Unavailable
 from ledger.keyfiles import read_key
 from ledger.storage.base import LogRecorder
 
-FIRST_KEY = "ledger.key"
 NEXT_KEYS = "ledger-*.key"
 log = logging.getLogger("carbon_ledger.keys")
 CURRENT_FOR = 1.0  # seconds current() trusts the log's size it read
@@ -41,6 +40,7 @@ class LedgerKeys:
         self._rotations: list[tuple[int, str]] = []  # (log index, new key's verifier text)
         self._seq = -1  # the last sys:keys entry read
         self._through = 0  # every rotation below this tree size is known
+        self._links: dict[int, dict[str, Any]] = {}  # by rotation index: a link never changes
         self._size, self._read_at = 0, -CURRENT_FOR  # the log's size, when current() read it
 
     def holds(self, key_id: str) -> bool:
@@ -62,14 +62,13 @@ class LedgerKeys:
     def rotations(self, size: int) -> list[tuple[int, str]]:
         """The integrated rotations below tree size `size`, as (index, verifier text)."""
         with self._lock:
-            if size > self._through:
-                through = self.log.tree_size()
+            if size > self._through:  # callers ask of sizes the log has reached
                 while leaves := self.log.account_leaves(REGISTRY_ACCOUNT, self._seq):
                     for leaf in leaves:
                         if (vkey := rotated_key(leaf.entry)) is not None:
                             self._rotations.append((leaf.index, vkey))
                     self._seq = leaves[-1].seq
-                self._through = max(self._through, through)
+                self._through = size
             return [(index, vkey) for index, vkey in self._rotations if index < size]
 
     def history(self, size: int) -> KeyHistory:
@@ -97,14 +96,16 @@ class LedgerKeys:
     def links(self, size: int, since: int = 0) -> list[dict[str, Any]]:
         """The rotation links a verifier trusting the key of size `since` follows to the key
         of `size`: each rotation's entry, its signed checkpoint and the inclusion between."""
-        links = []
-        for index, _ in self.rotations(size):
-            if index < since:
-                continue
+        return [self._link(index) for index, _ in self.rotations(size) if index >= since]
+
+    def _link(self, index: int) -> dict[str, Any]:
+        """The link of the rotation at `index`, read once: its checkpoint is the first one
+        covering it, and neither that nor the entry ever changes."""
+        if index not in self._links:
             covering = self.log.checkpoint_covering(index + 1)
             if covering is None:  # integrated, so some checkpoint covers it
                 raise LookupError(f"no checkpoint covers the rotation at {index}")
             (leaf,) = self.log.leaves(index, index + 1)
             proof = prove_inclusion(index, covering[0], self.log)
-            links.append(rotation_link(index, leaf.entry, proof, covering[1]))
-        return links
+            self._links[index] = rotation_link(index, leaf.entry, proof, covering[1])
+        return self._links[index]
