@@ -226,8 +226,9 @@ def person_summary(
     possible = person_accounts(f"per::{pid}", node.ledger.registry())
     current = node.map_reader.prove(possible) if history else None
     size, note = node.reader.checkpoint() if current is None else (current.size, current.checkpoint)
+    held = node.store.reads.person_accounts([pid])[pid]  # those with entries, logged or not
     heads, co2e_g, points, last_index = [], 0, 0, 0
-    for account in possible:
+    for account in (a for a in possible if a in held):
         state, leaves = state_before(node.log, account, size)
         if not leaves:
             continue

@@ -36,7 +36,7 @@ from ledger.faults import is_transient, unavailable
 from ledger.loading import AccountLoader
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
-from ledger.storage.base import Claim
+from ledger.storage.base import Claim, PersonRow, person_row, persons_moved
 from ledger.store import LedgerStore
 from ledger.submissions import Checked, authenticate, check_submission, now_utc
 from ledger.system import SystemState
@@ -59,6 +59,8 @@ class _Pending:
     entry: bytes
     events: Sequence[CanMutateAggregate[UUID]]  # the entry's, stored in the order decided
     read: dict[str, int | None]  # other accounts the decision read, at these versions
+    persons: dict[str, int]  # the person whose accounts it read, and how many there were
+    person_row: PersonRow | None  # the person index row its account's first entry adds
 
 
 class _Verification:
@@ -101,6 +103,17 @@ def _reused_id(checked: Checked) -> Conflict:
 
 def _timestamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _person(checked: Checked) -> str | None:
+    """The person whose accounts at every bank a person-wide rule reads (else None)."""
+    return checked.fields.account.rpartition(":")[2] if checked.rule.person_wide else None
+
+
+def _others(account: str, registry: KeyRegistry, held: set[str]) -> list[str]:
+    """The other accounts a person-wide decision reads: the same person's accounts at every
+    other bank (in the registry's order, as an audit replays them) that hold entries."""
+    return [other for other in person_accounts(account, registry) if other in held]
 
 
 class Ledger:
@@ -170,17 +183,22 @@ class Ledger:
             verifying.add(checked)  # signatures are checked while we go on
         verified = verifying.results()
         recorded_at = _timestamp(now)
-        registry = system[REGISTRY_ACCOUNT]
         # per item, not per account: an account's behaviour reads the person's other
         # accounts, its redemption does not, and a batch may hold both
-        related = [self._related(c, registry) for _, c in unique]
-        wanted = {c.fields.account for _, c in unique} | {o for r in related for o in r}
-        accounts = self.accounts.get_many(wanted)  # meanwhile
+        held = self.store.reads.person_accounts(
+            sorted({p for _, c in unique if (p := _person(c)) is not None})
+        )  # meanwhile, as the accounts are
+        counted = {person: len(accounts) for person, accounts in held.items()}
+        wanted = {c.fields.account for _, c in unique}.union(*held.values())
+        accounts = self.accounts.get_many(wanted)
         decided_on = {a: account.version if account else None for a, account in accounts.items()}
         pending: list[tuple[int, _Pending]] = []
         refused_on: dict[str, int | None] = {}
-        for (position, checked), outcome, reads in zip(unique, verified, related, strict=True):
+        refused_persons: dict[str, int] = {}
+        for (position, checked), outcome in zip(unique, verified, strict=True):
             account_id = checked.fields.account
+            person = _person(checked)
+            reads: list[str] = []
             try:
                 if isinstance(outcome, LedgerError):
                     raise outcome
@@ -188,20 +206,30 @@ class Ledger:
                     system[REGISTRY_ACCOUNT].authorise(checked.fields.key, checked.rule.roles)
                 else:  # its key may be registered earlier in the batch
                     authenticate(checked, system[REGISTRY_ACCOUNT])
+                persons = {}
+                if person is not None:
+                    reads = _others(account_id, system[REGISTRY_ACCOUNT], held[person])
+                    persons = {person: counted[person]}
                 others = {o: accounts[o] for o in reads}
-                item = self._apply(checked, accounts[account_id], system, recorded_at, others)
+                item = self._apply(
+                    checked, accounts[account_id], system, recorded_at, others, persons
+                )
             except LedgerError as error:  # the account may be cached: rechecked below
                 results[position] = self._refusal(checked, error)
                 refused_on[account_id] = decided_on[account_id]
                 refused_on.update({o: decided_on[o] for o in reads})
+                if person is not None:
+                    refused_persons[person] = counted[person]
                 continue
+            if item.person_row is not None and item.person_row.person in held:
+                held[item.person_row.person].add(account_id)  # read by the batch's later items
             accounts[account_id] = item.account
             if account_id in system:
                 system[account_id] = item.account.state
             pending.append((position, item))
             signing.add(self._promise(item))
         signatures = signing.results()
-        stale = self.accounts.stale(refused_on)
+        stale = self.accounts.stale(refused_on) or self._persons_moved(refused_persons)
         if stale or (pending and not self._save([item for _, item in pending], versions)):
             # Another process moved an account (or a system account) on: each item again,
             # in order, on what the store holds now.
@@ -257,21 +285,27 @@ class Ledger:
             system, versions = self.system.snapshot()
             account_id = checked.fields.account
             decided_on: dict[str, int | None] = {}  # the account's version, once read
+            persons: dict[str, int] = {}  # the person's accounts counted, once read
             try:
                 authenticate(checked, system[REGISTRY_ACCOUNT])
-                related = self._related(checked, system[REGISTRY_ACCOUNT])
+                related: list[str] = []
+                person = _person(checked)
+                if person is not None:
+                    held = self.store.reads.person_accounts([person])[person]
+                    related = _others(account_id, system[REGISTRY_ACCOUNT], held)
+                    persons = {person: len(held)}
                 loaded = self.accounts.get_many([account_id, *related])
                 decided_on = {a: found.version if found else None for a, found in loaded.items()}
                 others = {o: loaded[o] for o in related}
                 item = self._apply(
-                    checked, loaded[account_id], system, _timestamp(self.clock()), others
+                    checked, loaded[account_id], system, _timestamp(self.clock()), others, persons
                 )
             except LedgerError as error:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
                     return outcome
-                if self.accounts.stale(decided_on):  # refused on a cached account: decide again
-                    self.accounts.evict(decided_on)
+                if self.accounts.stale(decided_on) or self._persons_moved(persons):
+                    self.accounts.evict(decided_on)  # refused on a cached account: decide again
                     continue
                 raise outcome from None
             if self._save([item], versions):
@@ -304,22 +338,24 @@ class Ledger:
                 expected[account.id] = account.version
         events = [event for item in pending for event in item.events]
         claims = [item.claim for item in pending]
+        persons = {p: n for item in pending for p, n in item.persons.items()}
+        rows = [item.person_row for item in pending if item.person_row is not None]
         try:
             # the event store directly: Application.save would only re-collect the events
-            self.store.events.put(events, system_versions=expected, claims=claims)
+            self.store.events.put(
+                events, system_versions=expected, claims=claims, persons=persons, person_rows=rows
+            )
         except IntegrityError:
             return False
         self.accounts.remember(accounts.values())
         self.appended.set()
         return True
 
-    @staticmethod
-    def _related(checked: Checked, registry: KeyRegistry) -> list[str]:
-        """The other accounts a decision reads: for a person-wide rule, the same person's
-        accounts at every other bank."""
-        if not checked.rule.person_wide:
-            return []
-        return person_accounts(checked.fields.account, registry)
+    def _persons_moved(self, counted: dict[str, int]) -> bool:
+        """Whether a person has more accounts in the store than a decision counted."""
+        if not counted:
+            return False
+        return persons_moved(self.store.reads.person_counts(list(counted)), counted)
 
     def _apply(
         self,
@@ -328,6 +364,7 @@ class Ledger:
         system: dict[str, Any],
         recorded_at: str,
         others: dict[str, Account | None],
+        persons: dict[str, int],
     ) -> _Pending:
         """Decide and apply one entry; `others` (read, never written) are the other accounts
         the rule reads, whose versions the save checks are still the ones read."""
@@ -371,7 +408,8 @@ class Ledger:
         claim = Claim(fields.key, fields.id, checked.digest, fields.account, seq)
         read = {a: other.version if other else None for a, other in others.items()}
         events = account.collect_events()
-        return _Pending(checked, account, claim, seq, leaf, entry_bytes, events, read)
+        row = person_row(fields.account, seq)
+        return _Pending(checked, account, claim, seq, leaf, entry_bytes, events, read, persons, row)
 
     def _check_held(self, rotation: LedgerKeyRotated) -> None:
         """Refuse a rotation to a key the integrator could not sign with."""

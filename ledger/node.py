@@ -29,7 +29,7 @@ from ledger.log.witnessing import Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
 from ledger.settings import Settings
-from ledger.storage.base import Lease, LeaseLost, LogRecorder, wait_for_lease
+from ledger.storage.base import EarlierLayout, Lease, LeaseLost, LogRecorder, wait_for_lease
 from ledger.storage.factory import backend
 from ledger.storage.migration import migrate_earlier_layout
 from ledger.store import LedgerStore
@@ -300,6 +300,8 @@ def _store(settings: Settings, create: bool) -> tuple[LedgerStore, LogRecorder]:
     """The event store and the log tables; `create` makes missing tables (init only)."""
     storage = {**settings.storage, "CREATE_TABLE": "y" if create else "n"}
     store = LedgerStore(env=storage)
+    if create and (added := store.reads.index_persons()):
+        log.warning("indexed %d personal accounts stored before the person index", added)
     migrate = partial(migrate_earlier_layout, progress=_migration_progress) if create else None
     return store, store.storage.log_recorder(store.factory, migrate)
 
@@ -391,6 +393,12 @@ def open_node(settings: Settings) -> Node:
     if not genesis:
         store.close()
         raise NotInitialised("the database holds no ledger: run `carbon-ledger init` first")
+    if not store.reads.persons_indexed():
+        store.close()
+        raise EarlierLayout(
+            "this database has no person index (an earlier version's): run `carbon-ledger"
+            " init` once to build it"
+        )
     witnesses = settings.witnesses
     node = Node(
         settings,

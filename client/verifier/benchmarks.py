@@ -3,7 +3,7 @@ totals as the log stood below the grade's `as_of`, and, for a regrade whose own 
 not change, the other firms' inputs that arrived or were reversed between the two cuts."""
 
 import dataclasses
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +12,8 @@ from ledger.domain.industrial import PREFIX, EnterpriseAccount
 
 States = Callable[[str], EnterpriseAccount]  # an enterprise's replayed state, by account id
 INPUTS = ("EnergyReadingRecorded", "ProcessOutputRecorded", "OutputValueReported")
+Figures = dict[str, tuple[int, int, list[str]]]  # enterprise -> (co2e_g, value_fen, inputs)
+CUTS_KEPT = 64  # the industries' figures kept, per cut: an industry's grades of one run
 
 
 class Benchmarks:
@@ -22,6 +24,10 @@ class Benchmarks:
         self.added: dict[str, int] = {}  # input leaf -> its index
         self.reversed_at: dict[str, int] = {}  # reversed leaf -> the reversal's index
         self.industries: dict[str, set[str]] = defaultdict(set)  # code -> enterprises
+        # (industry, period, cut) -> every enterprise's figures below the cut: final once
+        # taken, as the log is replayed in order and a grade's cut is at most its own index,
+        # so one grading run's grades of an industry share them
+        self._cuts: OrderedDict[tuple[str, str, int], Figures] = OrderedDict()
 
     def note(self, account: str, kind: str, data: dict[str, Any], leaf: str, index: int) -> None:
         """Remember an entry of an enterprise that moves figures (others are ignored)."""
@@ -43,16 +49,20 @@ class Benchmarks:
             reversed={k for k in state.reversed if self.reversed_at[k] < cut},
         )
 
-    def _others(
-        self, states: States, own: str, code: str, period: str, cut: int
-    ) -> dict[str, tuple[int, int, list[str]]]:
+    def _others(self, states: States, own: str, code: str, period: str, cut: int) -> Figures:
         """Each other enterprise of the industry with figures for `period` below `cut`."""
-        figures = {}
-        for account in sorted(self.industries[code] - {own}):
-            found = self._at(states(account), cut).figures(period)
-            if found is not None:
-                figures[account] = found
-        return figures
+        key = (code, period, cut)
+        figures = self._cuts.get(key)
+        if figures is None:
+            figures = {}
+            for account in sorted(self.industries[code]):
+                found = self._at(states(account), cut).figures(period)
+                if found is not None:
+                    figures[account] = found
+            self._cuts[key] = figures
+            if len(self._cuts) > CUTS_KEPT:
+                self._cuts.popitem(last=False)
+        return {account: found for account, found in figures.items() if account != own}
 
     def check(
         self,

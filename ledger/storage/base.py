@@ -1,8 +1,9 @@
 """What storage offers, whatever the backend: the claims-aware event store's reads, the log's
 tables, the view tables, leases, the backend itself; and the SQL that is the same on both.
 
-The event store's recorders add two things to the save's own transaction: the idempotency
-claims, and the versions the system accounts must still have.
+The event store's recorders add three things to the save's own transaction: the
+idempotency claims, the versions the system accounts must still have, and the person index
+(each personal account under its person, and the count a person-wide decision read).
 
 Claims: (key, id) is unique in a `claims` table, so a second use of an id by a key
 conflicts in the same transaction as the entry it would append: the database enforces
@@ -23,7 +24,7 @@ together; view tables beside their own tracking table, so row deltas and positio
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,46 @@ CLAIMS_TABLE = (
     " seq BIGINT NOT NULL){without_rowid}"
 )
 MOVED = "a system account moved on since the decision; retry"
+
+# The person index: each personal account (per:<bank>:<pid>) under its person, added in the
+# save that stores the account's first entry. A person-wide decision reads the person's
+# accounts from it (one probe, not one per bank that could hold one), and its save checks,
+# under the same write lock as the system versions, that the person has as many accounts as
+# were read: rows are only ever added, so an equal count is the same set.
+PERSONS = "person_accounts"
+PERSONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (person TEXT NOT NULL, account TEXT NOT NULL,"
+    " PRIMARY KEY (person, account)){without_rowid}"
+)
+PERSONS_INDEXED = ("", "")  # the row saying every account stored before the index is in it
+PERSONS_MOVED = "the accounts of a person changed since the decision; retry"
+PersonCounts = Mapping[str, int]
+
+
+class PersonRow(NamedTuple):
+    person: str
+    account: str
+
+
+def person_row(account: str, seq: int) -> PersonRow | None:
+    """The index row an entry adds: an account's first entry, if the account is personal."""
+    if seq != 0 or not account.startswith("per:"):
+        return None
+    return PersonRow(account.rpartition(":")[2], account)
+
+
+def persons_moved(found: Mapping[str, int], expected: PersonCounts) -> bool:
+    return any(found.get(person, 0) != count for person, count in expected.items())
+
+
+def first_entry_rows(states: Iterable[bytes]) -> list[PersonRow]:
+    """The index rows of stored first events (their states, in either stored format)."""
+    rows = []
+    for state in states:
+        row = person_row(*entry_head(entry_bytes(state)))
+        if row is not None:
+            rows.append(row)
+    return rows
 
 
 class Claim(NamedTuple):
@@ -122,6 +163,23 @@ class LedgerRecorder(Protocol):
 
     def bulk_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         """The stored version of each of these aggregates that has events, in one query."""
+        ...
+
+    def person_accounts(self, persons: Sequence[str]) -> dict[str, set[str]]:
+        """Each of these persons' personal accounts that hold entries, in one query."""
+        ...
+
+    def person_counts(self, persons: Sequence[str]) -> dict[str, int]:
+        """How many accounts each of these persons has (absent: none), in one query."""
+        ...
+
+    def index_persons(self) -> int:
+        """Fill the person index from the accounts stored before it existed, once (init);
+        the rows added."""
+        ...
+
+    def persons_indexed(self) -> bool:
+        """Whether the person index holds every stored account."""
         ...
 
 

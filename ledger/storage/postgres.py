@@ -27,6 +27,10 @@ from ledger.storage.base import (
     CLAIMS_TABLE,
     LOG_TABLES,
     MOVED,
+    PERSONS,
+    PERSONS_INDEXED,
+    PERSONS_MOVED,
+    PERSONS_TABLE,
     Backend,
     FoundClaim,
     LogRecorder,
@@ -36,8 +40,10 @@ from ledger.storage.base import (
     ViewRecorder,
     ViewSchema,
     claim_key,
+    first_entry_rows,
     found_claim,
     moved,
+    persons_moved,
 )
 from ledger.storage.map_tables import probe_each
 from ledger.tokens import (
@@ -77,6 +83,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         )
         claims = CLAIMS_TABLE.format(t="{t}", blob="BYTEA", without_rowid="")
         self.sql_create_statements.append(SQL(claims).format(t=self.claims_table))
+        self.persons_table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(PERSONS)
+        )
+        persons = PERSONS_TABLE.format(without_rowid="", t="{t}")
+        self.sql_create_statements.append(SQL(persons).format(t=self.persons_table))
         self.insert_columns_statement = SQL(
             "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state)"
             " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
@@ -123,9 +134,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         # commit), and as the last statement, so it is the one error the pipeline reports.
         expected: Versions = kwargs.get("system_versions") or {}
         if expected and moved(self._versions(curs, list(expected)), expected):
-            curs.execute(
-                f"DO $$ BEGIN RAISE EXCEPTION '{MOVED}' USING ERRCODE = 'unique_violation'; END $$"
-            )
+            _abort(curs, MOVED)
+            return ids
+        persons = kwargs.get("persons") or {}
+        if persons and persons_moved(self._person_counts(curs, list(persons)), persons):
+            _abort(curs, PERSONS_MOVED)
             return ids
         claims = [claim.row() for claim in kwargs.get("claims", ())]
         if claims:  # a used (key, id) is a unique violation
@@ -134,6 +147,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 SQL(
                     "INSERT INTO {0} SELECT * FROM unnest(%b::bytea[], %b::bytea[], %b::bigint[])"
                 ).format(self.claims_table),
+                columns,
+            )
+        added = kwargs.get("person_rows") or ()
+        if added:
+            columns = [list(column) for column in zip(*added, strict=True)]
+            curs.execute(
+                SQL("INSERT INTO {0} SELECT * FROM unnest(%s::text[], %s::text[])").format(
+                    self.persons_table
+                ),
                 columns,
             )
         return ids
@@ -191,6 +213,86 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return {}
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
             return self._versions(cursor, ids)
+
+    # The person index, probed once per person as the bulk reads are (a long ANY list may
+    # be planned as a scan of the whole table).
+
+    def person_accounts(self, persons: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {person: set() for person in persons}
+        if not persons:
+            return found
+        statement = SQL(
+            "SELECT i.person, a.account FROM unnest(%s::text[]) AS i(person) CROSS JOIN LATERAL"
+            " (SELECT account FROM {0} WHERE person = i.person OFFSET 0) AS a"
+        ).format(self.persons_table)
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, [list(found)])
+            for row in cursor.fetchall():
+                found[row["person"]].add(row["account"])
+        return found
+
+    def _person_counts(
+        self, cursor: psycopg.Cursor[DictRow], persons: Sequence[str]
+    ) -> dict[str, int]:
+        cursor.execute(
+            SQL(
+                "SELECT i.person, c.n FROM unnest(%s::text[]) AS i(person) CROSS JOIN LATERAL"
+                " (SELECT COUNT(*) AS n FROM {0} WHERE person = i.person) AS c"
+            ).format(self.persons_table),
+            [list(dict.fromkeys(persons))],
+        )
+        return {row["person"]: row["n"] for row in cursor.fetchall() if row["n"]}
+
+    def person_counts(self, persons: Sequence[str]) -> dict[str, int]:
+        if not persons:
+            return {}
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            return self._person_counts(cursor, persons)
+
+    def persons_indexed(self) -> bool:
+        name = f"{self.datastore.schema}.{PERSONS}"
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS made", [name])
+            if not cursor.fetchall()[0]["made"]:
+                return False
+            marked = SQL("SELECT 1 FROM {0} WHERE person = %s AND account = %s")
+            cursor.execute(marked.format(self.persons_table), list(PERSONS_INDEXED))
+            return bool(cursor.fetchall())
+
+    def index_persons(self) -> int:
+        if self.persons_indexed():
+            return 0
+        events = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        page = SQL(
+            "SELECT notification_id, state FROM {0} WHERE originator_version = 1"
+            " AND notification_id > %s ORDER BY notification_id LIMIT 10000"
+        ).format(events)
+        insert = SQL("INSERT INTO {0} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(
+            self.persons_table
+        )
+        added, after = 0, 0
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(events))
+            while True:
+                cursor.execute(page, [after])
+                found = cursor.fetchall()
+                if not found:
+                    break
+                after = found[-1]["notification_id"]
+                rows = first_entry_rows(bytes(row["state"]) for row in found)
+                cursor.executemany(insert, rows)
+                added += len(rows)
+            cursor.execute(insert, list(PERSONS_INDEXED))
+        return added
+
+
+def _abort(cursor: psycopg.Cursor[DictRow], message: str) -> None:
+    """Fail the save's transaction on the server, as a unique violation (a conflict)."""
+    cursor.execute(
+        f"DO $$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'unique_violation'; END $$"
+    )
 
 
 def _distinct(ids: Sequence[UUID]) -> list[UUID]:

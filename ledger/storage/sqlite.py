@@ -25,6 +25,10 @@ from ledger.storage.base import (
     CLAIMS_TABLE,
     LOG_TABLES,
     MOVED,
+    PERSONS,
+    PERSONS_INDEXED,
+    PERSONS_MOVED,
+    PERSONS_TABLE,
     Backend,
     FoundClaim,
     Lease,
@@ -34,8 +38,10 @@ from ledger.storage.base import (
     ViewRecorder,
     ViewSchema,
     claim_key,
+    first_entry_rows,
     found_claim,
     moved,
+    persons_moved,
 )
 from ledger.tokens import TOKENS_FILE, FileTokenStore, TokenStore
 from ledger.webhooks import WEBHOOKS_FILE, FileWebhookStore, WebhookStore
@@ -48,7 +54,8 @@ SQLITE_TYPES = {"blob": "BLOB", "int_key": "INTEGER", "without_rowid": " WITHOUT
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         claims = CLAIMS_TABLE.format(t=CLAIMS, **SQLITE_TYPES)
-        return [*super().construct_create_table_statements(), claims]
+        persons = PERSONS_TABLE.format(t=PERSONS, **SQLITE_TYPES)
+        return [*super().construct_create_table_statements(), claims, persons]
 
     def find_claim(self, key_id: str, id_: str) -> FoundClaim | None:
         with self.datastore.transaction(commit=False) as c:
@@ -68,6 +75,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         expected: Versions = kwargs.get("system_versions") or {}
         if expected and moved(self._versions(c, list(expected)), expected):
             raise IntegrityError(MOVED)  # the SQLite transaction rolls back on the way out
+        persons = kwargs.get("persons") or {}
+        if persons and persons_moved(self._person_counts(c, list(persons)), persons):
+            raise IntegrityError(PERSONS_MOVED)
+        c.executemany(f"INSERT INTO {PERSONS} VALUES (?, ?)", kwargs.get("person_rows") or ())
         return ids
 
     def _select(self, where: str, params: list[Any]) -> list[StoredEvent]:
@@ -105,6 +116,65 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             return {}
         with self.datastore.transaction(commit=False) as cursor:
             return self._versions(cursor, ids)
+
+    def person_accounts(self, persons: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {person: set() for person in persons}
+        if not persons:
+            return found
+        marks = ",".join("?" * len(found))
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT person, account FROM {PERSONS} WHERE person IN ({marks})", list(found)
+            )
+            for person, account in cursor.fetchall():
+                found[person].add(account)
+        return found
+
+    @staticmethod
+    def _person_counts(cursor: SQLiteCursor, persons: Sequence[str]) -> dict[str, int]:
+        marks = ",".join("?" * len(persons))
+        cursor.execute(
+            f"SELECT person, COUNT(*) FROM {PERSONS} WHERE person IN ({marks}) GROUP BY person",
+            list(persons),
+        )
+        return dict(cursor.fetchall())
+
+    def person_counts(self, persons: Sequence[str]) -> dict[str, int]:
+        if not persons:
+            return {}
+        with self.datastore.transaction(commit=False) as cursor:
+            return self._person_counts(cursor, persons)
+
+    def persons_indexed(self) -> bool:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [PERSONS])
+            if not cursor.fetchall():
+                return False
+            cursor.execute(
+                f"SELECT 1 FROM {PERSONS} WHERE person = ? AND account = ?", list(PERSONS_INDEXED)
+            )
+            return bool(cursor.fetchall())
+
+    def index_persons(self) -> int:
+        if self.persons_indexed():
+            return 0
+        added, after = 0, 0
+        with self.datastore.transaction(commit=True) as cursor:
+            while True:
+                cursor.execute(
+                    f"SELECT rowid, state FROM {self.events_table_name}"
+                    " WHERE originator_version = 1 AND rowid > ? ORDER BY rowid LIMIT 10000",
+                    [after],
+                )
+                found = cursor.fetchall()
+                if not found:
+                    break
+                after = found[-1][0]
+                rows = first_entry_rows(bytes(row[1]) for row in found)
+                cursor.executemany(f"INSERT OR IGNORE INTO {PERSONS} VALUES (?, ?)", rows)
+                added += len(rows)
+            cursor.execute(f"INSERT OR IGNORE INTO {PERSONS} VALUES (?, ?)", list(PERSONS_INDEXED))
+        return added
 
 
 class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
