@@ -75,7 +75,9 @@ def test_shares_split_the_accounts_and_together_count_what_one_audit_does(node, 
     ]
     for name in ("accounts", "signatures", "effects", "grades"):
         assert sum(getattr(s, name) for s in shares) == getattr(whole, name), name
-    assert all(s.entries == whole.entries and s.root_recomputed for s in shares)
+    assert all(s.entries == whole.entries for s in shares)
+    # the first share folds every leaf to the root; the others only count them
+    assert [s.root_recomputed for s in shares] == [True, False, False]
     assert all(s.signatures < whole.signatures for s in shares)  # each did a share
     # a person's accounts at every bank land in one share; enterprises and farms together
     assert share_key(f"per:bank01:{pid('a')}") == share_key(f"per:bank02:{pid('a')}")

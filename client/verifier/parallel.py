@@ -1,10 +1,11 @@
 """A whole-log audit on every core, optionally resumed from a previous audit's state.
 
 Each worker process streams the export itself and replays one share of the accounts
-(client.verifier.partition); the log checks (order, completeness, the root from every leaf)
-run in every worker, being the cheap part. The first failure in log order is the audit's.
-A worker writes its share's state records to a file beside the state file; the parent joins
-the header and the shares into the state file atomically, only once every share held.
+(client.verifier.partition); order and completeness are checked in every worker, the root
+from every leaf and the account map in the first. The first failure in log order is the
+audit's. A worker writes its share's state records to a file beside the state file; the
+parent joins the header and the shares into the state file atomically, only once every share
+held.
 """
 
 import contextlib
@@ -132,12 +133,12 @@ def _in_parallel(
 
 
 def _merged(results: list[ShareResult]) -> Report:
-    """One report of every share's: the log checks as the first share counted them, the
-    replay counts summed (each account was tallied by one share)."""
+    """One report of every share's: the log checks (and the root, which only it folds) as
+    the first share counted them, the replay counts summed (each account was tallied by one
+    share)."""
     report = results[0].report
     for name in ("accounts", "signatures", "effects", "grades"):
         setattr(report, name, sum(getattr(r.report, name) for r in results))
-    report.root_recomputed = all(r.report.root_recomputed for r in results)
     return report
 
 
