@@ -5,6 +5,7 @@ import pytest
 
 from ledger.errors import LedgerError
 from ledger.settings import Settings
+from ledger.storage import base
 from ledger.storage.base import PERSONS, EarlierLayout
 from tests.support import audit_log, integrate_all, open_at, pid, register, signed
 from tools.init import initialise
@@ -38,7 +39,7 @@ def test_the_index_holds_each_persons_accounts_from_their_first_entry(node, bank
         two: {f"per:abc:{two}"},
         nobody: set(),
     }
-    assert reads.person_counts([one, two, nobody]) == {one: 2, two: 1}
+    assert reads.person_counts([one, two, nobody]) == {one: 2, two: 1, nobody: 0}
     assert reads.persons_indexed()
 
 
@@ -120,3 +121,21 @@ def test_init_builds_the_index_of_a_ledger_written_before_it(data_dir, storage, 
         audit_log(upgraded)
     finally:
         upgraded.close()
+
+
+def test_persons_sharing_a_row_key_are_still_decided_apart(node, banks, monkeypatch):
+    """Were two pseudonyms' hashes to collide, each would read a name of the other's bank
+    under its own pseudonym, which holds no entries: the caps stay per person."""
+    monkeypatch.setattr(base, "person_key", lambda person: 7)  # every person, one key
+    abc, xyz = banks
+    one, two = pid("first"), pid("second")
+    node.ledger.submit(signed(abc, f"per:abc:{one}", "AccountOpened", {}))
+    node.ledger.submit(signed(xyz, f"per:xyz:{two}", "AccountOpened", {}))
+    node.ledger.submit(signed(xyz, f"per:xyz:{two}", "GreenBehaviourRecorded", _behaviour("x", 9)))
+    assert node.store.reads.person_accounts([one]) == {one: {f"per:abc:{one}", f"per:xyz:{one}"}}
+    wire = signed(abc, f"per:abc:{one}", "GreenBehaviourRecorded", _behaviour("a", 5))
+    (receipt,) = node.ledger.submit_batch([wire])
+    assert receipt.record.effect["counted"] == 5  # not capped by the other's 9
+    assert "person_used" not in receipt.record.effect
+    integrate_all(node)
+    audit_log(node)

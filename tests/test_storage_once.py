@@ -9,13 +9,13 @@ from eventsourcing.utils import get_topic
 
 from crypto.merkle import MemoryHashStore, MerkleTree, leaf_hash, stored_hash_count
 from crypto.records import decode_entry
-from ledger.account import Account, account_uuid
+from ledger.account import ENTRY_TOPICS, Account, account_uuid
 from ledger.errors import Conflict
 from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout, claim_key, tree_rows, writer_of
 from ledger.storage.transcoder import EntryTranscoder, entry_bytes
 from ledger.submissions import check_submission
-from tests.support import audit_log, integrate_all, load_city, open_at, signed
+from tests.support import audit_log, integrate_all, load_city, open_at, pid, register, signed
 from tools.init import initialise
 
 
@@ -183,3 +183,37 @@ def test_a_stored_event_is_the_entry_on_the_wire(node):
         if isinstance(e, StoredEvent) and leaf_hash(e.state).hex() == receipt.leaf_hash
     ]
     assert event.state == receipt.entry
+
+
+def test_events_stored_under_the_earlier_topics_still_load(data_dir, storage, node):
+    """An event is stored under its short explicit topic; those an earlier version stored
+    under the module path are read, integrated and audited alike."""
+    person = f"per:abc:{pid('topics')}"
+    bank = register(node, "bank.abc", ["bank"])
+    node.ledger.submit(signed(bank, person, "AccountOpened", {}))
+    node.ledger.submit(signed(bank, person, "GreenBehaviourRecorded", _behaviour("t1")))
+    stored = node.store.reads.bulk_events([account_uuid(person)])
+    assert [event.topic for event in stored] == ["account:first", "account:entry"]
+    with node.log.transaction(commit=True) as cursor:  # as an earlier version stored them
+        for short, path in zip(ENTRY_TOPICS[:2], ENTRY_TOPICS[2:], strict=True):
+            cursor.execute(
+                node.log.sql(f"UPDATE {node.log.events} SET topic = ? WHERE topic = ?"),
+                [path, short],
+            )
+    earlier = open_at(data_dir, storage)  # no cached account, no cached topic
+    try:
+        assert {e.topic for e in earlier.store.reads.bulk_events([account_uuid(person)])} == {
+            "ledger.account:Account.Started",
+            "ledger.account:Account.EntryAppended",
+        }
+        assert earlier.ledger.accounts.get(person).seq == 1
+        earlier.ledger.submit(signed(bank, person, "GreenBehaviourRecorded", _behaviour("t2")))
+        integrate_all(earlier)
+        assert earlier.log.account_leaves(person, 0)[-1].seq == 2
+        audit_log(earlier)
+    finally:
+        earlier.close()
+
+
+def _behaviour(ref: str) -> dict[str, object]:
+    return {"behaviour": "online_transfer", "count": 1, "on": "2026-11-20", "ref": ref}

@@ -40,8 +40,11 @@ from ledger.storage.base import (
     ViewRecorder,
     ViewSchema,
     claim_key,
+    counted_accounts,
     first_entry_rows,
     found_claim,
+    held_accounts,
+    keyed,
     moved,
     persons_moved,
 )
@@ -149,11 +152,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 ).format(self.claims_table),
                 columns,
             )
-        added = kwargs.get("person_rows") or ()
+        added = [row.stored() for row in kwargs.get("person_rows") or ()]
         if added:
             columns = [list(column) for column in zip(*added, strict=True)]
             curs.execute(
-                SQL("INSERT INTO {0} SELECT * FROM unnest(%s::text[], %s::text[])").format(
+                SQL("INSERT INTO {0} SELECT * FROM unnest(%s::bigint[], %s::text[])").format(
                     self.persons_table
                 ),
                 columns,
@@ -218,30 +221,28 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     # be planned as a scan of the whole table).
 
     def person_accounts(self, persons: Sequence[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {person: set() for person in persons}
         if not persons:
-            return found
+            return {}
         statement = SQL(
-            "SELECT i.person, a.account FROM unnest(%s::text[]) AS i(person) CROSS JOIN LATERAL"
-            " (SELECT account FROM {0} WHERE person = i.person OFFSET 0) AS a"
+            "SELECT i.person, a.bank FROM unnest(%s::bigint[]) AS i(person) CROSS JOIN LATERAL"
+            " (SELECT bank FROM {0} WHERE person = i.person OFFSET 0) AS a"
         ).format(self.persons_table)
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, [list(found)])
-            for row in cursor.fetchall():
-                found[row["person"]].add(row["account"])
-        return found
+            cursor.execute(statement, [list(keyed(persons))])
+            rows = [(row["person"], row["bank"]) for row in cursor.fetchall()]
+        return held_accounts(persons, rows)
 
     def _person_counts(
         self, cursor: psycopg.Cursor[DictRow], persons: Sequence[str]
     ) -> dict[str, int]:
         cursor.execute(
             SQL(
-                "SELECT i.person, c.n FROM unnest(%s::text[]) AS i(person) CROSS JOIN LATERAL"
+                "SELECT i.person, c.n FROM unnest(%s::bigint[]) AS i(person) CROSS JOIN LATERAL"
                 " (SELECT COUNT(*) AS n FROM {0} WHERE person = i.person) AS c"
             ).format(self.persons_table),
-            [list(dict.fromkeys(persons))],
+            [list(keyed(persons))],
         )
-        return {row["person"]: row["n"] for row in cursor.fetchall() if row["n"]}
+        return counted_accounts(persons, [(row["person"], row["n"]) for row in cursor.fetchall()])
 
     def person_counts(self, persons: Sequence[str]) -> dict[str, int]:
         if not persons:
@@ -255,7 +256,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS made", [name])
             if not cursor.fetchall()[0]["made"]:
                 return False
-            marked = SQL("SELECT 1 FROM {0} WHERE person = %s AND account = %s")
+            marked = SQL("SELECT 1 FROM {0} WHERE person = %s AND bank = %s")
             cursor.execute(marked.format(self.persons_table), list(PERSONS_INDEXED))
             return bool(cursor.fetchall())
 

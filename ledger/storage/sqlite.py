@@ -38,8 +38,11 @@ from ledger.storage.base import (
     ViewRecorder,
     ViewSchema,
     claim_key,
+    counted_accounts,
     first_entry_rows,
     found_claim,
+    held_accounts,
+    keyed,
     moved,
     persons_moved,
 )
@@ -78,7 +81,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         persons = kwargs.get("persons") or {}
         if persons and persons_moved(self._person_counts(c, list(persons)), persons):
             raise IntegrityError(PERSONS_MOVED)
-        c.executemany(f"INSERT INTO {PERSONS} VALUES (?, ?)", kwargs.get("person_rows") or ())
+        rows = [row.stored() for row in kwargs.get("person_rows") or ()]
+        c.executemany(f"INSERT INTO {PERSONS} VALUES (?, ?)", rows)
         return ids
 
     def _select(self, where: str, params: list[Any]) -> list[StoredEvent]:
@@ -118,26 +122,23 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             return self._versions(cursor, ids)
 
     def person_accounts(self, persons: Sequence[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {person: set() for person in persons}
         if not persons:
-            return found
-        marks = ",".join("?" * len(found))
+            return {}
+        keys = list(keyed(persons))
+        marks = ",".join("?" * len(keys))
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                f"SELECT person, account FROM {PERSONS} WHERE person IN ({marks})", list(found)
-            )
-            for person, account in cursor.fetchall():
-                found[person].add(account)
-        return found
+            cursor.execute(f"SELECT person, bank FROM {PERSONS} WHERE person IN ({marks})", keys)
+            return held_accounts(persons, cursor.fetchall())
 
     @staticmethod
     def _person_counts(cursor: SQLiteCursor, persons: Sequence[str]) -> dict[str, int]:
-        marks = ",".join("?" * len(persons))
+        keys = list(keyed(persons))
+        marks = ",".join("?" * len(keys))
         cursor.execute(
             f"SELECT person, COUNT(*) FROM {PERSONS} WHERE person IN ({marks}) GROUP BY person",
-            list(persons),
+            keys,
         )
-        return dict(cursor.fetchall())
+        return counted_accounts(persons, cursor.fetchall())
 
     def person_counts(self, persons: Sequence[str]) -> dict[str, int]:
         if not persons:
@@ -151,7 +152,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             if not cursor.fetchall():
                 return False
             cursor.execute(
-                f"SELECT 1 FROM {PERSONS} WHERE person = ? AND account = ?", list(PERSONS_INDEXED)
+                f"SELECT 1 FROM {PERSONS} WHERE person = ? AND bank = ?", list(PERSONS_INDEXED)
             )
             return bool(cursor.fetchall())
 
