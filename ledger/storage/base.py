@@ -202,7 +202,8 @@ class LedgerRecorder(Protocol):
         ...
 
     def person_accounts(self, persons: Sequence[str]) -> dict[str, set[str]]:
-        """Each of these persons' personal accounts that hold entries, in one query."""
+        """Each of these persons' personal accounts that hold entries (and, were two persons
+        to share a row key, names of the other's banks that hold none), in one query."""
         ...
 
     def person_counts(self, persons: Sequence[str]) -> dict[str, int]:
