@@ -46,6 +46,7 @@ from crypto.merkle import (
     stored_hash_count,
 )
 from ledger.documents import DocumentStore
+from ledger.domain import personal
 from ledger.storage.map_tables import (
     BUCKET_TYPES,
     MAP_TABLES,
@@ -104,7 +105,7 @@ class PersonRow(NamedTuple):
 
 def person_row(account: str, seq: int) -> PersonRow | None:
     """The index row an entry adds: an account's first entry, if the account is personal."""
-    if seq != 0 or not account.startswith("per:"):
+    if seq != 0 or not account.startswith(personal.PREFIX):
         return None
     _, bank, person = account.split(":")
     return PersonRow(person, bank)
@@ -128,9 +129,9 @@ def held_accounts(persons: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict
     return found
 
 
-def counted_accounts(persons: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, int]:
+def counted_accounts(persons: Sequence[str], rows: Iterable[tuple[int, int]]) -> dict[str, int]:
     """Each person's count of accounts from (key, count) rows of the index."""
-    counts = dict((key, count) for key, count in rows)
+    counts = dict(rows)
     return {person: counts.get(person_key(person), 0) for person in persons}
 
 
