@@ -234,6 +234,14 @@ def prove_inclusion(index: int, size: int, read: HashReader) -> list[bytes]:
     return _range_hashes(_inclusion_ranges(index, size), read)
 
 
+def prove_leaf_inclusion(index: int, size: int, read: HashReader) -> tuple[bytes, list[bytes]]:
+    """Return record index's leaf hash and its inclusion proof, reading both in one call."""
+    if not 0 <= index < size:
+        raise TreeRangeError(f"record index {index} is not in a tree of size {size}")
+    leaf, *proof = _range_hashes([(index, index + 1), *_inclusion_ranges(index, size)], read)
+    return leaf, proof
+
+
 def prove_inclusions(indexes: Iterable[int], size: int, read: HashReader) -> dict[int, list[bytes]]:
     """The inclusion proofs of many records in one tree, by record index, reading every stored
     hash they need in one call (each proof is exactly prove_inclusion's)."""

@@ -2,7 +2,7 @@
 
 import time
 
-from crypto.merkle import prove_consistency, prove_inclusion, prove_inclusions, stored_hash_index
+from crypto.merkle import prove_consistency, prove_inclusions, prove_leaf_inclusion
 from ledger.errors import Conflict, Invalid, NotFound
 from ledger.storage.base import LogLeaf, LogRecorder
 
@@ -54,8 +54,7 @@ class LogReader:
         self._check_size(tree_size, "tree_size")
         if not 0 <= index < tree_size:
             raise Invalid(f"index {index} is not in 0..{tree_size - 1}", "index")
-        (leaf_hash,) = self.log.read_hashes([stored_hash_index(0, index)])
-        return leaf_hash, prove_inclusion(index, tree_size, self.log)
+        return prove_leaf_inclusion(index, tree_size, self.log)
 
     def inclusions(self, indexes: list[int], tree_size: int) -> dict[int, list[bytes]]:
         """Inclusion proofs of many leaves in the tree of `tree_size`, by index, read at once."""

@@ -490,6 +490,24 @@ def test_proofs_read_the_store_once():
         assert store.read <= 2 * math.log2(999) + 2
 
 
+def test_a_leaf_and_its_inclusion_proof_are_read_at_once():
+    from crypto.merkle import TreeRangeError, prove_inclusion, prove_leaf_inclusion
+
+    store = CountingStore()
+    leaves = leaves_for(77, 10)
+    tree = MerkleTree(store)
+    tree.append_many(leaves)
+    for size in (1, 2, 33, 64, 77):
+        for index in range(size):
+            store.calls = 0
+            leaf, proof = prove_leaf_inclusion(index, size, store)
+            assert store.calls == 1
+            assert (leaf, proof) == (leaves[index], prove_inclusion(index, size, store))
+    for index, size in ((77, 77), (-1, 5), (0, 0)):
+        with pytest.raises(TreeRangeError):
+            prove_leaf_inclusion(index, size, store)
+
+
 def test_many_inclusion_proofs_at_once_are_each_the_single_proof():
     from crypto.merkle import (
         MemoryHashStore,
