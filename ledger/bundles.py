@@ -31,7 +31,7 @@ from crypto.statement import Statement
 from crypto.tlog_proof import TlogProof
 from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance, period_figures
-from ledger.domain.personal import period_reduction, person_accounts
+from ledger.domain.personal import bank_of, period_reduction, person_accounts
 from ledger.errors import Invalid, NotFound
 from ledger.history import chain, state_before
 from ledger.log.map_reader import MapSnapshot
@@ -239,7 +239,7 @@ def person_summary(
     if not heads:
         raise NotFound("no such person", "pid")
     if bank is not None:
-        heads = [head for head in heads if head.account.split(":")[1] == bank]
+        heads = [head for head in heads if bank_of(head.account) == bank]
     scope = "" if bank is None else f"bank:{bank}"
     if current is not None:
         size, bundle = _covering(node, last_index, current)

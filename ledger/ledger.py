@@ -29,14 +29,14 @@ from ledger.account import Account, account_uuid, entry_event
 from ledger.crypto_workers import CryptoWorkers, Stream, shared_workers
 from ledger.domain.common import Context
 from ledger.domain.keys import LedgerKeyRotated
-from ledger.domain.personal import person_accounts
+from ledger.domain.personal import person_accounts, person_of
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Internal, Invalid, LedgerError, TooLarge, Unauthenticated
 from ledger.faults import is_transient, unavailable
 from ledger.loading import AccountLoader
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
-from ledger.storage.base import Claim, PersonRow, person_row, persons_moved
+from ledger.storage.base import Claim, PersonRow, person_row
 from ledger.store import LedgerStore
 from ledger.submissions import Checked, authenticate, check_submission, now_utc
 from ledger.system import SystemState
@@ -107,7 +107,7 @@ def _timestamp(now: datetime) -> str:
 
 def _person(checked: Checked) -> str | None:
     """The person whose accounts at every bank a person-wide rule reads (else None)."""
-    return checked.fields.account.rpartition(":")[2] if checked.rule.person_wide else None
+    return person_of(checked.fields.account) if checked.rule.person_wide else None
 
 
 def _others(account: str, registry: KeyRegistry, held: set[str]) -> list[str]:
@@ -229,7 +229,7 @@ class Ledger:
             pending.append((position, item))
             signing.add(self._promise(item))
         signatures = signing.results()
-        stale = self.accounts.stale(refused_on) or self._persons_moved(refused_persons)
+        stale = self.accounts.moved(refused_on, refused_persons)
         if stale or (pending and not self._save([item for _, item in pending], versions)):
             # Another process moved an account (or a system account) on: each item again,
             # in order, on what the store holds now.
@@ -304,7 +304,7 @@ class Ledger:
                 outcome = self._refusal(checked, error)
                 if isinstance(outcome, Receipt):
                     return outcome
-                if self.accounts.stale(decided_on) or self._persons_moved(persons):
+                if self.accounts.moved(decided_on, persons):
                     self.accounts.evict(decided_on)  # refused on a cached account: decide again
                     continue
                 raise outcome from None
@@ -350,12 +350,6 @@ class Ledger:
         self.accounts.remember(accounts.values())
         self.appended.set()
         return True
-
-    def _persons_moved(self, counted: dict[str, int]) -> bool:
-        """Whether a person has more accounts in the store than a decision counted."""
-        if not counted:
-            return False
-        return persons_moved(self.store.reads.person_counts(list(counted)), counted)
 
     def _apply(
         self,

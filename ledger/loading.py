@@ -16,6 +16,7 @@ from eventsourcing.application import Cache, project_aggregate
 from eventsourcing.domain import DomainEventProtocol
 
 from ledger.account import Account, account_uuid
+from ledger.storage.base import PersonCounts, persons_moved
 from ledger.store import LedgerStore
 
 
@@ -62,16 +63,17 @@ class AccountLoader:
     def get(self, account_id: str) -> Account | None:
         return self.get_many([account_id])[account_id]
 
-    def stale(self, decided_on: Mapping[str, int | None]) -> set[str]:
-        """The accounts whose stored version is no longer the one a decision read (None: the
-        account had no entries), asked of the store: a refusal is true only if this is empty."""
+    def moved(self, decided_on: Mapping[str, int | None], persons: PersonCounts) -> bool:
+        """Whether the store has moved on from what a decision read: an account's version
+        (None: it had no entries) or a person's count of accounts. Asked of the store, not
+        the cache: a refusal is true only if nothing has."""
         keys = {account_uuid(account_id): account_id for account_id in decided_on}
         stored = self.store.reads.bulk_versions(list(keys))
-        return {
-            account_id
-            for key, account_id in keys.items()
-            if stored.get(key) != decided_on[account_id]
-        }
+        if any(stored.get(key) != decided_on[account_id] for key, account_id in keys.items()):
+            return True
+        return bool(persons) and persons_moved(
+            self.store.reads.person_counts(list(persons)), persons
+        )
 
     def evict(self, account_ids: Iterable[str]) -> None:
         """Forget cached accounts (after a conflict showed another writer moved them on)."""

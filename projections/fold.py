@@ -7,6 +7,7 @@ from typing import Any
 
 from crypto.records import Entry
 from ledger.domain.common import quarter_of
+from ledger.domain.personal import bank_of, person_of
 from projections.tables import (
     AGRICULTURAL,
     BALANCES,
@@ -77,7 +78,7 @@ class Deltas:
 
 
 def _personal(deltas: Deltas, entry: LoggedEntry) -> None:
-    _, bank, pid = entry.account.split(":")
+    bank, pid = bank_of(entry.account), person_of(entry.account)
     effect = entry.effect
     points = effect.get("points", 0)
     issued = redeemed = 0

@@ -40,7 +40,7 @@ def share_key(account: str | None) -> str | None:
     if account in REFERENCE_ACCOUNTS:
         return None
     if account is not None and account.startswith(personal.PREFIX):
-        return account.rpartition(":")[2]
+        return personal.person_of(account)
     return ""
 
 

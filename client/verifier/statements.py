@@ -11,7 +11,7 @@ from crypto.keys import Verifier
 from crypto.note import NoteError, open_note
 from crypto.statement import StatementError
 from ledger.domain.balances import balance, period_figures
-from ledger.domain.personal import period_reduction, person_accounts
+from ledger.domain.personal import PREFIX, period_reduction, person_accounts, person_of
 from ledger.registry import KeyRegistry
 
 
@@ -103,7 +103,7 @@ def _person(
     summed = {head.account for head in stated.accounts}
     co2e_g = points = 0
     for head in stated.accounts:
-        if head.account.rpartition(":")[2] != stated.pid or not head.account.startswith("per:"):
+        if not head.account.startswith(PREFIX) or person_of(head.account) != stated.pid:
             raise Failure(
                 "statement", "statement", "account", f"an account of {stated.pid}", head.account
             )

@@ -36,10 +36,20 @@ NOT_A_PSEUDONYM = (
 )
 
 
+def person_of(account: str) -> str:
+    """The person's pseudonym in a personal account id `per:<bank>:<pid>` (its last part)."""
+    return account.rpartition(":")[2]
+
+
+def bank_of(account: str) -> str:
+    """The bank's (or platform's) code in a personal account id `per:<bank>:<pid>`."""
+    return account.split(":")[1]
+
+
 def person_accounts(account: str, registry: KeyRegistry) -> list[str]:
     """The same person's accounts at every other bank or platform that has (or had) a key: a
     person's caps are city-wide, so a behaviour is decided with all of them."""
-    _, bank, pid = account.split(":")
+    bank, pid = bank_of(account), person_of(account)
     return [
         f"per:{code}:{pid}" for code in _issuer_codes(registry.role_names(BANK)) if code != bank
     ]
@@ -125,10 +135,6 @@ def period_reduction(account: PersonalAccount, period: str) -> tuple[int, int]:
         if counted.on and leaf not in account.reversed and period_of(counted.on, period)
     ]
     return sum(c.co2e_g for c in live), sum(c.points for c in live)
-
-
-def bank_of(account: str) -> str:
-    return account.split(":")[1]
 
 
 def _check_issuer(context: Context, what: str) -> None:

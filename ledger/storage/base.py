@@ -107,8 +107,7 @@ def person_row(account: str, seq: int) -> PersonRow | None:
     """The index row an entry adds: an account's first entry, if the account is personal."""
     if seq != 0 or not account.startswith(personal.PREFIX):
         return None
-    _, bank, person = account.split(":")
-    return PersonRow(person, bank)
+    return PersonRow(personal.person_of(account), personal.bank_of(account))
 
 
 def keyed(persons: Iterable[str]) -> dict[int, list[str]]:
@@ -135,6 +134,12 @@ def counted_accounts(persons: Sequence[str], rows: Iterable[tuple[int, int]]) ->
     return {person: counts.get(person_key(person), 0) for person in persons}
 
 
+def counts_by_key(expected: PersonCounts) -> tuple[list[int], list[int]]:
+    """The row keys of the persons a decision counted, and the counts the index must still
+    hold for them (as two columns)."""
+    return [person_key(person) for person in expected], list(expected.values())
+
+
 def persons_moved(found: Mapping[str, int], expected: PersonCounts) -> bool:
     return any(found.get(person, 0) != count for person, count in expected.items())
 
@@ -147,6 +152,22 @@ def first_entry_rows(states: Iterable[bytes]) -> list[tuple[int, str]]:
         if row is not None:
             rows.append(row.stored())
     return rows
+
+
+FirstEvents = Callable[[int], Sequence[tuple[int, bytes]]]  # after a position: (position, state)
+
+
+def index_first_entries(page: FirstEvents, insert: Callable[[list[tuple[int, str]]], None]) -> int:
+    """Build the person index from stored first events, a page at a time from position 0,
+    and then mark it built; the rows added."""
+    added, after = 0, 0
+    while found := page(after):
+        after = found[-1][0]
+        rows = first_entry_rows(state for _, state in found)
+        insert(rows)
+        added += len(rows)
+    insert([PERSONS_INDEXED])
+    return added
 
 
 class Claim(NamedTuple):

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -34,6 +35,7 @@ from ledger.storage.base import (
     Backend,
     FoundClaim,
     LogRecorder,
+    PersonCounts,
     SQLCursor,
     SQLFactory,
     Versions,
@@ -41,12 +43,11 @@ from ledger.storage.base import (
     ViewSchema,
     claim_key,
     counted_accounts,
-    first_entry_rows,
+    counts_by_key,
     found_claim,
     held_accounts,
+    index_first_entries,
     keyed,
-    moved,
-    persons_moved,
 )
 from ledger.storage.map_tables import probe_each
 from ledger.tokens import (
@@ -136,13 +137,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         # holds exceptions raised here until after its transaction block, which would then
         # commit), and as the last statement, so it is the one error the pipeline reports.
         expected: Versions = kwargs.get("system_versions") or {}
-        if expected and moved(self._versions(curs, list(expected)), expected):
-            _abort(curs, MOVED)
-            return ids
-        persons = kwargs.get("persons") or {}
-        if persons and persons_moved(self._person_counts(curs, list(persons)), persons):
-            _abort(curs, PERSONS_MOVED)
-            return ids
+        persons: PersonCounts = kwargs.get("persons") or {}
+        if expected or persons:
+            problem = self._moved(curs, expected, persons)
+            if problem is not None:
+                _abort(curs, problem)
+                return ids
         claims = [claim.row() for claim in kwargs.get("claims", ())]
         if claims:  # a used (key, id) is a unique violation
             columns = [list(column) for column in zip(*claims, strict=True)]
@@ -198,6 +198,32 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "originator_id = i.id AND originator_version > i.after",
             [list(after), list(after.values())],
         )
+
+    def _moved(
+        self, cursor: psycopg.Cursor[DictRow], expected: Versions, persons: PersonCounts
+    ) -> str | None:
+        """Why the save must not go ahead, if an aggregate's stored version is not the
+        expected one (None: no events) or a person's count of accounts is not: both asked in
+        one query, while the save holds the lock."""
+        cursor.execute(
+            SQL(
+                "SELECT EXISTS (SELECT FROM unnest(%b::uuid[], %s::bigint[]) AS i(id, version)"
+                " CROSS JOIN LATERAL (SELECT MAX(originator_version) AS version FROM {0}.{1}"
+                " WHERE originator_id = i.id) AS v WHERE v.version IS DISTINCT FROM i.version)"
+                " AS versions, EXISTS (SELECT FROM unnest(%s::bigint[], %s::bigint[])"
+                " AS p(person, n) CROSS JOIN LATERAL (SELECT COUNT(*) AS n FROM {2}"
+                " WHERE person = p.person) AS c WHERE c.n <> p.n) AS persons"
+            ).format(
+                Identifier(self.datastore.schema),
+                Identifier(self.events_table_name),
+                self.persons_table,
+            ),
+            [list(expected), list(expected.values()), *counts_by_key(persons)],
+        )
+        row = cursor.fetchone()
+        if row is None or row["versions"]:
+            return MOVED
+        return PERSONS_MOVED if row["persons"] else None
 
     def _versions(self, cursor: psycopg.Cursor[DictRow], ids: Sequence[UUID]) -> dict[UUID, int]:
         """The stored version of each of these aggregates that has events, on `cursor`."""
@@ -273,20 +299,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         insert = SQL("INSERT INTO {0} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(
             self.persons_table
         )
-        added, after = 0, 0
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(events))
-            while True:
+
+            def first_events(after: int) -> list[tuple[int, bytes]]:
                 cursor.execute(page, [after])
-                found = cursor.fetchall()
-                if not found:
-                    break
-                after = found[-1]["notification_id"]
-                rows = first_entry_rows(bytes(row["state"]) for row in found)
-                cursor.executemany(insert, rows)
-                added += len(rows)
-            cursor.execute(insert, list(PERSONS_INDEXED))
-        return added
+                return [(row["notification_id"], bytes(row["state"])) for row in cursor]
+
+            return index_first_entries(first_events, partial(cursor.executemany, insert))
 
 
 def _abort(cursor: psycopg.Cursor[DictRow], message: str) -> None:

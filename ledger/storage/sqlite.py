@@ -6,6 +6,7 @@ import fcntl
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
@@ -39,9 +40,9 @@ from ledger.storage.base import (
     ViewSchema,
     claim_key,
     counted_accounts,
-    first_entry_rows,
     found_claim,
     held_accounts,
+    index_first_entries,
     keyed,
     moved,
     persons_moved,
@@ -159,23 +160,18 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def index_persons(self) -> int:
         if self.persons_indexed():
             return 0
-        added, after = 0, 0
+        page = (
+            f"SELECT rowid, state FROM {self.events_table_name}"
+            " WHERE originator_version = 1 AND rowid > ? ORDER BY rowid LIMIT 10000"
+        )
+        insert = f"INSERT OR IGNORE INTO {PERSONS} VALUES (?, ?)"
         with self.datastore.transaction(commit=True) as cursor:
-            while True:
-                cursor.execute(
-                    f"SELECT rowid, state FROM {self.events_table_name}"
-                    " WHERE originator_version = 1 AND rowid > ? ORDER BY rowid LIMIT 10000",
-                    [after],
-                )
-                found = cursor.fetchall()
-                if not found:
-                    break
-                after = found[-1][0]
-                rows = first_entry_rows(bytes(row[1]) for row in found)
-                cursor.executemany(f"INSERT OR IGNORE INTO {PERSONS} VALUES (?, ?)", rows)
-                added += len(rows)
-            cursor.execute(f"INSERT OR IGNORE INTO {PERSONS} VALUES (?, ?)", list(PERSONS_INDEXED))
-        return added
+
+            def first_events(after: int) -> list[tuple[int, bytes]]:
+                cursor.execute(page, [after])
+                return [(row[0], bytes(row[1])) for row in cursor.fetchall()]
+
+            return index_first_entries(first_events, partial(cursor.executemany, insert))
 
 
 class SQLiteLogRecorder(LogRecorder, SQLiteTrackingRecorder):
