@@ -16,7 +16,7 @@ from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError
-from crypto.keys import Signer, parse_verifier
+from crypto.keys import parse_verifier
 from crypto.records import (
     Receipt,
     encode_entry,
@@ -34,6 +34,7 @@ from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Internal, Invalid, LedgerError, TooLarge, Unauthenticated
 from ledger.faults import is_transient, unavailable
 from ledger.loading import AccountLoader
+from ledger.log.ledger_keys import LedgerKeys
 from ledger.registry import REGISTRY_ACCOUNT, KeyRegistry
 from ledger.rules import initial_state
 from ledger.storage.base import Claim, PersonRow, person_row
@@ -122,18 +123,14 @@ class Ledger:
     def __init__(
         self,
         store: LedgerStore,
-        signer: Signer,
+        keys: LedgerKeys,
         origin: str,
         clock: Callable[[], datetime] = now_utc,
         crypto_workers: int = 1,
     ) -> None:
         self.store = store
         self.crypto_workers = crypto_workers  # Ed25519 worker processes (Settings)
-        self.signer = signer
-        # the key that signs receipts now, and whether a rotation's new key is held (the
-        # node wires both to its key ring, ledger/log/ledger_keys.py)
-        self.current_signer: Callable[[], Signer] = lambda: self.signer
-        self.holds_ledger_key: Callable[[str], bool] = lambda key_id: False
+        self.keys = keys  # the ledger key ring: receipts are signed with its current key
         self.origin = origin
         self.clock = clock
         self.accounts = AccountLoader(store)
@@ -149,7 +146,7 @@ class Ledger:
         system, versions = self.system.snapshot()
         workers = shared_workers(self.crypto_workers)  # per batch: a fork gets its own
         verifying = _Verification(workers, system[REGISTRY_ACCOUNT])
-        signing = workers.signing(self.current_signer().seed)  # receipts, handed out once saved
+        signing = workers.signing(self.keys.current().seed)  # receipts, handed out once saved
         try:
             return self._submit_batch(wires, system, versions, verifying, signing)
         finally:  # answers nobody read (a refused or failed batch) are dropped, not kept
@@ -408,9 +405,9 @@ class Ledger:
     def _check_held(self, rotation: LedgerKeyRotated) -> None:
         """Refuse a rotation to a key the integrator could not sign with."""
         key_id = parse_verifier(rotation.vkey).key_id
-        if key_id == self.signer.verifier.key_id:
+        if key_id == self.keys.first.verifier.key_id:
             raise Conflict(f"{key_id} is the ledger's first key", "submission.data.vkey")
-        if not self.holds_ledger_key(key_id):
+        if not self.keys.holds(key_id):
             raise Invalid(
                 f"no ledger node holds the private key {key_id}: place it beside ledger.key"
                 " (as ledger-*.key) on every node first",
@@ -436,7 +433,7 @@ class Ledger:
 
     def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
-        signature = sign_receipt(self.current_signer(), promise)
+        signature = sign_receipt(self.keys.current(), promise)
         return Receipt(
             account=account_id,
             seq=seq,

@@ -64,10 +64,11 @@ class Node:
     def data_dir(self) -> Path:
         return self.settings.data_dir
 
-    @functools.cached_property
+    @property
     def ledger_keys(self) -> LedgerKeys:
-        """The ledger key ring and the log's rotations: which key signs each tree size."""
-        return LedgerKeys(self.log, self.settings.keys_dir, self.ledger_key)
+        """The ledger key ring and the log's rotations: which key signs each tree size (the
+        ledger's own, which signs its receipts)."""
+        return self.ledger.keys
 
     @functools.cached_property
     def map_keeper(self) -> MapKeeper:
@@ -334,12 +335,13 @@ def init_node(settings: Settings, founders: Governance | None = None) -> bool:
         created_keys, founders = _dev_keys(settings)
     ledger_key = read_ledger_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store, _ = _store(settings, create=True)
+    store, log = _store(settings, create=True)
     try:
         store.storage.token_store(store.factory, settings.data_dir, create=True)
         store.storage.document_store(store.factory, settings.data_dir, create=True)
         store.storage.webhook_store(store.factory, settings.data_dir, create=True)
-        ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
+        keys = LedgerKeys(log, settings.keys_dir, ledger_key)
+        ledger = Ledger(store, keys, ledger_key.name, crypto_workers=settings.crypto_workers)
         size = store.recorder.max_notification_id() or 0
         if ledger.registry().keys == {}:
             _genesis(ledger, founders.admin)
@@ -383,7 +385,8 @@ def open_node(settings: Settings) -> Node:
         raise NotInitialised(f"{missing_database}: run `carbon-ledger init` first")
     store, log = _store(settings, create=False)
     ledger_key = signers["ledger.key"]
-    ledger = Ledger(store, ledger_key, ledger_key.name, crypto_workers=settings.crypto_workers)
+    keys = LedgerKeys(log, settings.keys_dir, ledger_key)
+    ledger = Ledger(store, keys, ledger_key.name, crypto_workers=settings.crypto_workers)
     try:
         genesis = ledger.registry().keys != {}
     except (ProgrammingError, OperationalError) as error:  # no tables in this database?
@@ -412,6 +415,4 @@ def open_node(settings: Settings) -> Node:
         LogReader(log, len(witnesses)),
         Witnessing(log, witnesses) if witnesses else None,
     )
-    ledger.current_signer = node.ledger_keys.current
-    ledger.holds_ledger_key = node.ledger_keys.holds
     return node

@@ -375,7 +375,7 @@ def test_a_revocation_by_another_worker_between_decision_and_save_wins(node):
     from ledger.ledger import Ledger
 
     bank = register(node, "bank.abc", ["bank"])
-    other_worker = Ledger(node.store, node.ledger_key, node.origin)
+    other_worker = Ledger(node.store, node.ledger_keys, node.origin)
     decide = node.ledger._apply
 
     def revoke_meanwhile(*args, **kwargs):

@@ -309,7 +309,7 @@ def test_a_grade_made_from_a_stale_cache_still_has_verifiable_evidence(node, dat
         )
     node.integrate_pending()
     other_worker = Ledger(
-        LedgerStore(env=storage_env(data_dir, storage)), node.ledger_key, node.origin
+        LedgerStore(env=storage_env(data_dir, storage)), node.ledger_keys, node.origin
     )
     other_worker.submit(signed(meter, x, "EnergyReadingRecorded", reading("02", 5_000_000)))
     node.integrate_pending()
