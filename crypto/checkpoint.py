@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crypto.keys import CONTROL, Signer, Verifier, decode_base64, is_utf8
-from crypto.note import Note, NoteError, open_note, sign_note
+from crypto.note import Note, NoteError, open_note, sign_note, split_note
 
 HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
@@ -72,6 +72,13 @@ def parse_checkpoint(body: str) -> Checkpoint:
     except ValueError:
         raise CheckpointError(f"checkpoint root hash {root[:60]!r} is not base64") from None
     return Checkpoint(origin, int(size), root_hash, tuple(extensions))
+
+
+def checkpoint_of(note: str) -> Checkpoint:
+    """The checkpoint a signed note carries, its signatures not checked (to see which key
+    must have signed it, or to read what a checked note says); NoteError or CheckpointError
+    if it carries none."""
+    return parse_checkpoint(split_note(note)[0])
 
 
 def sign_checkpoint(checkpoint: Checkpoint, signer: Signer, *more: Signer) -> str:

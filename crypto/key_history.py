@@ -19,10 +19,15 @@ from typing import Any
 
 import msgspec
 
-from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint
+from crypto.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_of,
+    open_checkpoint,
+)
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import ProofError, verify_inclusion
-from crypto.note import NoteError, split_note
+from crypto.note import NoteError
 from crypto.records import decode_entry, entry_leaf_hash
 
 ROTATION_TYPE = "LedgerKeyRotated"
@@ -149,7 +154,7 @@ class KeyHistory:
     def open_checkpoint(self, note: str) -> Checkpoint:
         """A checkpoint signed by the key of its size; RotationError otherwise."""
         try:
-            size = parse_checkpoint(split_note(note)[0]).size
+            size = checkpoint_of(note).size
         except (NoteError, CheckpointError) as error:
             raise RotationError(f"checkpoint note: {error}") from None
         return self._open_by(note, self.at(size))

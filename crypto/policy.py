@@ -17,7 +17,12 @@ opaque octets (kept here as UTF-8 with surrogate escapes).
 import re
 from dataclasses import dataclass, field
 
-from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint
+from crypto.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_of,
+    open_checkpoint,
+)
 from crypto.cosignature import (
     CosignatureError,
     CosignatureVerifier,
@@ -25,7 +30,7 @@ from crypto.cosignature import (
     parse_witness_verifier,
 )
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
-from crypto.note import NoteError, split_note
+from crypto.note import NoteError
 
 NONE = "none"
 MAX_ITEMS = 1024  # logs, witnesses and groups each: far past the spec's recommended 32
@@ -85,7 +90,7 @@ class Policy:
         rotation of the listed one made it) and the quorum cosigned it, with the names of the
         witnesses that did; QuorumError otherwise."""
         try:
-            origin = parse_checkpoint(split_note(note)[0]).origin
+            origin = checkpoint_of(note).origin
             key = log_key or self.log_for(origin)
             checkpoint, _ = open_checkpoint(note, key, origin=origin)
             names = {witness.key_id: name for name, witness in self.witnesses.items()}

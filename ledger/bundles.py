@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TextIO
 
 from crypto.account_map import map_key
-from crypto.checkpoint import Checkpoint, parse_checkpoint
+from crypto.checkpoint import Checkpoint, checkpoint_of
 from crypto.grade_statement import GradeStatement
-from crypto.note import sign_note, split_note
+from crypto.note import sign_note
 from crypto.period_statement import PeriodStatement
 from crypto.person_summary import Head, PersonSummary
 from crypto.records import BUNDLE_FORMAT, Entry, decode_entry, entry_leaf_hash
@@ -129,7 +129,7 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     head = decode_entry(head_bytes)
     aggregate: Account = node.store.repository.get(account_uuid(account), version=head.seq + 1)
     points, co2e_g = balance(aggregate.state)
-    checkpoint = parse_checkpoint(split_note(bundle["checkpoints"][0])[0])
+    checkpoint = checkpoint_of(bundle["checkpoints"][0])
     head_hash = entry_leaf_hash(head_bytes).hex()
     statement = Statement(account, head.seq, head_hash, points, co2e_g, checkpoint)
     bundle["statement"] = _signed(node, statement.body(), checkpoint)
@@ -179,7 +179,7 @@ def grade_statement(node: Node, account: str, period: str) -> dict[str, Any]:
         data["method"],
         entry_leaf_hash(base64.b64decode(item["entry"])).hex(),
         item["index"],
-        parse_checkpoint(split_note(note)[0]),
+        checkpoint_of(note),
     )
     signed = _signed(node, statement.body(), statement.checkpoint)
     answer = {"statement": signed, "checkpoint": note}
@@ -205,7 +205,7 @@ def period_statement(
         **figures._asdict(),
         seq=head.seq,
         head=head.leaf_hash.hex(),
-        checkpoint=parse_checkpoint(split_note(note)[0]),
+        checkpoint=checkpoint_of(note),
     )
     signed = _signed(node, statement.body(), statement.checkpoint)
     if history:
@@ -244,7 +244,7 @@ def person_summary(
     if current is not None:
         size, bundle = _covering(node, last_index, current)
         note = bundle["checkpoints"][0]
-    checkpoint = parse_checkpoint(split_note(note)[0])
+    checkpoint = checkpoint_of(note)
     summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint, scope)
     signed = _signed(node, summary.body(), checkpoint)
     if current is not None:

@@ -13,9 +13,8 @@ from api.console.charts import bar_chart
 from api.console.render import page
 from api.deps import NodeDep
 from api.reads import views_of
-from crypto.checkpoint import parse_checkpoint
+from crypto.checkpoint import checkpoint_of
 from crypto.cosignature import CosignatureError, cosignatures
-from crypto.note import split_note
 from ledger.health import lags
 from ledger.node import Node
 from projections import breakdowns
@@ -27,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 def log_state(node: Node, views: Views) -> dict[str, Any]:
     """The newest checkpoint, each witness's last cosignature of it, and the lag."""
     _, note = node.reader.checkpoint()
-    checkpoint = parse_checkpoint(split_note(note)[0])
+    checkpoint = checkpoint_of(note)
     verifiers = [witness.verifier for witness in node.settings.witnesses]
     try:
         stamped = {c.witness.name: c.timestamp for c in cosignatures(note, verifiers)}

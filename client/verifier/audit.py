@@ -38,7 +38,7 @@ from crypto import person_summary
 from crypto import statement as balance_statement
 from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
-from crypto.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_of
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.key_history import ROTATION_TYPE, KeyHistory, RotationError
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
@@ -49,7 +49,7 @@ from crypto.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from crypto.note import NoteError, split_note
+from crypto.note import NoteError
 from crypto.policy import Policy, QuorumError
 from crypto.records import Entry
 from ledger.domain import industrial
@@ -385,7 +385,7 @@ class Audit:
         every given witness."""
         if self.policy is not None:
             try:
-                size = parse_checkpoint(split_note(note)[0]).size
+                size = checkpoint_of(note).size
                 _, cosigned = self.policy.check(note, self.keys.at(size))
             except (QuorumError, CheckpointError, NoteError) as error:
                 quorum = self.policy.quorum

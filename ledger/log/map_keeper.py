@@ -18,7 +18,7 @@ from crypto.account_map import (
     map_key,
     subtree_hash,
 )
-from crypto.checkpoint import Checkpoint, parse_checkpoint
+from crypto.checkpoint import Checkpoint, checkpoint_of
 from crypto.keys import Signer
 from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
@@ -100,7 +100,7 @@ class MapKeeper:
         sign its head with the newest checkpoint."""
         latest = self.log.latest_checkpoint()
         assert latest is not None  # the integrator signs the empty tree's before any step
-        checkpoint = parse_checkpoint(split_note(latest[1])[0])
+        checkpoint = checkpoint_of(latest[1])
         size = checkpoint.size
         log.info("building the account map of %d entries", size)
         account_map = AccountMap()
