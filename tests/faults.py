@@ -35,7 +35,7 @@ from ledger.keyfiles import read_key
 from projections.runner import Projector
 from projections.views import Views
 from tests.conftest import postgres_schema
-from tests.serving import ROOT, children, free_port
+from tests.serving import ROOT, children, free_port, metrics_env
 from tests.support import new_node, open_at, pid, signed
 
 BATCH = 40
@@ -163,7 +163,12 @@ class Service:
             self.process = subprocess.Popen(
                 [*command, "--port", str(self.port), "--workers", "2"],
                 cwd=ROOT,
-                env={**os.environ, **self.storage, "PYTHONPATH": str(ROOT)},
+                env={
+                    **os.environ,
+                    **self.storage,
+                    **metrics_env(self.data, self.port),
+                    "PYTHONPATH": str(ROOT),
+                },
                 stdout=log,
                 stderr=log,
             )

@@ -23,6 +23,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def metrics_env(data: Path, port: int) -> dict[str, str]:
+    """A server's metric files beside its data, which pytest removes, instead of a temporary
+    directory of its own: a server a test kills cannot remove that."""
+    where = data.parent / f"metrics-{port}"
+    where.mkdir(parents=True, exist_ok=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(where)}
+
+
 def start_serve(
     data: Path, port: int, storage: dict[str, str], *options: str, module: str = "tools.cli"
 ) -> subprocess.Popen[bytes]:
@@ -31,7 +39,7 @@ def start_serve(
     return subprocess.Popen(
         [*command, *options],
         cwd=ROOT,
-        env={**os.environ, **storage, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **storage, **metrics_env(data, port), "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
