@@ -19,6 +19,7 @@ from api.reads import Format, answer, read
 from ledger.bundles import person_summary
 from ledger.domain.common import check_period
 from ledger.domain.industrial import INDUSTRY
+from ledger.domain.personal import account_id
 from ledger.domain.reference import METHODS_ACCOUNT
 from ledger.errors import Forbidden, NotFound
 from ledger.node import Node
@@ -234,7 +235,7 @@ async def person_series(
 
 
 def _summary(node: Node, pid: str, period: str, bank: str | None, history: bool) -> dict[str, Any]:
-    if bank is not None and not node.ledger.accounts.get(f"per:{bank}:{pid}"):
+    if bank is not None and not node.ledger.accounts.get(account_id(bank, pid)):
         raise NotFound("no such person")
     if bank is not None and history:
         raise Forbidden("the history of every bank's accounts is the regulator's", "history")

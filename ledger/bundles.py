@@ -31,7 +31,7 @@ from crypto.statement import Statement
 from crypto.tlog_proof import TlogProof
 from ledger.account import Account, account_uuid
 from ledger.domain.balances import balance, period_figures
-from ledger.domain.personal import bank_of, period_reduction, person_accounts
+from ledger.domain.personal import bank_of, every_account, period_reduction
 from ledger.errors import Invalid, NotFound
 from ledger.history import chain, state_before
 from ledger.log.map_reader import MapSnapshot
@@ -223,7 +223,7 @@ def person_summary(
     for every account the person could have, so that none is left out unseen. For one
     `bank`: the same sums, but only that bank's accounts listed (no other bank's name or
     account id)."""
-    possible = person_accounts(f"per::{pid}", node.ledger.registry())
+    possible = every_account(pid, node.ledger.registry())
     current = node.map_reader.prove(possible) if history else None
     size, note = node.reader.checkpoint() if current is None else (current.size, current.checkpoint)
     held = node.store.reads.person_accounts([pid])[pid]  # those with entries, logged or not

@@ -54,7 +54,7 @@ from crypto.policy import Policy, QuorumError
 from crypto.records import Entry
 from ledger.domain import industrial
 from ledger.domain.common import Applied, Context, period_of
-from ledger.domain.personal import person_accounts
+from ledger.domain.personal import every_account, person_accounts
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
@@ -306,7 +306,7 @@ class Audit:
             needed, check = [stated["account"]], "current"
         elif note.startswith(person_summary.HEADER + "\n"):
             registry = self._state(REGISTRY_ACCOUNT)
-            needed, check = person_accounts(f"per::{stated['pid']}", registry), "person summary"
+            needed, check = every_account(stated["pid"], registry), "person summary"
         else:
             return
         proven = set(self.report.current["accounts"]) if self.report.current else set()

@@ -11,7 +11,7 @@ from crypto.keys import Verifier
 from crypto.note import NoteError, open_note
 from crypto.statement import StatementError
 from ledger.domain.balances import balance, period_figures
-from ledger.domain.personal import PREFIX, period_reduction, person_accounts, person_of
+from ledger.domain.personal import PREFIX, every_account, period_reduction, person_of
 from ledger.registry import KeyRegistry
 
 
@@ -112,7 +112,7 @@ def _person(
         )
         co2e_g, points = co2e_g + reduced, points + earned
     _figures("person summary", "co2e_g, points", (co2e_g, points), (stated.co2e_g, stated.points))
-    shown = {a for a in person_accounts(f"per::{stated.pid}", registry) if a in chains}
+    shown = {a for a in every_account(stated.pid, registry) if a in chains}
     if shown - summed:
         raise Failure("person summary", "statement", "accounts", sorted(shown), sorted(summed))
     return {"pid": stated.pid, "period": stated.period, "co2e_g": co2e_g, "points": points}

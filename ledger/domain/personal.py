@@ -46,13 +46,21 @@ def bank_of(account: str) -> str:
     return account.split(":")[1]
 
 
+def account_id(bank: str, person: str) -> str:
+    """The personal account id `per:<bank>:<pid>`."""
+    return f"{PREFIX}{bank}:{person}"
+
+
+def every_account(person: str, registry: KeyRegistry) -> list[str]:
+    """The accounts a person could have: one at every bank or platform that has (or had) a
+    key, in the codes' order."""
+    return [account_id(code, person) for code in _issuer_codes(registry.role_names(BANK))]
+
+
 def person_accounts(account: str, registry: KeyRegistry) -> list[str]:
     """The same person's accounts at every other bank or platform that has (or had) a key: a
     person's caps are city-wide, so a behaviour is decided with all of them."""
-    bank, pid = bank_of(account), person_of(account)
-    return [
-        f"per:{code}:{pid}" for code in _issuer_codes(registry.role_names(BANK)) if code != bank
-    ]
+    return [other for other in every_account(person_of(account), registry) if other != account]
 
 
 @functools.lru_cache(maxsize=16)

@@ -124,7 +124,7 @@ def held_accounts(persons: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict
     found: dict[str, set[str]] = {person: set() for person in persons}
     for key, bank in rows:
         for person in by_key.get(key, ()):
-            found[person].add(f"per:{bank}:{person}")
+            found[person].add(personal.account_id(bank, person))
     return found
 
 
