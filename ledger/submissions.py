@@ -82,8 +82,10 @@ def check_at(at: str, now: datetime, field: str = "submission.at") -> datetime:
     return when
 
 
-def check_submission(wire: Any, now: datetime) -> Checked:
-    """Everything about a wire submission that needs no ledger state."""
+def check_submission(wire: Any, now: datetime, canonical: bytes | None = None) -> Checked:
+    """Everything about a wire submission that needs no ledger state. `canonical`: the
+    submission's canonical bytes, where the caller has them already (an entry it parsed as
+    canonical JSON holds its submission's); otherwise they are made here."""
     envelope = convert(wire, SignedSubmission, "")
     fields = convert(envelope.submission, Submission, "submission")
     if fields.account.startswith(PERSONAL):
@@ -99,7 +101,7 @@ def check_submission(wire: Any, now: datetime) -> Checked:
     if len(signature) != 64:
         raise Malformed("signature must be 64 bytes", "signature")
     try:
-        message = SUBMISSION_CONTEXT + canonical_json(envelope.submission)
+        message = SUBMISSION_CONTEXT + (canonical or canonical_json(envelope.submission))
     except CanonicalError as error:
         raise Invalid(error.problem, "submission" + error.path[1:]) from None
     if len(message) > MAX_SUBMISSION_BYTES:

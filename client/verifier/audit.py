@@ -54,7 +54,8 @@ from crypto.policy import Policy, QuorumError
 from crypto.records import Entry
 from ledger.domain import industrial
 from ledger.domain.common import Applied, Context, period_of
-from ledger.domain.personal import every_account, person_accounts
+from ledger.domain.personal import PREFIX as PERSONAL
+from ledger.domain.personal import every_account, person_of
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
@@ -128,6 +129,7 @@ class Audit:
         self.report = Report()
         self.chains = ChainStore(cache)
         self.tallied_accounts = 0
+        self.persons: dict[str, list[str]] = {}  # person: their personal accounts replayed
         # a partial bundle's entries, for its grade and its positions (an export keeps none)
         self.entries_by_index: dict[int, Entry] = {}
         self.leaves_by_index: dict[int, str] = {}
@@ -174,7 +176,7 @@ class Audit:
             if self.share.replays(record.account):
                 decode_state(record.account, record.state)  # refused now if it is no state
                 self.chains.add_encoded(record.account, record.seq, record.head, record.state)
-                self.tallied_accounts += 1
+                self._replayed(record.account)
             self._mapped(record.account, record.head)
         elif isinstance(record, ReferenceRecord):
             if record.account not in REFERENCE_ACCOUNTS:
@@ -432,6 +434,7 @@ class Audit:
         except CanonicalError as error:
             raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
         entry = _as_entry(value, where)
+        signed = {"submission": value["submission"], "signature": value["signature"]}
         if tree is not None and entry.account == REGISTRY_ACCOUNT:
             self._rotation(entry, index)
         if index >= checkpoint.size:
@@ -451,7 +454,7 @@ class Audit:
             self.leaves_by_index[index] = leaf.hex()
         elif entry.account in REFERENCE_ACCOUNTS:
             self.reference_entries.setdefault(entry.account, []).append(data)
-        self._replay(entry, leaf.hex(), index, "inclusion" in item)
+        self._replay(entry, signed, leaf.hex(), index, "inclusion" in item)
 
     def _rotation(self, entry: Entry, index: int) -> None:
         """A whole log's every rotation of the ledger key must be one the audit followed."""
@@ -459,7 +462,12 @@ class Audit:
             where = f"entry {index}"
             raise Failure("key rotation", where, "ledger_keys", "a link for this rotation", None)
 
-    def _replay(self, entry: Entry, leaf: str, index: int, proven: bool) -> None:
+    def _replay(
+        self, entry: Entry, signed: dict[str, Any], leaf: str, index: int, proven: bool
+    ) -> None:
+        """Replay the entry on its account's chain; `signed` is its submission and signature
+        as the entry's canonical bytes parsed (so the submission's value encodes to its
+        canonical bytes as is)."""
         account = entry.account
         tally = self.share.tallies(account)
         where = f"entry {index} ({account} seq {entry.seq})"
@@ -470,7 +478,8 @@ class Audit:
         if entry.prev != expected_prev:
             raise Failure("chain", where, "prev", expected_prev, entry.prev)
         try:
-            checked = check_submission(entry.signed(), _when(entry.recorded_at))
+            canonical = msgspec.json.encode(signed["submission"])
+            checked = check_submission(signed, _when(entry.recorded_at), canonical)
         except (LedgerError, ValueError) as error:
             raise Failure(
                 "submission", where, getattr(error, "field", None), "a valid submission", str(error)
@@ -524,15 +533,22 @@ class Audit:
         )
         if chain is None:
             chain = Chain(expected_seq, leaf, state, proven)
-            self.tallied_accounts += tally
+            self._replayed(account)
         else:  # the state evolved in place
             chain.seq, chain.head, chain.proven = expected_seq, leaf, proven
         self.chains.put(account, chain)
 
+    def _replayed(self, account: str) -> None:
+        """Count an account this audit replays from now on, and index it by its person."""
+        self.tallied_accounts += self.share.tallies(account)
+        if account.startswith(PERSONAL):
+            self.persons.setdefault(person_of(account), []).append(account)
+
     def _others(self, account: str) -> tuple[Any, ...]:
         """The same person's accounts at other banks, as the log has them so far: what the
-        ledger decided a person-wide rule with (it saved only if none had moved since)."""
-        related = person_accounts(account, self._state(REGISTRY_ACCOUNT))
+        ledger decided a person-wide rule with (it saved only if none had moved since). A
+        person has accounts only at banks with keys: the ledger's `person_accounts`."""
+        related = (o for o in self.persons.get(person_of(account), ()) if o != account)
         chains = (self.chains.get(other) for other in related)
         return tuple(chain.state for chain in chains if chain is not None)
 

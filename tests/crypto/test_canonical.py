@@ -188,7 +188,21 @@ near_canonical = st.one_of(
         lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]  # a few bytes slipped in
     ),
     st.sampled_from(
-        [b'{"a":1,"a":1}', b'"\\ud800"', b"\xef\xbb\xbf1", b"1.0", b"-0", b"[9007199254740992]"]
+        [
+            b'{"a":1,"a":1}',
+            b'"\\ud800"',
+            b"\xef\xbb\xbf1",
+            b"1.0",
+            b"-0",
+            b"[9007199254740992]",
+            b'{"n":-12345678901234567}',
+            b"9007199254740991",
+            b'{"a":"x:1234567890123456789"}',
+            '{"\ue000":1,"\U0001f600":2}'.encode(),  # code point order: not canonical
+            '{"\U0001f600":2,"\ue000":1}'.encode(),  # UTF-16 order: canonical
+            b'{"b":{"d":1,"c":2},"a":0}',
+            b'{"a":"\\u0041"}',
+        ]
     ),
     st.binary(max_size=40),
 )
@@ -198,3 +212,18 @@ near_canonical = st.one_of(
 @given(near_canonical)
 def test_the_fast_parse_accepts_and_refuses_what_the_strict_one_does(data):
     assert _outcome(parse_canonical, data) == _outcome(_strict, data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":{"b":[1,2,{"c":null,"d":"\xc3\xa9"}]},"e":true}',
+        '{"\U0001f600":2,"\ue000":1}'.encode(),
+        b'{"a":"x:1234567890123456789","n":9007199254740991}',
+    ],
+)
+def test_canonical_bytes_parse_to_their_value_in_their_order(data):
+    value = parse_canonical(data)
+    assert value == parse_json(data)
+    assert canonical_json(value) == data
+    assert msgspec.json.encode(value) == data  # keys held in the bytes' (sorted) order
