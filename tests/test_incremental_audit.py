@@ -83,6 +83,10 @@ def test_shares_split_the_accounts_and_together_count_what_one_audit_does(node, 
     assert share_key(f"per:bank01:{pid('a')}") == share_key(f"per:bank02:{pid('a')}")
     assert share_key("ind:X") == share_key("agr:Y") == ""
     assert share_key("sys:keys") is None
+    # ... in the last share: the first also folds the root and the map
+    assert [Share(n, 3).replays("ind:X") for n in range(3)] == [False, False, True]
+    assert [Share(n, 3).tallies("sys:keys") for n in range(3)] == [True, False, False]
+    assert Share().replays("ind:X") and Share().tallies("sys:keys")
 
 
 def test_workers_and_a_tiny_cache_give_the_same_report(node, city, tmp_path):

@@ -5,7 +5,8 @@ What a rule reads besides its own account: the reference accounts (keys, factor 
 grading methods, grading runs), which every worker replays; the same person's accounts at
 other banks (person-wide caps), so personal accounts are split by person; and, for an
 industrial grade's benchmark, every enterprise of the industry, so enterprises and farms
-stay together in one share.
+stay together in one share: the last, since the first also folds every leaf to the root and
+recomputes the account map.
 """
 
 import zlib
@@ -62,7 +63,9 @@ class Share:
         return self.number == 0 if key is None else self._mine(key)
 
     def _mine(self, key: str) -> bool:
-        return self.count == 1 or zlib.crc32(key.encode()) % self.count == self.number
+        if key == "":  # enterprises and farms
+            return self.number == self.count - 1
+        return zlib.crc32(key.encode()) % self.count == self.number
 
 
 WHOLE = Share()
