@@ -133,6 +133,20 @@ def timed(calls: list[Callable[[], object]]) -> str:
     return percentiles(samples) if samples else "-"
 
 
+SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
+
+
+def pg_settings() -> str:
+    """The PostgreSQL settings a table's figures depend on, as `name=value` pairs."""
+    import psycopg
+
+    with psycopg.connect(**PG) as connection:
+        shown = [
+            f"{name}={connection.execute(f'SHOW {name}').fetchone()[0]}" for name in SETTINGS_SHOWN
+        ]
+    return " ".join(shown)
+
+
 def disk(node: Node, backend: str, schema: str, data: Path) -> dict[str, int]:
     """Bytes of the ledger's tables and indexes, and of the read models', by kind."""
     sizes = {"tables": 0, "indexes": 0, "views": 0}
@@ -213,6 +227,8 @@ class Scale:
             f"# {args.backend}"
             + (f" schema {self.schema}" if args.backend == "postgres" else f" {self.data}")
         )
+        if args.backend == "postgres":
+            print(f"# PostgreSQL {pg_settings()}")
         print(" ".join(f"{name:>{width}}" for name, width in COLUMNS), flush=True)
         stream = wires(self.node, city(SEED), SEED)
         graded = False
