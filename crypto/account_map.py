@@ -20,7 +20,7 @@ from its accounts, which are few (2.5 million accounts make about 38 per bucket)
 """
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 HASH_SIZE = 32
@@ -212,21 +212,36 @@ def prove(top: MapTop, key: bytes, leaves_of: BucketLeaves) -> MapProof:
     return MapProof(here[0] if here else None, tuple(siblings))
 
 
-class AccountMap:
-    """The whole map in memory: what a verifier recomputes from an export."""
+Heads = Callable[[int], Iterable[tuple[bytes, bytes]]]  # a bucket's (key, head) pairs
 
-    def __init__(self) -> None:
+
+class AccountMap:
+    """The whole map in memory: what a verifier recomputes from an export. One resumed from a
+    saved audit starts from its buckets' hashes (`resume_bucket`) and reads a bucket's
+    accounts from `saved` the first time one of them changes."""
+
+    def __init__(self, saved: Heads | None = None) -> None:
         self.buckets: dict[int, dict[bytes, bytes]] = {}
         self.top = MapTop()
         self._dirty: set[int] = set()
+        self._saved = saved
+        self.changed: set[int] = set()  # buckets set since the map was started or resumed
+
+    def resume_bucket(self, bucket: int, hash_: bytes, count: int) -> None:
+        """A saved bucket's hash and number of accounts, its accounts left to be read."""
+        self.top.set(bucket, hash_, count)
 
     def set(self, key: bytes, head: bytes) -> None:
         bucket = bucket_of(key)
-        self.buckets.setdefault(bucket, {})[key] = head
+        self._bucket(bucket)[key] = head
         self._dirty.add(bucket)
+        self.changed.add(bucket)
 
     def leaves(self, bucket: int) -> list[MapLeaf]:
-        return sorted(MapLeaf(*item) for item in self.buckets.get(bucket, {}).items())
+        return sorted(MapLeaf(*item) for item in self._bucket(bucket).items())
+
+    def count(self, bucket: int) -> int:
+        return len(self._bucket(bucket))
 
     def root(self) -> bytes:
         for bucket in self._dirty:
@@ -238,3 +253,10 @@ class AccountMap:
     def prove(self, key: bytes) -> MapProof:
         self.root()
         return prove(self.top, key, self.leaves)
+
+    def _bucket(self, bucket: int) -> dict[bytes, bytes]:
+        heads = self.buckets.get(bucket)
+        if heads is None:
+            saved = self._saved(bucket) if self._saved is not None else ()
+            heads = self.buckets[bucket] = dict(saved)
+        return heads

@@ -39,11 +39,29 @@ def writing_atomically(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
+    _sync_directory(path.parent)
+
+
+def replace_durably(temporary: Path, path: Path, mode: int = 0o600) -> None:
+    """Rename a finished file beside `path` over it, as `writing_atomically` does: its
+    bytes synced first, its directory after."""
+    descriptor = os.open(temporary, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(descriptor)
     finally:
-        os.close(directory)
+        os.close(descriptor)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync a directory, so that a rename in it survives a power cut."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class RecordFile(Generic[Record]):

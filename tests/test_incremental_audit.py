@@ -3,7 +3,9 @@ resumed from the state a previous audit left (`verify --state`, then `verify --s
 
 import base64
 import dataclasses
+import itertools
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,10 @@ from client.verifier.bundle import BundleError, load_bundle
 from client.verifier.failure import Failure
 from client.verifier.parallel import AuditJob, audit_export
 from client.verifier.partition import Share, share_key
-from client.verifier.state import StateError
+from client.verifier.state import StateError, decode_state
+from crypto.account_map import bucket_of, map_key
 from crypto.canonical import canonical_json
-from crypto.keys import generate_signer
+from crypto.keys import Signer, generate_signer
 from ledger.bundles import write_export
 from ledger.node import Node
 from tests.files import run_cli
@@ -43,12 +46,18 @@ def counts(report: Report) -> dict:
     return {k: v for k, v in dataclasses.asdict(report).items() if k != "statement"}
 
 
-def more_entries(node: Node, person: str) -> None:
-    """A new bank's customer: a key registration, an account, some behaviours."""
+def more_entries(node: Node, person: str) -> Signer:
+    """A new bank's customer: a key registration, an account, some behaviours; the bank."""
     bank = register(node, "bank.late", ["bank"])
+    customer(node, bank, person)
+    return bank
+
+
+def customer(node: Node, bank: Signer, person: str, behaviours: int = 3) -> None:
+    """An account for `person` at `bank` (bank.late) and some behaviours."""
     account = f"per:late:{pid(person)}"
     node.ledger.submit(signed(bank, account, "AccountOpened", {}))
-    for number in range(3):
+    for number in range(behaviours):
         data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": f"r{number}"}
         node.ledger.submit(signed(bank, account, "GreenBehaviourRecorded", data))
     integrate_all(node)
@@ -207,3 +216,87 @@ def test_the_cli_leaves_a_state_and_audits_since_it(node, city, tmp_path):
     assert summary["signatures_per_second_one_core"] > 0
     refused = run_cli("verify", str(since), "--log-key", vkey, "--since", "/nonexistent", text=True)
     assert refused.returncode == 2 and "audit state" in refused.stderr
+
+
+def saved_rows(path: Path) -> dict[str, list]:
+    """A state file's contents, account states decoded (a set's order is not the state's)."""
+    with sqlite3.connect(path) as db:
+        chains = db.execute("SELECT * FROM chains ORDER BY account").fetchall()
+        return {
+            "chains": [(*row[:-1], decode_state(row[0], row[-1])) for row in chains],
+            "buckets": db.execute("SELECT * FROM buckets ORDER BY bucket").fetchall(),
+            "reference": db.execute("SELECT * FROM reference ORDER BY account").fetchall(),
+            "meta": db.execute("SELECT * FROM meta ORDER BY name").fetchall(),
+        }
+
+
+def test_a_resumed_audit_leaves_the_state_a_whole_audit_would(node, city, tmp_path):
+    bank = more_entries(node, "newcomer")
+    state = tmp_path / "daily.state"
+    first = audit_export(job(node, export(node, tmp_path / "all.jsonl"), state=state), 2)
+    # the day moves a saved account, and adds one to a map bucket that holds saved accounts
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "next day"}
+    node.ledger.submit(signed(bank, f"per:late:{pid('newcomer')}", "GreenBehaviourRecorded", data))
+    with sqlite3.connect(state) as db:
+        buckets = {bucket for (bucket,) in db.execute("SELECT bucket FROM chains")}
+    name = next(
+        name
+        for name in (f"sharer {n}" for n in itertools.count())
+        if bucket_of(map_key(f"per:late:{pid(name)}")) in buckets
+    )
+    customer(node, bank, name, behaviours=1)
+    since = export(node, tmp_path / "since.jsonl", since=first.entries)
+    audit_export(job(node, since, since=state, state=state, cache=3), workers=2)
+    whole = tmp_path / "whole.state"
+    audit_export(job(node, export(node, tmp_path / "all2.jsonl"), state=whole), 1)
+    assert saved_rows(state) == saved_rows(whole)
+    # from a copy, too: the state resumed from stays as it was
+    kept, copy = state.read_bytes(), tmp_path / "copy.state"
+    nothing_new = export(node, tmp_path / "empty.jsonl", since=node.reader.size())
+    audit_export(job(node, nothing_new, since=state, state=copy), 1)
+    assert state.read_bytes() == kept and saved_rows(copy) == saved_rows(whole)
+
+
+def test_a_resumed_audit_reads_only_the_accounts_and_buckets_the_new_entries_move(
+    node, city, tmp_path
+):
+    state = tmp_path / "audit.state"
+    size = audit_export(job(node, export(node, tmp_path / "all.jsonl"), state=state), 1).entries
+    more_entries(node, "newcomer")
+    audit = Audit(node.ledger_key.verifier)
+    audit.resume(state)
+    saved = audit.chains.saved
+    assert saved is not None
+    read: list[str] = []
+    chain = saved.chain
+    saved.chain = lambda account: read.append(account) or chain(account)
+    audit.run(load_bundle(export(node, tmp_path / "since.jsonl", since=size)))
+    assert set(read) == {f"per:late:{pid('newcomer')}"}  # looked for once: it is new
+    assert saved.count(0, 1) > 40 > len(audit.account_map.buckets)  # the references' and its
+
+
+def test_a_resumed_audit_caps_a_person_by_accounts_it_only_saved(node, tmp_path):
+    person, first = pid("capped"), register(node, "bank.abc", ["bank"])
+    node.ledger.submit(signed(first, f"per:abc:{person}", "AccountOpened", {}))
+    for number in range(10):  # the daily cap of online transfers, at the first bank
+        data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": f"a{number}"}
+        node.ledger.submit(signed(first, f"per:abc:{person}", "GreenBehaviourRecorded", data))
+    integrate_all(node)
+    state = tmp_path / "audit.state"
+    size = audit_export(job(node, export(node, tmp_path / "a.jsonl"), state=state), 1).entries
+    second = register(node, "bank.xyz", ["bank"])
+    node.ledger.submit(signed(second, f"per:xyz:{person}", "AccountOpened", {}))
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "b"}
+    receipt = node.ledger.submit(
+        signed(second, f"per:xyz:{person}", "GreenBehaviourRecorded", data)
+    )
+    assert json.loads(receipt.entry)["effect"]["counted"] == 0  # capped by the other bank's
+    integrate_all(node)
+    since = export(node, tmp_path / "since.jsonl", since=size)
+    for workers in (1, 2):
+        assert audit_export(job(node, since, since=state), workers).effects == 3
+    # a saved state that does not decode is refused when the audit meets its account
+    with sqlite3.connect(state) as db:
+        db.execute("UPDATE chains SET state = x'c1' WHERE account = ?", [f"per:abc:{person}"])
+    with pytest.raises(StateError, match="saved state of per:abc"):
+        audit_export(job(node, since, since=state), 1)

@@ -16,6 +16,7 @@ from client.ledger_client import LedgerClient
 from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object, load_bundle
 from client.verifier.failure import Failure
+from client.verifier.state import save_state
 from crypto.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -190,7 +191,7 @@ def test_an_incremental_audit_across_the_rotation(node: Node, tmp_path: Path):
     state = tmp_path / "audit.state"
     first = Audit(old)
     first.run(load_bundle(whole))
-    state.write_bytes(first.header(node.origin) + b"".join(first.records()))
+    save_state(state, first.header(node.origin), first.records())
     size = node.reader.size()
     new = place_key(node)
     rotate(node, new)
@@ -204,7 +205,7 @@ def test_an_incremental_audit_across_the_rotation(node: Node, tmp_path: Path):
     report = resumed.run(load_bundle(since))
     assert report.key_rotations == 1
     # the state it leaves starts from the new key: the next day's audit needs no link
-    state.write_bytes(resumed.header(node.origin) + b"".join(resumed.records()))
+    save_state(state, resumed.header(node.origin), resumed.records(), since=state)
     later = node.reader.size()
     customer(node, bank, "third")
     integrate_all(node)

@@ -21,22 +21,19 @@ from client.verifier.partition import REFERENCE_ACCOUNTS, WHOLE, Share, account_
 from client.verifier.state import (
     STATE_FORMAT,
     BenchmarkRecord,
-    ChainRecord,
+    BucketRecord,
     Header,
+    Record,
     ReferenceRecord,
+    SavedState,
     StateError,
-    decode_state,
-    frame,
-    open_state,
-    read_header,
-    read_records,
     replay_reference,
     right_edge,
 )
 from client.verifier.statements import check_statement
 from crypto import person_summary
 from crypto import statement as balance_statement
-from crypto.account_map import AccountMap, map_key
+from crypto.account_map import TOP_BITS, AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_of
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
@@ -129,7 +126,7 @@ class Audit:
         self.report = Report()
         self.chains = ChainStore(cache)
         self.tallied_accounts = 0
-        self.persons: dict[str, list[str]] = {}  # person: their personal accounts replayed
+        self.persons: dict[str, list[str]] = {}  # person: their accounts, as met
         # a partial bundle's entries, for its grade and its positions (an export keeps none)
         self.entries_by_index: dict[int, Entry] = {}
         self.leaves_by_index: dict[int, str] = {}
@@ -147,8 +144,9 @@ class Audit:
 
     def resume(self, path: Path) -> None:
         """Start from the state a verified audit of the same log left in `path`."""
-        with open_state(path) as file:
-            header = read_header(file)
+        saved = SavedState(path)
+        try:
+            header = saved.header
             if header.log_key != self.log_key.text:
                 raise StateError(f"the state was made with another log key: {header.log_key}")
             try:  # the key it verified last, after any rotations it followed
@@ -160,36 +158,39 @@ class Audit:
             edge = right_edge(header, checkpoint.size)
             if edge.root() != checkpoint.root_hash:
                 raise StateError("the state's right edge does not fold to its checkpoint's root")
-            self.benchmarks = Benchmarks()
-            try:
-                for record in read_records(file):
-                    self._restore(record)
-            except (ValueError, KeyError, TypeError) as error:  # a state that is not a state
-                raise StateError(f"a malformed state record: {error!r}") from None
+            self._resume_records(saved)
+        except BaseException:
+            saved.close()
+            raise
         self.edge, self.resumed = edge, header.checkpoint
         self.map_size = checkpoint.size
 
-    def _restore(self, record: ChainRecord | ReferenceRecord | BenchmarkRecord) -> None:
-        if isinstance(record, ChainRecord):
-            if record.account in REFERENCE_ACCOUNTS:
-                raise StateError(f"{record.account} is a reference account")
-            if self.share.replays(record.account):
-                decode_state(record.account, record.state)  # refused now if it is no state
-                self.chains.add_encoded(record.account, record.seq, record.head, record.state)
-                self._replayed(record.account)
-            self._mapped(record.account, record.head)
-        elif isinstance(record, ReferenceRecord):
+    def _resume_records(self, saved: SavedState) -> None:
+        """What the audit keeps of a saved state from the start: the reference accounts
+        (replayed), the benchmark positions, the map's bucket hashes and the number of
+        accounts; the accounts themselves are read as the new entries meet them."""
+        self.chains.saved = saved
+        self.tallied_accounts = saved.count(self.share.number, self.share.count)
+        if self.share.number == 0:
+            self.account_map = AccountMap(saved.bucket)
+            for bucket in saved.buckets():
+                self.account_map.resume_bucket(bucket.bucket, bucket.hash, bucket.count)
+        for record in saved.references():
             if record.account not in REFERENCE_ACCOUNTS:
                 raise StateError(f"{record.account} is not a reference account")
-            seq, head, state = replay_reference(record.account, record.entries)
+            try:
+                seq, head, state = replay_reference(record.account, record.entries)
+            except (ValueError, LedgerError) as error:
+                raise StateError(f"the saved {record.account}: {error}") from None
             self.chains.put(record.account, Chain(seq, head, state))
             self.reference_entries[record.account] = record.entries
             self._mapped(record.account, head)
             self.tallied_accounts += self.share.tallies(record.account)
-        elif self.benchmarks is not None:
-            self.benchmarks.added = record.added
-            self.benchmarks.reversed_at = record.reversed_at
-            self.benchmarks.industries.update({k: set(v) for k, v in record.industries.items()})
+        self.benchmarks = Benchmarks()
+        if (positions := saved.benchmarks()) is not None:
+            self.benchmarks.added = positions.added
+            self.benchmarks.reversed_at = positions.reversed_at
+            self.benchmarks.industries.update({k: set(v) for k, v in positions.industries.items()})
 
     def _mapped(self, account: str | None, head: str | bytes) -> None:
         """Note an account's head in the account map, in the share that recomputes it."""
@@ -198,33 +199,35 @@ class Audit:
                 map_key(account), bytes.fromhex(head) if isinstance(head, str) else head
             )
 
-    def header(self, origin: str) -> bytes:
-        """The state file's header frame, for the checkpoint this audit verified."""
-        peaks = list(self.edge.peaks)
-        return frame(
-            Header(
-                STATE_FORMAT,
-                origin,
-                self.log_key.text,
-                self.verified_note,
-                peaks,
-                self.keys.at(self.report.tree_size).text,
-            )
+    def header(self, origin: str) -> Header:
+        """The state's header, for the checkpoint this audit verified."""
+        return Header(
+            STATE_FORMAT,
+            origin,
+            self.log_key.text,
+            self.verified_note,
+            list(self.edge.peaks),
+            self.keys.at(self.report.tree_size).text,
         )
 
-    def records(self) -> Iterator[bytes]:
-        """This share's state records, as frames: the accounts it tallies (the first share
-        also the reference accounts), and the benchmark positions if it holds enterprises."""
+    def records(self) -> Iterator[Record]:
+        """What this share changed in the state: the accounts it tallies and replayed anew
+        (the first share also the reference accounts and the map buckets), and the
+        benchmark positions if it holds the enterprises."""
         if self.share.number == 0:
             for account in self.chains.pinned():
-                yield frame(ReferenceRecord(account, self.reference_entries.get(account, [])))
-        for account, seq, head, state in self.chains.encoded():
-            if self.share.tallies(account):
-                yield frame(ChainRecord(account, seq, head, state))
+                yield ReferenceRecord(account, self.reference_entries.get(account, []))
+            self.account_map.root()
+            hashes = self.account_map.top.hashes[TOP_BITS]
+            for bucket in sorted(self.account_map.changed):
+                yield BucketRecord(bucket, hashes[bucket], self.account_map.count(bucket))
+        for record in self.chains.changed():
+            if self.share.tallies(record.account):
+                yield record
         if self.benchmarks is not None and self.share.tallies(""):
             industries = {k: sorted(v) for k, v in self.benchmarks.industries.items()}
             added, reversed_at = self.benchmarks.added, self.benchmarks.reversed_at
-            yield frame(BenchmarkRecord(added, reversed_at, industries))
+            yield BenchmarkRecord(added, reversed_at, industries)
 
     def run(self, bundle: Bundle) -> Report:
         whole = bundle.declared_entries is not None
@@ -542,13 +545,21 @@ class Audit:
         """Count an account this audit replays from now on, and index it by its person."""
         self.tallied_accounts += self.share.tallies(account)
         if account.startswith(PERSONAL):
-            self.persons.setdefault(person_of(account), []).append(account)
+            self._accounts_of(person_of(account)).append(account)
+
+    def _accounts_of(self, person: str) -> list[str]:
+        """The person's personal accounts, replayed or saved."""
+        accounts = self.persons.get(person)
+        if accounts is None:
+            saved = self.chains.saved
+            accounts = self.persons[person] = saved.accounts_of(person) if saved else []
+        return accounts
 
     def _others(self, account: str) -> tuple[Any, ...]:
         """The same person's accounts at other banks, as the log has them so far: what the
         ledger decided a person-wide rule with (it saved only if none had moved since). A
         person has accounts only at banks with keys: the ledger's `person_accounts`."""
-        related = (o for o in self.persons.get(person_of(account), ()) if o != account)
+        related = (o for o in self._accounts_of(person_of(account)) if o != account)
         chains = (self.chains.get(other) for other in related)
         return tuple(chain.state for chain in chains if chain is not None)
 

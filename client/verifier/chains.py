@@ -1,7 +1,9 @@
 """Each account's chain as an audit replays it, in memory bounded by a setting: the most
 recently used accounts' states stay decoded, the rest are written to a temporary SQLite file
-(MessagePack of each kind's dataclass) and read back when their account
-next moves. The reference accounts stay in memory: their states hold parsed keys."""
+(MessagePack of each kind's dataclass) and read back when their account next moves. A
+resumed audit reads an account from the saved state when it first meets it, and knows which
+chains it changed: only those go into the state it leaves. The reference accounts stay in
+memory: their states hold parsed keys."""
 
 import sqlite3
 from collections import OrderedDict
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from client.verifier.partition import REFERENCE_ACCOUNTS
-from client.verifier.state import decode_state, encode_state
+from client.verifier.state import ChainRecord, SavedState, decode_state, encode_state
 
 DEFAULT_CACHE = 50_000  # decoded account states kept in memory
 
@@ -21,17 +23,19 @@ class Chain:
     head: str
     state: Any
     proven: bool = True
+    changed: bool = True  # since the saved state was read (False: as it was saved)
 
 
 class ChainStore:
     """Chains by account: `get`, `put`, `in`; states spill past `cache` accounts."""
 
-    def __init__(self, cache: int = DEFAULT_CACHE) -> None:
+    def __init__(self, cache: int = DEFAULT_CACHE, saved: SavedState | None = None) -> None:
         self._limit = max(cache, 1)
         self._recent: OrderedDict[str, Chain] = OrderedDict()
         self._pinned: dict[str, Chain] = {}
         self._spill: sqlite3.Connection | None = None
         self._spilled_accounts: set[str] = set()  # so an account never seen costs no query
+        self.saved = saved
 
     def get(self, account: str) -> Chain | None:
         chain = self._pinned.get(account) or self._recent.get(account)
@@ -40,9 +44,12 @@ class ChainStore:
                 self._recent.move_to_end(account)
             return chain
         row = self._row(account)
-        if row is None:
+        if row is not None:
+            chain = Chain(row[0], row[1], decode_state(account, row[2]))
+        elif self.saved is not None and (saved := self.saved.chain(account)) is not None:
+            chain = Chain(saved[0], saved[1], decode_state(account, saved[2]), changed=False)
+        else:
             return None
-        chain = Chain(row[0], row[1], decode_state(account, row[2]))
         self._keep(account, chain)
         return chain
 
@@ -51,30 +58,26 @@ class ChainStore:
 
     def put(self, account: str, chain: Chain) -> None:
         """A new chain, or one changed since `get` (which other reads may have evicted)."""
+        chain.changed = True
         self._recent.pop(account, None)
         self._keep(account, chain)
 
-    def add_encoded(self, account: str, seq: int, head: str, state: bytes) -> None:
-        """A chain whose state is still MessagePack (as a state file holds it)."""
-        self._spilled().execute(
-            "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?)", (account, seq, head, state)
-        )
-        self._spilled_accounts.add(account)
-
-    def encoded(self) -> Iterator[tuple[str, int, str, bytes]]:
-        """Every non-reference chain as (account, seq, head, MessagePack state)."""
+    def changed(self) -> Iterator[ChainRecord]:
+        """Every non-reference chain new or changed since the saved state (all, if none)."""
         for account, chain in self._recent.items():
-            yield account, chain.seq, chain.head, encode_state(chain.state)
+            if chain.changed:
+                yield ChainRecord(account, chain.seq, chain.head, encode_state(chain.state))
         if self._spill is not None:
             rows = self._spill.execute("SELECT account, seq, head, state FROM chains")
             for account, seq, head, state in rows:
                 if account not in self._recent:
-                    yield account, seq, head, state
+                    yield ChainRecord(account, seq, head, state)
 
     def pinned(self) -> dict[str, Chain]:
         return self._pinned
 
     def accounts(self) -> Iterator[str]:
+        """The accounts replayed here (not those only saved)."""
         yield from self._pinned
         yield from self._recent
         if self._spill is not None:
@@ -86,6 +89,8 @@ class ChainStore:
         if self._spill is not None:
             self._spill.close()
             self._spill = None
+        if self.saved is not None:
+            self.saved.close()
 
     def _keep(self, account: str, chain: Chain) -> None:
         if account in REFERENCE_ACCOUNTS:
@@ -94,7 +99,12 @@ class ChainStore:
         self._recent[account] = chain
         if len(self._recent) > self._limit:
             evicted, old = self._recent.popitem(last=False)
-            self.add_encoded(evicted, old.seq, old.head, encode_state(old.state))
+            if old.changed:  # one as it was saved is read from the saved state again
+                self._spilled().execute(
+                    "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?)",
+                    (evicted, old.seq, old.head, encode_state(old.state)),
+                )
+                self._spilled_accounts.add(evicted)
 
     def _row(self, account: str) -> tuple[int, str, bytes] | None:
         if self._spill is None or account not in self._spilled_accounts:

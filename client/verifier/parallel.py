@@ -3,17 +3,16 @@
 Each worker process streams the export itself and replays one share of the accounts
 (client.verifier.partition); order and completeness are checked in every worker, the root
 from every leaf and the account map in the first. The first failure in log order is the
-audit's. A worker writes its share's state records to a file beside the state file; the
-parent joins the header and the shares into the state file atomically, only once every share
-held.
+audit's. A worker writes what its share changed in the state to a file beside the state
+file; the parent writes every share's changes over the saved state, atomically
+(client.verifier.state.save_state), only once every share held.
 """
 
 import contextlib
 import multiprocessing
 import os
-import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,10 @@ from client.verifier.bundle import Bundle, BundleError, load_bundle
 from client.verifier.chains import DEFAULT_CACHE
 from client.verifier.failure import Failure
 from client.verifier.partition import Share
-from client.verifier.state import StateError
+from client.verifier.state import Header, Record, StateError, frame, read_frames, save_state
 from crypto.cosignature import parse_witness_verifier
 from crypto.keys import parse_verifier
 from crypto.policy import parse_policy
-from ledger.files import writing_atomically
 
 Progress = Callable[[int, int | None], None]
 SHAPE_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError)
@@ -54,14 +52,14 @@ class ShareResult:
     report: Report
     failure: dict[str, Any] | None = None  # Failure.to_json(), or {"bundle" | "state": text}
     position: int = -1  # the index the failure was found at
-    header: bytes = b""
+    header: Header | None = None  # the state's, from the first share
 
 
 def run_audit(audit: Audit, bundle: Bundle) -> Report:
     """`audit.run`, a value of the wrong shape anywhere failing the bundle, not the verifier."""
     try:
         return audit.run(bundle)
-    except (Failure, BundleError):
+    except (Failure, BundleError, StateError):  # StateError: a saved account, read late
         raise
     except SHAPE_ERRORS as error:
         raise BundleError(f"malformed bundle ({type(error).__name__}: {error})") from None
@@ -87,7 +85,7 @@ def audit_share(job: AuditJob, share: Share, progress: Progress | None = None) -
             result.header = audit.header(bundle.origin)
             with _part(job.state, share.number).open("wb") as out:
                 for record in audit.records():
-                    out.write(record)
+                    out.write(frame(record))
         return result
     except Failure as failure:
         return ShareResult(audit.report, failure.to_json(), audit.position)
@@ -156,6 +154,13 @@ def _first_failure(results: list[ShareResult]) -> None:
     raise Failure(**first.failure)
 
 
+def _changes(state: Path, workers: int) -> Iterator[Record]:
+    """The records every share changed, as their part files hold them."""
+    for number in range(workers):
+        with _part(state, number).open("rb") as part:
+            yield from read_frames(part)
+
+
 def audit_export(job: AuditJob, workers: int, progress: Progress | None = None) -> Report:
     """Audit a whole-log export on `workers` processes; leave the state if the job says so.
     Raises Failure, BundleError or StateError (a state file that is not one)."""
@@ -166,12 +171,9 @@ def audit_export(job: AuditJob, workers: int, progress: Progress | None = None) 
         else:
             results = _in_parallel(job, workers, total, progress)
         _first_failure(results)
-        if job.state is not None:
-            with writing_atomically(job.state) as out:
-                out.write(results[0].header)
-                for number in range(len(results)):
-                    with _part(job.state, number).open("rb") as part:
-                        shutil.copyfileobj(part, out, 1 << 20)
+        if job.state is not None and results[0].header is not None:
+            changes = _changes(job.state, max(workers, 1))
+            save_state(job.state, results[0].header, changes, job.since)
         return _merged(results)
     finally:
         if job.state is not None:

@@ -1,28 +1,42 @@
 """What a verified whole-log audit leaves for the next one (`verify --state FILE`, later
 `verify --since FILE`): the checkpoint it verified, the tree's right edge, each account's
-head and replayed state, the reference accounts' entries and the benchmark positions. The
-next audit checks a consistency proof from that checkpoint, then only the new entries, each
-chained to a head saved here, so a daily audit costs the day's entries.
+head and replayed state, the account map's buckets, the reference accounts' entries and the
+benchmark positions. The next audit checks a consistency proof from that checkpoint, then
+only the new entries, each chained to a head saved here, so a daily audit costs the day's
+entries: it reads the accounts those entries move (and the map buckets they fall in) when
+it meets them, and writes back only what changed.
 
-The file is a run of frames, each a 4-byte big-endian length and MessagePack: the header,
-then records (one per account, one of benchmark positions), in no particular order. It is
-replaced atomically. It is the auditor's own file: its checkpoint is verified again against
-the log key and its right edge against that checkpoint's root, but the replayed states are
-taken as the audit that wrote them left them.
+The file is an SQLite database. Its header, reference accounts and benchmark positions are
+MessagePack; each account is a row with its replayed state (MessagePack of its kind's
+dataclass), indexed by person (for person-wide caps) and by map bucket. It changes in one
+transaction, in place when the audit resumes from and saves to the same file, else in a
+copy that replaces the file: either way a crash leaves the old state or the new one. It is
+the auditor's own file: its checkpoint is verified again against the log key and its right
+edge against that checkpoint's root, but the replayed states are taken as the audit that
+wrote them left them.
 """
 
+import contextlib
+import os
+import shutil
+import sqlite3
 import struct
+import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 
+from crypto.account_map import bucket_of, map_key
 from crypto.merkle import CompactRange, leaf_hash
 from crypto.records import decode_entry
+from ledger.domain import personal
+from ledger.files import replace_durably
 from ledger.rules import apply_entry, initial_state
 
-STATE_FORMAT = "carbon-ledger/audit-state/v1"
+STATE_FORMAT = "carbon-ledger/audit-state/v2"
 _LENGTH = struct.Struct(">I")
 
 
@@ -60,27 +74,47 @@ class BenchmarkRecord(msgspec.Struct, tag="benchmarks", array_like=True):
     industries: dict[str, list[str]]
 
 
-Record = ChainRecord | ReferenceRecord | BenchmarkRecord
+class BucketRecord(msgspec.Struct, tag="bucket", array_like=True):
+    """An account map bucket's subtree hash and its number of accounts."""
+
+    bucket: int
+    hash: bytes
+    count: int
+
+
+Record = ChainRecord | ReferenceRecord | BenchmarkRecord | BucketRecord
 _RECORD = msgspec.msgpack.Decoder(Record)
 _HEADER = msgspec.msgpack.Decoder(Header)
+_BENCHMARKS = msgspec.msgpack.Decoder(BenchmarkRecord)
+_ENTRIES = msgspec.msgpack.Decoder(list[bytes])
 _ENCODER = msgspec.msgpack.Encoder()
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reference (account TEXT PRIMARY KEY, entries BLOB NOT NULL)",
+    # person and share are NULL but for personal accounts: share is the crc32 of the person,
+    # which decides an audit worker's share (client.verifier.partition)
+    "CREATE TABLE IF NOT EXISTS chains (account TEXT PRIMARY KEY, person TEXT, share INTEGER,"
+    " bucket INTEGER NOT NULL, key BLOB NOT NULL, seq INTEGER NOT NULL, head TEXT NOT NULL,"
+    " state BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS chains_person ON chains (person) WHERE person IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS chains_bucket ON chains (bucket, key, head)",
+    "CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
+    " count INTEGER NOT NULL)",
+)
 
 
 def frame(value: Any) -> bytes:
+    """A record as a length-prefixed MessagePack frame (how audit workers hand theirs on)."""
     data = _ENCODER.encode(value)
     return _LENGTH.pack(len(data)) + data
 
 
-def frames(file: BinaryIO) -> Iterator[bytes]:
-    """The frames of an open state file, one at a time."""
+def read_frames(file: BinaryIO) -> Iterator[Record]:
+    """The records of a file of frames, one at a time."""
     while prefix := file.read(_LENGTH.size):
-        if len(prefix) < _LENGTH.size:
-            raise StateError("the state file ends inside a frame's length")
         (length,) = _LENGTH.unpack(prefix)
-        data = file.read(length)
-        if len(data) < length:
-            raise StateError("the state file ends inside a frame")
-        yield data
+        yield _RECORD.decode(file.read(length))
 
 
 def encode_state(state: Any) -> bytes:
@@ -91,10 +125,13 @@ _DECODERS: dict[type, msgspec.msgpack.Decoder[Any]] = {}
 
 
 def decode_state(account: str, data: bytes) -> Any:
-    """An account's replayed state, as its kind's dataclass."""
+    """An account's replayed state, as its kind's dataclass; StateError if it is not one."""
     kind = type(initial_state(account))
     decoder = _DECODERS.get(kind) or _DECODERS.setdefault(kind, msgspec.msgpack.Decoder(kind))
-    return decoder.decode(data)
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as error:
+        raise StateError(f"the saved state of {account} is not one: {error}") from None
 
 
 def replay_reference(account: str, entries: Iterable[bytes]) -> tuple[int, str, Any]:
@@ -108,23 +145,12 @@ def replay_reference(account: str, entries: Iterable[bytes]) -> tuple[int, str, 
     return seq, head, state
 
 
-def read_header(file: BinaryIO) -> Header:
-    try:
-        header = _HEADER.decode(next(frames(file)))
-    except (StopIteration, msgspec.DecodeError) as error:
-        raise StateError(f"not an audit state file ({error or 'empty'})") from None
-    if header.format != STATE_FORMAT:
-        raise StateError(f"not a {STATE_FORMAT} file: {header.format!r}")
-    return header
-
-
-def read_records(file: BinaryIO) -> Iterator[Record]:
-    """The records after the header (which must have been read)."""
-    for data in frames(file):
-        try:
-            yield _RECORD.decode(data)
-        except msgspec.DecodeError as error:
-            raise StateError(f"a malformed state record: {error}") from None
+def share_of(account: str) -> tuple[str | None, int | None]:
+    """(person, crc32 of the person) of a personal account, (None, None) of any other."""
+    if not account.startswith(personal.PREFIX):
+        return None, None
+    person = personal.person_of(account)
+    return person, zlib.crc32(person.encode())
 
 
 def right_edge(header: Header, size: int) -> CompactRange:
@@ -134,8 +160,133 @@ def right_edge(header: Header, size: int) -> CompactRange:
         raise StateError(f"the state's right edge: {error}") from None
 
 
-def open_state(path: Path) -> BinaryIO:
+@contextlib.contextmanager
+def _as_state_error(what: str) -> Iterator[None]:
+    """SQLite's errors on a file that is not a state (or not whole), as StateError."""
     try:
-        return path.open("rb")
-    except OSError as error:
-        raise StateError(f"cannot read the audit state: {error}") from None
+        yield
+    except (sqlite3.Error, msgspec.DecodeError) as error:
+        raise StateError(f"{what}: {error}") from None
+
+
+class SavedState:
+    """A state file opened to resume from, read as the audit needs it."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise StateError(f"cannot read the audit state: no file {path}")
+        with _as_state_error("not an audit state file"):
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'header'").fetchone()
+            if row is None:
+                raise StateError("not an audit state file (no header)")
+            self.header = _HEADER.decode(row[0])
+        if self.header.format != STATE_FORMAT:
+            raise StateError(f"not a {STATE_FORMAT} file: {self.header.format!r}")
+
+    def _rows(self, query: str, params: Iterable[Any] = ()) -> list[Any]:
+        with _as_state_error("a malformed audit state"):
+            return self._db.execute(query, tuple(params)).fetchall()
+
+    def chain(self, account: str) -> tuple[int, str, bytes] | None:
+        """(seq, head, MessagePack state) of an account, if the state has it."""
+        rows = self._rows("SELECT seq, head, state FROM chains WHERE account = ?", [account])
+        return rows[0] if rows else None
+
+    def accounts_of(self, person: str) -> list[str]:
+        return [a for (a,) in self._rows("SELECT account FROM chains WHERE person = ?", [person])]
+
+    def bucket(self, bucket: int) -> list[tuple[bytes, bytes]]:
+        """(map key, head) of each account in a map bucket."""
+        rows = self._rows("SELECT key, head FROM chains WHERE bucket = ?", [bucket])
+        return [(key, bytes.fromhex(head)) for key, head in rows]
+
+    def buckets(self) -> list[BucketRecord]:
+        return [BucketRecord(*row) for row in self._rows("SELECT * FROM buckets")]
+
+    def references(self) -> Iterator[ReferenceRecord]:
+        for account, entries in self._rows("SELECT account, entries FROM reference"):
+            with _as_state_error("a malformed reference account"):
+                yield ReferenceRecord(account, _ENTRIES.decode(entries))
+
+    def benchmarks(self) -> BenchmarkRecord | None:
+        rows = self._rows("SELECT value FROM meta WHERE name = 'benchmarks'")
+        with _as_state_error("malformed benchmark positions"):
+            return _BENCHMARKS.decode(rows[0][0]) if rows else None
+
+    def count(self, number: int, shares: int) -> int:
+        """The accounts share `number` of `shares` replays (enterprises and farms: the last)."""
+        query = "SELECT COUNT(*) FROM chains WHERE share % ? = ?"
+        mine: int = self._rows(query, [shares, number])[0][0]
+        if number == shares - 1:
+            mine += self._rows("SELECT COUNT(*) FROM chains WHERE share IS NULL")[0][0]
+        return mine
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _chain_row(record: ChainRecord) -> tuple[Any, ...]:
+    key = map_key(record.account)
+    person, share = share_of(record.account)
+    row = (record.account, person, share, bucket_of(key), key, record.seq, record.head)
+    return (*row, record.state)
+
+
+def _write(db: sqlite3.Connection, header: Header, records: Iterable[Record]) -> None:
+    """The header and the records, over what the file held, in one transaction."""
+    with db:
+        for statement in SCHEMA:
+            db.execute(statement)
+        db.execute("DELETE FROM reference")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('header', ?)", [_ENCODER.encode(header)])
+        chains: list[tuple[Any, ...]] = []
+        for record in records:
+            if isinstance(record, ChainRecord):
+                chains.append(_chain_row(record))
+                if len(chains) >= 10_000:
+                    db.executemany("INSERT OR REPLACE INTO chains VALUES (?,?,?,?,?,?,?,?)", chains)
+                    chains.clear()
+            elif isinstance(record, ReferenceRecord):
+                entries = _ENCODER.encode(record.entries)
+                db.execute("INSERT INTO reference VALUES (?, ?)", [record.account, entries])
+            elif isinstance(record, BucketRecord):
+                row = [record.bucket, record.hash, record.count]
+                db.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", row)
+            else:
+                value = _ENCODER.encode(record)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('benchmarks', ?)", [value])
+        db.executemany("INSERT OR REPLACE INTO chains VALUES (?,?,?,?,?,?,?,?)", chains)
+
+
+def save_state(
+    path: Path, header: Header, records: Iterable[Record], since: Path | None = None
+) -> None:
+    """Leave the audit's state in `path`: the state it resumed from (`since`, if any) with its
+    header and changed records written over it, atomically."""
+    if since is not None and path.exists() and os.path.samefile(path, since):
+        db = sqlite3.connect(path)
+        try:
+            db.execute("PRAGMA synchronous = FULL")
+            _write(db, header, records)
+        finally:
+            db.close()
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        if since is not None:
+            shutil.copyfile(since, temporary)
+        db = sqlite3.connect(temporary)
+        try:
+            db.execute("PRAGMA journal_mode = OFF")  # a copy no one reads until it is whole
+            _write(db, header, records)
+        finally:
+            db.close()
+        replace_durably(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
