@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from crypto.account_map import (
     EMPTY,
+    TOP_BITS,
     AccountMap,
     MapLeaf,
     MapProof,
@@ -181,3 +182,28 @@ def test_map_head_round_trip_and_refusals() -> None:
     ]:
         with pytest.raises(MapHeadError):
             parse_map_head(body)
+
+
+def test_a_map_resumed_from_its_bucket_hashes_reads_only_the_buckets_that_change():
+    def key(bucket: int, rest: int) -> bytes:
+        return bucket.to_bytes(2, "big") + rest.to_bytes(30, "big")
+
+    full = AccountMap()
+    for bucket in (0, 7, 40_000, 65_535):
+        for rest in range(3):
+            full.set(key(bucket, rest), bytes([bucket % 251, rest]) * 16)
+    saved = {bucket: list(heads.items()) for bucket, heads in full.buckets.items()}
+    hashes, root = full.top.hashes[TOP_BITS], full.root()
+    read: list[int] = []
+    resumed = AccountMap(lambda bucket: read.append(bucket) or saved.get(bucket, []))
+    for bucket, heads in saved.items():
+        resumed.resume_bucket(bucket, hashes[bucket], len(heads))
+    assert resumed.root() == root and read == [] and resumed.changed == set()
+    for account_map in (full, resumed):  # a head moves, an account joins a bucket, one is new
+        account_map.set(key(7, 1), b"\x01" * 32)
+        account_map.set(key(40_000, 9), b"\x02" * 32)
+        account_map.set(key(12, 0), b"\x03" * 32)
+    assert resumed.root() == full.root() != root
+    assert sorted(read) == [7, 12, 40_000] and resumed.changed == {7, 12, 40_000}
+    assert resumed.prove(key(0, 2)) == full.prove(key(0, 2))  # a bucket read to prove in it
+    assert resumed.count(40_000) == 4
