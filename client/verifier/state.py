@@ -96,9 +96,10 @@ SCHEMA = (
     # which decides an audit worker's share (client.verifier.partition)
     "CREATE TABLE IF NOT EXISTS chains (account TEXT PRIMARY KEY, person TEXT, share INTEGER,"
     " bucket INTEGER NOT NULL, key BLOB NOT NULL, seq INTEGER NOT NULL, head TEXT NOT NULL,"
-    " state BLOB NOT NULL) WITHOUT ROWID",
+    " state BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS chains_person ON chains (person) WHERE person IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS chains_bucket ON chains (bucket, key, head)",
+    "CREATE INDEX IF NOT EXISTS chains_share ON chains (share)",
     "CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
     " count INTEGER NOT NULL)",
 )
