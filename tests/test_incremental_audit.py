@@ -12,6 +12,7 @@ import pytest
 
 from client.verifier.audit import Audit, Report
 from client.verifier.bundle import BundleError, load_bundle
+from client.verifier.chains import DEFAULT_CACHE
 from client.verifier.failure import Failure
 from client.verifier.parallel import AuditJob, audit_export
 from client.verifier.partition import Share, share_key
@@ -281,6 +282,7 @@ def test_a_resumed_audit_caps_a_person_by_accounts_it_only_saved(node, tmp_path)
     for number in range(10):  # the daily cap of online transfers, at the first bank
         data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": f"a{number}"}
         node.ledger.submit(signed(first, f"per:abc:{person}", "GreenBehaviourRecorded", data))
+    node.ledger.submit(signed(first, f"per:abc:{pid('other')}", "AccountOpened", {}))
     integrate_all(node)
     state = tmp_path / "audit.state"
     size = audit_export(job(node, export(node, tmp_path / "a.jsonl"), state=state), 1).entries
@@ -293,8 +295,12 @@ def test_a_resumed_audit_caps_a_person_by_accounts_it_only_saved(node, tmp_path)
     assert json.loads(receipt.entry)["effect"]["counted"] == 0  # capped by the other bank's
     integrate_all(node)
     since = export(node, tmp_path / "since.jsonl", since=size)
-    for workers in (1, 2):
-        assert audit_export(job(node, since, since=state), workers).effects == 3
+    for workers, cache in ((1, 1), (2, DEFAULT_CACHE)):
+        assert audit_export(job(node, since, since=state, cache=cache), workers).effects == 3
+    # a whole audit keeping one account and one person in memory finds the other bank's
+    # account (and the person's) again in its temporary file
+    whole = export(node, tmp_path / "whole.jsonl")
+    assert audit_export(job(node, whole, cache=1), 1).effects == node.reader.size()
     # a saved state that does not decode is refused when the audit meets its account
     with sqlite3.connect(state) as db:
         db.execute("UPDATE chains SET state = x'c1' WHERE account = ?", [f"per:abc:{person}"])

@@ -126,7 +126,6 @@ class Audit:
         self.report = Report()
         self.chains = ChainStore(cache)
         self.tallied_accounts = 0
-        self.persons: dict[str, list[str]] = {}  # person: their accounts, as met
         # a partial bundle's entries, for its grade and its positions (an export keeps none)
         self.entries_by_index: dict[int, Entry] = {}
         self.leaves_by_index: dict[int, str] = {}
@@ -545,21 +544,13 @@ class Audit:
         """Count an account this audit replays from now on, and index it by its person."""
         self.tallied_accounts += self.share.tallies(account)
         if account.startswith(PERSONAL):
-            self._accounts_of(person_of(account)).append(account)
-
-    def _accounts_of(self, person: str) -> list[str]:
-        """The person's personal accounts, replayed or saved."""
-        accounts = self.persons.get(person)
-        if accounts is None:
-            saved = self.chains.saved
-            accounts = self.persons[person] = saved.accounts_of(person) if saved else []
-        return accounts
+            self.chains.joined(account)
 
     def _others(self, account: str) -> tuple[Any, ...]:
         """The same person's accounts at other banks, as the log has them so far: what the
         ledger decided a person-wide rule with (it saved only if none had moved since). A
         person has accounts only at banks with keys: the ledger's `person_accounts`."""
-        related = (o for o in self._accounts_of(person_of(account)) if o != account)
+        related = (o for o in self.chains.accounts_of(person_of(account)) if o != account)
         chains = (self.chains.get(other) for other in related)
         return tuple(chain.state for chain in chains if chain is not None)
 

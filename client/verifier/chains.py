@@ -3,7 +3,8 @@ recently used accounts' states stay decoded, the rest are written to a temporary
 (MessagePack of each kind's dataclass) and read back when their account next moves. A
 resumed audit reads an account from the saved state when it first meets it, and knows which
 chains it changed: only those go into the state it leaves. The reference accounts stay in
-memory: their states hold parsed keys."""
+memory: their states hold parsed keys. A person's accounts (for person-wide caps) are kept
+for as many persons as states, and found again in the temporary file or the saved state."""
 
 import sqlite3
 from collections import OrderedDict
@@ -13,6 +14,7 @@ from typing import Any
 
 from client.verifier.partition import REFERENCE_ACCOUNTS
 from client.verifier.state import ChainRecord, SavedState, decode_state, encode_state
+from ledger.domain.personal import person_of
 
 DEFAULT_CACHE = 50_000  # decoded account states kept in memory
 
@@ -35,6 +37,7 @@ class ChainStore:
         self._pinned: dict[str, Chain] = {}
         self._spill: sqlite3.Connection | None = None
         self._spilled_accounts: set[str] = set()  # so an account never seen costs no query
+        self._persons: OrderedDict[str, list[str]] = OrderedDict()  # the recent ones
         self.saved = saved
 
     def get(self, account: str) -> Chain | None:
@@ -61,6 +64,27 @@ class ChainStore:
         chain.changed = True
         self._recent.pop(account, None)
         self._keep(account, chain)
+
+    def accounts_of(self, person: str) -> list[str]:
+        """The person's personal accounts, replayed or saved."""
+        accounts = self._persons.get(person)
+        if accounts is not None:
+            self._persons.move_to_end(person)
+            return accounts
+        accounts = self.saved.accounts_of(person) if self.saved is not None else []
+        if self._spill is not None:
+            query = "SELECT account FROM persons WHERE person = ?"
+            accounts += [account for (account,) in self._spill.execute(query, (person,))]
+        self._persons[person] = accounts
+        if len(self._persons) > self._limit:
+            self._persons.popitem(last=False)
+        return accounts
+
+    def joined(self, account: str) -> None:
+        """A personal account replayed for the first time (not one saved)."""
+        person = person_of(account)
+        self.accounts_of(person).append(account)
+        self._spilled().execute("INSERT INTO persons VALUES (?, ?)", (person, account))
 
     def changed(self) -> Iterator[ChainRecord]:
         """Every non-reference chain new or changed since the saved state (all, if none)."""
@@ -123,6 +147,10 @@ class ChainStore:
                 self._spill.execute(f"PRAGMA {pragma}")
             self._spill.execute(
                 "CREATE TABLE chains (account TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-                " head TEXT NOT NULL, state BLOB NOT NULL) WITHOUT ROWID"
+                " head TEXT NOT NULL, state BLOB NOT NULL)"
             )
+            self._spill.execute(
+                "CREATE TABLE persons (person TEXT NOT NULL, account TEXT NOT NULL)"
+            )
+            self._spill.execute("CREATE INDEX persons_person ON persons (person)")
         return self._spill
