@@ -36,7 +36,6 @@ class ChainStore:
         self._recent: OrderedDict[str, Chain] = OrderedDict()
         self._pinned: dict[str, Chain] = {}
         self._spill: sqlite3.Connection | None = None
-        self._spilled_accounts: set[str] = set()  # so an account never seen costs no query
         self._persons: OrderedDict[str, list[str]] = OrderedDict()  # the recent ones
         self.saved = saved
 
@@ -128,10 +127,9 @@ class ChainStore:
                     "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?)",
                     (evicted, old.seq, old.head, encode_state(old.state)),
                 )
-                self._spilled_accounts.add(evicted)
 
     def _row(self, account: str) -> tuple[int, str, bytes] | None:
-        if self._spill is None or account not in self._spilled_accounts:
+        if self._spill is None:
             return None
         row: tuple[int, str, bytes] | None = self._spill.execute(
             "SELECT seq, head, state FROM chains WHERE account = ?", (account,)
