@@ -38,6 +38,7 @@ from ledger.rules import apply_entry, initial_state
 
 STATE_FORMAT = "carbon-ledger/audit-state/v2"
 _LENGTH = struct.Struct(">I")
+CACHE_SIZE = -65536  # KiB of the state's pages SQLite keeps in memory (its indexes' upper levels)
 
 
 class StateError(ValueError):
@@ -178,6 +179,7 @@ class SavedState:
             raise StateError(f"cannot read the audit state: no file {path}")
         with _as_state_error("not an audit state file"):
             self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            self._db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
             row = self._db.execute("SELECT value FROM meta WHERE name = 'header'").fetchone()
             if row is None:
                 raise StateError("not an audit state file (no header)")
@@ -268,6 +270,7 @@ def save_state(
     if since is not None and path.exists() and os.path.samefile(path, since):
         db = sqlite3.connect(path)
         try:
+            db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
             db.execute("PRAGMA synchronous = FULL")
             _write(db, header, records)
         finally:
@@ -282,6 +285,7 @@ def save_state(
             shutil.copyfile(since, temporary)
         db = sqlite3.connect(temporary)
         try:
+            db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
             db.execute("PRAGMA journal_mode = OFF")  # a copy no one reads until it is whole
             _write(db, header, records)
         finally:
