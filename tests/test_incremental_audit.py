@@ -5,18 +5,21 @@ import base64
 import dataclasses
 import itertools
 import json
+import multiprocessing
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from client.verifier import state as state_file
 from client.verifier.audit import Audit, Report
 from client.verifier.bundle import BundleError, load_bundle
 from client.verifier.chains import DEFAULT_CACHE
 from client.verifier.failure import Failure
 from client.verifier.parallel import AuditJob, audit_export
 from client.verifier.partition import Share, share_key
-from client.verifier.state import StateError, decode_state
+from client.verifier.state import ChainRecord, SavedState, StateError, decode_state, save_state
 from crypto.account_map import bucket_of, map_key
 from crypto.canonical import canonical_json
 from crypto.keys import Signer, generate_signer
@@ -306,3 +309,53 @@ def test_a_resumed_audit_caps_a_person_by_accounts_it_only_saved(node, tmp_path)
         db.execute("UPDATE chains SET state = x'c1' WHERE account = ?", [f"per:abc:{person}"])
     with pytest.raises(StateError, match="saved state of per:abc"):
         audit_export(job(node, since, since=state), 1)
+
+
+def test_a_save_cut_short_leaves_the_state_it_resumed_from(node, city, tmp_path, monkeypatch):
+    state = tmp_path / "audit.state"
+    size = audit_export(job(node, export(node, tmp_path / "all.jsonl"), state=state), 1).entries
+    kept = saved_rows(state)
+    header = SavedState(state).header
+    monkeypatch.setattr(state_file, "CACHE_SIZE", -64)  # pages reach the file before commit
+
+    def killed_while_saving() -> None:
+        def records():
+            for number in range(12_000):  # past the first batch written
+                yield ChainRecord(f"per:late:{pid(str(number))}", 0, "00" * 32, bytes(1000))
+            os._exit(3)
+
+        save_state(state, header, records(), since=state)
+
+    child = multiprocessing.get_context("fork").Process(target=killed_while_saving)
+    child.start()
+    child.join()
+    assert child.exitcode == 3 and Path(f"{state}-journal").exists()
+    more_entries(node, "newcomer")
+    since = export(node, tmp_path / "since.jsonl", since=size)
+    assert audit_export(job(node, since, since=state), 1).entries == 5
+    assert saved_rows(state) == kept
+
+
+def test_saved_values_of_the_wrong_shape_are_refused_as_the_state(node, city, tmp_path):
+    state = tmp_path / "audit.state"
+    size = audit_export(job(node, export(node, tmp_path / "all.jsonl"), state=state), 1).entries
+    more_entries(node, "newcomer")
+    since = export(node, tmp_path / "since.jsonl", since=size)
+    kept = state.read_bytes()
+    for change, problem in (
+        ("UPDATE buckets SET hash = x'00'", "map buckets"),
+        ("UPDATE buckets SET bucket = 70000 WHERE bucket = (SELECT MAX(bucket) FROM buckets)",
+         "map buckets"),
+        ("UPDATE chains SET seq = 'first', person = 'p' WHERE account LIKE 'per:%'", "chain of"),
+    ):  # fmt: skip
+        state.write_bytes(kept)
+        with sqlite3.connect(state) as db:
+            db.execute(change)
+            if "person" in change:  # the newcomer's person: every saved account meets it
+                db.execute("UPDATE chains SET person = ?", [pid("newcomer")])
+        with pytest.raises(StateError, match=problem):
+            audit_export(job(node, since, since=state), 1)
+    # a state that cannot be written is refused as such, the audit done
+    state.write_bytes(kept)
+    with pytest.raises(StateError, match="cannot write the audit state"):
+        audit_export(job(node, since, since=state, state=tmp_path / "all.jsonl" / "x"), 1)

@@ -79,7 +79,10 @@ def _audit(job: AuditJob, export: bool, workers: int, progress: Any) -> Report:
     witnesses = [parse_witness_verifier(w) for w in job.witnesses]
     policy = parse_policy(job.policy) if job.policy is not None else None
     audit = Audit(parse_verifier(job.log_key), witnesses, progress, policy=policy)
-    return run_audit(audit, load_bundle(job.bundle))
+    try:
+        return run_audit(audit, load_bundle(job.bundle))
+    finally:
+        audit.chains.close()
 
 
 def verify(args: argparse.Namespace) -> int:

@@ -40,10 +40,11 @@ class ChainStore:
         self.saved = saved
 
     def get(self, account: str) -> Chain | None:
-        chain = self._pinned.get(account) or self._recent.get(account)
+        if account in REFERENCE_ACCOUNTS:  # replayed here, from the saved entries if any
+            return self._pinned.get(account)
+        chain = self._recent.get(account)
         if chain is not None:
-            if account not in self._pinned:
-                self._recent.move_to_end(account)
+            self._recent.move_to_end(account)
             return chain
         row = self._row(account)
         if row is not None:

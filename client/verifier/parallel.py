@@ -12,7 +12,7 @@ import contextlib
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +83,7 @@ def audit_share(job: AuditJob, share: Share, progress: Progress | None = None) -
         result = ShareResult(report)
         if job.state is not None:
             result.header = audit.header(bundle.origin)
-            with _part(job.state, share.number).open("wb") as out:
-                for record in audit.records():
-                    out.write(frame(record))
+            _write_part(job.state, share.number, audit.records())
         return result
     except Failure as failure:
         return ShareResult(audit.report, failure.to_json(), audit.position)
@@ -95,6 +93,16 @@ def audit_share(job: AuditJob, share: Share, progress: Progress | None = None) -
         return ShareResult(audit.report, {"bundle": str(error)}, audit.position)
     finally:
         audit.chains.close()
+
+
+def _write_part(state: Path, number: int, records: Iterable[Record]) -> None:
+    """A share's changes to the state, in a file beside it; StateError if it cannot."""
+    try:
+        with _part(state, number).open("wb") as out:
+            for record in records:
+                out.write(frame(record))
+    except OSError as error:
+        raise StateError(f"cannot write the audit state {state}: {error}") from None
 
 
 _COUNTERS: Any = None  # a worker's view of the shared progress counters

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from crypto.account_map import bucket_of, map_key
+from crypto.account_map import BUCKETS, HASH_SIZE, bucket_of, map_key
 from crypto.merkle import CompactRange, leaf_hash
 from crypto.records import decode_entry
 from ledger.domain import personal
@@ -164,10 +164,13 @@ def right_edge(header: Header, size: int) -> CompactRange:
 
 @contextlib.contextmanager
 def _as_state_error(what: str) -> Iterator[None]:
-    """SQLite's errors on a file that is not a state (or not whole), as StateError."""
+    """SQLite's errors on a file that is not a state (or not whole), and values that are not
+    what the state holds, as StateError."""
     try:
         yield
-    except (sqlite3.Error, msgspec.DecodeError) as error:
+    except StateError:
+        raise
+    except (sqlite3.Error, msgspec.DecodeError, ValueError) as error:
         raise StateError(f"{what}: {error}") from None
 
 
@@ -177,15 +180,22 @@ class SavedState:
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise StateError(f"cannot read the audit state: no file {path}")
-        with _as_state_error("not an audit state file"):
-            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-            self._db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
-            row = self._db.execute("SELECT value FROM meta WHERE name = 'header'").fetchone()
-            if row is None:
-                raise StateError("not an audit state file (no header)")
-            self.header = _HEADER.decode(row[0])
-        if self.header.format != STATE_FORMAT:
-            raise StateError(f"not a {STATE_FORMAT} file: {self.header.format!r}")
+        # read-write, to read nothing but what it holds: a save cut short by a crash left a
+        # journal that SQLite rolls back on the first read, which a read-only open refuses
+        self._db = sqlite3.connect(path)
+        try:
+            with _as_state_error("not an audit state file"):
+                self._db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
+                self._db.execute("PRAGMA query_only = ON")
+                row = self._db.execute("SELECT value FROM meta WHERE name = 'header'").fetchone()
+                if row is None:
+                    raise StateError("not an audit state file (no header)")
+                self.header = _HEADER.decode(row[0])
+            if self.header.format != STATE_FORMAT:
+                raise StateError(f"not a {STATE_FORMAT} file: {self.header.format!r}")
+        except BaseException:
+            self._db.close()
+            raise
 
     def _rows(self, query: str, params: Iterable[Any] = ()) -> list[Any]:
         with _as_state_error("a malformed audit state"):
@@ -194,7 +204,10 @@ class SavedState:
     def chain(self, account: str) -> tuple[int, str, bytes] | None:
         """(seq, head, MessagePack state) of an account, if the state has it."""
         rows = self._rows("SELECT seq, head, state FROM chains WHERE account = ?", [account])
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        with _as_state_error(f"the saved chain of {account}"):
+            return msgspec.convert(rows[0], tuple[int, str, bytes], strict=True)
 
     def accounts_of(self, person: str) -> list[str]:
         return [a for (a,) in self._rows("SELECT account FROM chains WHERE person = ?", [person])]
@@ -202,10 +215,23 @@ class SavedState:
     def bucket(self, bucket: int) -> list[tuple[bytes, bytes]]:
         """(map key, head) of each account in a map bucket."""
         rows = self._rows("SELECT key, head FROM chains WHERE bucket = ?", [bucket])
-        return [(key, bytes.fromhex(head)) for key, head in rows]
+        with _as_state_error(f"the saved accounts of map bucket {bucket}"):
+            heads = [(key, bytes.fromhex(head)) for key, head in rows]
+            if any(len(key) != HASH_SIZE or len(head) != HASH_SIZE for key, head in heads):
+                raise ValueError("a key or head that is not 32 bytes")
+            return heads
 
     def buckets(self) -> list[BucketRecord]:
-        return [BucketRecord(*row) for row in self._rows("SELECT * FROM buckets")]
+        """The map's saved buckets' hashes and numbers of accounts."""
+        with _as_state_error("the saved map buckets"):
+            rows = msgspec.convert(
+                self._rows("SELECT * FROM buckets"), list[tuple[int, bytes, int]]
+            )
+            if any(
+                not 0 <= bucket < BUCKETS or len(hash_) != HASH_SIZE for bucket, hash_, _ in rows
+            ):
+                raise ValueError("a bucket outside the map, or a hash that is not 32 bytes")
+            return [BucketRecord(*row) for row in rows]
 
     def references(self) -> Iterator[ReferenceRecord]:
         for account, entries in self._rows("SELECT account, entries FROM reference"):
@@ -266,7 +292,14 @@ def save_state(
     path: Path, header: Header, records: Iterable[Record], since: Path | None = None
 ) -> None:
     """Leave the audit's state in `path`: the state it resumed from (`since`, if any) with its
-    header and changed records written over it, atomically."""
+    header and changed records written over it, atomically; StateError if it cannot."""
+    try:
+        _save(path, header, records, since)
+    except (sqlite3.Error, OSError) as error:
+        raise StateError(f"cannot write the audit state {path}: {error}") from None
+
+
+def _save(path: Path, header: Header, records: Iterable[Record], since: Path | None) -> None:
     if since is not None and path.exists() and os.path.samefile(path, since):
         db = sqlite3.connect(path)
         try:
