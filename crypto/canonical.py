@@ -237,7 +237,7 @@ def parse_canonical(data: bytes) -> Any:
             value = _DECODE(data)
             if msgspec.json.encode(value, order="sorted") == data:
                 return value
-        except (msgspec.DecodeError, ValueError):  # UnicodeEncodeError is a ValueError
+        except (msgspec.DecodeError, ValueError, RecursionError):  # ValueError: Unicode too
             pass
     value = parse_json(data)
     if canonical_json(value) != data:

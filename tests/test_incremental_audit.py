@@ -359,3 +359,17 @@ def test_saved_values_of_the_wrong_shape_are_refused_as_the_state(node, city, tm
     state.write_bytes(kept)
     with pytest.raises(StateError, match="cannot write the audit state"):
         audit_export(job(node, since, since=state, state=tmp_path / "all.jsonl" / "x"), 1)
+
+
+def test_an_entry_nested_too_deeply_fails_the_audit_not_a_worker(node, city, tmp_path):
+    bundle = export(node, tmp_path / "all.jsonl")
+    lines = bundle.read_text().splitlines()
+    number = next(n for n, line in enumerate(lines) if n > 10 and '"entry"' in line)
+    item = json.loads(lines[number])
+    deep = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b',"account":"per:late:x"}'
+    lines[number] = json.dumps({**item, "entry": base64.b64encode(deep).decode()})
+    bundle.write_text("\n".join(lines) + "\n")
+    for workers in (1, 2):
+        with pytest.raises(Failure) as caught:
+            audit_export(job(node, bundle), workers)
+        assert (caught.value.check, caught.value.where) == ("entry bytes", f"entry {item['index']}")

@@ -31,7 +31,7 @@ def account_of(data: bytes) -> str | None:
     """The entry's account, read without checking the rest (None if it has none)."""
     try:
         return _ACCOUNT_OF.decode(data).account
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

@@ -227,3 +227,9 @@ def test_canonical_bytes_parse_to_their_value_in_their_order(data):
     assert value == parse_json(data)
     assert canonical_json(value) == data
     assert msgspec.json.encode(value) == data  # keys held in the bytes' (sorted) order
+
+
+def test_canonical_bytes_nested_too_deeply_are_refused_not_raised():
+    data = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(CanonicalError, match="nested too deeply"):
+        parse_canonical(data)
