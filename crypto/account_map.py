@@ -20,7 +20,7 @@ from its accounts, which are few (2.5 million accounts make about 38 per bucket)
 """
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 HASH_SIZE = 32
@@ -240,8 +240,11 @@ class AccountMap:
     def leaves(self, bucket: int) -> list[MapLeaf]:
         return sorted(MapLeaf(*item) for item in self._bucket(bucket).items())
 
-    def count(self, bucket: int) -> int:
-        return len(self._bucket(bucket))
+    def changes(self) -> Iterator[tuple[int, bytes, int]]:
+        """(bucket, subtree hash, number of accounts) of each bucket set since the start."""
+        self.root()
+        for bucket in sorted(self.changed):
+            yield bucket, self.top.hashes[TOP_BITS][bucket], len(self.buckets[bucket])
 
     def root(self) -> bytes:
         for bucket in self._dirty:

@@ -23,35 +23,33 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 @contextlib.contextmanager
 def writing_atomically(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
-    """A file that replaces `path` when the block ends without an error: a temporary file
-    beside it, fsync, rename, fsync of the directory (so the rename itself survives a power
-    cut). An error leaves `path` as it was."""
+    """A file that replaces `path` when the block ends without an error (see `replacing`)."""
+    with replacing(path, mode) as temporary, temporary.open("wb") as file:
+        yield file
+
+
+@contextlib.contextmanager
+def replacing(path: Path, mode: int = 0o600) -> Iterator[Path]:
+    """A temporary file beside `path` that replaces it when the block ends without an error:
+    its bytes synced, renamed over `path`, then its directory synced (so the rename itself
+    survives a power cut). An error leaves `path` as it was and removes the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(descriptor)
+    temporary = Path(name)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
+        yield temporary
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            temporary.unlink()
         raise
-    _sync_directory(path.parent)
-
-
-def replace_durably(temporary: Path, path: Path, mode: int = 0o600) -> None:
-    """Rename a finished file beside `path` over it, as `writing_atomically` does: its
-    bytes synced first, its directory after."""
-    descriptor = os.open(temporary, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
     _sync_directory(path.parent)
 
 

@@ -33,7 +33,7 @@ from client.verifier.state import (
 from client.verifier.statements import check_statement
 from crypto import person_summary
 from crypto import statement as balance_statement
-from crypto.account_map import TOP_BITS, AccountMap, map_key
+from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical
 from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_of
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
@@ -216,10 +216,8 @@ class Audit:
         if self.share.number == 0:
             for account in self.chains.pinned():
                 yield ReferenceRecord(account, self.reference_entries.get(account, []))
-            self.account_map.root()
-            hashes = self.account_map.top.hashes[TOP_BITS]
-            for bucket in sorted(self.account_map.changed):
-                yield BucketRecord(bucket, hashes[bucket], self.account_map.count(bucket))
+            for bucket, hash_, count in self.account_map.changes():
+                yield BucketRecord(bucket, hash_, count)
         for record in self.chains.changed():
             if self.share.tallies(record.account):
                 yield record

@@ -31,13 +31,13 @@ class Chain:
 class ChainStore:
     """Chains by account: `get`, `put`, `in`; states spill past `cache` accounts."""
 
-    def __init__(self, cache: int = DEFAULT_CACHE, saved: SavedState | None = None) -> None:
+    def __init__(self, cache: int = DEFAULT_CACHE) -> None:
         self._limit = max(cache, 1)
         self._recent: OrderedDict[str, Chain] = OrderedDict()
         self._pinned: dict[str, Chain] = {}
         self._spill: sqlite3.Connection | None = None
         self._persons: OrderedDict[str, list[str]] = OrderedDict()  # the recent ones
-        self.saved = saved
+        self.saved: SavedState | None = None  # the state a resumed audit started from
 
     def get(self, account: str) -> Chain | None:
         if account in REFERENCE_ACCOUNTS:  # replayed here, from the saved entries if any

@@ -45,6 +45,11 @@ def share_key(account: str | None) -> str | None:
     return ""
 
 
+def share_hash(key: str) -> int:
+    """What splits share keys between shares: their CRC-32 modulo the number of shares."""
+    return zlib.crc32(key.encode())
+
+
 @dataclass(frozen=True)
 class Share:
     """Share `number` of `count`: the accounts this worker replays."""
@@ -65,7 +70,7 @@ class Share:
     def _mine(self, key: str) -> bool:
         if key == "":  # enterprises and farms
             return self.number == self.count - 1
-        return zlib.crc32(key.encode()) % self.count == self.number
+        return share_hash(key) % self.count == self.number
 
 
 WHOLE = Share()

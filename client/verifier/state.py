@@ -21,19 +21,17 @@ import os
 import shutil
 import sqlite3
 import struct
-import tempfile
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 
+from client.verifier.partition import share_hash, share_key
 from crypto.account_map import BUCKETS, HASH_SIZE, bucket_of, map_key
 from crypto.merkle import CompactRange, leaf_hash
 from crypto.records import decode_entry
-from ledger.domain import personal
-from ledger.files import replace_durably
+from ledger.files import replacing
 from ledger.rules import apply_entry, initial_state
 
 STATE_FORMAT = "carbon-ledger/audit-state/v2"
@@ -147,14 +145,6 @@ def replay_reference(account: str, entries: Iterable[bytes]) -> tuple[int, str, 
     return seq, head, state
 
 
-def share_of(account: str) -> tuple[str | None, int | None]:
-    """(person, crc32 of the person) of a personal account, (None, None) of any other."""
-    if not account.startswith(personal.PREFIX):
-        return None, None
-    person = personal.person_of(account)
-    return person, zlib.crc32(person.encode())
-
-
 def right_edge(header: Header, size: int) -> CompactRange:
     try:
         return CompactRange(size, header.peaks)
@@ -255,9 +245,14 @@ class SavedState:
         self._db.close()
 
 
+INSERT_CHAIN = "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
 def _chain_row(record: ChainRecord) -> tuple[Any, ...]:
+    """The row of an account: its person and share hash (personal accounts), its map key."""
     key = map_key(record.account)
-    person, share = share_of(record.account)
+    person = share_key(record.account) or None  # "" for an enterprise or a farm
+    share = share_hash(person) if person is not None else None
     row = (record.account, person, share, bucket_of(key), key, record.seq, record.head)
     return (*row, record.state)
 
@@ -274,7 +269,7 @@ def _write(db: sqlite3.Connection, header: Header, records: Iterable[Record]) ->
             if isinstance(record, ChainRecord):
                 chains.append(_chain_row(record))
                 if len(chains) >= 10_000:
-                    db.executemany("INSERT OR REPLACE INTO chains VALUES (?,?,?,?,?,?,?,?)", chains)
+                    db.executemany(INSERT_CHAIN, chains)
                     chains.clear()
             elif isinstance(record, ReferenceRecord):
                 entries = _ENCODER.encode(record.entries)
@@ -285,7 +280,7 @@ def _write(db: sqlite3.Connection, header: Header, records: Iterable[Record]) ->
             else:
                 value = _ENCODER.encode(record)
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('benchmarks', ?)", [value])
-        db.executemany("INSERT OR REPLACE INTO chains VALUES (?,?,?,?,?,?,?,?)", chains)
+        db.executemany(INSERT_CHAIN, chains)
 
 
 def save_state(
@@ -309,11 +304,7 @@ def _save(path: Path, header: Header, records: Iterable[Record], since: Path | N
         finally:
             db.close()
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(descriptor)
-    temporary = Path(name)
-    try:
+    with replacing(path) as temporary:
         if since is not None:
             shutil.copyfile(since, temporary)
         db = sqlite3.connect(temporary)
@@ -323,8 +314,3 @@ def _save(path: Path, header: Header, records: Iterable[Record], since: Path | N
             _write(db, header, records)
         finally:
             db.close()
-        replace_durably(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
