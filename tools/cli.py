@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tools.collector import tune_collector
 from tools.keys import add_keys_commands
 from tools.pid import add_pid_command
 from tools.submit import add_submit_command
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named in `argv` and return its exit code."""
+    tune_collector()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and getattr(args, "func", None) is not _needs_server:  # a stand-in takes anything

@@ -24,6 +24,7 @@ from api.stream import end_streams_on_signals
 from ledger.node import NotInitialised, ProductionKeys, open_node
 from ledger.settings import LOG_FORMAT_ENV, LOG_FORMATS, SETTINGS_ENV, Settings
 from projections.webhook_delivery import run_webhooks
+from tools.collector import tune_collector
 from tools.init import initialise
 from tools.logs import configure_logging, log_config
 from tools.parent import mark_parent, stop_with_parent
@@ -40,11 +41,13 @@ log = logging.getLogger("carbon_ledger.serve")
 def app_from_env() -> FastAPI:
     """The app for one uvicorn worker, from the settings `serve` put in SETTINGS_ENV; it
     stands by to deliver webhooks (a thread: the worker holding the lease delivers), and a
-    stop signal ends its event streams before uvicorn drains."""
+    stop signal ends its event streams before uvicorn drains; its collector is paced as a
+    command's is (tools/collector.py)."""
     stop_with_parent()
     node = open_node(Settings.from_json(os.environ[SETTINGS_ENV]))
     app = create_app(node, functools.partial(run_webhooks, node))
     end_streams_on_signals(app)
+    tune_collector()
     return app
 
 
