@@ -2,7 +2,9 @@
 
 import base64
 import binascii
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +33,6 @@ AT_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(
 class Checked:
     """A submission whose shape, schema and time are good; its signature is checked later."""
 
-    submission: dict[str, Any]
     fields: Submission
     message: bytes
     signature: bytes
@@ -82,12 +83,19 @@ def check_at(at: str, now: datetime, field: str = "submission.at") -> datetime:
     return when
 
 
-def check_submission(wire: Any, now: datetime, canonical: bytes | None = None) -> Checked:
-    """Everything about a wire submission that needs no ledger state. `canonical`: the
-    submission's canonical bytes, where the caller has them already (an entry it parsed as
-    canonical JSON holds its submission's); otherwise they are made here."""
+def check_submission(wire: Any, now: datetime) -> Checked:
+    """Everything about a wire submission that needs no ledger state."""
     envelope = convert(wire, SignedSubmission, "")
     fields = convert(envelope.submission, Submission, "submission")
+    canonical = functools.partial(canonical_json, envelope.submission)  # after the cheap checks
+    return check_fields(fields, envelope.signature, now, canonical)
+
+
+def check_fields(
+    fields: Submission, signature_text: str, now: datetime, canonical: Callable[[], bytes]
+) -> Checked:
+    """The rest of `check_submission`, for a submission already in its typed form (an audit
+    has it from the entry's typed parse); `canonical` makes its canonical bytes."""
     if fields.account.startswith(PERSONAL):
         check_person_account(fields.account)  # before anything that might quote it
     if not ACCOUNT_PATTERN.fullmatch(fields.account):
@@ -95,13 +103,13 @@ def check_submission(wire: Any, now: datetime, canonical: bytes | None = None) -
     if not ID_PATTERN.fullmatch(fields.id):
         raise Invalid("`id` must be 1-128 of [A-Za-z0-9._:-]", "submission.id")
     try:
-        signature = base64.b64decode(envelope.signature, validate=True)
+        signature = base64.b64decode(signature_text, validate=True)
     except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         raise Malformed("signature is not base64", "signature") from None
     if len(signature) != 64:
         raise Malformed("signature must be 64 bytes", "signature")
     try:
-        message = SUBMISSION_CONTEXT + (canonical or canonical_json(envelope.submission))
+        message = SUBMISSION_CONTEXT + canonical()
     except CanonicalError as error:
         raise Invalid(error.problem, "submission" + error.path[1:]) from None
     if len(message) > MAX_SUBMISSION_BYTES:
@@ -109,7 +117,7 @@ def check_submission(wire: Any, now: datetime, canonical: bytes | None = None) -
     rule = rule_for(fields.type, fields.account)
     data = decode_data(rule, fields.data)
     check_at(fields.at, now)
-    return Checked(envelope.submission, fields, message, signature, envelope.signature, rule, data)
+    return Checked(fields, message, signature, signature_text, rule, data)
 
 
 def genesis_verifier(checked: Checked, registry: KeyRegistry) -> Verifier | None:

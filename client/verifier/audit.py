@@ -34,7 +34,7 @@ from client.verifier.statements import check_statement
 from crypto import person_summary
 from crypto import statement as balance_statement
 from crypto.account_map import AccountMap, map_key
-from crypto.canonical import CanonicalError, parse_canonical
+from crypto.canonical import CanonicalError, parse_canonical, parse_canonical_as
 from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_of
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.key_history import ROTATION_TYPE, KeyHistory, RotationError
@@ -57,7 +57,7 @@ from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
 from ledger.rules import initial_state
-from ledger.submissions import authenticate, check_submission
+from ledger.submissions import authenticate, check_fields
 
 
 @dataclass
@@ -84,8 +84,13 @@ class Report:
 MEASURED = ("EnergyReadingRecorded", "ProcessOutputRecorded")  # a period's emissions
 
 
-def _as_entry(value: Any, where: str) -> Entry:
-    """The entry a leaf's canonical JSON holds; Failure naming the field if it holds none."""
+def _as_entry(data: bytes, where: str) -> Entry:
+    """The entry a leaf's bytes hold, by the strict parse (the typed one was not certain);
+    Failure naming what is wrong if they hold none."""
+    try:
+        value = parse_canonical(data)
+    except CanonicalError as error:
+        raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
     try:
         return msgspec.convert(value, Entry, strict=True)
     except msgspec.ValidationError as error:
@@ -429,12 +434,7 @@ class Audit:
                 return  # another worker's share
         if leaf is None:
             leaf = leaf_hash(data)
-        try:
-            value = parse_canonical(data)
-        except CanonicalError as error:
-            raise Failure("entry bytes", where, "entry", "canonical JSON", str(error)) from None
-        entry = _as_entry(value, where)
-        signed = {"submission": value["submission"], "signature": value["signature"]}
+        entry = parse_canonical_as(data, Entry) or _as_entry(data, where)
         if tree is not None and entry.account == REGISTRY_ACCOUNT:
             self._rotation(entry, index)
         if index >= checkpoint.size:
@@ -454,7 +454,7 @@ class Audit:
             self.leaves_by_index[index] = leaf.hex()
         elif entry.account in REFERENCE_ACCOUNTS:
             self.reference_entries.setdefault(entry.account, []).append(data)
-        self._replay(entry, signed, leaf.hex(), index, "inclusion" in item)
+        self._replay(entry, leaf.hex(), index, "inclusion" in item)
 
     def _rotation(self, entry: Entry, index: int) -> None:
         """A whole log's every rotation of the ledger key must be one the audit followed."""
@@ -462,12 +462,9 @@ class Audit:
             where = f"entry {index}"
             raise Failure("key rotation", where, "ledger_keys", "a link for this rotation", None)
 
-    def _replay(
-        self, entry: Entry, signed: dict[str, Any], leaf: str, index: int, proven: bool
-    ) -> None:
-        """Replay the entry on its account's chain; `signed` is its submission and signature
-        as the entry's canonical bytes parsed (so the submission's value encodes to its
-        canonical bytes as is)."""
+    def _replay(self, entry: Entry, leaf: str, index: int, proven: bool) -> None:
+        """Replay the entry on its account's chain (its bytes are canonical, so its
+        submission encodes, sorted, to the bytes that were signed)."""
         account = entry.account
         tally = self.share.tallies(account)
         where = f"entry {index} ({account} seq {entry.seq})"
@@ -478,8 +475,12 @@ class Audit:
         if entry.prev != expected_prev:
             raise Failure("chain", where, "prev", expected_prev, entry.prev)
         try:
-            canonical = msgspec.json.encode(signed["submission"])
-            checked = check_submission(signed, _when(entry.recorded_at), canonical)
+            checked = check_fields(
+                entry.submission,
+                entry.signature,
+                _when(entry.recorded_at),
+                lambda: msgspec.json.encode(entry.submission, order="sorted"),
+            )
         except (LedgerError, ValueError) as error:
             raise Failure(
                 "submission", where, getattr(error, "field", None), "a valid submission", str(error)
@@ -518,15 +519,15 @@ class Audit:
             raise Failure("effect", where, "effect", effect, entry.effect)
         self.report.effects += tally
         if checked.fields.type == "GradeAssigned":
-            as_of = checked.submission["data"].get("as_of", 0)
+            as_of = checked.fields.data.get("as_of", 0)
             if as_of > index:
                 raise Failure("rule", where, "submission.data.as_of", f"<= {index}", as_of)
             self.report.grades += tally
             if self.benchmarks is not None and account.startswith(industrial.PREFIX):
-                data = checked.submission["data"]
+                data = checked.fields.data
                 self.benchmarks.check(account, state, data, self._state, where)
         if self.benchmarks is not None:
-            data = checked.submission["data"]
+            data = checked.fields.data
             self.benchmarks.note(account, checked.fields.type, data, leaf, index)
         checked.rule.evolve(
             state, Applied(checked.fields.type, checked.data, effect, leaf, checked.fields.key)
@@ -704,7 +705,7 @@ class Audit:
                     raise Failure(
                         "benchmark", where, "entry", item["leaf_hash"], leaf_hash(data).hex()
                     )
-                shown = _as_entry(parse_canonical(data), where)
+                shown = _as_entry(data, where)
                 self._check_shown_input(where, shown, named, period)
                 co2e += shown.effect.get("co2e_g", 0)
                 value += shown.effect.get("value_fen", 0)

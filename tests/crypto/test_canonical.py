@@ -1,7 +1,9 @@
 """Canonical JSON against RFC 8785 (PyPI rfc8785) and its refusals."""
 
 import math
+import re
 import time
+from typing import Any
 
 import msgspec
 import pytest
@@ -14,6 +16,7 @@ from crypto.canonical import (
     CanonicalError,
     canonical_json,
     parse_canonical,
+    parse_canonical_as,
     parse_json,
 )
 
@@ -196,6 +199,8 @@ near_canonical = st.one_of(
             b"-0",
             b"[9007199254740992]",
             b'{"n":-12345678901234567}',
+            b"[1,-9007199254740993]",
+            b'{"a":[0,[1234567890123456]]}',
             b"9007199254740991",
             b'{"a":"x:1234567890123456789"}',
             '{"\ue000":1,"\U0001f600":2}'.encode(),  # code point order: not canonical
@@ -233,3 +238,49 @@ def test_canonical_bytes_nested_too_deeply_are_refused_not_raised():
     data = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"
     with pytest.raises(CanonicalError, match="nested too deeply"):
         parse_canonical(data)
+
+
+class _Pair(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Declared out of order: encoded, its fields sort (as an entry's do)."""
+
+    b: Any
+    a: int
+
+
+pairs = st.builds(lambda a, b: canonical_json({"a": a, "b": b}), safe_ints, json_values)
+near_pairs = st.one_of(
+    pairs,
+    st.tuples(pairs, st.integers(0, 64), st.binary(max_size=3)).map(
+        lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]
+    ),
+    st.sampled_from(
+        [
+            b'{"a":1,"b":null,"c":0}',
+            b'{"b":null,"a":1}',
+            b'{"a":1.5,"b":null}',
+            b'{"a":true,"b":null}',
+            b'{"a":12345678901234567,"b":null}',
+            b'{"a":1,"b":[9007199254740993]}',
+            b'{"a":1,"a":2,"b":null}',
+        ]
+    ),
+)
+
+
+@settings(max_examples=1000)
+@given(near_pairs)
+def test_the_typed_parse_takes_only_canonical_bytes_and_holds_what_they_do(data):
+    quick = parse_canonical_as(data, _Pair)
+    strict = _outcome(_strict, data)
+    if quick is not None:
+        assert strict == ("value", msgspec.to_builtins(quick, order="sorted"))
+        assert msgspec.convert(strict[1], _Pair, strict=True) == quick
+
+
+@settings(max_examples=300)
+@given(pairs)
+def test_the_typed_parse_takes_canonical_bytes_of_short_numbers_in_the_bmp(data):
+    long_number = any(len(n) >= 16 for n in re.findall(rb"[0-9]+", data))
+    beyond_bmp = any(byte >= 0xF0 for byte in data)
+    if not (long_number or beyond_bmp):
+        assert parse_canonical_as(data, _Pair) is not None
