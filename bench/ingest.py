@@ -33,6 +33,7 @@ from crypto.pseudonym import person_pseudonym  # noqa: E402
 from crypto.records import signed_submission  # noqa: E402
 from ledger.node import Node, open_node  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
+from tools.collector import tune_collector  # noqa: E402
 from tools.init import initialise  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -322,6 +323,7 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of (a) and (c); the median is reported"
     )
     args = parser.parse_args()
+    tune_collector()  # as in the ledger's own processes: (b), (c) and (c2) run here
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, PostgreSQL at {PG['host']}")
     print(f"(a) Ed25519 verify, {args.repeat} runs ...", flush=True)
     verifies = [bench_verify(args.verifications) for _ in range(args.repeat)]

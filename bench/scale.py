@@ -48,6 +48,7 @@ from ledger.settings import Settings  # noqa: E402
 from projections.evidence import evidence_bundle  # noqa: E402
 from projections.runner import Projector  # noqa: E402
 from projections.views import Views  # noqa: E402
+from tools.collector import tune_collector  # noqa: E402
 from tools.demo import (  # noqa: E402
     DemoPlan,
     bank_codes,
@@ -358,6 +359,7 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=100_000, help="entries folded per row")
     parser.add_argument("--audit", action="store_true", help="audit what is new at every row")
     args = parser.parse_args()
+    tune_collector()  # as in the ledger's own processes
     scale = Scale(args)
     try:
         scale.run()

@@ -97,7 +97,8 @@ def _personal(deltas: Deltas, entry: LoggedEntry) -> None:
     deltas.change(BALANCES, (entry.account,), bank=bank, pid=pid, entries=1, **sums)
     deltas.change(PERSONS, (pid,), accounts=opened, **sums)
     deltas.change(BANKS, (bank,), accounts=opened, **sums)
-    deltas.change(PERSONAL_MONTHS, (entry.account, month), bank=bank, pid=pid, **flows)
+    if any(flows.values()):  # an opening moves nothing: no month row of zeros
+        deltas.change(PERSONAL_MONTHS, (entry.account, month), bank=bank, pid=pid, **flows)
     deltas.change(BANK_MONTHS, (bank, month), opened=opened, **flows)
     _feed(deltas, entry, PERSONAL_FEED[entry.type], _personal_item(entry))
 

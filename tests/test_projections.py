@@ -636,4 +636,19 @@ def test_the_table_definitions_are_the_ones_schema_version_names():
     """Changing a table's columns or indexes needs a new SCHEMA_VERSION (then update this):
     the new version's tables are folded from zero, the old ones are never written again."""
     shape = hashlib.sha256(repr(tables.definitions()).encode()).hexdigest()[:16]
-    assert (tables.SCHEMA_VERSION, shape) == (5, "72d7d433b601c130")
+    assert (tables.SCHEMA_VERSION, shape) == (6, "72d7d433b601c130")
+
+
+def test_an_opening_alone_adds_no_period_to_a_series(node):
+    """An entry that moves no CO2e or points writes no month row of zeros."""
+    bank = register(node, "bank.a", ["bank"])
+    account = f"per:a:{pid('p7')}"
+    submit_all(node, [signed(bank, account, "AccountOpened", {})])
+    views = project(node)
+    assert views.balance(account)["entries"] == 1
+    assert breakdowns.account_series(views, account, "month") == []
+    assert breakdowns.person_series(views, pid("p7"), "month") == []
+    submit_all(node, [behaviour(bank, account, "e_statement", 1, on="2025-10-02")])
+    views = project(node)
+    series = breakdowns.account_series(views, account, "month")
+    assert [(row["period"], row["co2e_g"]) for row in series] == [("2025-10", 24)]
