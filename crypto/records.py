@@ -221,6 +221,16 @@ def decode_entry(entry_bytes: bytes) -> Entry:
     return msgspec.json.decode(entry_bytes, type=Entry)
 
 
+_SUBMISSION_FIELDS = sorted(Submission.__struct_fields__)
+
+
+def parsed_submission_bytes(submission: Submission) -> bytes:
+    """The canonical bytes of a submission parsed from canonical bytes (an entry's): its
+    fields sorted, its data's keys kept in the order they were parsed, which is canonical
+    (UTF-16) order; msgspec's own sort, by code point, differs beyond U+FFFF."""
+    return msgspec.json.encode({name: getattr(submission, name) for name in _SUBMISSION_FIELDS})
+
+
 def entry_leaf_hash(entry_bytes: bytes) -> bytes:
     """The RFC 6962 leaf hash of an entry: its id everywhere."""
     return leaf_hash(entry_bytes)

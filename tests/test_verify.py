@@ -16,12 +16,13 @@ from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.note import open_note, sign_note
 from ledger.bundles import export_lines
 from ledger.domain.personal import period_reduction
+from ledger.seeds import PERSONAL_FACTORS
 from projections.evidence import evidence_bundle
 from projections.runner import Projector
 from projections.views import Views
 from tests.files import ROOT, run_cli
 from tests.http_support import bearer
-from tests.support import entry_of, export_object, integrate_all, load_city, pid
+from tests.support import entry_of, export_object, integrate_all, load_city, pid, signed
 
 
 @pytest.fixture
@@ -514,3 +515,27 @@ def test_period_statements_and_person_summaries_are_recomputed_offline(node, cit
     del unproven["map"]["proofs"][person]
     caught = failure(node, unproven)
     assert (caught.check, caught.field) == ("person summary", "map")
+
+
+def test_names_beyond_the_bmp_audit_in_the_order_they_were_signed(node):
+    """Canonical JSON sorts keys by UTF-16 code units, so a name beyond U+FFFF comes before
+    one at U+E000: the audit checks the signature over the submission's bytes in that order
+    (a re-sort by code point would make a valid log fail)."""
+    behaviours = {
+        **PERSONAL_FACTORS["behaviours"],
+        "\ue000 private-use": {"co2e_g": 1},
+        "\U0001f6b2 bike": {"co2e_g": 2},
+    }
+    table = {
+        "name": "personal-factors",
+        "version": 2,
+        "valid_from": "2026-11-21",
+        "factors": {**PERSONAL_FACTORS, "behaviours": behaviours},
+        "source": "test",
+    }
+    node.ledger.submit(signed(node.authority_key, "sys:factors", "FactorTablePublished", table))
+    integrate_all(node)
+    entries = [entry_of(item) for item in export_object(node)["entries"] if "entry" in item]
+    published = canonical_json(entries[-1]["submission"])
+    assert published.index("\U0001f6b2".encode()) < published.index("\ue000".encode())
+    assert audit(node, export_object(node)).signatures == len(entries)

@@ -48,7 +48,7 @@ from crypto.merkle import (
 )
 from crypto.note import NoteError
 from crypto.policy import Policy, QuorumError
-from crypto.records import Entry
+from crypto.records import Entry, parsed_submission_bytes
 from ledger.domain import industrial
 from ledger.domain.common import Applied, Context, period_of
 from ledger.domain.personal import PREFIX as PERSONAL
@@ -464,7 +464,7 @@ class Audit:
 
     def _replay(self, entry: Entry, leaf: str, index: int, proven: bool) -> None:
         """Replay the entry on its account's chain (its bytes are canonical, so its
-        submission encodes, sorted, to the bytes that were signed)."""
+        submission's are the bytes that were signed)."""
         account = entry.account
         tally = self.share.tallies(account)
         where = f"entry {index} ({account} seq {entry.seq})"
@@ -479,7 +479,7 @@ class Audit:
                 entry.submission,
                 entry.signature,
                 _when(entry.recorded_at),
-                lambda: msgspec.json.encode(entry.submission, order="sorted"),
+                lambda: parsed_submission_bytes(entry.submission),
             )
         except (LedgerError, ValueError) as error:
             raise Failure(
