@@ -24,8 +24,9 @@ class Table:
 
 
 # Bumped with every change to a table's columns or indexes (tests pin the definitions) or
-# to the rows a fold writes (6: no personal month rows of zeros): a new version's tables and position are new, so after `init` the projector folds the whole
-# log into them from zero, and the old version's tables can be dropped.
+# to the rows a fold writes (6: no personal month rows of zeros): a new version's tables
+# and position are new, so after `init` the projector folds the whole log into them from
+# zero, and the old version's tables can be dropped.
 SCHEMA_VERSION = 6
 PREFIX = f"proj{SCHEMA_VERSION}_"
 TRACKING = f"{PREFIX}tracking"
