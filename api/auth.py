@@ -47,7 +47,8 @@ class Principal:
         return lends or trades or self.can_read(account_id)
 
 
-def token_store(request: Request) -> TokenStore:
+async def token_store(request: Request) -> TokenStore:
+    """async, as `api.deps.node_of` is: an attribute read needs no worker thread."""
     return cast(TokenStore, request.app.state.tokens)
 
 

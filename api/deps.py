@@ -7,7 +7,9 @@ from fastapi import Depends, Request
 from ledger.node import Node
 
 
-def node_of(request: Request) -> Node:
+async def node_of(request: Request) -> Node:
+    """async: an attribute read, done on the event loop (a sync dependency would cost every
+    request a hop to a worker thread and back)."""
     return cast(Node, request.app.state.node)
 
 

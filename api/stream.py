@@ -96,7 +96,7 @@ def event(item: dict[str, Any]) -> bytes:
 async def _events(
     request: Request, token: str, owner: str | None, account: str | None, cursor: int
 ) -> AsyncIterator[bytes]:
-    views, tokens = views_of(request), token_store(request)
+    views, tokens = views_of(request), await token_store(request)
     checked = written = time.monotonic()
     while not _ending(request.app):
         page = await run_in_threadpool(feed, views, owner, account, cursor, BATCH_ITEMS)
