@@ -112,8 +112,8 @@ class MapKeeper:
         self.top, self.size = account_map.top, size
         rows: list[tuple[int, bytes, bytes]] = []
         buckets: list[tuple[int, bytes, int, int]] = []
-        for bucket, heads in account_map.buckets.items():
-            rows.extend((bucket, key, head) for key, head in heads.items())
+        for bucket in account_map.buckets:
+            rows.extend((bucket, leaf.key, leaf.head) for leaf in account_map.leaves(bucket))
             hash_, count = account_map.top.node(TOP_BITS, bucket)
             buckets.append((bucket, hash_, count, size))
         signed = self._sign(checkpoint, self.keys.signer(size))

@@ -50,7 +50,8 @@ def built(keys: list[bytes]) -> AccountMap:
 
 
 def as_ints(account_map: AccountMap) -> dict[int, bytes]:
-    return {int.from_bytes(k, "big"): v for b in account_map.buckets.values() for k, v in b.items()}
+    leaves = (leaf for bucket in account_map.buckets for leaf in account_map.leaves(bucket))
+    return {int.from_bytes(leaf.key, "big"): leaf.head for leaf in leaves}
 
 
 # keys that share long prefixes: same bucket, same first bits beyond it, one bit apart
@@ -192,7 +193,7 @@ def test_a_map_resumed_from_its_bucket_hashes_reads_only_the_buckets_that_change
     for bucket in (0, 7, 40_000, 65_535):
         for rest in range(3):
             full.set(key(bucket, rest), bytes([bucket % 251, rest]) * 16)
-    saved = {bucket: list(heads.items()) for bucket, heads in full.buckets.items()}
+    saved = {bucket: list(full.leaves(bucket)) for bucket in full.buckets}
     hashes, root = full.top.hashes[TOP_BITS], full.root()
     read: list[int] = []
     resumed = AccountMap(lambda bucket: read.append(bucket) or saved.get(bucket, []))
