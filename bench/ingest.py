@@ -3,7 +3,9 @@
     python bench/ingest.py [--entries 20000] [--http-entries 30000] [--workers 2]
 
 Needs PostgreSQL at 127.0.0.1:5432 (user postgres, database test); each run uses a new
-schema and drops it afterwards. Prints one table.
+schema and drops it afterwards. Prints one table; (d) with the CPU each kind of process spent
+an entry (from /proc: the API workers, the crypto workers, PostgreSQL, the integrator, the
+projector and this process, which signs and sends).
 """
 
 import argparse
@@ -252,8 +254,39 @@ def bench_behaviours(count: int, banks: int) -> float:
     return rate(count, seconds)
 
 
-def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float, list[float]]:
-    """(d) entries per second through HTTP batch submissions; (e) integration lag samples."""
+# what a process is, by its command line: the processes (d) runs on the machine
+PROCESS_KINDS = (
+    ("crypto_workers", "crypto workers"),
+    ("tools.cli integrate", "integrator"),
+    ("tools.cli projections", "projector"),
+    ("multiprocessing", "API workers"),
+    ("postgres", "PostgreSQL"),
+)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of every process by kind, from /proc (Linux);
+    this process is `this process` (the signing client and the lag probe)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue  # gone, or not ours to read
+        kind = "this process" if int(pid) == os.getpid() else None
+        kind = kind or next((name for part, name in PROCESS_KINDS if part in command), None)
+        if kind is not None:
+            seconds[kind] = seconds.get(kind, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
+    return seconds
+
+
+def bench_http(
+    count: int, workers: int, port: int, clients: int
+) -> tuple[float, list[float], dict[str, float]]:
+    """(d) entries per second through HTTP batch submissions and CPU microseconds an entry by
+    kind of process; (e) integration lag samples."""
     schema = new_schema()
     env = pg_env(schema)
     with tempfile.TemporaryDirectory() as data:
@@ -287,12 +320,14 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
             stop = threading.Event()
             prober = threading.Thread(target=_probe_lag, args=(port, node, bank, stop, lags))
             prober.start()
+            before = cpu_seconds()
             start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 for response in pool.map(lambda b: _post(port, "/v1/submissions/batch", b), bodies):
                     refused = [r for r in response["results"] if r["status"] != 201]
                     assert not refused, refused[:3]
             seconds = time.perf_counter() - start
+            spent = {k: (v - before.get(k, 0.0)) * 1e6 / count for k, v in cpu_seconds().items()}
             time.sleep(1.0)
             stop.set()
             prober.join()
@@ -301,7 +336,7 @@ def bench_http(count: int, workers: int, port: int, clients: int) -> tuple[float
             server.wait(timeout=30)
             node.close()
             drop_schema(schema)
-    return rate(count, seconds), lags
+    return rate(count, seconds), lags, spent
 
 
 def _spread(rates: Iterable[float]) -> str:
@@ -337,7 +372,7 @@ def main() -> None:
     print(f"(c2) behaviours, {args.banks} banks ...", flush=True)
     behaviours = bench_behaviours(args.entries // 2, args.banks)
     print(f"(d) HTTP, {args.workers} workers, {args.clients} clients ...", flush=True)
-    http_rate, lags = bench_http(args.http_entries, args.workers, args.port, args.clients)
+    http_rate, lags, cpu = bench_http(args.http_entries, args.workers, args.port, args.clients)
     lags.sort()
     p50 = statistics.median(lags) * 1000 if lags else float("nan")
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000 if lags else float("nan")
@@ -354,6 +389,8 @@ def main() -> None:
     print(f"{label:58} {behaviours:12,.0f}")
     label = f"(d) ledger entries over HTTP batch, {args.workers} workers"
     print(f"{label:58} {http_rate:12,.0f}")
+    shares = ", ".join(f"{kind} {us:.0f}" for kind, us in sorted(cpu.items(), key=lambda i: -i[1]))
+    print(f"    (d) CPU us an entry: {shares} (total {sum(cpu.values()):.0f})")
     print(f"(e) integration lag, {len(lags)} probes during (d): p50 {p50:.0f} ms, p99 {p99:.0f} ms")
 
 
