@@ -64,10 +64,16 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def subtree_hash(leaves: Sequence[MapLeaf] | Sequence[tuple[bytes, bytes]], depth: int) -> bytes:
     """The hash of the subtree at `depth` holding `leaves` (sorted by key, one path so far)."""
-    if not leaves:
+    keys = [key for key, _ in leaves]
+    return _sorted_hash(keys, [leaf_hash(*leaf) for leaf in leaves], depth)
+
+
+def _sorted_hash(keys: list[bytes], leaf_hashes: list[bytes], depth: int) -> bytes:
+    """`subtree_hash` of accounts given as their keys (sorted) and their leaf hashes."""
+    if not keys:
         return EMPTY
-    paths = [int.from_bytes(key, "big") for key, _ in leaves]
-    return _range_hash([leaf_hash(*leaf) for leaf in leaves], paths, 0, len(leaves), depth)
+    paths = [int.from_bytes(key, "big") for key in keys]
+    return _range_hash(leaf_hashes, paths, 0, len(keys), depth)
 
 
 def _range_hash(
@@ -254,10 +260,10 @@ def _find(records: bytearray, key: bytes) -> tuple[int, bool]:
     return low * RECORD, False
 
 
-def _fields(records: bytearray, offset: int) -> list[bytes]:
+def _fields(records: bytes, offset: int) -> list[bytes]:
     """One field (0 the key, 1 the head, 2 the leaf hash) of each of a bucket's records."""
-    data, start = bytes(records), offset * HASH_SIZE
-    return [data[at : at + HASH_SIZE] for at in range(start, len(data), RECORD)]
+    start = offset * HASH_SIZE
+    return [records[at : at + HASH_SIZE] for at in range(start, len(records), RECORD)]
 
 
 class AccountMap:
@@ -293,7 +299,7 @@ class AccountMap:
         self.changed.add(bucket)
 
     def leaves(self, bucket: int) -> list[MapLeaf]:
-        records = self._bucket(bucket)
+        records = bytes(self._bucket(bucket))
         keys, heads = _fields(records, 0), _fields(records, 1)
         return [MapLeaf(key, head) for key, head in zip(keys, heads, strict=True)]
 
@@ -306,10 +312,9 @@ class AccountMap:
 
     def root(self) -> bytes:
         for bucket in self._dirty:
-            records = self.buckets[bucket]
-            paths = [int.from_bytes(key, "big") for key in _fields(records, 0)]
-            hash_ = _range_hash(_fields(records, 2), paths, 0, len(paths), TOP_BITS)
-            self.top.set(bucket, hash_ if paths else EMPTY, len(paths))
+            records = bytes(self.buckets[bucket])
+            keys = _fields(records, 0)
+            self.top.set(bucket, _sorted_hash(keys, _fields(records, 2), TOP_BITS), len(keys))
         self._dirty = set()
         return self.top.root()
 

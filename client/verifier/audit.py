@@ -3,6 +3,7 @@ balances and grades, replaying every entry through the ledger's own pure rules."
 
 import base64
 import binascii
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -479,7 +480,7 @@ class Audit:
                 entry.submission,
                 entry.signature,
                 _when(entry.recorded_at),
-                lambda: parsed_submission_bytes(entry.submission),
+                functools.partial(parsed_submission_bytes, entry.submission),
             )
         except (LedgerError, ValueError) as error:
             raise Failure(
