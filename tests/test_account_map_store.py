@@ -19,9 +19,12 @@ from crypto.map_head import MapHead, open_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.bundles import export_lines, statement_bundle
 from ledger.node import Node
-from ledger.storage.map_tables import map_head
-from tests.support import export_object, integrate_all, load_city, signed
+from ledger.settings import Settings
+from ledger.storage.base import EarlierLayout
+from ledger.storage.map_tables import map_head, unpack_heads
+from tests.support import export_object, integrate_all, load_city, open_at, signed
 from tools.demo import demo_signer
+from tools.init import initialise
 
 DAY = "2026-11-20"
 SEED = 11
@@ -90,13 +93,60 @@ def test_map_proofs_show_each_head_and_an_absent_account(node, city):
 
 
 def test_a_log_without_a_map_gets_one_built(node, city):
-    for table in ("map", "map_buckets", "map_heads"):  # as a log written before the map
+    for table in ("buckets", "map_heads"):  # as a log written before the map
         with node.log.transaction(commit=True) as cursor:
             cursor.execute(f"DELETE FROM {node.log.table(table)}")
     size = node.reader.size()
     behaviour(node, city, personal_account(city), "after-upgrade")
     assert signed_head(node, size).root == rebuilt_root(node, size)  # built at the old size
     assert signed_head(node, size + 1).root == rebuilt_root(node, size + 1)
+
+
+EARLIER_MAP = {  # the map's tables as the previous version made them: a row per account
+    "map": "(bucket INTEGER NOT NULL, key {blob} NOT NULL, head {blob} NOT NULL,"
+    " PRIMARY KEY (bucket, key))",
+    "map_buckets": "(bucket INTEGER PRIMARY KEY, hash {blob} NOT NULL,"
+    " count SMALLINT NOT NULL, size BIGINT NOT NULL)",
+}
+
+
+def _map_as_earlier_version(node: Node) -> int:
+    """Rewrite this node's map into the previous layout, as an old database has it; the
+    accounts it holds."""
+    log = node.log
+    rows = log.select("SELECT bucket, hash, count, size, heads FROM {t}", t="buckets")
+    accounts = [
+        (bucket, leaf.key, leaf.head) for bucket, *_, heads in rows for leaf in unpack_heads(heads)
+    ]
+    blob = "BYTEA" if log.placeholder == "%s" else "BLOB"
+    with log.transaction(commit=True) as cursor:
+        for name, columns in EARLIER_MAP.items():
+            cursor.execute(f"CREATE TABLE {log.table(name)} {columns.format(blob=blob)}")
+        insert = log.sql(f"INSERT INTO {log.table('map')} VALUES (?, ?, ?)")
+        cursor.executemany(insert, accounts)
+        insert = log.sql(f"INSERT INTO {log.table('map_buckets')} VALUES (?, ?, ?, ?)")
+        cursor.executemany(insert, [row[:4] for row in rows])
+        cursor.execute(f"DELETE FROM {log.table('buckets')}")
+    return len(accounts)
+
+
+def test_init_moves_a_map_kept_a_row_per_account(data_dir, storage, node, city):
+    account, absent = personal_account(city), "per:nobank:" + "b" * 52
+    before = node.map_reader.prove([account, absent])
+    held = sum(len(node.log.accounts(prefix)) for prefix in ("per:", "ind:", "agr:", "sys:"))
+    assert _map_as_earlier_version(node) == held > 20
+    with pytest.raises(EarlierLayout, match="carbon-ledger init"):
+        open_at(data_dir, storage)  # refused, never read wrongly
+    initialise(Settings.build(data_dir, storage))  # what an upgrade runs once
+    moved = open_at(data_dir, storage)
+    try:
+        assert moved.map_reader.prove([account, absent]) == before
+        assert not moved.log.exists("map") and not moved.log.exists("map_buckets")
+        size = moved.reader.size()
+        behaviour(moved, city, account, "after-the-move")
+        assert signed_head(moved, size + 1).root == rebuilt_root(moved, size + 1)
+    finally:
+        moved.close()
 
 
 def test_a_failed_commit_leaves_the_map_as_it_was(node, city):

@@ -2,29 +2,27 @@
 -> a map head signed with the checkpoint, committed in the step's transaction.
 
 The map's top (2^16 bucket hashes and their ancestors, about 6 MB) stays in memory; a step
-reads only the buckets its entries touch. A log that has no map yet (one written before
-the map existed) gets it built once from its entries, before the next step.
+reads and rewrites one row for each bucket its entries touch. A log that has no map yet (one
+written before the map existed) gets it built once from its entries, before the next step.
 """
 
 import logging
 from collections.abc import Sequence
 
-from crypto.account_map import (
-    TOP_BITS,
-    AccountMap,
-    MapLeaf,
-    MapTop,
-    bucket_of,
-    map_key,
-    subtree_hash,
-)
+from crypto.account_map import TOP_BITS, AccountMap, MapTop, bucket_of, map_key, subtree_hash
 from crypto.checkpoint import Checkpoint, checkpoint_of
 from crypto.keys import Signer
 from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.log.ledger_keys import LedgerKeys
 from ledger.storage.base import Fence, LogLeaf, LogRecorder
-from ledger.storage.map_tables import MapChange, bucket_leaves, map_head, read_buckets
+from ledger.storage.map_tables import (
+    MapChange,
+    bucket_leaves,
+    map_head,
+    pack_heads,
+    read_buckets,
+)
 
 PAGE = 5000
 log = logging.getLogger("carbon_ledger.integrator")
@@ -47,7 +45,7 @@ class MapKeeper:
     def empty(self, checkpoint: Checkpoint) -> MapChange:
         """The change that gives the empty log's checkpoint its map head."""
         self.top, self.size = MapTop(), 0
-        return MapChange((), (), self._sign(checkpoint, self.keys.signer(0)))
+        return MapChange((), self._sign(checkpoint, self.keys.signer(0)))
 
     def advance(
         self, leaves: Sequence[LogLeaf], checkpoint: Checkpoint, fence: Fence | None, signer: Signer
@@ -62,13 +60,13 @@ class MapKeeper:
         stored = bucket_leaves(self.log.select, touched, self.log.bucket_query)
         buckets = []
         for bucket, new in touched.items():
-            merged = sorted(MapLeaf(*item) for item in ({**dict(stored[bucket]), **new}).items())
+            merged = sorted({**dict(stored[bucket]), **new}.items())
             hash_ = subtree_hash(merged, TOP_BITS)
             top.set(bucket, hash_, len(merged))
-            buckets.append((bucket, hash_, min(len(merged), 2), checkpoint.size))
-        rows = [(bucket_of(key), key, head) for key, head in heads.items()]
+            count = min(len(merged), 2)
+            buckets.append((bucket, hash_, count, checkpoint.size, pack_heads(merged)))
         self.size = checkpoint.size
-        return MapChange(rows, buckets, self._sign(checkpoint, signer))
+        return MapChange(buckets, self._sign(checkpoint, signer))
 
     def _sign(self, checkpoint: Checkpoint, signer: Signer) -> str:
         assert self.top is not None
@@ -110,11 +108,10 @@ class MapKeeper:
             log.info("account map: %d of %d entries", min(start + PAGE, size), size)
         account_map.root()
         self.top, self.size = account_map.top, size
-        rows: list[tuple[int, bytes, bytes]] = []
-        buckets: list[tuple[int, bytes, int, int]] = []
-        for bucket in account_map.buckets:
-            rows.extend((bucket, leaf.key, leaf.head) for leaf in account_map.leaves(bucket))
+        buckets = []
+        for bucket in sorted(account_map.buckets):
             hash_, count = account_map.top.node(TOP_BITS, bucket)
-            buckets.append((bucket, hash_, count, size))
+            heads = pack_heads(account_map.leaves(bucket))
+            buckets.append((bucket, hash_, count, size, heads))
         signed = self._sign(checkpoint, self.keys.signer(size))
-        self.log.record_map(MapChange(rows, buckets, signed), size, fence)
+        self.log.record_map(MapChange(buckets, signed), size, fence)

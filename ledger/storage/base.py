@@ -49,10 +49,9 @@ from ledger.documents import DocumentStore
 from ledger.domain import personal
 from ledger.storage.map_tables import (
     BUCKET_TYPES,
+    EARLIER_MAP,
     MAP_TABLES,
-    MAP_TYPES,
     UPSERT_BUCKETS,
-    UPSERT_MAP,
     BucketQuery,
     MapChange,
     in_list,
@@ -579,10 +578,8 @@ class LogRecorder(TrackingRecorder):
             self._record_map(cursor, size, change)
 
     def _record_map(self, cursor: SQLCursor, size: int, change: MapChange) -> None:
-        if change.leaves:
-            self._insert(cursor, "map", MAP_TYPES, list(change.leaves), UPSERT_MAP)
         if change.buckets:
-            self._insert(cursor, "map_buckets", BUCKET_TYPES, list(change.buckets), UPSERT_BUCKETS)
+            self._insert(cursor, "buckets", BUCKET_TYPES, list(change.buckets), UPSERT_BUCKETS)
         cursor.execute(
             self._sql("INSERT INTO {t} VALUES (?, ?)", t="map_heads"), [size, change.head]
         )
@@ -885,13 +882,13 @@ class Backend(ABC):
         in an earlier version's layout is moved by `migrate` (init), else refused."""
         with self.setup_lock():
             recorder: LogRecorder = factory.tracking_recorder(self.log_recorder_class)
-            if recorder.exists(EARLIER_LAYOUT):
+            earlier = [t for t in (EARLIER_LAYOUT, EARLIER_MAP) if recorder.exists(t)]
+            if earlier:
                 if migrate is None:
                     raise EarlierLayout(
                         "this database keeps the log as an earlier version laid it out (a"
-                        f" {recorder.table(EARLIER_LAYOUT)} table with each entry's bytes a"
-                        " second time): run `carbon-ledger init` once to move it to this"
-                        " version's layout"
+                        f" {recorder.table(earlier[0])} table): run `carbon-ledger init` once"
+                        " to move it to this version's layout"
                     )
                 migrate(recorder)
         return recorder

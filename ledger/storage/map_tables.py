@@ -1,54 +1,68 @@
-"""The account map's tables, beside the log's: each account's head, each bucket's hash, and
-the signed map head of every checkpoint (crypto/account_map.py, crypto/map_head.py).
+"""The account map's tables, beside the log's: each bucket's accounts and hash, and the signed
+map head of every checkpoint (crypto/account_map.py, crypto/map_head.py).
 
-`map` holds one row per account (its bucket, key and head): the current map, rewritten in
-place as heads move. `map_buckets` holds each bucket's subtree hash and account count, and
-the tree size it last changed at, so a process can bring its copy of the map's top up to
-date by reading only what changed. `map_heads` holds the signed note of each checkpoint's
+`buckets` holds one row per bucket that has accounts: its subtree hash, its account count
+(capped at 2, as the map's top keeps it), the tree size it last changed at (so a process can
+bring its copy of the map's top up to date by reading only what changed) and its accounts'
+heads: each account's key and head, 64 bytes, sorted by key. A step rewrites the row of each
+bucket it touches; it reads one row per bucket, not one per account (2.5 million accounts
+make about 38 a bucket, some 2.4 KB). `map_heads` holds the signed note of each checkpoint's
 map root, committed with the checkpoint.
+
+Earlier versions kept one `map` row per account beside a `map_buckets` row per bucket;
+`carbon-ledger init` moves them (`migrate_map_rows`).
 """
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.account_map import MapLeaf, MapTop
+from crypto.account_map import HASH_SIZE, MapLeaf, MapTop
 
 MAP_TABLES = {
-    "map": (
-        "CREATE TABLE IF NOT EXISTS {t} (bucket INTEGER NOT NULL, key {blob} NOT NULL,"
-        " head {blob} NOT NULL, PRIMARY KEY (bucket, key)){without_rowid}"
-    ),
-    "map_buckets": (
+    "buckets": (
         "CREATE TABLE IF NOT EXISTS {t} (bucket INTEGER PRIMARY KEY, hash {blob} NOT NULL,"
-        " count SMALLINT NOT NULL, size BIGINT NOT NULL){without_rowid}"
+        " count SMALLINT NOT NULL, size BIGINT NOT NULL, heads {blob} NOT NULL)"
     ),
     "map_heads": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
 }
-MAP_TYPES = ("integer", "bytea", "bytea")
-BUCKET_TYPES = ("integer", "bytea", "smallint", "bigint")
-UPSERT_MAP = " ON CONFLICT (bucket, key) DO UPDATE SET head = excluded.head"
+BUCKET_TYPES = ("integer", "bytea", "smallint", "bigint", "bytea")
 UPSERT_BUCKETS = (
     " ON CONFLICT (bucket) DO UPDATE SET hash = excluded.hash, count = excluded.count,"
-    " size = excluded.size"
+    " size = excluded.size, heads = excluded.heads"
 )
+EARLIER_MAP = "map"  # the per-account table of earlier versions
+EARLIER_BUCKETS = "map_buckets"  # and its bucket table, without the heads
 IN_LIST = 5000
+HEAD_RECORD = 2 * HASH_SIZE  # an account in a bucket's row: its key and its head
 
 Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> rows
 
 
 @dataclass(frozen=True)
 class MapChange:
-    """What one integration step changes in the map: heads, bucket hashes, the signed head."""
+    """What one integration step changes in the map: bucket rows and the signed head."""
 
-    leaves: Sequence[tuple[int, bytes, bytes]]  # (bucket, key, head)
-    buckets: Sequence[tuple[int, bytes, int, int]]  # (bucket, hash, count, size)
+    buckets: Sequence[tuple[int, bytes, int, int, bytes]]  # (bucket, hash, count, size, heads)
     head: str
+
+
+def pack_heads(leaves: Iterable[MapLeaf] | Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A bucket's stored heads: each account's key and head, in the order given (by key)."""
+    return b"".join(key + head for key, head in leaves)
+
+
+def unpack_heads(heads: bytes) -> list[MapLeaf]:
+    """A bucket's accounts, sorted by key, from its stored heads."""
+    return [
+        MapLeaf(heads[at : at + HASH_SIZE], heads[at + HASH_SIZE : at + HEAD_RECORD])
+        for at in range(0, len(heads), HEAD_RECORD)
+    ]
 
 
 def read_buckets(select: Select, top: MapTop, after: int = -1) -> None:
     """Set on `top` every bucket that changed at a tree size above `after`."""
-    rows = select("SELECT bucket, hash, count FROM {t} WHERE size > ?", [after], t="map_buckets")
+    rows = select("SELECT bucket, hash, count FROM {t} WHERE size > ?", [after], t="buckets")
     for bucket, hash_, count in rows:
         top.set(bucket, bytes(hash_), count)
 
@@ -57,21 +71,18 @@ BucketQuery = Callable[[list[int]], tuple[str, list[Any]]]  # buckets -> (query,
 
 
 def in_list(buckets: list[int]) -> tuple[str, list[Any]]:
-    """The buckets' rows by an IN list on the primary key (SQLite probes the key for each)."""
+    """The buckets' rows by an IN list on the primary key."""
     marks = ", ".join("?" * len(buckets))
-    query = f"SELECT bucket, key, head FROM {{t}} WHERE bucket IN ({marks}) ORDER BY bucket, key"
-    return query, buckets
+    return f"SELECT bucket, heads FROM {{t}} WHERE bucket IN ({marks})", buckets
 
 
 def probe_each(buckets: list[int]) -> tuple[str, list[Any]]:
-    """The buckets' rows by one index probe per bucket: PostgreSQL's planner scans the whole
-    table for a long IN list or a join (a cost that grows with the accounts: 50-80 ms a step
-    at 180,000 accounts, against 14 ms this way); OFFSET 0 keeps it from flattening the
-    subquery into such a join."""
+    """The buckets' rows by one index probe per bucket (PostgreSQL): for a long IN list or a
+    join the planner may scan the whole table instead, every bucket's heads with it; OFFSET 0
+    keeps it from flattening the subquery into such a join."""
     query = (
-        "SELECT b.bucket, m.key, m.head FROM unnest(?::integer[]) AS b(bucket)"
-        " CROSS JOIN LATERAL (SELECT key, head FROM {t} WHERE bucket = b.bucket OFFSET 0) AS m"
-        " ORDER BY b.bucket, m.key"
+        "SELECT b.bucket, m.heads FROM unnest(?::integer[]) AS b(bucket)"
+        " CROSS JOIN LATERAL (SELECT heads FROM {t} WHERE bucket = b.bucket OFFSET 0) AS m"
     )
     return query, [buckets]
 
@@ -79,13 +90,13 @@ def probe_each(buckets: list[int]) -> tuple[str, list[Any]]:
 def bucket_leaves(
     select: Select, buckets: Iterable[int], query: BucketQuery = in_list
 ) -> dict[int, list[MapLeaf]]:
-    """The accounts of each of `buckets`, sorted by key."""
+    """The accounts of each of `buckets`, sorted by key (none for a bucket without a row)."""
     wanted = sorted(set(buckets))
     found: dict[int, list[MapLeaf]] = {bucket: [] for bucket in wanted}
     for start in range(0, len(wanted), IN_LIST):
         text, params = query(wanted[start : start + IN_LIST])
-        for bucket, key, head in select(text, params, t="map"):
-            found[bucket].append(MapLeaf(bytes(key), bytes(head)))
+        for bucket, heads in select(text, params, t="buckets"):
+            found[bucket] = unpack_heads(bytes(heads))
     return found
 
 

@@ -1,4 +1,5 @@
-"""Moving a log written by an earlier version to this version's layout, in one transaction.
+"""Moving a log written by an earlier version to this version's layout, each move in one
+transaction.
 
 Earlier versions kept each entry's bytes twice (in the event store and in `log_leaves`),
 one row per stored Merkle hash (`log_hashes`) and used ids in clear (`claims`). `carbon-ledger
@@ -6,11 +7,16 @@ init` moves them: positions and leaf hashes to `log_index`, first entries to `lo
 each record's hashes to one `log_tree` row, used ids to `submission_ids` as 16 bytes of their
 hash; then it drops the earlier tables. The event store is left as it is (its earlier JSON
 events still load), so every entry, hash and checkpoint is what it was, bit for bit.
+
+Later ones kept the account map as a `log_map` row per account beside a `log_map_buckets` row
+per bucket; init moves each bucket's accounts and hash into its one `log_buckets` row (the
+signed map heads are unchanged: the map is the same) and drops the two.
 """
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from crypto.account_map import BUCKETS
 from crypto.merkle import record_count_for_stored_hashes, stored_hash_count
 from ledger.storage.base import (
     ACCOUNT_TYPES,
@@ -24,8 +30,10 @@ from ledger.storage.base import (
     rows_of,
     tree_rows,
 )
+from ledger.storage.map_tables import BUCKET_TYPES, EARLIER_BUCKETS, EARLIER_MAP, pack_heads
 
 CHUNK = 20_000  # records (or ids) moved per query
+BUCKET_CHUNK = 4096  # map buckets moved per query
 EARLIER_HASHES = "hashes"
 EARLIER_CLAIMS = "claims"
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -37,7 +45,15 @@ def _rows(cursor: SQLCursor, query: str, params: Sequence[Any] = ()) -> list[tup
 
 
 def migrate_earlier_layout(log: LogRecorder, progress: Progress | None = None) -> int:
-    """Move the earlier tables' contents into this layout and drop them; the entries moved."""
+    """Move every earlier table's contents into this layout and drop them; the entries moved."""
+    moved = _move_entries(log, progress) if log.exists(EARLIER_LAYOUT) else 0
+    if log.exists(EARLIER_MAP):
+        _move_map(log, progress)
+    return moved
+
+
+def _move_entries(log: LogRecorder, progress: Progress | None) -> int:
+    """Entries, hashes and used ids from the tables that kept each entry's bytes twice."""
     leaves, hashes = log.table(EARLIER_LAYOUT), log.table(EARLIER_HASHES)
     claims = log.plain_table(EARLIER_CLAIMS) if log.exists_plain(EARLIER_CLAIMS) else None
     sql = log.sql
@@ -95,3 +111,32 @@ def _move_claims(
         after, done = (rows[-1][0], rows[-1][1]), done + len(rows)
         if progress is not None:
             progress("used ids", done, count)
+
+
+def _move_map(log: LogRecorder, progress: Progress | None) -> None:
+    """Each bucket's accounts (a row each) and its hash into the bucket's one row."""
+    accounts, buckets = log.table(EARLIER_MAP), log.table(EARLIER_BUCKETS)
+    sql = log.sql
+    with log.transaction(commit=True) as cursor:
+        for low in range(0, BUCKETS, BUCKET_CHUNK):
+            span = [low, low + BUCKET_CHUNK]
+            heads: dict[int, list[tuple[bytes, bytes]]] = {}
+            for bucket, key, head in _rows(
+                cursor,
+                sql(f"SELECT bucket, key, head FROM {accounts}"
+                    " WHERE bucket >= ? AND bucket < ? ORDER BY bucket, key"),
+                span,
+            ):  # fmt: skip
+                heads.setdefault(bucket, []).append((bytes(key), bytes(head)))
+            rows = _rows(
+                cursor,
+                sql(f"SELECT bucket, hash, count, size FROM {buckets}"
+                    " WHERE bucket >= ? AND bucket < ?"),
+                span,
+            )  # fmt: skip
+            moved = [(b, bytes(h), c, s, pack_heads(heads.get(b, ()))) for b, h, c, s in rows]
+            log.insert(cursor, "buckets", BUCKET_TYPES, moved)
+            if progress is not None:
+                progress("map buckets", min(low + BUCKET_CHUNK, BUCKETS), BUCKETS)
+        for table in (accounts, buckets):
+            cursor.execute(f"DROP TABLE {table}")
