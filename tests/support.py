@@ -31,6 +31,13 @@ def open_at(data_dir: Path, storage: dict[str, str], witnesses: Sequence[Witness
     return open_node(Settings.build(data_dir, storage, witnesses))
 
 
+def accounts_with(node: Node, prefix: str) -> list[str]:
+    """Ids of the accounts with integrated entries whose id starts with `prefix`, from the
+    log's leaves (the log's own listing leaves personal accounts out)."""
+    leaves = node.log.leaves(0, node.reader.size())
+    return sorted({leaf.account for leaf in leaves if leaf.account.startswith(prefix)})
+
+
 def new_node(data_dir: Path, storage: dict[str, str], witnesses: Sequence[Witness] = ()) -> Node:
     """A node on a ledger initialised first, as `carbon-ledger init` does (if it is new)."""
     settings = Settings.build(data_dir, storage, witnesses)

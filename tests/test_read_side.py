@@ -12,7 +12,7 @@ from api.app import create_app
 from ledger.domain.personal import period_reduction
 from projections.runner import Projector
 from tests.http_support import bearer
-from tests.support import load_city
+from tests.support import accounts_with, load_city
 from tools.demo import dispute_some
 from tools.report import write_report
 
@@ -86,10 +86,10 @@ def test_registries_filter_paginate_and_are_scoped(node, http):
 
     mine = every_page(http, "/v1/banks/bank01/accounts", bearer(node, "bank:bank01"))
     assert mine and all(a["account"].startswith("per:bank01:") for a in mine)
-    assert len(mine) == len(node.log.accounts("per:bank01:"))
+    assert len(mine) == len(accounts_with(node, "per:bank01:"))
     get(http, "/v1/banks/bank02/accounts", bearer(node, "bank:bank01"), status=404)
     assert len(every_page(http, "/v1/banks/bank02/accounts", regulator)) == len(
-        node.log.accounts("per:bank02:")
+        accounts_with(node, "per:bank02:")
     )
 
 
@@ -123,7 +123,7 @@ def test_city_totals_honour_the_period_for_every_part_and_say_as_of(node, http):
     q4 = get(http, "/v1/city/totals?period=2026-Q4")["personal"]
     assert quarter["co2e_g"] == months["2026-08"]["co2e_g"] + months["2026-09"]["co2e_g"]
     assert q4["co2e_g"] == months["2026-10"]["co2e_g"] > 0
-    every = {a: node.ledger.accounts.get(a).state for a in node.log.accounts("per:")}
+    every = {a: node.ledger.accounts.get(a).state for a in accounts_with(node, "per:")}
     assert quarter["co2e_g"] == sum(period_reduction(s, "2026-Q3")[0] for s in every.values())
     assert quarter["co2e_t"] == f"{quarter['co2e_g'] / 1e6:.6f}"
     assert get(http, "/v1/city/totals?period=2026")["industrial"][0]["co2e_g"] > 0
@@ -177,9 +177,9 @@ def test_series_for_the_city_an_account_and_a_person(node, http, city):
             assert row["intensity_g_per_yuan"] is not None
     lender = bearer(node, "bank:bank03")  # a bank reads the totals it lends against
     assert get(http, f"/v1/accounts/{firm}/series", lender)["series"] == rows
-    twice = Counter(a.split(":")[2] for a in node.log.accounts("per:"))
+    twice = Counter(a.split(":")[2] for a in accounts_with(node, "per:"))
     pid = next(p for p, n in twice.items() if n > 1)
-    banks = [a.split(":")[1] for a in node.log.accounts("per:") if a.endswith(pid)]
+    banks = [a.split(":")[1] for a in accounts_with(node, "per:") if a.endswith(pid)]
     one_bank = bearer(node, f"bank:{banks[0]}")
     person = get(http, f"/v1/persons/{pid}", one_bank)
     assert person["banks"] == [banks[0]] and person["accounts"] == len(banks)

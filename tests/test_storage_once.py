@@ -15,7 +15,16 @@ from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout, claim_key, tree_rows, writer_of
 from ledger.storage.transcoder import EntryTranscoder, entry_bytes
 from ledger.submissions import check_submission
-from tests.support import audit_log, integrate_all, load_city, open_at, pid, register, signed
+from tests.support import (
+    audit_log,
+    integrate_all,
+    load_city,
+    new_node,
+    open_at,
+    pid,
+    register,
+    signed,
+)
 from tools.init import initialise
 
 
@@ -38,7 +47,9 @@ def test_an_event_is_stored_as_its_entry_and_read_back_whole(node, city):
     assert node.ledger.accounts.get(account).seq == len(mine) - 1
     # an account's entries through the event store, in seq order, from a given seq
     assert node.log.account_leaves(account, 0) == mine[1:]
-    assert account in node.log.accounts("per:")
+    assert account not in node.log.accounts("per:")  # listed by person instead
+    firm = next(leaf.account for leaf in leaves if leaf.account.startswith("ind:"))
+    assert firm in node.log.accounts("ind:")
 
 
 def test_events_stored_as_json_by_an_earlier_version_still_load():
@@ -148,6 +159,33 @@ def _as_earlier_version(node):
             cursor.execute(f"DELETE FROM {log.table(name)}")
         cursor.execute(f"DELETE FROM {log.plain_table('submission_ids')}")
     return leaves, hashes
+
+
+def test_postgres_finds_leaf_hashes_by_a_hash_index_and_init_drops_the_old_btree(
+    data_dir, postgres_storage
+):
+    node = new_node(data_dir, postgres_storage)
+    try:
+        integrate_all(node)
+        log, schema = node.log, postgres_storage["POSTGRES_SCHEMA"]
+        with log.transaction(commit=True) as cursor:  # as a log written before this version
+            cursor.execute(
+                f"ALTER TABLE {log.table('index')}"
+                " ADD CONSTRAINT log_index_leaf_hash_key UNIQUE (leaf_hash)"
+            )
+        initialise(Settings.build(data_dir, postgres_storage))
+        definitions = log.select(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = ? AND tablename = 'log_index'",
+            [schema],
+        )
+        on_leaf = [d for (d,) in definitions if "(leaf_hash)" in d]
+        assert len(on_leaf) == 1 and "USING hash" in on_leaf[0], definitions
+        first = log.leaves(0, 1)[0]
+        assert log.index_of(first.leaf_hash) == 0 and log.leaves_by_hash([first.leaf_hash]) == [
+            first
+        ]
+    finally:
+        node.close()
 
 
 def test_init_moves_a_log_in_the_earlier_layout_bit_for_bit(data_dir, storage, node, city):

@@ -270,15 +270,17 @@ class LogBatch:
 # (ledger/storage/transcoder.py): the log's tables hold positions and hashes. `tree` holds,
 # per record, the stored hashes its append wrote (its leaf hash, then each subtree it
 # completes: crypto.merkle's dense layout, one row per record instead of one per hash);
-# `index` maps a log index to the leaf hash and the event's notification id; `accounts`
-# lists each account once, at its first entry's index.
+# `index` maps a log index to the leaf hash and the event's notification id (`leaf_unique`: a
+# backend's own index for looking leaf hashes up, equality only, or a unique one); `accounts`
+# lists each enterprise, farm and system account once, at its first entry's index (personal
+# accounts, most of them, are listed by person in the ledger's person index instead).
 LOG_TABLES = {
     "tree": (
         "CREATE TABLE IF NOT EXISTS {t} (record {int_key} PRIMARY KEY, hashes {blob} NOT NULL)"
     ),
     "index": (
         "CREATE TABLE IF NOT EXISTS {t} (idx {int_key} PRIMARY KEY,"
-        " leaf_hash {blob} NOT NULL UNIQUE, notification_id BIGINT NOT NULL UNIQUE)"
+        " leaf_hash {blob} NOT NULL{leaf_unique}, notification_id BIGINT NOT NULL UNIQUE)"
     ),
     "accounts": (
         "CREATE TABLE IF NOT EXISTS {t} (account TEXT PRIMARY KEY, idx BIGINT NOT NULL)"
@@ -318,6 +320,12 @@ LEAVES = "{t} l JOIN {events} e ON e.{position} = l.notification_id"
 INDEX_TYPES = ("bigint", "bytea", "bigint")
 ACCOUNT_TYPES = ("text", "bigint")
 TREE_TYPES = ("bigint", "bytea")
+
+
+def listed(account: str, seq: int) -> bool:
+    """Whether an entry adds its account to the log's `accounts` table: a first entry, not of
+    a personal account."""
+    return seq == 0 and not account.startswith(personal.PREFIX)
 
 
 def writer_of(index: int) -> tuple[int, int]:
@@ -546,7 +554,8 @@ class LogRecorder(TrackingRecorder):
         return [_leaf(row) for row in rows]
 
     def accounts(self, prefix: str) -> list[str]:
-        """Ids of accounts with integrated entries whose id starts with `prefix`."""
+        """Ids of the enterprise, farm or system accounts with integrated entries whose id
+        starts with `prefix` (not personal ones: see LOG_TABLES)."""
         rows = self._all(
             "SELECT account FROM {t} WHERE account >= ? AND account < ? ORDER BY account",
             [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)],
@@ -635,7 +644,7 @@ class LogRecorder(TrackingRecorder):
                 cursor,
                 "accounts",
                 ACCOUNT_TYPES,
-                [(x.account, x.index) for x in batch.leaves if x.seq == 0],
+                [(x.account, x.index) for x in batch.leaves if listed(x.account, x.seq)],
             )
             self._insert(cursor, "tree", TREE_TYPES, tree_rows(batch.hashes_start, batch.hashes))
             cursor.execute(

@@ -27,6 +27,7 @@ from ledger.storage.base import (
     LogRecorder,
     SQLCursor,
     claim_key,
+    listed,
     rows_of,
     tree_rows,
 )
@@ -67,7 +68,7 @@ def _move_entries(log: LogRecorder, progress: Progress | None) -> int:
                 [start, start + CHUNK],
             )  # fmt: skip
             log.insert(cursor, "index", INDEX_TYPES, [(i, bytes(h), n) for i, h, n, _, _ in rows])
-            firsts = [(account, i) for i, _, _, account, seq in rows if seq == 0]
+            firsts = [(account, i) for i, _, _, account, seq in rows if listed(account, seq)]
             log.insert(cursor, "accounts", ACCOUNT_TYPES, firsts)
             if progress is not None:
                 progress("entries", min(start + CHUNK, count), count)

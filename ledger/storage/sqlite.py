@@ -52,7 +52,12 @@ from ledger.webhooks import WEBHOOKS_FILE, FileWebhookStore, WebhookStore
 
 SQLITE_FILE = "ledger.sqlite"
 # an INTEGER PRIMARY KEY is the rowid itself; WITHOUT ROWID keeps a row in its key's b-tree
-SQLITE_TYPES = {"blob": "BLOB", "int_key": "INTEGER", "without_rowid": " WITHOUT ROWID"}
+SQLITE_TYPES = {
+    "blob": "BLOB",
+    "int_key": "INTEGER",
+    "without_rowid": " WITHOUT ROWID",
+    "leaf_unique": " UNIQUE",
+}
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
