@@ -26,7 +26,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 from api.app import create_app  # noqa: E402
 from ledger.node import Node, open_node  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
+from projections import registries  # noqa: E402
 from projections.runner import Projector  # noqa: E402
+from projections.views import Views  # noqa: E402
 from tools.demo import grade_all, load, make_plan  # noqa: E402
 from tools.init import initialise  # noqa: E402
 
@@ -56,7 +58,8 @@ def routes(node: Node, rng: random.Random) -> dict[str, list[str]]:
     """Each route's paths to ask, varied over accounts, periods and cursors."""
     firms = node.log.accounts("ind:")
     farms = node.log.accounts("agr:")
-    persons = node.log.accounts("per:bank01:")[:2000]
+    page = registries.bank_accounts(Views(node.store), "bank01", None, 2000)
+    persons = [item["account"] for item in page.items]
     pids = [p.rpartition(":")[2] for p in persons]
     periods = ["2026", "2026-Q3", "2026-10", "2025-Q3"]
 
