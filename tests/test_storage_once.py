@@ -12,7 +12,15 @@ from crypto.records import decode_entry
 from ledger.account import ENTRY_TOPICS, Account, account_uuid
 from ledger.errors import Conflict
 from ledger.settings import Settings
-from ledger.storage.base import EarlierLayout, claim_key, tree_rows, writer_of
+from ledger.storage import base as storage_base
+from ledger.storage.base import (
+    TREE_RUN,
+    EarlierLayout,
+    claim_key,
+    run_ranges,
+    tree_rows,
+    writer_of,
+)
 from ledger.storage.transcoder import EntryTranscoder, entry_bytes
 from ledger.submissions import check_submission
 from tests.support import (
@@ -91,28 +99,47 @@ def _registration(node, id_):
     return signed(node.admin_key, "sys:keys", "KeyRegistered", data, id_=id_)
 
 
-def test_hashes_are_kept_per_record_in_the_dense_layout():
+def test_hashes_are_kept_a_row_per_run_of_records_in_the_dense_layout():
     store = MemoryHashStore()
     tree = MerkleTree(store)
     for number in range(70):
         tree.append(leaf_hash(bytes([number])))
     hashes = store.read_hashes(range(store.stored_count()))
     rows = dict(tree_rows(0, hashes))
-    assert sorted(rows) == list(range(70))
+    assert sorted(rows) == [0, 16, 32, 48, 64]  # one append: its aligned runs of records
     for index, expected in enumerate(hashes):
-        record, position = writer_of(index)
-        assert rows[record][32 * position : 32 * (position + 1)] == expected
+        record, _ = writer_of(index)
+        first = record - record % TREE_RUN
+        offset = 32 * (index - stored_hash_count(first))
+        assert rows[first][offset : offset + 32] == expected
     later = stored_hash_count(33)
-    assert tree_rows(later, hashes[later:])[0][0] == 33
+    assert [first for first, _ in tree_rows(later, hashes[later:])] == [33, 48, 64]
+    assert b"".join(h for _, h in tree_rows(later, hashes[later:])) == b"".join(hashes[later:])
     with pytest.raises(ValueError):
         tree_rows(later, hashes[later:-1])  # stops inside a record
+    assert run_ranges([40, 3, 17, 5, 16]) == [(0, 5), (16, 17), (32, 40)]
 
 
-def test_the_log_tables_read_back_every_proof(node, city):
-    size = node.reader.size()
-    assert node.log.stored_count() == stored_hash_count(size)
-    _, proof = node.reader.inclusion(size // 2, size)
-    assert proof and node.reader.consistency(size // 3, size)
+def test_the_log_tables_read_back_every_proof(node, city, monkeypatch):
+    log, size = node.log, node.reader.size()
+    assert log.stored_count() == stored_hash_count(size)
+    hashes = log.read_hashes(list(range(stored_hash_count(size))))
+    monkeypatch.setattr(storage_base, "RANGES", 3)  # the runs read a few queries at a time
+    assert log.read_hashes(list(range(stored_hash_count(size)))) == hashes
+    proofs = node.reader.inclusion(size // 2, size), node.reader.consistency(size // 3, size)
+    assert proofs[0][1] and proofs[1]
+    steps = len(log.select("SELECT size FROM {t}", t="checkpoints"))
+    assert len(log.select("SELECT record FROM {t}", t="tree")) <= size // TREE_RUN + 2 * steps
+    per_record = [  # as logs written before kept them: a row per record
+        (r, b"".join(hashes[stored_hash_count(r) : stored_hash_count(r + 1)])) for r in range(size)
+    ]
+    with log.transaction(commit=True) as cursor:
+        cursor.execute(f"DELETE FROM {log.table('tree')}")
+        cursor.executemany(log.sql(f"INSERT INTO {log.table('tree')} VALUES (?, ?)"), per_record)
+    assert log.stored_count() == stored_hash_count(size)
+    assert log.read_hashes(list(range(stored_hash_count(size)))) == hashes
+    again = node.reader.inclusion(size // 2, size), node.reader.consistency(size // 3, size)
+    assert again == proofs
 
 
 EARLIER = {  # the log's tables as the previous version made them

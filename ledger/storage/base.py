@@ -21,6 +21,7 @@ Log tables sit beside eventsourcing's tracking table, so leaves and position com
 together; view tables beside their own tracking table, so row deltas and position do.
 """
 
+import bisect
 import hashlib
 import threading
 from abc import ABC, abstractmethod
@@ -267,9 +268,11 @@ class LogBatch:
 
 
 # An entry's bytes are stored once, as its event's state in the event store
-# (ledger/storage/transcoder.py): the log's tables hold positions and hashes. `tree` holds,
-# per record, the stored hashes its append wrote (its leaf hash, then each subtree it
-# completes: crypto.merkle's dense layout, one row per record instead of one per hash);
+# (ledger/storage/transcoder.py): the log's tables hold positions and hashes. `tree` holds
+# the stored hashes in crypto.merkle's dense layout (a record's leaf hash, then each subtree
+# it completes), a row for each run of consecutive records one step appended within an
+# aligned run of TREE_RUN, keyed by its first record (logs written before kept a row per
+# record: a run of one, read the same way);
 # `index` maps a log index to the leaf hash and the event's notification id (`leaf_unique`: a
 # backend's own index for looking leaf hashes up, equality only, or a unique one); `accounts`
 # lists each enterprise, farm and system account once, at its first entry's index (personal
@@ -315,6 +318,8 @@ class Fence:
 
 
 IN_LIST = 5000  # query parameters in one IN (...) list at most
+TREE_RUN = 16  # records one `tree` row holds at most
+RANGES = 200  # key ranges OR-ed in one query (SQLite nests an OR chain as deep as it is long)
 LEAF_COLUMNS = "l.idx, l.leaf_hash, e.state, l.notification_id"
 LEAVES = "{t} l JOIN {events} e ON e.{position} = l.notification_id"
 INDEX_TYPES = ("bigint", "bytea", "bigint")
@@ -335,16 +340,30 @@ def writer_of(index: int) -> tuple[int, int]:
 
 
 def tree_rows(start: int, hashes: Sequence[bytes]) -> list[tuple[int, bytes]]:
-    """The `tree` rows of hashes appended from stored position `start` (a record's first)."""
+    """The `tree` rows of hashes appended from stored position `start` (a record's first):
+    each the records of one aligned run of TREE_RUN that the append reached."""
     rows, at = [], 0
     record = record_count_for_stored_hashes(start)
     while at < len(hashes):
-        count = ((record + 1) & -(record + 1)).bit_length()  # its leaf + the subtrees it ends
-        rows.append((record, b"".join(hashes[at : at + count])))
-        at, record = at + count, record + 1
+        first, begin = record, at
+        while at < len(hashes) and (record == first or record % TREE_RUN):
+            at += ((record + 1) & -(record + 1)).bit_length()  # its leaf + the subtrees it ends
+            record += 1
+        rows.append((first, b"".join(hashes[begin:at])))
     if at != len(hashes):
         raise ValueError(f"{len(hashes)} hashes from {start} do not end at a record")
     return rows
+
+
+def run_ranges(records: Iterable[int]) -> list[tuple[int, int]]:
+    """The `tree` keys to read for these records' hashes: per aligned run holding any, from
+    the run's first record to the last one wanted (a row starts at or before its records,
+    within their run)."""
+    last: dict[int, int] = {}
+    for record in records:
+        run = record - record % TREE_RUN
+        last[run] = max(last.get(run, record), record)
+    return sorted(last.items())
 
 
 class SQLCursor(Protocol):
@@ -452,29 +471,36 @@ class LogRecorder(TrackingRecorder):
         """Stored Merkle hashes at the given storage indexes, in that order."""
         if not indexes:
             return []
-        where = {index: writer_of(index) for index in set(indexes)}
-        records = sorted({record for record, _ in where.values()})
+        where = {index: writer_of(index)[0] for index in set(indexes)}
+        ranges = run_ranges(where.values())
         written: dict[int, bytes] = {}
-        for start in range(0, len(records), IN_LIST):  # bounded lists of query parameters
-            part = records[start : start + IN_LIST]
-            marks = ",".join("?" * len(part))
-            rows = self._all(
-                f"SELECT record, hashes FROM {{t}} WHERE record IN ({marks})", part, t="tree"
-            )
+        for start in range(0, len(ranges), RANGES):
+            part = ranges[start : start + RANGES]
+            either = " OR ".join(["(record >= ? AND record <= ?)"] * len(part))
+            bounds = [bound for pair in part for bound in pair]
+            rows = self._all(f"SELECT record, hashes FROM {{t}} WHERE {either}", bounds, t="tree")
             written.update((record, bytes(hashes)) for record, hashes in rows)
+        firsts = sorted(written)
         found: dict[int, bytes] = {}
-        for index, (record, position) in where.items():
-            hashes = written.get(record, b"")
-            if len(hashes) >= HASH_SIZE * (position + 1):
-                found[index] = hashes[HASH_SIZE * position : HASH_SIZE * (position + 1)]
+        for index, record in where.items():
+            at = bisect.bisect_right(firsts, record) - 1
+            if at < 0 or firsts[at] < record - record % TREE_RUN:
+                continue  # no row of its run holds it
+            first = firsts[at]
+            offset = HASH_SIZE * (index - stored_hash_count(first))
+            hashes = written[first]
+            if len(hashes) >= offset + HASH_SIZE:
+                found[index] = hashes[offset : offset + HASH_SIZE]
         missing = sorted(index for index in where if index not in found)
         if missing:
             raise LookupError(f"stored hashes missing: {missing[:5]}")
         return [found[index] for index in indexes]
 
     def stored_count(self) -> int:
-        records = self._all("SELECT MAX(record) FROM {t}", t="tree")[0][0]
-        return 0 if records is None else stored_hash_count(records + 1)
+        rows = self._all(
+            "SELECT record, length(hashes) FROM {t} ORDER BY record DESC LIMIT 1", t="tree"
+        )
+        return stored_hash_count(rows[0][0]) + rows[0][1] // HASH_SIZE if rows else 0
 
     def tree_size(self) -> int:
         rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
