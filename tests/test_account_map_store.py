@@ -100,7 +100,7 @@ def test_map_proofs_show_each_head_and_an_absent_account(node, city):
 
 
 def test_a_log_without_a_map_gets_one_built(node, city):
-    for table in ("buckets", "map_heads"):  # as a log written before the map
+    for table in ("map_buckets", "map_accounts", "map_heads"):  # as a log before the map
         with node.log.transaction(commit=True) as cursor:
             cursor.execute(f"DELETE FROM {node.log.table(table)}")
     size = node.reader.size()
@@ -109,31 +109,26 @@ def test_a_log_without_a_map_gets_one_built(node, city):
     assert signed_head(node, size + 1).root == rebuilt_root(node, size + 1)
 
 
-EARLIER_MAP = {  # the map's tables as the previous version made them: a row per account
-    "map": "(bucket INTEGER NOT NULL, key {blob} NOT NULL, head {blob} NOT NULL,"
-    " PRIMARY KEY (bucket, key))",
-    "map_buckets": "(bucket INTEGER PRIMARY KEY, hash {blob} NOT NULL,"
-    " count SMALLINT NOT NULL, size BIGINT NOT NULL)",
-}
+EARLIER_MAP = (  # the previous version's row per account
+    "(bucket INTEGER NOT NULL, key {blob} NOT NULL, head {blob} NOT NULL,"
+    " PRIMARY KEY (bucket, key))"
+)
 
 
 def _map_as_earlier_version(node: Node) -> int:
     """Rewrite this node's map into the previous layout, as an old database has it; the
     accounts it holds."""
     log = node.log
-    rows = log.select("SELECT bucket, hash, count, size, heads FROM {t}", t="buckets")
+    rows = log.select("SELECT bucket, heads FROM {t}", t="map_accounts")
     accounts = [
-        (bucket, leaf.key, leaf.head) for bucket, *_, heads in rows for leaf in unpack_heads(heads)
+        (bucket, leaf.key, leaf.head) for bucket, heads in rows for leaf in unpack_heads(heads)
     ]
     blob = "BYTEA" if log.placeholder == "%s" else "BLOB"
     with log.transaction(commit=True) as cursor:
-        for name, columns in EARLIER_MAP.items():
-            cursor.execute(f"CREATE TABLE {log.table(name)} {columns.format(blob=blob)}")
+        cursor.execute(f"CREATE TABLE {log.table('map')} {EARLIER_MAP.format(blob=blob)}")
         insert = log.sql(f"INSERT INTO {log.table('map')} VALUES (?, ?, ?)")
         cursor.executemany(insert, accounts)
-        insert = log.sql(f"INSERT INTO {log.table('map_buckets')} VALUES (?, ?, ?, ?)")
-        cursor.executemany(insert, [row[:4] for row in rows])
-        cursor.execute(f"DELETE FROM {log.table('buckets')}")
+        cursor.execute(f"DELETE FROM {log.table('map_accounts')}")
     return len(accounts)
 
 
@@ -147,7 +142,7 @@ def test_init_moves_a_map_kept_a_row_per_account(data_dir, storage, node, city):
     moved = open_at(data_dir, storage)
     try:
         assert moved.map_reader.prove([account, absent]) == before
-        assert not moved.log.exists("map") and not moved.log.exists("map_buckets")
+        assert not moved.log.exists("map")
         size = moved.reader.size()
         behaviour(moved, city, account, "after-the-move")
         assert signed_head(moved, size + 1).root == rebuilt_root(moved, size + 1)

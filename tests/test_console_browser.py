@@ -179,7 +179,7 @@ def check(watched, text: str) -> str:
 
 def test_the_browser_checks_a_receipt_and_names_what_failed(console, browser):
     base, node = console
-    bank = register(node, f"bank.zz{len(node.log.accounts('per:'))}", ["bank"])
+    bank = register(node, f"bank.zz{node.reader.size()}", ["bank"])  # a name not taken
     code = bank.name.partition(".")[2]
     wire = signed(bank, f"per:{code}:{pid('browser')}", "AccountOpened", {})
     receipt = httpx.post(f"{base}/v1/submissions?wait=true", json=wire, timeout=30).json()

@@ -1,5 +1,6 @@
 """Each entry's bytes are stored once: as its event's state in the event store, which the
-log's tables point at; hashes are kept per record; used ids by 16 bytes of their hash."""
+log's tables point at; hashes are kept a row per run of records; used ids by 16 bytes of
+their hash."""
 
 from datetime import datetime
 

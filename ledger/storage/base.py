@@ -49,9 +49,11 @@ from crypto.merkle import (
 from ledger.documents import DocumentStore
 from ledger.domain import personal
 from ledger.storage.map_tables import (
+    ACCOUNTS_TYPES,
     BUCKET_TYPES,
     EARLIER_MAP,
     MAP_TABLES,
+    UPSERT_ACCOUNTS,
     UPSERT_BUCKETS,
     BucketQuery,
     MapChange,
@@ -276,7 +278,8 @@ class LogBatch:
 # `index` maps a log index to the leaf hash and the event's notification id (`leaf_unique`: a
 # backend's own index for looking leaf hashes up, equality only, or a unique one); `accounts`
 # lists each enterprise, farm and system account once, at its first entry's index (personal
-# accounts, most of them, are listed by person in the ledger's person index instead).
+# accounts, most of them, are listed by person in the ledger's person index instead; a log
+# upgraded from an earlier version keeps the personal ones it listed then).
 LOG_TABLES = {
     "tree": (
         "CREATE TABLE IF NOT EXISTS {t} (record {int_key} PRIMARY KEY, hashes {blob} NOT NULL)"
@@ -604,6 +607,10 @@ class LogRecorder(TrackingRecorder):
         marks = ", ".join("?" * len(types))
         cursor.executemany(self._sql(f"INSERT INTO {{t}} VALUES ({marks}){tail}", t=table), rows)
 
+    def hold(self, cursor: SQLCursor, table: str) -> None:
+        """Keep other writers off the log's table `table` until the transaction ends (SQLite
+        has one writer at a time already)."""
+
     def record_map(self, change: MapChange, size: int, fence: Fence | None) -> None:
         """Commit a map change made outside an integration step (the map built for a log
         that had none), if `fence` still holds."""
@@ -614,7 +621,10 @@ class LogRecorder(TrackingRecorder):
 
     def _record_map(self, cursor: SQLCursor, size: int, change: MapChange) -> None:
         if change.buckets:
-            self._insert(cursor, "buckets", BUCKET_TYPES, list(change.buckets), UPSERT_BUCKETS)
+            hashes = [row[:4] for row in change.buckets]
+            self._insert(cursor, "map_buckets", BUCKET_TYPES, hashes, UPSERT_BUCKETS)
+            heads = [(row[0], row[4]) for row in change.buckets]
+            self._insert(cursor, "map_accounts", ACCOUNTS_TYPES, heads, UPSERT_ACCOUNTS)
         cursor.execute(
             self._sql("INSERT INTO {t} VALUES (?, ?)", t="map_heads"), [size, change.head]
         )

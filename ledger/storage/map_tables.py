@@ -1,16 +1,17 @@
-"""The account map's tables, beside the log's: each bucket's accounts and hash, and the signed
-map head of every checkpoint (crypto/account_map.py, crypto/map_head.py).
+"""The account map's tables, beside the log's: each bucket's hash and accounts, and the
+signed map head of every checkpoint (crypto/account_map.py, crypto/map_head.py).
 
-`buckets` holds one row per bucket that has accounts: its subtree hash, its account count
-(capped at 2, as the map's top keeps it), the tree size it last changed at (so a process can
-bring its copy of the map's top up to date by reading only what changed) and its accounts'
-heads: each account's key and head, 64 bytes, sorted by key. A step rewrites the row of each
-bucket it touches; it reads one row per bucket, not one per account (2.5 million accounts
-make about 38 a bucket, some 2.4 KB). `map_heads` holds the signed note of each checkpoint's
-map root, committed with the checkpoint.
+`map_buckets` holds each bucket's subtree hash, its account count (capped at 2, as the map's
+top keeps it) and the tree size it last changed at, so a process can bring its copy of the
+map's top up to date by reading only what changed (a narrow table: that read scans it).
+`map_accounts` holds each bucket's accounts in one row: each account's key and head, 64
+bytes, sorted by key. A step rewrites the two rows of each bucket it touches; it reads one
+row per bucket, not one per account (2.5 million accounts make about 38 a bucket, some 2.4
+KB). `map_heads` holds the signed note of each checkpoint's map root, committed with the
+checkpoint.
 
-Earlier versions kept one `map` row per account beside a `map_buckets` row per bucket;
-`carbon-ledger init` moves them (`migrate_map_rows`).
+Earlier versions kept a `map` row per account; `carbon-ledger init` moves them
+(ledger/storage/migration.py).
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -20,19 +21,23 @@ from typing import Any
 from crypto.account_map import HASH_SIZE, MapLeaf, MapTop
 
 MAP_TABLES = {
-    "buckets": (
+    "map_buckets": (
         "CREATE TABLE IF NOT EXISTS {t} (bucket INTEGER PRIMARY KEY, hash {blob} NOT NULL,"
-        " count SMALLINT NOT NULL, size BIGINT NOT NULL, heads {blob} NOT NULL)"
+        " count SMALLINT NOT NULL, size BIGINT NOT NULL){without_rowid}"
+    ),
+    "map_accounts": (
+        "CREATE TABLE IF NOT EXISTS {t} (bucket INTEGER PRIMARY KEY, heads {blob} NOT NULL)"
     ),
     "map_heads": "CREATE TABLE IF NOT EXISTS {t} (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
 }
-BUCKET_TYPES = ("integer", "bytea", "smallint", "bigint", "bytea")
+BUCKET_TYPES = ("integer", "bytea", "smallint", "bigint")
+ACCOUNTS_TYPES = ("integer", "bytea")
 UPSERT_BUCKETS = (
     " ON CONFLICT (bucket) DO UPDATE SET hash = excluded.hash, count = excluded.count,"
-    " size = excluded.size, heads = excluded.heads"
+    " size = excluded.size"
 )
-EARLIER_MAP = "map"  # the per-account table of earlier versions
-EARLIER_BUCKETS = "map_buckets"  # and its bucket table, without the heads
+UPSERT_ACCOUNTS = " ON CONFLICT (bucket) DO UPDATE SET heads = excluded.heads"
+EARLIER_MAP = "map"  # the row per account of earlier versions
 IN_LIST = 5000
 HEAD_RECORD = 2 * HASH_SIZE  # an account in a bucket's row: its key and its head
 
@@ -62,7 +67,7 @@ def unpack_heads(heads: bytes) -> list[MapLeaf]:
 
 def read_buckets(select: Select, top: MapTop, after: int = -1) -> None:
     """Set on `top` every bucket that changed at a tree size above `after`."""
-    rows = select("SELECT bucket, hash, count FROM {t} WHERE size > ?", [after], t="buckets")
+    rows = select("SELECT bucket, hash, count FROM {t} WHERE size > ?", [after], t="map_buckets")
     for bucket, hash_, count in rows:
         top.set(bucket, bytes(hash_), count)
 
@@ -95,7 +100,7 @@ def bucket_leaves(
     found: dict[int, list[MapLeaf]] = {bucket: [] for bucket in wanted}
     for start in range(0, len(wanted), IN_LIST):
         text, params = query(wanted[start : start + IN_LIST])
-        for bucket, heads in select(text, params, t="buckets"):
+        for bucket, heads in select(text, params, t="map_accounts"):
             found[bucket] = unpack_heads(bytes(heads))
     return found
 

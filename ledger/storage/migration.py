@@ -3,14 +3,15 @@ transaction.
 
 Earlier versions kept each entry's bytes twice (in the event store and in `log_leaves`),
 one row per stored Merkle hash (`log_hashes`) and used ids in clear (`claims`). `carbon-ledger
-init` moves them: positions and leaf hashes to `log_index`, first entries to `log_accounts`,
-each record's hashes to one `log_tree` row, used ids to `submission_ids` as 16 bytes of their
-hash; then it drops the earlier tables. The event store is left as it is (its earlier JSON
-events still load), so every entry, hash and checkpoint is what it was, bit for bit.
+init` moves them: positions and leaf hashes to `log_index`, the first entries of accounts
+that are not personal to `log_accounts`, the Merkle hashes to `log_tree` rows, used ids to
+`submission_ids` as 16 bytes of their hash; then it drops the earlier tables. The event
+store is left as it is (its earlier JSON events still load), so every entry, hash and
+checkpoint is what it was, bit for bit.
 
-Later ones kept the account map as a `log_map` row per account beside a `log_map_buckets` row
-per bucket; init moves each bucket's accounts and hash into its one `log_buckets` row (the
-signed map heads are unchanged: the map is the same) and drops the two.
+Later ones kept the account map as a `log_map` row per account; init moves each bucket's
+accounts into its one `log_map_accounts` row and drops `log_map` (bucket hashes and signed
+map heads are unchanged: the map is the same).
 """
 
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from ledger.storage.base import (
     rows_of,
     tree_rows,
 )
-from ledger.storage.map_tables import BUCKET_TYPES, EARLIER_BUCKETS, EARLIER_MAP, pack_heads
+from ledger.storage.map_tables import ACCOUNTS_TYPES, EARLIER_MAP, pack_heads
 
 CHUNK = 20_000  # records (or ids) moved per query
 BUCKET_CHUNK = 4096  # map buckets moved per query
@@ -115,29 +116,28 @@ def _move_claims(
 
 
 def _move_map(log: LogRecorder, progress: Progress | None) -> None:
-    """Each bucket's accounts (a row each) and its hash into the bucket's one row."""
-    accounts, buckets = log.table(EARLIER_MAP), log.table(EARLIER_BUCKETS)
+    """Each bucket's accounts (a row each) into the bucket's one row. The table is held
+    against writers (a node of the earlier version still integrating) while it is read."""
+    accounts = log.table(EARLIER_MAP)
     sql = log.sql
     with log.transaction(commit=True) as cursor:
+        log.hold(cursor, EARLIER_MAP)
+        (count,) = _rows(cursor, f"SELECT COUNT(*) FROM {accounts}")[0]
+        moved = 0
         for low in range(0, BUCKETS, BUCKET_CHUNK):
-            span = [low, low + BUCKET_CHUNK]
             heads: dict[int, list[tuple[bytes, bytes]]] = {}
             for bucket, key, head in _rows(
                 cursor,
                 sql(f"SELECT bucket, key, head FROM {accounts}"
                     " WHERE bucket >= ? AND bucket < ? ORDER BY bucket, key"),
-                span,
+                [low, low + BUCKET_CHUNK],
             ):  # fmt: skip
                 heads.setdefault(bucket, []).append((bytes(key), bytes(head)))
-            rows = _rows(
-                cursor,
-                sql(f"SELECT bucket, hash, count, size FROM {buckets}"
-                    " WHERE bucket >= ? AND bucket < ?"),
-                span,
-            )  # fmt: skip
-            moved = [(b, bytes(h), c, s, pack_heads(heads.get(b, ()))) for b, h, c, s in rows]
-            log.insert(cursor, "buckets", BUCKET_TYPES, moved)
+            rows = [(bucket, pack_heads(found)) for bucket, found in sorted(heads.items())]
+            log.insert(cursor, "map_accounts", ACCOUNTS_TYPES, rows)
+            moved += sum(map(len, heads.values()))
             if progress is not None:
                 progress("map buckets", min(low + BUCKET_CHUNK, BUCKETS), BUCKETS)
-        for table in (accounts, buckets):
-            cursor.execute(f"DROP TABLE {table}")
+        if moved != count:  # a bucket out of range: refuse rather than lose an account
+            raise ValueError(f"moved {moved} of the map's {count} accounts")
+        cursor.execute(f"DROP TABLE {accounts}")

@@ -18,7 +18,7 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool
 
 from ledger.account import account_uuid
@@ -340,8 +340,13 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
         # kept a unique b-tree on them; init drops it (the log index, the primary key, and the
         # unique notification ids are what keep an entry from being integrated twice).
         index = Identifier(self.datastore.schema, "log_index")
+        unique = SQL(
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname ="
+            " 'log_index_leaf_hash_key' AND conrelid = {0}::regclass) THEN ALTER TABLE {1}"
+            " DROP CONSTRAINT log_index_leaf_hash_key; END IF; END $$"
+        )  # only when there is one: the ALTER would lock the table against every read
         self.sql_create_statements += [
-            SQL("ALTER TABLE {0} DROP CONSTRAINT IF EXISTS log_index_leaf_hash_key").format(index),
+            unique.format(Literal(f'"{self.datastore.schema}"."log_index"'), index),
             SQL(
                 "CREATE INDEX IF NOT EXISTS log_index_by_leaf ON {0} USING hash (leaf_hash)"
             ).format(index),
@@ -349,6 +354,9 @@ class PostgresLogRecorder(LogRecorder, PostgresTrackingRecorder):
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}"."log_{name}"'
+
+    def hold(self, cursor: SQLCursor, table: str) -> None:
+        cursor.execute(f"LOCK TABLE {self.table(table)} IN EXCLUSIVE MODE")
 
     def originator(self, account: str) -> Any:
         return account_uuid(account)
