@@ -17,6 +17,7 @@ from crypto.note import split_note
 from ledger.log.ledger_keys import LedgerKeys
 from ledger.storage.base import Fence, LogLeaf, LogRecorder
 from ledger.storage.map_tables import (
+    BucketChange,
     MapChange,
     bucket_leaves,
     map_head,
@@ -64,7 +65,7 @@ class MapKeeper:
             hash_ = subtree_hash(merged, TOP_BITS)
             top.set(bucket, hash_, len(merged))
             count = min(len(merged), 2)
-            buckets.append((bucket, hash_, count, checkpoint.size, pack_heads(merged)))
+            buckets.append(BucketChange(bucket, hash_, count, checkpoint.size, pack_heads(merged)))
         self.size = checkpoint.size
         return MapChange(buckets, self._sign(checkpoint, signer))
 
@@ -112,6 +113,6 @@ class MapKeeper:
         for bucket in sorted(account_map.buckets):
             hash_, count = account_map.top.node(TOP_BITS, bucket)
             heads = pack_heads(account_map.leaves(bucket))
-            buckets.append((bucket, hash_, count, size, heads))
+            buckets.append(BucketChange(bucket, hash_, count, size, heads))
         signed = self._sign(checkpoint, self.keys.signer(size))
         self.log.record_map(MapChange(buckets, signed), size, fence)

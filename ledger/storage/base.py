@@ -621,9 +621,9 @@ class LogRecorder(TrackingRecorder):
 
     def _record_map(self, cursor: SQLCursor, size: int, change: MapChange) -> None:
         if change.buckets:
-            hashes = [row[:4] for row in change.buckets]
+            hashes = [bucket.hash_row() for bucket in change.buckets]
             self._insert(cursor, "map_buckets", BUCKET_TYPES, hashes, UPSERT_BUCKETS)
-            heads = [(row[0], row[4]) for row in change.buckets]
+            heads = [(bucket.bucket, bucket.heads) for bucket in change.buckets]
             self._insert(cursor, "map_accounts", ACCOUNTS_TYPES, heads, UPSERT_ACCOUNTS)
         cursor.execute(
             self._sql("INSERT INTO {t} VALUES (?, ?)", t="map_heads"), [size, change.head]

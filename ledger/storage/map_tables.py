@@ -16,7 +16,7 @@ Earlier versions kept a `map` row per account; `carbon-ledger init` moves them
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from crypto.account_map import HASH_SIZE, MapLeaf, MapTop
 
@@ -44,11 +44,24 @@ HEAD_RECORD = 2 * HASH_SIZE  # an account in a bucket's row: its key and its hea
 Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> rows
 
 
+class BucketChange(NamedTuple):
+    """A bucket as a step leaves it: its `map_buckets` row and its accounts' packed heads."""
+
+    bucket: int
+    hash: bytes
+    held: int  # how many accounts it holds, capped at 2
+    size: int
+    heads: bytes
+
+    def hash_row(self) -> tuple[int, bytes, int, int]:
+        return self.bucket, self.hash, self.held, self.size
+
+
 @dataclass(frozen=True)
 class MapChange:
     """What one integration step changes in the map: bucket rows and the signed head."""
 
-    buckets: Sequence[tuple[int, bytes, int, int, bytes]]  # (bucket, hash, count, size, heads)
+    buckets: Sequence[BucketChange]
     head: str
 
 
