@@ -1,5 +1,6 @@
 """Which storage failures are transient (database down, disk full, lock timeout): those
-are answered 503 with Retry-After, because nothing was written and a retry may succeed."""
+are answered 503 with Retry-After, because nothing was written and a retry may succeed; and
+the one that never is: stored data contradicting what it was signed or saved as."""
 
 import errno
 import sqlite3
@@ -16,6 +17,11 @@ TRANSIENT = (
     psycopg.InterfaceError,
     sqlite3.OperationalError,
 )
+
+
+class IntegrityFault(RuntimeError):
+    """Stored data contradicts what was saved or signed with it (an entry's bytes and its
+    recorded leaf hash, the account map's buckets and its signed root): the log stops."""
 
 
 def is_transient(error: BaseException) -> bool:

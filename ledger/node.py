@@ -16,11 +16,11 @@ from crypto.records import Receipt, signed_submission
 from ledger.documents import DocumentStore
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import Conflict, Invalid, LedgerError
-from ledger.faults import is_transient, unavailable
+from ledger.faults import IntegrityFault, is_transient, unavailable
 from ledger.grader import Grader, Grading, RunResult
 from ledger.keyfiles import load_or_create_key, read_key
 from ledger.ledger import Ledger
-from ledger.log.integrator import BATCH_LIMIT, Integrator, IntegrityFault
+from ledger.log.integrator import BATCH_LIMIT, Integrator
 from ledger.log.ledger_keys import LedgerKeys
 from ledger.log.map_keeper import MapKeeper
 from ledger.log.map_reader import MapReader

@@ -18,6 +18,7 @@ from crypto.keys import Signer, generate_signer
 from crypto.map_head import MapHead, open_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.bundles import export_lines, statement_bundle
+from ledger.faults import IntegrityFault
 from ledger.node import Node
 from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout
@@ -167,6 +168,27 @@ def test_a_failed_commit_leaves_the_map_as_it_was(node, city):
     assert integrator.step() == 1
     size = node.reader.size()
     assert signed_head(node, size).root == rebuilt_root(node, size)
+
+
+def test_a_map_whose_stored_buckets_do_not_fold_to_the_signed_root_stops_the_log(node, city):
+    account = personal_account(city)
+    size = node.reader.size()
+    with node.log.transaction(commit=True) as cursor:  # one bucket's hash, changed on disk
+        cursor.execute(
+            node.log.sql(
+                f"UPDATE {node.log.table('map_buckets')} SET hash = ?"
+                f" WHERE bucket = (SELECT MIN(bucket) FROM {node.log.table('map_buckets')})"
+            ),
+            [bytes(32)],
+        )
+    integrator = node.integrator()
+    integrator.map.forget()  # as after a restart: the top is read from storage
+    data = {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "tampered-map"}
+    node.ledger.submit(signed(bank_key(city, account), account, "GreenBehaviourRecorded", data))
+    with pytest.raises(IntegrityFault, match=f"signed at size {size}"):
+        integrator.step()
+    assert node.reader.size() == size  # nothing integrated, no checkpoint or map head signed
+    assert map_head(node.log.select, size + 1) is None
 
 
 def verify(node: Node, bundle: dict) -> Audit:

@@ -12,6 +12,7 @@ from crypto.keys import Signer, parse_verifier
 from crypto.merkle import MerkleTree, leaf_hash, stored_hash_count
 from crypto.records import decode_entry
 from ledger.account import entry_event
+from ledger.faults import IntegrityFault
 from ledger.follow import entries_after, follow
 from ledger.log.ledger_keys import KeyNotHeld, LedgerKeys
 from ledger.log.map_keeper import MapKeeper
@@ -22,10 +23,6 @@ from ledger.store import LedgerStore
 
 BATCH_LIMIT = 1000
 log = logging.getLogger("carbon_ledger.integrator")
-
-
-class IntegrityFault(RuntimeError):
-    """The event store holds an entry whose recorded leaf hash does not match its bytes."""
 
 
 class Integrator:
@@ -114,7 +111,8 @@ class Integrator:
 
         A storage error (a locked database, a dropped connection) is logged and retried
         with backoff: a step commits atomically and re-reads its position, so repeating it is
-        safe. A leaf hash that does not match its entry (IntegrityFault) stops the log; a
+        safe. A leaf hash that does not match its entry, or an account map whose stored
+        buckets do not fold to the root signed with them (IntegrityFault), stops the log; a
         lease that is no longer `held`, or was taken by another integrator, raises LeaseLost.
         """
         self.on_checkpoint(*self.ensure_checkpoint())

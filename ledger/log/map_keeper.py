@@ -2,7 +2,9 @@
 -> a map head signed with the checkpoint, committed in the step's transaction.
 
 The map's top (2^16 bucket hashes and their ancestors, about 6 MB) stays in memory; a step
-reads and rewrites one row for each bucket its entries touch. A log that has no map yet (one
+reads and rewrites one row for each bucket its entries touch. A top read from storage must
+fold to the root signed at that size, or the log stops (IntegrityFault) rather than sign a
+map it cannot vouch for. A log that has no map yet (one
 written before the map existed) gets it built once from its entries, before the next step.
 """
 
@@ -14,6 +16,7 @@ from crypto.checkpoint import Checkpoint, checkpoint_of
 from crypto.keys import Signer
 from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
+from ledger.faults import IntegrityFault
 from ledger.log.ledger_keys import LedgerKeys
 from ledger.storage.base import Fence, LogLeaf, LogRecorder
 from ledger.storage.map_tables import (
@@ -86,7 +89,12 @@ class MapKeeper:
             self._build(fence)
         top = MapTop()
         read_buckets(self.log.select, top)
-        top.root()
+        root, signed = top.root(), self._signed_root(head)
+        if signed is not None and root != signed:
+            raise IntegrityFault(
+                f"the account map's stored buckets fold to {root.hex()}, not to the root"
+                f" {signed.hex()} signed at size {size}"
+            )
         self.top, self.size = top, size
         return top
 
