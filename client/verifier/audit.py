@@ -99,6 +99,11 @@ def _as_entry(data: bytes, where: str) -> Entry:
         raise Failure("entry bytes", where, field, "an entry", str(error)) from None
 
 
+def _where(index: int, entry: Entry) -> str:
+    """An entry as a failure names it (made only when one is raised)."""
+    return f"entry {index} ({entry.account} seq {entry.seq})"
+
+
 def _when(recorded_at: str) -> datetime:
     return datetime.fromisoformat(recorded_at)
 
@@ -468,13 +473,12 @@ class Audit:
         submission's are the bytes that were signed)."""
         account = entry.account
         tally = self.share.tallies(account)
-        where = f"entry {index} ({account} seq {entry.seq})"
         chain = self.chains.get(account)
         expected_seq, expected_prev = (chain.seq + 1, chain.head) if chain else (0, "")
         if entry.seq != expected_seq:
-            raise Failure("chain", where, "seq", expected_seq, entry.seq)
+            raise Failure("chain", _where(index, entry), "seq", expected_seq, entry.seq)
         if entry.prev != expected_prev:
-            raise Failure("chain", where, "prev", expected_prev, entry.prev)
+            raise Failure("chain", _where(index, entry), "prev", expected_prev, entry.prev)
         try:
             checked = check_fields(
                 entry.submission,
@@ -484,18 +488,26 @@ class Audit:
             )
         except (LedgerError, ValueError) as error:
             raise Failure(
-                "submission", where, getattr(error, "field", None), "a valid submission", str(error)
+                "submission",
+                _where(index, entry),
+                getattr(error, "field", None),
+                "a valid submission",
+                str(error),
             ) from None
         if checked.fields.account != account:
             raise Failure(
-                "submission", where, "submission.account", account, checked.fields.account
+                "submission",
+                _where(index, entry),
+                "submission.account",
+                account,
+                checked.fields.account,
             )
         try:
             authenticate(checked, self._state(REGISTRY_ACCOUNT))
         except LedgerError as error:
             raise Failure(
                 "signature and role",
-                where,
+                _where(index, entry),
                 error.field,
                 "a registered key with the role",
                 error.detail,
@@ -514,19 +526,21 @@ class Audit:
             effect = checked.rule.decide(state, checked.data, context)
         except LedgerError as error:
             raise Failure(
-                "rule", where, error.field, "an entry the rules accept", error.detail
+                "rule", _where(index, entry), error.field, "an entry the rules accept", error.detail
             ) from None
         if effect != entry.effect:
-            raise Failure("effect", where, "effect", effect, entry.effect)
+            raise Failure("effect", _where(index, entry), "effect", effect, entry.effect)
         self.report.effects += tally
         if checked.fields.type == "GradeAssigned":
             as_of = checked.fields.data.get("as_of", 0)
             if as_of > index:
-                raise Failure("rule", where, "submission.data.as_of", f"<= {index}", as_of)
+                raise Failure(
+                    "rule", _where(index, entry), "submission.data.as_of", f"<= {index}", as_of
+                )
             self.report.grades += tally
             if self.benchmarks is not None and account.startswith(industrial.PREFIX):
                 data = checked.fields.data
-                self.benchmarks.check(account, state, data, self._state, where)
+                self.benchmarks.check(account, state, data, self._state, _where(index, entry))
         if self.benchmarks is not None:
             data = checked.fields.data
             self.benchmarks.note(account, checked.fields.type, data, leaf, index)

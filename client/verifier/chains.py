@@ -28,6 +28,12 @@ class Chain:
     changed: bool = True  # since the saved state was read (False: as it was saved)
 
 
+@dataclass(slots=True)
+class _Person:
+    accounts: list[str]  # the person's personal accounts
+    stored: int  # how many of them (the first) the saved state or the file holds
+
+
 class ChainStore:
     """Chains by account: `get`, `put`, `in`; states spill past `cache` accounts."""
 
@@ -36,7 +42,8 @@ class ChainStore:
         self._recent: OrderedDict[str, Chain] = OrderedDict()
         self._pinned: dict[str, Chain] = {}
         self._spill: sqlite3.Connection | None = None
-        self._persons: OrderedDict[str, list[str]] = OrderedDict()  # the recent ones
+        self._persons: OrderedDict[str, _Person] = OrderedDict()  # the recent ones
+        self._persons_spilled = False  # whether any person's accounts went to the file
         self.saved: SavedState | None = None  # the state a resumed audit started from
 
     def get(self, account: str) -> Chain | None:
@@ -67,24 +74,22 @@ class ChainStore:
 
     def accounts_of(self, person: str) -> list[str]:
         """The person's personal accounts, replayed or saved."""
-        accounts = self._persons.get(person)
-        if accounts is not None:
+        known = self._persons.get(person)
+        if known is not None:
             self._persons.move_to_end(person)
-            return accounts
+            return known.accounts
         accounts = self.saved.accounts_of(person) if self.saved is not None else []
-        if self._spill is not None:
+        if self._persons_spilled:
             query = "SELECT account FROM persons WHERE person = ?"
-            accounts += [account for (account,) in self._spill.execute(query, (person,))]
-        self._persons[person] = accounts
+            accounts += [account for (account,) in self._spilled().execute(query, (person,))]
+        self._persons[person] = _Person(accounts, len(accounts))
         if len(self._persons) > self._limit:
-            self._persons.popitem(last=False)
+            self._spill_person(*self._persons.popitem(last=False))
         return accounts
 
     def joined(self, account: str) -> None:
         """A personal account replayed for the first time (not one saved)."""
-        person = person_of(account)
-        self.accounts_of(person).append(account)
-        self._spilled().execute("INSERT INTO persons VALUES (?, ?)", (person, account))
+        self.accounts_of(person_of(account)).append(account)
 
     def changed(self) -> Iterator[ChainRecord]:
         """Every non-reference chain new or changed since the saved state (all, if none)."""
@@ -128,6 +133,14 @@ class ChainStore:
                     "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?)",
                     (evicted, old.seq, old.head, encode_state(old.state)),
                 )
+
+    def _spill_person(self, person: str, known: _Person) -> None:
+        """Write what a person leaving memory joined since it was read (the rest is in the
+        saved state or already in the file)."""
+        joined = [(person, account) for account in known.accounts[known.stored :]]
+        if joined:
+            self._spilled().executemany("INSERT INTO persons VALUES (?, ?)", joined)
+            self._persons_spilled = True
 
     def _row(self, account: str) -> tuple[int, str, bytes] | None:
         if self._spill is None:
