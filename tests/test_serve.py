@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 
 import httpx
 
@@ -36,3 +37,31 @@ def test_serve_restarts_a_killed_integrator(tmp_path, storage):
         server.send_signal(signal.SIGINT)
         _, errors = server.communicate(timeout=60)
     assert b"integrate exited with status" in errors
+
+
+MALFORMED = (  # bytes no HTTP/1.1 parser may take as a request
+    b"NOT A REQUEST LINE\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    b"POST /v1/submissions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+)
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        return sock.recv(4096)
+
+
+def test_malformed_http_is_refused_with_400_and_the_server_serves_on(tmp_path, storage):
+    port = free_port()
+    server = start_serve(tmp_path / "data", port, storage, "--no-integrator")
+    try:
+        until(lambda: healthy(port))
+        for request in MALFORMED:
+            status = _raw(port, request).split(b"\r\n", 1)[0]
+            assert status.startswith(b"HTTP/1.1 400"), (request, status)
+            assert healthy(port)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
