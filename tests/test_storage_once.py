@@ -12,6 +12,7 @@ from crypto.merkle import MemoryHashStore, MerkleTree, leaf_hash, stored_hash_co
 from crypto.records import decode_entry
 from ledger.account import ENTRY_TOPICS, Account, account_uuid
 from ledger.errors import Conflict
+from ledger.faults import IntegrityFault
 from ledger.settings import Settings
 from ledger.storage import base as storage_base
 from ledger.storage.base import (
@@ -74,6 +75,29 @@ def test_events_stored_as_json_by_an_earlier_version_still_load():
     # a state the entry alone would not give back is kept as JSON, not cut to the entry
     odd = {**state, "leaf_hash": "00" * 32}
     assert transcoder.encode(odd) != entry and transcoder.decode(transcoder.encode(odd)) == odd
+
+
+def test_an_earlier_version_s_event_whose_leaf_hash_is_not_its_bytes_stops_the_log(node):
+    bank = register(node, "bank.abc", ["bank"])
+    integrate_all(node)
+    size = node.reader.size()
+    account = f"per:abc:{pid('tampered')}"
+    node.ledger.submit(signed(bank, account, "AccountOpened", {}))
+    events = node.log.plain_table(node.store.recorder.events_table_name)
+    select = f"SELECT state FROM {events} WHERE originator_id = ?"
+    (entry,) = next(iter(node.log.select(select, [node.log.originator(account)])))
+    old = JSONTranscoder()  # stored as an earlier version did, with a leaf hash of its own
+    old.register(_datetime_transcoding())
+    state = EntryTranscoder().decode(bytes(entry))
+    state["leaf_hash"] = "00" * 32
+    with node.log.transaction(commit=True) as cursor:
+        cursor.execute(
+            node.log.sql(f"UPDATE {events} SET state = ? WHERE originator_id = ?"),
+            [old.encode(state), node.log.originator(account)],
+        )
+    with pytest.raises(IntegrityFault, match="leaf hash mismatch"):
+        node.integrator().step()
+    assert node.reader.size() == size  # nothing integrated, nothing signed
 
 
 def _datetime_transcoding():
