@@ -127,7 +127,8 @@ class Node:
                 self.integrator().run(stop, self.ledger.appended, batch, lease.held)
             except LeaseLost as lost:
                 log.warning("%s; standing by", lost)
-            except IntegrityFault:
+            except IntegrityFault as fault:  # stored data contradicts what was signed
+                log.critical("integration stops: %s", fault)
                 raise
             except Exception:  # the database went away before the first step: stand by
                 log.exception("the integrator could not start; standing by")

@@ -6,6 +6,8 @@ the verifier makes of it: every signed root of an export recomputed, a stale sta
 
 import copy
 import json
+import logging
+import threading
 
 import pytest
 
@@ -170,7 +172,9 @@ def test_a_failed_commit_leaves_the_map_as_it_was(node, city):
     assert signed_head(node, size).root == rebuilt_root(node, size)
 
 
-def test_a_map_whose_stored_buckets_do_not_fold_to_the_signed_root_stops_the_log(node, city):
+def test_a_map_whose_stored_buckets_do_not_fold_to_the_signed_root_stops_the_log(
+    node, city, caplog
+):
     account = personal_account(city)
     size = node.reader.size()
     with node.log.transaction(commit=True) as cursor:  # one bucket's hash, changed on disk
@@ -189,6 +193,9 @@ def test_a_map_whose_stored_buckets_do_not_fold_to_the_signed_root_stops_the_log
         integrator.step()
     assert node.reader.size() == size  # nothing integrated, no checkpoint or map head signed
     assert map_head(node.log.select, size + 1) is None
+    with caplog.at_level(logging.CRITICAL), pytest.raises(IntegrityFault):
+        node.run_integrator(threading.Event())  # as `integrate` runs it: it stops, and says so
+    assert "integration stops: the account map's stored buckets" in caplog.text
 
 
 def verify(node: Node, bundle: dict) -> Audit:
