@@ -10,6 +10,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from client.verifier import state as state_file
@@ -347,6 +348,8 @@ def test_saved_values_of_the_wrong_shape_are_refused_as_the_state(node, city, tm
         ("UPDATE buckets SET bucket = 70000 WHERE bucket = (SELECT MAX(bucket) FROM buckets)",
          "map buckets"),
         ("UPDATE chains SET seq = 'first', person = 'p' WHERE account LIKE 'per:%'", "chain of"),
+        ("UPDATE buckets SET count = -1", "map buckets"),
+        ("UPDATE reference SET entries = x'90' WHERE account = 'sys:keys'", "no entries"),
     ):  # fmt: skip
         state.write_bytes(kept)
         with sqlite3.connect(state) as db:
@@ -354,6 +357,15 @@ def test_saved_values_of_the_wrong_shape_are_refused_as_the_state(node, city, tm
             if "person" in change:  # the newcomer's person: every saved account meets it
                 db.execute("UPDATE chains SET person = ?", [pid("newcomer")])
         with pytest.raises(StateError, match=problem):
+            audit_export(job(node, since, since=state), 1)
+    # a reference account's saved entries must be its chain: none put in, none out of order
+    for tamper in (lambda e: [e[0], *e], lambda e: [e[1], e[0], *e[2:]], lambda e: e[1:]):
+        state.write_bytes(kept)
+        with sqlite3.connect(state) as db:
+            (entries,) = db.execute("SELECT entries FROM reference WHERE account = 'sys:keys'")
+            changed = msgspec.msgpack.encode(tamper(msgspec.msgpack.decode(entries[0])))
+            db.execute("UPDATE reference SET entries = ? WHERE account = 'sys:keys'", [changed])
+        with pytest.raises(StateError, match="the saved sys:keys: entry seq"):
             audit_export(job(node, since, since=state), 1)
     # a state that cannot be written is refused as such, the audit done
     state.write_bytes(kept)
@@ -373,3 +385,12 @@ def test_an_entry_nested_too_deeply_fails_the_audit_not_a_worker(node, city, tmp
         with pytest.raises(Failure) as caught:
             audit_export(job(node, bundle), workers)
         assert (caught.value.check, caught.value.where) == ("entry bytes", f"entry {item['index']}")
+    # an export line (not an entry) nested as deep: the bundle's fault, said so
+    lines[number] = '{"index":' + "[" * 100_000 + "]" * 100_000 + "}"
+    bundle.write_text("\n".join(lines) + "\n")
+    for workers in (1, 2):
+        with pytest.raises(BundleError, match="nested too deeply"):
+            audit_export(job(node, bundle), workers)
+    bundle.write_text("[" * 100_000 + "]" * 100_000 + "\n")  # and a header line
+    with pytest.raises(BundleError, match="nested too deeply"):
+        audit_export(job(node, bundle), 1)

@@ -363,6 +363,13 @@ def test_evidence_cannot_pad_the_benchmark_or_cite_an_old_grade(node, city):
     caught = failure(node, repeated)
     assert (caught.check, caught.field) == ("benchmark", "inputs")
 
+    for spelling in (str.upper, lambda text: " ".join([text[:2], text[2:]])):
+        respelt = copy.deepcopy(full)  # the same reading again, its leaf hash spelt otherwise
+        again = {**first["inputs"][0], "leaf_hash": spelling(first["inputs"][0]["leaf_hash"])}
+        respelt["benchmark"]["others"][0]["inputs"].append(again)
+        caught = failure(node, respelt)
+        assert (caught.check, caught.field) == ("benchmark", "inputs")
+
     twice = copy.deepcopy(full)  # the same enterprise listed twice
     twice["benchmark"]["others"].append(copy.deepcopy(first))
     assert failure(node, twice).field in ("account", "inputs")

@@ -41,6 +41,7 @@ from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosi
 from crypto.key_history import ROTATION_TYPE, KeyHistory, RotationError
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
 from crypto.merkle import (
+    HASH_SIZE,
     CompactRange,
     ProofError,
     leaf_hash,
@@ -660,7 +661,8 @@ class Audit:
                 "benchmark", f"grade at entry {grade_index}", "as_of", f"<= {grade_index}", as_of
             )
         co2e, value = data["co2e_g"], data["value_fen"]
-        self._seen_inputs = set(self.leaves_by_index.values())  # none may be in the bundle
+        # none may be in the bundle; compared as bytes (hex text has more than one spelling)
+        self._seen_inputs = {bytes.fromhex(leaf) for leaf in self.leaves_by_index.values()}
         self._seen_accounts = {account}
         for number, other in enumerate(benchmark.get("others", [])):
             try:
@@ -698,12 +700,14 @@ class Audit:
             self.report.benchmark_hidden += 1
         co2e = value = 0
         for item in other.get("inputs", []):
-            if item["leaf_hash"] in self._seen_inputs:
+            leaf = bytes.fromhex(item["leaf_hash"])
+            if len(leaf) != HASH_SIZE:
+                raise ValueError(f"leaf_hash {item['leaf_hash']!r} is not 32 bytes")
+            if leaf in self._seen_inputs:
                 raise Failure(
                     "benchmark", where, "inputs", "a leaf counted once", item["leaf_hash"]
                 )
-            self._seen_inputs.add(item["leaf_hash"])
-            leaf = bytes.fromhex(item["leaf_hash"])
+            self._seen_inputs.add(leaf)
             if item["index"] >= as_of:
                 raise Failure("benchmark", where, "index", f"< {as_of}", item["index"])
             try:

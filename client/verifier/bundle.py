@@ -60,6 +60,8 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
                     yield decode(line)
                 except msgspec.DecodeError as error:  # bad JSON, or an integer too long
                     raise BundleError(f"line {number}: {error}") from None
+                except RecursionError:
+                    raise BundleError(f"line {number}: nested too deeply") from None
 
 
 def _reason(error: ValueError) -> str:
@@ -79,9 +81,13 @@ def load_bundle(path: Path) -> Bundle:
         first = file.readline()
     try:
         header = json.loads(first)
+    except RecursionError:
+        raise BundleError("not JSON: nested too deeply") from None
     except ValueError:
         try:
             header = json.loads(path.read_text())
+        except RecursionError:
+            raise BundleError("not JSON: nested too deeply") from None
         except ValueError as error:
             raise BundleError(f"not JSON: {_reason(error)}") from None
         return _from_header(header, _entries(header))

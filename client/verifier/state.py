@@ -135,10 +135,14 @@ def decode_state(account: str, data: bytes) -> Any:
 
 
 def replay_reference(account: str, entries: Iterable[bytes]) -> tuple[int, str, Any]:
-    """(seq, head, state) of a reference account, rebuilt from its entries."""
+    """(seq, head, state) of a reference account, rebuilt from its entries, which must be
+    its chain from seq 0 (ValueError if not): its head is then bound to every entry, and the
+    head to the next entry's `prev` and the signed account map."""
     state, seq, head = initial_state(account), -1, ""
     for data in entries:
         entry = decode_entry(data)
+        if (entry.account, entry.seq, entry.prev) != (account, seq + 1, head):
+            raise ValueError(f"entry seq {entry.seq} is not the next link of its chain")
         head = leaf_hash(data).hex()
         apply_entry(state, account, entry, head)
         seq = entry.seq
@@ -218,15 +222,21 @@ class SavedState:
                 self._rows("SELECT * FROM buckets"), list[tuple[int, bytes, int]]
             )
             if any(
-                not 0 <= bucket < BUCKETS or len(hash_) != HASH_SIZE for bucket, hash_, _ in rows
+                not 0 <= bucket < BUCKETS or len(hash_) != HASH_SIZE or count < 0
+                for bucket, hash_, count in rows
             ):
-                raise ValueError("a bucket outside the map, or a hash that is not 32 bytes")
+                raise ValueError(
+                    "a bucket outside the map, a hash that is not 32 bytes or a negative count"
+                )
             return [BucketRecord(*row) for row in rows]
 
     def references(self) -> Iterator[ReferenceRecord]:
         for account, entries in self._rows("SELECT account, entries FROM reference"):
             with _as_state_error("a malformed reference account"):
-                yield ReferenceRecord(account, _ENTRIES.decode(entries))
+                record = ReferenceRecord(account, _ENTRIES.decode(entries))
+                if not record.entries:
+                    raise ValueError(f"{account} has no entries")
+            yield record
 
     def benchmarks(self) -> BenchmarkRecord | None:
         rows = self._rows("SELECT value FROM meta WHERE name = 'benchmarks'")
