@@ -16,7 +16,7 @@ from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from crypto.canonical import CanonicalError
-from crypto.keys import parse_verifier
+from crypto.keys import Signer, parse_verifier
 from crypto.records import (
     Receipt,
     encode_entry,
@@ -275,7 +275,8 @@ class Ledger:
         if not events:
             raise LedgerError(f"no entry {seq} on {account_id}")
         event = entry_event(events[0])
-        return self._receipt(account_id, seq, event.leaf_hash, event.entry.encode())
+        entry = event.entry.encode()
+        return self._receipt(account_id, seq, event.leaf_hash, entry, self.keys.current())
 
     def _submit_checked(self, checked: Checked) -> Receipt:
         for attempt in range(MAX_ATTEMPTS):
@@ -305,10 +306,10 @@ class Ledger:
                     self.accounts.evict(decided_on)  # refused on a cached account: decide again
                     continue
                 raise outcome from None
+            signer = self.keys.current()  # may read storage: not between the save and the answer
             if self._save([item], versions):
-                return self._receipt(
-                    item.checked.fields.account, item.seq, item.leaf_hash, item.entry
-                )
+                account_id = item.checked.fields.account
+                return self._receipt(account_id, item.seq, item.leaf_hash, item.entry, signer)
             self.accounts.evict([checked.fields.account, *item.read])
             replay = self._replay(checked)
             if replay is not None:
@@ -431,9 +432,11 @@ class Ledger:
             signature=signature_text,
         )
 
-    def _receipt(self, account_id: str, seq: int, leaf: str, entry_bytes: bytes) -> Receipt:
+    def _receipt(
+        self, account_id: str, seq: int, leaf: str, entry_bytes: bytes, signer: Signer
+    ) -> Receipt:
         promise = receipt_promise(account_id, seq, leaf, self.origin)
-        signature = sign_receipt(self.keys.current(), promise)
+        signature = sign_receipt(signer, promise)
         return Receipt(
             account=account_id,
             seq=seq,

@@ -22,7 +22,7 @@ REQUEST_SECONDS = Histogram(
 )
 CHECKPOINT_TIME = Gauge(
     "carbon_ledger_checkpoint_timestamp_seconds",
-    "When this node's integrator last signed a checkpoint (Unix time)",
+    "When this node's integrator last committed a checkpoint (Unix time)",
     multiprocess_mode="max",
 )
 WITNESS_FAILURES = Counter(

@@ -15,12 +15,14 @@ from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object
 from client.verifier.failure import Failure
 from crypto.account_map import AccountMap, MapProof, map_key, verify_map_proof
-from crypto.checkpoint import parse_checkpoint
+from crypto.checkpoint import Checkpoint, parse_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.map_head import MapHead, open_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.bundles import export_lines, statement_bundle
 from ledger.faults import IntegrityFault
+from ledger.log.map_keeper import LogMoved
+from ledger.metrics import CHECKPOINT_TIME
 from ledger.node import Node
 from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout
@@ -157,6 +159,7 @@ def test_a_failed_commit_leaves_the_map_as_it_was(node, city):
     account = personal_account(city)
     integrator = node.integrator()
     integrator.ensure_checkpoint()
+    CHECKPOINT_TIME.set(0)
 
     def fail(batch):
         raise OSError("the disk went away")
@@ -166,8 +169,10 @@ def test_a_failed_commit_leaves_the_map_as_it_was(node, city):
     node.ledger.submit(signed(bank_key(city, account), account, "GreenBehaviourRecorded", data))
     with pytest.raises(OSError):
         integrator.step()
+    assert CHECKPOINT_TIME._value.get() == 0  # signed, never committed: no checkpoint's age
     integrator.before_commit = lambda batch: None
     assert integrator.step() == 1
+    assert CHECKPOINT_TIME._value.get() > 0
     size = node.reader.size()
     assert signed_head(node, size).root == rebuilt_root(node, size)
 
@@ -196,6 +201,15 @@ def test_a_map_whose_stored_buckets_do_not_fold_to_the_signed_root_stops_the_log
     with caplog.at_level(logging.CRITICAL), pytest.raises(IntegrityFault):
         node.run_integrator(threading.Event())  # as `integrate` runs it: it stops, and says so
     assert "integration stops: the account map's stored buckets" in caplog.text
+
+
+def test_a_step_that_read_a_size_another_integrator_moved_past_is_dropped_not_a_fault(node, city):
+    size = node.reader.size()
+    behaviour(node, city, personal_account(city), "moved-on")  # as another integrator would
+    node.map_keeper.forget()
+    signer = node.ledger_keys.current()
+    with pytest.raises(LogMoved, match=f"at size {size + 1}, not {size}"):
+        node.map_keeper.advance([], Checkpoint(node.origin, size, bytes(32)), None, signer)
 
 
 def verify(node: Node, bundle: dict) -> Audit:

@@ -166,3 +166,29 @@ def test_a_grading_run_cut_short_by_storage_is_202_not_503(node, monkeypatch):
         again = client.post("/v1/grading/runs", json=run)
         assert again.status_code in (200, 201) and "incomplete" not in again.json()
         assert again.json()["request"]["leaf_hash"] == cut.json()["request"]["leaf_hash"]
+
+
+def test_nothing_that_can_fail_runs_between_a_save_and_its_answer(client, node, monkeypatch):
+    """Storage failing right after an entry is saved (a key ring refresh, say) must not turn
+    the answer into a 503 that says nothing was written."""
+    bank = register(node, "bank.abc", ["bank"])
+    saved = [False]
+    real_put, real_current = node.store.events.put, node.ledger.keys.current
+
+    def put(*args: Any, **kwargs: Any) -> Any:
+        result = real_put(*args, **kwargs)
+        saved[0] = True
+        return result
+
+    def current(*args: Any, **kwargs: Any) -> Any:
+        if saved[0]:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_current(*args, **kwargs)
+
+    monkeypatch.setattr(node.store.events, "put", put)
+    monkeypatch.setattr(node.ledger.keys, "current", current)
+    one = client.post("/v1/submissions", json=_wires(bank, 1)[0])
+    assert one.status_code == 201, one.text
+    saved[0] = False
+    batch = client.post("/v1/submissions/batch", json={"submissions": _wires(bank, 3)[1:]})
+    assert [r["status"] for r in batch.json()["results"]] == [201, 201]

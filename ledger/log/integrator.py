@@ -99,6 +99,7 @@ class Integrator:
         except BaseException:
             self.map.forget()
             raise
+        CHECKPOINT_TIME.set_to_current_time()  # committed, not merely signed
 
     def run(
         self,
@@ -146,9 +147,7 @@ class Integrator:
         return leaves, signers
 
     def _sign(self, checkpoint: Checkpoint, *signers: Signer) -> str:
-        note = sign_checkpoint(checkpoint, *signers)
-        CHECKPOINT_TIME.set_to_current_time()
-        return note
+        return sign_checkpoint(checkpoint, *signers)
 
     def _leaf(self, index: int, notification: Notification) -> LogLeaf:
         """The log leaf of a stored entry event, its leaf hash rechecked against its bytes."""

@@ -32,6 +32,11 @@ PAGE = 5000
 log = logging.getLogger("carbon_ledger.integrator")
 
 
+class LogMoved(RuntimeError):
+    """Another integrator committed since this step read the log's size (this one's lease is
+    lost): the step is dropped, not taken for a map that disagrees with its signed root."""
+
+
 class MapKeeper:
     """Kept by a node across its integrators: the top it holds is used again while the log
     is still at the size it was held for and the signed root there is its root."""
@@ -88,7 +93,11 @@ class MapKeeper:
         if head is None:
             self._build(fence)
         top = MapTop()
-        read_buckets(self.log.select, top)
+        with self.log.snapshot() as select:  # the buckets as of the newest checkpoint
+            newest = select("SELECT MAX(size) FROM {t}", t="checkpoints")[0][0] or 0
+            read_buckets(select, top)
+        if newest != size:
+            raise LogMoved(f"the log is at size {newest}, not {size}: another integrator moved it")
         root, signed = top.root(), self._signed_root(head)
         if signed is not None and root != signed:
             raise IntegrityFault(
