@@ -8,6 +8,7 @@ import copy
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,10 +17,11 @@ from client.ledger_client import LedgerClient
 from client.verifier.audit import Audit
 from client.verifier.bundle import bundle_from_object, load_bundle
 from client.verifier.failure import Failure
-from client.verifier.state import save_state
+from client.verifier.state import SavedState, StateError, save_state
 from crypto.checkpoint import (
     Checkpoint,
     CheckpointError,
+    checkpoint_of,
     open_checkpoint,
     parse_checkpoint,
     sign_checkpoint,
@@ -214,6 +216,24 @@ def test_an_incremental_audit_across_the_rotation(node: Node, tmp_path: Path):
     third = Audit(old)
     third.resume(state)
     assert third.run(load_bundle(since)).key_rotations == 0
+    # the state's key is reached again from the log key by the links it keeps, never taken
+    # on its word: neither a key of the same name put in its place nor a state without links
+    good = SavedState(state).header
+    assert good.current_key == new.verifier.text and len(good.key_links) == 1
+    impostor = generate_signer(old.name)
+    checkpoint = checkpoint_of(good.checkpoint)
+    for forged in (
+        msgspec.structs.replace(good, key_links=[]),
+        msgspec.structs.replace(
+            good,
+            current_key=impostor.verifier.text,
+            key_links=[],
+            checkpoint=sign_checkpoint(checkpoint, impostor),
+        ),
+    ):
+        save_state(state, forged, [], since=state)
+        with pytest.raises(StateError, match="is not where its rotation links lead"):
+            Audit(old).resume(state)
 
 
 def test_the_client_follows_the_rotation(node: Node, server, tmp_path: Path):

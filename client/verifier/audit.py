@@ -39,7 +39,7 @@ from crypto.canonical import CanonicalError, parse_canonical, parse_canonical_as
 from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_of
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
 from crypto.key_history import ROTATION_TYPE, KeyHistory, RotationError
-from crypto.keys import KeyFormatError, Verifier, parse_verifier
+from crypto.keys import Verifier
 from crypto.merkle import (
     HASH_SIZE,
     CompactRange,
@@ -130,6 +130,7 @@ class Audit:
     ) -> None:
         self.log_key = log_key
         self.keys = KeyHistory.trusting(log_key)  # and the rotations followed since
+        self.key_links: list[Any] = []  # the links of those rotations, for the state
         self.witnesses = witnesses or []
         self.policy = policy  # a tlog-policy quorum instead of "every witness"
         self.progress = progress
@@ -160,12 +161,17 @@ class Audit:
             header = saved.header
             if header.log_key != self.log_key.text:
                 raise StateError(f"the state was made with another log key: {header.log_key}")
-            try:  # the key it verified last, after any rotations it followed
-                key = parse_verifier(header.current_key or header.log_key)
-                self.keys = KeyHistory.trusting(key)
-                checkpoint = self.keys.open_checkpoint(header.checkpoint)
-            except (KeyFormatError, RotationError) as error:
-                raise StateError(f"the state's checkpoint: {error}") from None
+            try:  # the key it verified last, reached again from the log key by its links
+                keys = KeyHistory.trusting(self.log_key).follow_all(header.key_links)
+                if keys.current.text != (header.current_key or header.log_key):
+                    raise StateError(
+                        f"the state's key {header.current_key} is not where its rotation links"
+                        f" lead from the log key ({keys.current.text})"
+                    )
+                checkpoint = keys.open_checkpoint(header.checkpoint)
+            except RotationError as error:
+                raise StateError(f"the state's checkpoint or key links: {error}") from None
+            self.keys, self.key_links = keys, list(header.key_links)
             edge = right_edge(header, checkpoint.size)
             if edge.root() != checkpoint.root_hash:
                 raise StateError("the state's right edge does not fold to its checkpoint's root")
@@ -219,6 +225,7 @@ class Audit:
             self.verified_note,
             list(self.edge.peaks),
             self.keys.at(self.report.tree_size).text,
+            self.key_links,
         )
 
     def records(self) -> Iterator[Record]:
@@ -244,13 +251,18 @@ class Audit:
             if not whole:
                 raise Failure("since", "bundle", "entry_count", "an export", None)
             bundle.checkpoints = [self.resumed, *bundle.checkpoints]
+        before = len(self.keys.rotations)
         try:
-            self.keys = self.keys.follow_all(bundle.ledger_keys)
+            for link in bundle.ledger_keys:
+                followed = self.keys.follow(link)
+                if followed is not self.keys:  # a rotation not trusted before: kept
+                    self.keys = followed
+                    self.key_links.append(link)
         except RotationError as error:
             raise Failure(
                 "key rotation", "bundle", "ledger_keys", "links the log key signed", str(error)
             ) from None
-        self.report.key_rotations = len(self.keys.rotations)
+        self.report.key_rotations = len(self.keys.rotations) - before
         checkpoint = self._checkpoints(bundle)
         tree = self.edge if whole else None
         if tree is not None and self.benchmarks is None:

@@ -50,6 +50,9 @@ class Header(msgspec.Struct, forbid_unknown_fields=True):
     checkpoint: str  # the signed checkpoint note it verified
     peaks: list[bytes]  # the tree's right edge at that checkpoint's size
     current_key: str = ""  # the key of that checkpoint, if rotations made it another
+    # the rotation links from log_key to current_key, followed again on resuming (a state's
+    # key is never taken on its word)
+    key_links: list[Any] = msgspec.field(default_factory=list)
 
 
 class ChainRecord(msgspec.Struct, tag="chain", array_like=True):
