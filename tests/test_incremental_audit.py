@@ -18,7 +18,7 @@ from client.verifier.audit import Audit, Report
 from client.verifier.bundle import BundleError, load_bundle
 from client.verifier.chains import DEFAULT_CACHE
 from client.verifier.failure import Failure
-from client.verifier.parallel import AuditJob, audit_export
+from client.verifier.parallel import AuditJob, audit_export, audit_share, one_export
 from client.verifier.partition import Share, share_key
 from client.verifier.state import ChainRecord, SavedState, StateError, decode_state, save_state
 from crypto.account_map import bucket_of, map_key
@@ -126,6 +126,22 @@ def test_the_first_failure_in_log_order_wins_across_workers(node, city, tmp_path
     with pytest.raises(Failure) as caught:
         audit_export(job(node, bundle), workers=2)
     assert caught.value.check == "effect" and caught.value.where.startswith(f"entry {target} ")
+
+
+def test_workers_that_read_different_bytes_fail_the_audit(node, city, tmp_path):
+    """The first worker proves the bytes it read against the root; the others must have read
+    the same bytes, or an export changed mid-audit would be replayed unproven."""
+    bundle = export(node, tmp_path / "all.jsonl")
+    whole = audit_export(job(node, bundle), workers=2)  # one file: the same bytes
+    respaced = tmp_path / "respaced.jsonl"  # the same values, other bytes
+    lines = bundle.read_text().splitlines()
+    respaced.write_text("\n".join([*lines[:-1], lines[-1].replace(":", ": ", 1)]) + "\n")
+    first = audit_share(job(node, bundle), Share(0, 2))
+    second = audit_share(job(node, respaced), Share(1, 2))
+    assert first.failure is None and second.failure is None  # each, alone, holds
+    assert first.report.entries == second.report.entries == whole.entries
+    with pytest.raises(BundleError, match="changed while it was audited"):
+        one_export([first, second])
 
 
 def test_an_audit_resumes_from_its_state_and_checks_only_the_new_entries(node, city, tmp_path):

@@ -1,7 +1,8 @@
 """Reading a bundle: one JSON object (statement, evidence) or JSON lines (a whole-log export)."""
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ class Bundle:
     grade: dict[str, Any] | None = None
     map: dict[str, Any] | None = None  # a statement's map head and map proofs
     ledger_keys: list[Any] = field(default_factory=list)  # rotation links to follow
+    # an export's: the SHA-256 (hex) of every byte of it read so far, for workers to compare
+    digest: Callable[[], str] | None = None
 
 
 def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Bundle:
@@ -49,12 +52,14 @@ def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> B
         raise BundleError(f"bundle header lacks {error}") from None
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
-    """An export's entry lines, decoded by msgspec (every worker of an audit reads them all)."""
+def _lines(path: Path, read: "hashlib._Hash") -> Iterator[dict[str, Any]]:
+    """An export's entry lines, decoded by msgspec (every worker of an audit reads them all),
+    each line's bytes (the header's too) added to `read`."""
     decode = msgspec.json.Decoder().decode
     with path.open("rb") as file:
-        next(file)
+        read.update(next(file))
         for number, line in enumerate(file, start=2):
+            read.update(line)
             if line.strip():
                 try:
                     yield decode(line)
@@ -95,7 +100,10 @@ def load_bundle(path: Path) -> Bundle:
         raise BundleError("a bundle is a JSON object")
     if "entries" in header:
         return _from_header(header, _entries(header))
-    return _from_header(header, _lines(path))
+    read = hashlib.sha256()
+    bundle = _from_header(header, _lines(path, read))
+    bundle.digest = read.hexdigest
+    return bundle
 
 
 def bundle_from_object(value: dict[str, Any]) -> Bundle:

@@ -2,10 +2,12 @@
 
 Each worker process streams the export itself and replays one share of the accounts
 (client.verifier.partition); order and completeness are checked in every worker, the root
-from every leaf and the account map in the first. The first failure in log order is the
-audit's. A worker writes what its share changed in the state to a file beside the state
-file; the parent writes every share's changes over the saved state, atomically
-(client.verifier.state.save_state), only once every share held.
+from every leaf and the account map in the first, and every worker must have read the same
+bytes (a digest of the file as each read it), so the first's root covers what all
+replayed. The first failure in log order is the audit's. A worker writes what its share
+changed in the state to a file beside the state file; the parent writes every share's
+changes over the saved state, atomically (client.verifier.state.save_state), only once
+every share held.
 """
 
 import contextlib
@@ -53,6 +55,7 @@ class ShareResult:
     failure: dict[str, Any] | None = None  # Failure.to_json(), or {"bundle" | "state": text}
     position: int = -1  # the index the failure was found at
     header: Header | None = None  # the state's, from the first share
+    digest: str | None = None  # of every byte of the export this share read
 
 
 def run_audit(audit: Audit, bundle: Bundle) -> Report:
@@ -80,7 +83,7 @@ def audit_share(job: AuditJob, share: Share, progress: Progress | None = None) -
             audit.resume(job.since)
         bundle = load_bundle(job.bundle)
         report = run_audit(audit, bundle)
-        result = ShareResult(report)
+        result = ShareResult(report, digest=bundle.digest() if bundle.digest else None)
         if job.state is not None:
             result.header = audit.header(bundle.origin)
             _write_part(job.state, share.number, audit.records())
@@ -162,6 +165,15 @@ def _first_failure(results: list[ShareResult]) -> None:
     raise Failure(**first.failure)
 
 
+def one_export(results: list[ShareResult]) -> None:
+    """Every share read the same bytes (the first proved them against the checkpoint root);
+    BundleError if not, as when the file is changed or replaced while it is audited."""
+    if len({result.digest for result in results}) > 1:
+        raise BundleError(
+            "the export changed while it was audited: its workers read different bytes"
+        )
+
+
 def _changes(state: Path, workers: int) -> Iterator[Record]:
     """The records every share changed, as their part files hold them."""
     for number in range(workers):
@@ -179,6 +191,7 @@ def audit_export(job: AuditJob, workers: int, progress: Progress | None = None) 
         else:
             results = _in_parallel(job, workers, total, progress)
         _first_failure(results)
+        one_export(results)
         if job.state is not None and results[0].header is not None:
             changes = _changes(job.state, max(workers, 1))
             save_state(job.state, results[0].header, changes, job.since)
