@@ -36,9 +36,9 @@ from ledger.errors import Invalid, NotFound
 from ledger.history import chain, state_before
 from ledger.log.map_reader import MapSnapshot
 from ledger.node import Node
+from ledger.rules import SYSTEM_ACCOUNTS
 from ledger.storage.base import LogLeaf
 from ledger.storage.map_tables import map_heads
-from ledger.system import SYSTEM_ACCOUNTS
 
 PAGE = 1000
 
@@ -118,7 +118,7 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     with the account map's proof that its head is the newest as of the newest checkpoint
     (which, with witnesses, may be newer than the cosigned one the statement is made at:
     the bundle then proves the newer extends it)."""
-    current = node.map_reader.prove([account])
+    current = node.map_reader.prove([account, *SYSTEM_ACCOUNTS])
     newest = current.proofs[account].head(map_key(account))
     index = None if newest is None else node.log.index_of(newest)
     if index is None:
@@ -133,12 +133,33 @@ def statement_bundle(node: Node, account: str) -> dict[str, Any]:
     head_hash = entry_leaf_hash(head_bytes).hex()
     statement = Statement(account, head.seq, head_hash, points, co2e_g, checkpoint)
     bundle["statement"] = _signed(node, statement.body(), checkpoint)
-    return _with_history(bundle, chains)
+    return _with_history(_with_successors(node, bundle, chains, current), chains)
 
 
 def _history(node: Node, size: int, accounts: list[str]) -> Chains:
     """The chains of `accounts` and of the system accounts: what a verifier replays."""
     return chains_items(node, [*accounts, *SYSTEM_ACCOUNTS], size)
+
+
+def _with_successors(
+    node: Node, bundle: dict[str, Any], chains: Chains, current: MapSnapshot
+) -> dict[str, Any]:
+    """Show each system account's history below the bundle's size whole: the map (whose
+    proofs `current` holds) names its newest head, and where that is not the last entry the
+    bundle has, the entry after it is there too, proven at the map's size, past the bundle's
+    (a verifier otherwise cannot tell a history cut short, a key's revocation left out, say)."""
+    successors = {}
+    for account in SYSTEM_ACCOUNTS:
+        items = chains.get(account, [])
+        newest = current.proofs[account].head(map_key(account))
+        last = entry_leaf_hash(base64.b64decode(items[-1]["entry"])) if items else None
+        if newest is None or newest == last:
+            continue
+        (leaf,) = node.log.account_leaves(account, len(items) - 1, limit=1)
+        successors[account] = entry_item(leaf, node.reader.inclusion(leaf.index, current.size)[1])
+    if successors:
+        bundle["reference_next"] = successors
+    return bundle
 
 
 def _with_history(bundle: dict[str, Any], chains: Chains) -> dict[str, Any]:
@@ -224,7 +245,7 @@ def person_summary(
     `bank`: the same sums, but only that bank's accounts listed (no other bank's name or
     account id)."""
     possible = every_account(pid, node.ledger.registry())
-    current = node.map_reader.prove(possible) if history else None
+    current = node.map_reader.prove([*possible, *SYSTEM_ACCOUNTS]) if history else None
     size, note = node.reader.checkpoint() if current is None else (current.size, current.checkpoint)
     held = node.store.reads.person_accounts([pid])[pid]  # those with entries, logged or not
     heads, co2e_g, points, last_index = [], 0, 0, 0
@@ -248,8 +269,9 @@ def person_summary(
     summary = PersonSummary(pid, period, co2e_g, points, tuple(heads), checkpoint, scope)
     signed = _signed(node, summary.body(), checkpoint)
     if current is not None:
-        summed = [head.account for head in heads]
-        return _with_history(bundle | {"statement": signed}, _history(node, size, summed))
+        chains = _history(node, size, [head.account for head in heads])
+        bundle = _with_successors(node, bundle | {"statement": signed}, chains, current)
+        return _with_history(bundle, chains)
     return _with_keys(node, {"summary": signed, "checkpoint": note}, size)
 
 

@@ -27,13 +27,13 @@ from ledger.log.map_reader import MapReader
 from ledger.log.reader import LogReader
 from ledger.log.witnessing import Witnessing
 from ledger.registry import REGISTRY_ACCOUNT
+from ledger.rules import SYSTEM_ACCOUNTS
 from ledger.seeds import FACTOR_TABLES, GRADING_METHODS, SEED_VALID_FROM
 from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout, Lease, LeaseLost, LogRecorder, wait_for_lease
 from ledger.storage.factory import backend
 from ledger.storage.migration import migrate_earlier_layout
 from ledger.store import LedgerStore
-from ledger.system import SYSTEM_ACCOUNTS
 from ledger.tokens import TokenStore
 from ledger.webhooks import WebhookStore
 

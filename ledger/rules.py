@@ -8,6 +8,7 @@ from crypto.records import Entry
 from ledger.domain import agricultural, industrial, keys, personal, reference, runs
 from ledger.domain.common import Applied, EventRule
 from ledger.errors import Invalid
+from ledger.registry import REGISTRY_ACCOUNT
 
 MODULES = (keys, reference, runs, personal, industrial, agricultural)
 
@@ -17,6 +18,8 @@ for _module in MODULES:
         RULES.setdefault(_type, []).append(_rule)
 
 ACCOUNT_KINDS: dict[str, Any] = {k: v for m in MODULES for k, v in m.ACCOUNT_KINDS.items()}
+# the `sys:` accounts every decision consults: keys, factor tables, grading methods
+SYSTEM_ACCOUNTS = (REGISTRY_ACCOUNT, reference.FACTORS_ACCOUNT, reference.METHODS_ACCOUNT)
 
 
 def _kind(account: str) -> str | None:

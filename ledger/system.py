@@ -10,12 +10,8 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import DomainEventProtocol
 
 from ledger.account import Account, account_uuid
-from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
-from ledger.registry import REGISTRY_ACCOUNT
-from ledger.rules import initial_state
+from ledger.rules import SYSTEM_ACCOUNTS, initial_state
 from ledger.store import LedgerStore
-
-SYSTEM_ACCOUNTS = (REGISTRY_ACCOUNT, FACTORS_ACCOUNT, METHODS_ACCOUNT)
 
 
 class SystemState:

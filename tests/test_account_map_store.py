@@ -4,6 +4,7 @@ snapshot, the map built for a log that had none, a failed commit leaving no trac
 the verifier makes of it: every signed root of an export recomputed, a stale statement caught.
 """
 
+import base64
 import copy
 import json
 import logging
@@ -24,6 +25,7 @@ from ledger.faults import IntegrityFault
 from ledger.log.map_keeper import LogMoved
 from ledger.metrics import CHECKPOINT_TIME
 from ledger.node import Node
+from ledger.rules import SYSTEM_ACCOUNTS
 from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout
 from ledger.storage.map_tables import map_head, unpack_heads
@@ -33,6 +35,7 @@ from tests.support import (
     integrate_all,
     load_city,
     open_at,
+    register,
     signed,
 )
 from tools.demo import demo_signer
@@ -228,7 +231,8 @@ def test_a_statement_proves_it_is_current_and_a_stale_one_is_caught(node, city):
     account = personal_account(city)
     old = statement_bundle(node, account)
     report = verify(node, old).report
-    assert report.current == {"size": node.reader.size(), "accounts": [account]}
+    proven = sorted([account, *SYSTEM_ACCOUNTS])  # and the system accounts' histories whole
+    assert report.current == {"size": node.reader.size(), "accounts": proven}
 
     behaviour(node, city, account, "spent-since")  # the account moves on
     new = statement_bundle(node, account)
@@ -243,6 +247,51 @@ def test_a_statement_proves_it_is_current_and_a_stale_one_is_caught(node, city):
     stale["consistency"] = [{"first": first, "second": second, "hashes": hashes}]
     caught = failure(node, stale)
     assert (caught.check, caught.field) == ("current", "head")
+
+
+def test_a_statement_shows_the_system_accounts_histories_whole(node, city, monkeypatch):
+    account = personal_account(city)
+    cosigned = node.reader.checkpoint()
+    register(node, "bank.later", ["bank"])  # sys:keys moves on past the statement's checkpoint
+    integrate_all(node)
+    # witnesses have cosigned only the older checkpoint: the statement is made at it, the
+    # map proofs at the newest, and sys:keys' next entry shows its history below is whole
+    monkeypatch.setattr(node.reader, "checkpoint", lambda covering=0, latest=None: cosigned)
+    served = statement_bundle(node, account)
+    monkeypatch.undo()
+    after = served["reference_next"]["sys:keys"]
+    assert after["index"] >= cosigned[0] and list(served["reference_next"]) == ["sys:keys"]
+    report = verify(node, served).report
+    assert (report.tree_size, report.current["size"]) == (cosigned[0], node.reader.size())
+    without = {k: v for k, v in served.items() if k != "reference_next"}
+    caught = failure(node, without)  # the map's sys:keys is newer than the chain shown
+    assert (caught.check, caught.where, caught.field) == (
+        "current",
+        "successor of sys:keys",
+        "reference_next",
+    )
+    # a history cut short (its last key registration left out) cannot pass that entry off
+    # as coming later: it is below the statement's size
+    honest = statement_bundle(node, account)
+    last = max(
+        (i for i in honest["entries"] if entry_of(i)["account"] == "sys:keys"),
+        key=lambda item: item["index"],
+    )
+    cut = copy.deepcopy(honest)
+    cut["entries"] = [item for item in cut["entries"] if item["index"] != last["index"]]
+    assert failure(node, cut).where == "successor of sys:keys"
+    cut["reference_next"] = {"sys:keys": last | {"inclusion": honest_inclusion(node, last)}}
+    caught = failure(node, cut)
+    assert (caught.check, caught.field) == ("current", "index")
+
+
+def entry_of(item: dict) -> dict:
+    return json.loads(base64.b64decode(item["entry"]))
+
+
+def honest_inclusion(node: Node, item: dict) -> list[str]:
+    _, proof = node.reader.inclusion(item["index"], node.reader.size())
+    return [h.hex() for h in proof]
 
 
 def test_map_proofs_in_a_statement_are_checked(node, city):

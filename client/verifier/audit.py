@@ -58,7 +58,7 @@ from ledger.domain.personal import every_account, person_of
 from ledger.domain.reference import FACTORS_ACCOUNT, METHODS_ACCOUNT
 from ledger.errors import LedgerError
 from ledger.registry import REGISTRY_ACCOUNT
-from ledger.rules import initial_state
+from ledger.rules import SYSTEM_ACCOUNTS, initial_state
 from ledger.submissions import authenticate, check_fields
 
 
@@ -309,7 +309,13 @@ class Audit:
             )
         if bundle.map is not None:
             self.report.current = check_current(
-                bundle.map, self.keys, bundle.origin, checkpoint, bundle.consistency, self.chains
+                bundle.map,
+                self.keys,
+                bundle.origin,
+                checkpoint,
+                bundle.consistency,
+                self.chains,
+                bundle.reference_next,
             )
         if bundle.statement is not None and self.report.statement is not None:
             self._statement_current(bundle.statement, self.report.statement)
@@ -327,7 +333,8 @@ class Audit:
         """A balance statement must come with the map proof that its account's head is the
         newest (what lets an exchange take the balance as current); a person summary, with
         the map proof of every account the person could have (present ones must have been
-        summed, which the summary's check saw to: so none was left out)."""
+        summed, which the summary's check saw to: so none was left out); both, the map
+        proofs of the system accounts, whose histories must be whole (check_current)."""
         if note.startswith(balance_statement.HEADER + "\n"):
             needed, check = [stated["account"]], "current"
         elif note.startswith(person_summary.HEADER + "\n"):
@@ -335,6 +342,7 @@ class Audit:
             needed, check = every_account(stated["pid"], registry), "person summary"
         else:
             return
+        needed += SYSTEM_ACCOUNTS  # their histories whole: what the rules were replayed with
         proven = set(self.report.current["accounts"]) if self.report.current else set()
         missing = [account for account in needed if account not in proven]
         if missing:

@@ -27,6 +27,8 @@ class Bundle:
     benchmark: dict[str, Any] | None = None
     grade: dict[str, Any] | None = None
     map: dict[str, Any] | None = None  # a statement's map head and map proofs
+    # each system account's entry after its last in the bundle, where the map's head is newer
+    reference_next: dict[str, Any] | None = None
     ledger_keys: list[Any] = field(default_factory=list)  # rotation links to follow
     # an export's: the SHA-256 (hex) of every byte of it read so far, for workers to compare
     digest: Callable[[], str] | None = None
@@ -46,6 +48,7 @@ def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> B
             benchmark=header.get("benchmark"),
             grade=header.get("grade"),
             map=header.get("map"),
+            reference_next=header.get("reference_next"),
             ledger_keys=list(header.get("ledger_keys", [])),
         )
     except (KeyError, TypeError) as error:

@@ -1,17 +1,21 @@
 """The account map, checked: every map head of an export against the map and the tree the
 verifier recomputed, and a statement's map proofs against the heads its chains end at."""
 
+import base64
+import binascii
 from collections.abc import Sequence
 from typing import Any
 
 from client.verifier.failure import Failure
-from client.verifier.statements import Chains
+from client.verifier.statements import Chain, Chains
 from crypto.account_map import AccountMap, MapProofError, map_key, parse_map_proof, verify_map_proof
 from crypto.checkpoint import Checkpoint
 from crypto.key_history import KeyHistory
 from crypto.map_head import MapHead, MapHeadError, open_map_head, parse_map_head
-from crypto.merkle import CompactRange, ProofError, verify_consistency
+from crypto.merkle import CompactRange, ProofError, leaf_hash, verify_consistency, verify_inclusion
 from crypto.note import NoteError, split_note
+from crypto.records import decode_entry
+from ledger.rules import SYSTEM_ACCOUNTS
 
 
 def _opened(note: object, keys: KeyHistory, origin: str, where: str) -> MapHead:
@@ -79,10 +83,14 @@ def check_current(
     checkpoint: Checkpoint,
     consistency: Sequence[dict[str, Any]],
     chains: Chains,
+    successors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Each account the bundle's `map` proves: the head its chain ends at is the one the
     signed map holds (no account: the map holds none). A statement whose account moved on
-    since is stale, and fails here."""
+    since is stale, and fails here. A system account (keys, factors, methods) may have moved
+    on past the bundle's checkpoint: then `successors` holds the entry after its chain's
+    last, which must be in the map's tree at or past the checkpoint's size. Either way its
+    history below that size is whole: no revocation or table version was left out."""
     if not isinstance(value, dict) or not isinstance(value.get("proofs"), dict):
         raise Failure("map head", "statement", "map", "a map head and proofs", value)
     head = _opened(value.get("head"), keys, origin, "statement")
@@ -97,6 +105,34 @@ def check_current(
             ) from None
         chain = chains.get(account)
         newest = chain.head if chain is not None else None
-        if (shown.hex() if shown else None) != newest:
-            raise Failure("current", where, "head", shown.hex() if shown else "no entries", newest)
+        if (shown.hex() if shown else None) == newest:
+            continue
+        if account in SYSTEM_ACCOUNTS and shown is not None:
+            _successor(account, (successors or {}).get(account), chain, head, checkpoint.size)
+            continue
+        raise Failure("current", where, "head", shown.hex() if shown else "no entries", newest)
     return {"size": head.checkpoint.size, "accounts": sorted(value["proofs"])}
+
+
+def _successor(account: str, item: object, chain: Chain | None, head: MapHead, size: int) -> None:
+    """The entry after a system account's chain: its next link, at an index of `size` or
+    more, in the tree of the map head's checkpoint."""
+    where = f"successor of {account}"
+    try:
+        if not isinstance(item, dict):
+            raise ValueError("no entry after the chain's last")
+        data = base64.b64decode(item["entry"], validate=True)
+        entry = decode_entry(data)
+        index = item["index"]
+        proof = [bytes.fromhex(h) for h in item["inclusion"]]
+        tree = head.checkpoint
+        verify_inclusion(index, tree.size, leaf_hash(data), proof, tree.root_hash)
+    except (ValueError, KeyError, TypeError, binascii.Error, ProofError) as error:
+        raise Failure(
+            "current", where, "reference_next", "its next entry, proven", str(error)
+        ) from None
+    link = (chain.seq + 1, chain.head) if chain is not None else (0, "")
+    if (entry.account, entry.seq, entry.prev) != (account, *link):
+        raise Failure("current", where, "reference_next", f"seq {link[0]} of {account}", entry.seq)
+    if not isinstance(index, int) or index < size:
+        raise Failure("current", where, "index", f">= {size}", index)
