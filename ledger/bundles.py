@@ -162,6 +162,16 @@ def _with_successors(
     return bundle
 
 
+def _with_references(
+    node: Node, bundle: dict[str, Any], size: int, chains: Chains
+) -> dict[str, Any]:
+    """A bundle made at `size` that claims no account's currency, with the map proofs (at
+    the newest checkpoint) and successors that show its system accounts' histories whole."""
+    current = node.map_reader.prove(SYSTEM_ACCOUNTS)
+    _with_map(node, bundle, size, current)
+    return _with_successors(node, bundle, chains, current)
+
+
 def _with_history(bundle: dict[str, Any], chains: Chains) -> dict[str, Any]:
     """`bundle` with every entry of these chains, in log order, each with its proof."""
     items = [item for items in chains.values() for item in items]
@@ -230,7 +240,9 @@ def period_statement(
     )
     signed = _signed(node, statement.body(), statement.checkpoint)
     if history:
-        return _with_history(bundle | {"statement": signed}, _history(node, size, [account]))
+        chains = _history(node, size, [account])
+        bundle = _with_references(node, bundle | {"statement": signed}, size, chains)
+        return _with_history(bundle, chains)
     item = entry_item(head, node.reader.inclusion(head.index, size)[1])
     return _with_keys(node, {"statement": signed, "checkpoint": note} | item, size)
 
@@ -291,6 +303,7 @@ def grade_evidence(node: Node, account: str, period: str) -> GradeEvidence:
     chains = _history(node, size, [account])
     item, entry = _latest_grade(chains[account], account, period)
     bundle["grade"] = {"index": item["index"], "seq": entry.seq}
+    bundle = _with_references(node, bundle, size, chains)
     return GradeEvidence(_with_history(bundle, chains), entry.submission.data, size)
 
 

@@ -20,7 +20,7 @@ from crypto.checkpoint import Checkpoint, parse_checkpoint
 from crypto.keys import Signer, generate_signer
 from crypto.map_head import MapHead, open_map_head, sign_map_head
 from crypto.note import split_note
-from ledger.bundles import export_lines, statement_bundle
+from ledger.bundles import export_lines, period_statement, statement_bundle
 from ledger.faults import IntegrityFault
 from ledger.log.map_keeper import LogMoved
 from ledger.metrics import CHECKPOINT_TIME
@@ -29,6 +29,9 @@ from ledger.rules import SYSTEM_ACCOUNTS
 from ledger.settings import Settings
 from ledger.storage.base import EarlierLayout
 from ledger.storage.map_tables import map_head, unpack_heads
+from projections.evidence import evidence_bundle
+from projections.runner import Projector
+from projections.views import Views
 from tests.support import (
     accounts_with,
     export_object,
@@ -283,6 +286,27 @@ def test_a_statement_shows_the_system_accounts_histories_whole(node, city, monke
     cut["reference_next"] = {"sys:keys": last | {"inclusion": honest_inclusion(node, last)}}
     caught = failure(node, cut)
     assert (caught.check, caught.field) == ("current", "index")
+
+
+def test_every_partial_bundle_shows_the_system_accounts_histories_whole(node, city):
+    enterprise = next(op.account for op in city.operations if op.account.startswith("ind:"))
+    period = next(
+        op.data["period"]
+        for op in city.operations
+        if op.account == enterprise and op.type == "OutputValueReported"
+    )
+    Projector(node.store).catch_up()  # the benchmark is read from the read models
+    for bundle in (
+        period_statement(node, personal_account(city), period, history=True),
+        evidence_bundle(node, Views(node.store), enterprise, period, lambda _: True),
+    ):
+        assert verify(node, bundle).report.current["accounts"] == sorted(SYSTEM_ACCOUNTS)
+        caught = failure(node, {k: v for k, v in bundle.items() if k != "map"})
+        assert (caught.check, caught.field, caught.found) == (
+            "references",
+            "map",
+            list(SYSTEM_ACCOUNTS),
+        )
 
 
 def entry_of(item: dict) -> dict:

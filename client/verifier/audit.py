@@ -319,6 +319,8 @@ class Audit:
             )
         if bundle.statement is not None and self.report.statement is not None:
             self._statement_current(bundle.statement, self.report.statement)
+        if not whole:
+            self._references_whole()
         if bundle.grade is not None:
             self._grade(bundle, checkpoint)
         self.report.accounts = self.tallied_accounts
@@ -329,12 +331,21 @@ class Audit:
             self.map_size = check_map_head(note, self.keys, origin, tree, self.account_map)
             self.report.map_roots += 1
 
+    def _references_whole(self) -> None:
+        """A partial bundle's entries were replayed with the keys, factor tables and methods
+        it holds: the map must show those histories whole (check_current), or a revocation or
+        a newer table could have been left out."""
+        proven = set(self.report.current["accounts"]) if self.report.current else set()
+        missing = [account for account in SYSTEM_ACCOUNTS if account not in proven]
+        if missing:
+            where = "system accounts"
+            raise Failure("references", where, "map", "a map proof of each", missing)
+
     def _statement_current(self, note: str, stated: dict[str, Any]) -> None:
         """A balance statement must come with the map proof that its account's head is the
         newest (what lets an exchange take the balance as current); a person summary, with
         the map proof of every account the person could have (present ones must have been
-        summed, which the summary's check saw to: so none was left out); both, the map
-        proofs of the system accounts, whose histories must be whole (check_current)."""
+        summed, which the summary's check saw to: so none was left out)."""
         if note.startswith(balance_statement.HEADER + "\n"):
             needed, check = [stated["account"]], "current"
         elif note.startswith(person_summary.HEADER + "\n"):
@@ -342,7 +353,6 @@ class Audit:
             needed, check = every_account(stated["pid"], registry), "person summary"
         else:
             return
-        needed += SYSTEM_ACCOUNTS  # their histories whole: what the rules were replayed with
         proven = set(self.report.current["accounts"]) if self.report.current else set()
         missing = [account for account in needed if account not in proven]
         if missing:
