@@ -16,7 +16,7 @@ import pytest
 from client.verifier import state as state_file
 from client.verifier.audit import Audit, Report
 from client.verifier.bundle import BundleError, load_bundle
-from client.verifier.chains import DEFAULT_CACHE
+from client.verifier.chains import DEFAULT_CACHE, Chain, ChainStore
 from client.verifier.failure import Failure
 from client.verifier.parallel import AuditJob, audit_export, audit_share, one_export
 from client.verifier.partition import Share, share_key
@@ -26,6 +26,7 @@ from crypto.canonical import canonical_json
 from crypto.keys import Signer, generate_signer
 from ledger.bundles import write_export
 from ledger.node import Node
+from ledger.rules import initial_state
 from tests.files import run_cli
 from tests.support import integrate_all, load_city, pid, register, signed
 
@@ -126,6 +127,16 @@ def test_the_first_failure_in_log_order_wins_across_workers(node, city, tmp_path
     with pytest.raises(Failure) as caught:
         audit_export(job(node, bundle), workers=2)
     assert caught.value.check == "effect" and caught.value.where.startswith(f"entry {target} ")
+
+
+def test_a_chain_spilled_to_the_temporary_file_comes_back_as_it_was():
+    chains = ChainStore(cache=1)
+    first, second = f"per:abc:{pid('one')}", f"per:abc:{pid('two')}"
+    chains.put(first, Chain(3, "ab" * 32, initial_state(first), proven=False))
+    chains.put(second, Chain(0, "cd" * 32, initial_state(second)))  # the first spills
+    back = chains.get(first)
+    assert back is not None and (back.seq, back.head, back.proven) == (3, "ab" * 32, False)
+    chains.close()
 
 
 def test_workers_that_read_different_bytes_fail_the_audit(node, city, tmp_path):

@@ -55,7 +55,7 @@ class ChainStore:
             return chain
         row = self._row(account)
         if row is not None:
-            chain = Chain(row[0], row[1], decode_state(account, row[2]))
+            chain = Chain(row[0], row[1], decode_state(account, row[2]), bool(row[3]))
         elif self.saved is not None and (saved := self.saved.chain(account)) is not None:
             chain = Chain(saved[0], saved[1], decode_state(account, saved[2]), changed=False)
         else:
@@ -130,8 +130,8 @@ class ChainStore:
             evicted, old = self._recent.popitem(last=False)
             if old.changed:  # one as it was saved is read from the saved state again
                 self._spilled().execute(
-                    "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?)",
-                    (evicted, old.seq, old.head, encode_state(old.state)),
+                    "INSERT OR REPLACE INTO chains VALUES (?, ?, ?, ?, ?)",
+                    (evicted, old.seq, old.head, encode_state(old.state), old.proven),
                 )
 
     def _spill_person(self, person: str, known: _Person) -> None:
@@ -142,11 +142,11 @@ class ChainStore:
             self._spilled().executemany("INSERT INTO persons VALUES (?, ?)", joined)
             self._persons_spilled = True
 
-    def _row(self, account: str) -> tuple[int, str, bytes] | None:
+    def _row(self, account: str) -> tuple[int, str, bytes, int] | None:
         if self._spill is None:
             return None
-        row: tuple[int, str, bytes] | None = self._spill.execute(
-            "SELECT seq, head, state FROM chains WHERE account = ?", (account,)
+        row: tuple[int, str, bytes, int] | None = self._spill.execute(
+            "SELECT seq, head, state, proven FROM chains WHERE account = ?", (account,)
         ).fetchone()
         return row
 
@@ -159,7 +159,7 @@ class ChainStore:
                 self._spill.execute(f"PRAGMA {pragma}")
             self._spill.execute(
                 "CREATE TABLE chains (account TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-                " head TEXT NOT NULL, state BLOB NOT NULL)"
+                " head TEXT NOT NULL, state BLOB NOT NULL, proven INTEGER NOT NULL)"
             )
             self._spill.execute(
                 "CREATE TABLE persons (person TEXT NOT NULL, account TEXT NOT NULL)"
