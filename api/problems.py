@@ -123,16 +123,21 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     return response
 
 
+def _route(request: Request) -> str:
+    """The route's template (`/v1/persons/{pid}`), never the path: a path may hold an id."""
+    return getattr(request.scope.get("route"), "path", "unmatched")
+
+
 async def _storage_error(request: Request, error: Exception) -> JSONResponse:
     """The database is down, full or locked: nothing was written, so 503 and retry."""
-    log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, error)
+    log.warning("storage unavailable on %s %s: %s", request.method, _route(request), error)
     return await _ledger_error(request, unavailable(error))
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     if is_transient(error):  # e.g. ENOSPC from a file write
         return await _storage_error(request, error)
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception("unexpected error on %s %s", request.method, _route(request))
     return _response(problem_of(Internal("the ledger could not complete the request")))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from crypto.records import document_message
-from ledger.errors import Forbidden, Invalid, TooLarge, Unauthenticated
+from ledger.errors import Forbidden, Invalid, LedgerError, TooLarge, Unauthenticated
 from ledger.files import write_atomically
 from ledger.registry import KeyRegistry
 
@@ -45,7 +45,10 @@ def authorise_upload(
         raise Unauthenticated(
             "send Document-Signature: <key id> <base64 Ed25519 signature>", "Document-Signature"
         )
-    verifier = registry.authorise(key_id, SIGNERS)
+    try:
+        verifier = registry.authorise(key_id, SIGNERS)
+    except LedgerError as error:  # it names a submission's field; here the key is the header's
+        raise type(error)(error.detail, "Document-Signature") from None
     owner = OWNERS[prefix] + account[4:]
     authority = "authority" in registry.keys[key_id].roles  # authorise found it
     if key_id.split("+", 1)[0] != owner and not authority:

@@ -363,6 +363,7 @@ def test_the_vertical_comparison_may_be_a_trailing_average(client, node, meter):
 
 
 def test_evidence_documents_are_attached_by_their_key_and_read_in_scope(client, node):
+    from crypto.keys import generate_signer
     from crypto.records import sign_document
     from tests.http_support import bearer, problem
 
@@ -387,6 +388,8 @@ def test_evidence_documents_are_attached_by_their_key_and_read_in_scope(client, 
     forged = sign_document(firm, A, pdf + b"x")  # signed other bytes
     refused(attach(pdf, signature=forged), 401, "Document-Signature")
     refused(attach(pdf, signature="nonsense"), 401, "Document-Signature")
+    stranger = generate_signer(f"ent.{A[4:]}")  # the name, but a key never registered
+    refused(attach(pdf, signer=stranger), 401, "Document-Signature")
     problem(attach(b"x" * (1024 * 1024 + 1)), 413)
     refused(attach(b""), 422, "body")
     own = client.get(f"/v1/documents/{digest}", headers=bearer(node, f"ent:{A[4:]}"))

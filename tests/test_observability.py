@@ -152,3 +152,35 @@ def test_bearer_is_never_logged(client, node, caplog):
     with caplog.at_level("INFO"):
         client.get(f"/v1/accounts/per:abc:{pid('p1')}", headers=headers)
     assert caplog.records and headers["Authorization"][7:] not in caplog.text
+
+
+def test_a_failing_request_is_logged_by_its_route_not_its_path(node, caplog, monkeypatch):
+    """A path may hold what must never reach a log (a national id typed where a pseudonym
+    goes): errors name the route's template."""
+    from eventsourcing.persistence import OperationalError
+
+    import api.readmodels
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    typed = "330102199001011234"
+    client = TestClient(create_app(node), raise_server_exceptions=False)
+    with caplog.at_level("INFO"):
+        for fault, status in ((down, 503), (broken, 500)):
+            monkeypatch.setattr(api.readmodels, "_person", fault)
+            answer = client.get(f"/v1/persons/{typed}", headers=bearer(node, "regulator"))
+            assert answer.status_code == status
+    ours = [r for r in caplog.records if r.name.startswith("carbon_ledger")]  # not httpx's
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert "storage unavailable on GET /v1/persons/{pid}" in text
+    assert "unexpected error on GET /v1/persons/{pid}" in text and typed not in text
+
+
+def test_no_page_is_served_without_a_strict_content_security_policy(client):
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(path).status_code == 404
+    assert client.get("/openapi.json").status_code == 200
