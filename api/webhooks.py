@@ -1,12 +1,13 @@
 """Webhooks: a principal with a change feed registers URLs its feed items are POSTed to, signed
-by the ledger key (projections/webhook_delivery.py says how), lists and deletes its own."""
+by the ledger key (projections/webhook_delivery.py says how), lists and deletes its own. A
+webhook lives on its token: once that is revoked, nothing more is delivered to it."""
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, PrincipalDep
+from api.auth import Principal, PrincipalDep, TokenIdDep
 from api.body import read_json
 from api.deps import NodeDep
 from api.feeds import owner_of
@@ -59,10 +60,13 @@ def _request(wire: Any) -> tuple[str, int]:
     summary="Register a webhook: the caller's feed items are POSTed to it, signed (at most 5)",
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
 )
-async def register(request: Request, principal: PrincipalDep, node: NodeDep) -> FastJSONResponse:
+async def register(
+    request: Request, principal: PrincipalDep, token: TokenIdDep, node: NodeDep
+) -> FastJSONResponse:
     owner_of(principal)  # only a principal with a feed
     url, cursor = _request(await read_json(request, MAX_REQUEST_BODY))
-    webhook = await run_in_threadpool(node.webhooks.add, principal_name(principal), url, cursor)
+    name = principal_name(principal)
+    webhook = await run_in_threadpool(node.webhooks.add, name, url, cursor, token)
     headers = {"Location": f"/v1/webhooks/{webhook.id}"}
     return FastJSONResponse(webhook.to_json(), status_code=201, headers=headers)
 

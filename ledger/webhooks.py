@@ -29,6 +29,7 @@ class Webhook:
     url: str
     cursor: int
     created: str
+    token: str = ""  # the id of the bearer token that registered it ("": an earlier version)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,9 +81,10 @@ class WebhookStore(ABC):
     """Where subscriptions are kept."""
 
     @abstractmethod
-    def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
-        """A new subscription of `principal` to deliver its feed items after `cursor` to a
-        checked `url`; Conflict if the principal has MAX_WEBHOOKS already."""
+    def add(self, principal: str, url: str, cursor: int = 0, token: str = "") -> Webhook:
+        """A new subscription of `principal`, registered with bearer token `token` (its id),
+        to deliver its feed items after `cursor` to a checked `url`; Conflict if the
+        principal has MAX_WEBHOOKS already."""
 
     @abstractmethod
     def remove(self, principal: str, webhook_id: str) -> None:
@@ -105,11 +107,11 @@ class FileWebhookStore(WebhookStore):
         self.path = path
         self.file = RecordFile(path, "webhooks", Webhook, lambda record: record.id)
 
-    def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
+    def add(self, principal: str, url: str, cursor: int = 0, token: str = "") -> Webhook:
         with self.file.writing() as records:
             if sum(record.principal == principal for record in records.values()) >= MAX_WEBHOOKS:
                 raise too_many()
-            webhook = Webhook(new_id(), principal, url, cursor, now_text())
+            webhook = Webhook(new_id(), principal, url, cursor, now_text(), token)
             records[webhook.id] = webhook
         return webhook
 

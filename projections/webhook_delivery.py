@@ -23,7 +23,9 @@ A subscription's cursor moves past an item only once its URL answered 2xx. Any o
 (a redirect too), a network error or no answer within TIMEOUT_SECONDS is retried after 1 s,
 then 2 s, 4 s... at most 5 minutes apart, for that subscription alone: SENDERS subscriptions
 are delivered at once, each in order, at most BATCH_ITEMS items per pass. One process
-delivers at a time, the one holding the `webhooks` lease.
+delivers at a time, the one holding the `webhooks` lease. Nothing is delivered to a
+subscription whose registering token has been revoked (one an earlier version registered
+names no token, and is delivered to while it lasts: register it again to bind it).
 """
 
 import base64
@@ -117,7 +119,8 @@ class Deliveries:
         """Start delivering to each subscription that is due and idle; return how many."""
         # forget finished deliveries before listing, so their cursors are read anew
         self.running = {key: run for key, run in self.running.items() if not run.done()}
-        webhooks = self.node.webhooks.list()
+        live = {record.id for record in self.node.tokens.list() if not record.revoked}
+        webhooks = [w for w in self.node.webhooks.list() if w.token in live or not w.token]
         for gone in set(self.retries) - {webhook.id for webhook in webhooks}:  # deleted
             self.retries.pop(gone, None)
         started = 0

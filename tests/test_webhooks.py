@@ -18,7 +18,7 @@ from api import stream
 from api.app import create_app
 from crypto.note import open_note
 from ledger.errors import NotFound
-from ledger.webhooks import MAX_URL_CHARS
+from ledger.webhooks import MAX_URL_CHARS, FileWebhookStore
 from projections import webhook_delivery
 from projections.runner import Projector
 from projections.webhook_delivery import run_webhooks
@@ -191,6 +191,53 @@ def test_deliveries_are_in_order_signed_retried_and_survive_a_restart(
     assert [json.loads(r["body"]) for r in receiver.delivered("/all")] == feed_items(
         client, regulator
     )
+
+
+def test_a_webhook_lives_on_its_token(node, banks, monkeypatch):
+    """A leaked token revoked takes its webhooks with it: nothing more is delivered there,
+    while a webhook of a live token is delivered to as before."""
+    monkeypatch.setattr(webhook_delivery, "POLL_SECONDS", 0.05)
+    receiver = Receiver(failures=0)
+    try:
+        abc, _ = banks
+        open_accounts(node, abc, "abc", ["p1"])
+        token_id, token = node.tokens.create("bank:abc")
+        client = TestClient(create_app(node))
+        leaked = client.post(
+            "/v1/webhooks",
+            json={"url": receiver.origin + "/leaked"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert leaked.status_code == 201 and leaked.json()["token"] == token_id
+        live = client.post(
+            "/v1/webhooks",
+            json={"url": receiver.origin + "/live"},
+            headers=bearer(node, "bank:abc"),
+        )
+        assert live.status_code == 201
+        node.tokens.revoke(token_id)
+        with delivering(node):
+            wait_until(lambda: len(receiver.delivered("/live")) == 1, "the live one's delivery")
+            time.sleep(0.5)  # passes enough for the revoked one's, had it any
+        assert receiver.to("/leaked") == []
+    finally:
+        receiver.close()
+
+
+def test_a_webhook_an_earlier_version_registered_loads_without_a_token(node):
+    node.webhooks.add("bank:abc", "https://bank.example/hook", 0, "0a1b2c3d")
+    store = node.webhooks
+    if isinstance(store, FileWebhookStore):  # its JSON as an earlier version wrote it
+        records = json.loads(store.path.read_text())
+        for record in records["webhooks"]:
+            del record["token"]
+        store.path.write_text(json.dumps(records))
+    else:  # its table without the column, which init adds again
+        with store.datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"ALTER TABLE {store.table} DROP COLUMN token")
+        store.create_table()
+    (earlier,) = store.list()
+    assert (earlier.url, earlier.token) == ("https://bank.example/hook", "")
 
 
 def test_registrations_are_refused_as_problems(node):

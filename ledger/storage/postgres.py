@@ -581,9 +581,10 @@ class PostgresDocumentStore(SchemaTable, DocumentStore):
 
 WEBHOOKS_TABLE = (
     "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, principal TEXT NOT NULL,"
-    " url TEXT NOT NULL, cursor BIGINT NOT NULL, created TEXT NOT NULL, added BIGSERIAL)"
+    " url TEXT NOT NULL, cursor BIGINT NOT NULL, created TEXT NOT NULL, added BIGSERIAL,"
+    " token TEXT NOT NULL DEFAULT '')"
 )
-WEBHOOK_COLUMNS = "id, principal, url, cursor, created"
+WEBHOOK_COLUMNS = "id, principal, url, cursor, created, token"
 
 
 class PostgresWebhookStore(SchemaTable, WebhookStore):
@@ -592,8 +593,15 @@ class PostgresWebhookStore(SchemaTable, WebhookStore):
 
     name, ddl = "webhooks", WEBHOOKS_TABLE
 
-    def add(self, principal: str, url: str, cursor: int = 0) -> Webhook:
-        webhook = Webhook(new_id(), principal, url, cursor, now_text())
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as cursor:  # a table an earlier version made
+            cursor.execute(
+                f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS token TEXT NOT NULL DEFAULT ''"
+            )
+
+    def add(self, principal: str, url: str, cursor: int = 0, token: str = "") -> Webhook:
+        webhook = Webhook(new_id(), principal, url, cursor, now_text(), token)
         key = advisory_key(self.datastore.schema, f"webhooks:{principal}")
         with self.datastore.transaction(commit=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", [key])  # counted, then added
@@ -601,8 +609,8 @@ class PostgresWebhookStore(SchemaTable, WebhookStore):
             if db.fetchone()["n"] >= MAX_WEBHOOKS:
                 raise too_many()
             db.execute(
-                f"INSERT INTO {self.table} ({WEBHOOK_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
-                [webhook.id, principal, url, cursor, webhook.created],
+                f"INSERT INTO {self.table} ({WEBHOOK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                [webhook.id, principal, url, cursor, webhook.created, token],
             )
         return webhook
 
