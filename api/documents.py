@@ -30,7 +30,7 @@ async def _body(request: Request) -> bytes:
     "/v1/accounts/{account_id}/documents",
     summary="Attach an evidence document (any bytes, up to 1 MiB) signed by the account's key",
     status_code=201,
-    responses={200: {"description": "the same bytes were attached already"}},
+    responses={200: {"description": "the same bytes were attached to this account already"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -56,11 +56,9 @@ async def attach(
     content = await _body(request)
     registry = await run_in_threadpool(node.ledger.registry)
     digest = authorise_upload(account_id, content, signature, registry)
-    existing = await run_in_threadpool(node.documents.get, digest)
-    if existing is None:
-        await run_in_threadpool(node.documents.put, account_id, content)
+    _, new = await run_in_threadpool(node.documents.put, account_id, content)
     answer = {"sha256": digest, "size": len(content), "account": account_id}
-    return FastJSONResponse(answer, status_code=200 if existing else 201)
+    return FastJSONResponse(answer, status_code=201 if new else 200)
 
 
 @router.get(
@@ -70,6 +68,6 @@ async def attach(
 )
 async def fetch(digest: Digest, principal: PrincipalDep, node: NodeDep) -> Response:
     document = await run_in_threadpool(node.documents.get, digest)
-    if document is None or not principal.can_read(document.account):
+    if document is None or not any(principal.can_read(a) for a in document.accounts):
         raise NotFound("no such document", "digest")
     return Response(document.content, media_type="application/octet-stream")

@@ -60,7 +60,7 @@ def authorise_upload(
 
 
 class Document(NamedTuple):
-    account: str
+    accounts: tuple[str, ...]  # every account the bytes are attached to, the first first
     content: bytes
 
 
@@ -70,9 +70,13 @@ def document_digest(content: bytes) -> str:
 
 
 class DocumentStore(ABC):
+    """Documents by digest, each attached to the accounts that attached it: the same bytes
+    from another account are that account's too, and tell it nothing of the first."""
+
     @abstractmethod
-    def put(self, account: str, content: bytes) -> str:
-        """Keep `content` for `account` (once: the same bytes again change nothing); its digest."""
+    def put(self, account: str, content: bytes) -> tuple[str, bool]:
+        """Keep `content` for `account`: its digest, and whether it is new to the account (the
+        same bytes again change nothing)."""
 
     @abstractmethod
     def get(self, digest: str) -> Document | None:
@@ -80,17 +84,20 @@ class DocumentStore(ABC):
 
 
 class FileDocumentStore(DocumentStore):
-    """One file per document, `<digest>` holding `account\\n` and the bytes."""
+    """A file per document, `<digest>` holding its first account, a newline and the bytes;
+    a file `<digest>.<hash of the account>` holding each other account it is attached to."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def put(self, account: str, content: bytes) -> str:
+    def put(self, account: str, content: bytes) -> tuple[str, bool]:
         digest = document_digest(content)
-        path = self.directory / digest
-        if not path.exists():
-            write_atomically(path, account.encode() + b"\n" + content)
-        return digest
+        found = self.get(digest)
+        if found is None:
+            write_atomically(self.directory / digest, account.encode() + b"\n" + content)
+        elif account not in found.accounts:
+            write_atomically(self._also(digest, account), account.encode())
+        return digest, found is None or account not in found.accounts
 
     def get(self, digest: str) -> Document | None:
         if not DIGEST.fullmatch(digest):
@@ -99,5 +106,9 @@ class FileDocumentStore(DocumentStore):
             stored = (self.directory / digest).read_bytes()
         except FileNotFoundError:
             return None
-        account, _, content = stored.partition(b"\n")
-        return Document(account.decode(), content)
+        first, _, content = stored.partition(b"\n")
+        others = sorted(path.read_text() for path in self.directory.glob(f"{digest}.*"))
+        return Document((first.decode(), *others), content)
+
+    def _also(self, digest: str, account: str) -> Path:
+        return self.directory / f"{digest}.{hashlib.sha256(account.encode()).hexdigest()[:16]}"

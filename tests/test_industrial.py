@@ -397,6 +397,14 @@ def test_evidence_documents_are_attached_by_their_key_and_read_in_scope(client, 
     assert client.get(f"/v1/documents/{digest}", headers=bearer(node, "regulator")).content == pdf
     other = client.get(f"/v1/documents/{digest}", headers=bearer(node, f"ent:{B[4:]}"))
     refused(other, 404, "digest")
+    # the same bytes attached by the rival to its own account: new to it (201, as for any
+    # document it never attached: nothing says another account holds them), and its to read
+    theirs = attach(pdf, signer=rival, account=B)
+    assert (theirs.status_code, theirs.json()["account"]) == (201, B)
+    assert attach(pdf, signer=rival, account=B).status_code == 200
+    again = client.get(f"/v1/documents/{digest}", headers=bearer(node, f"ent:{B[4:]}"))
+    assert again.status_code == 200 and again.content == pdf
+    assert node.documents.get(digest).accounts == (A, B)
     refused(
         client.get(f"/v1/documents/{'0' * 64}", headers=bearer(node, "regulator")), 404, "digest"
     )

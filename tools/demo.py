@@ -396,7 +396,7 @@ def dispute_some(node: Node, seed: int) -> list[LedgerError]:
         role = "enterprise" if prefix == "ent" else "farm"
         key = {"vkey": signer.verifier.text, "roles": [role]}
         document = f"Meter calibration certificate, {account}, 2026-09-30".encode()
-        digest = node.documents.put(account, document)
+        digest, _ = node.documents.put(account, document)
         claim = {"grade": grade, "reason": "the steam meter was replaced", "evidence": [digest]}
         try:
             node.ledger.submit(_signed(admin, "sys:keys", "KeyRegistered", key, f"demo-key:{name}"))

@@ -555,6 +555,10 @@ DOCUMENTS_TABLE = (
     "CREATE TABLE IF NOT EXISTS {t} (sha256 TEXT PRIMARY KEY, account TEXT NOT NULL,"
     " content BYTEA NOT NULL)"
 )
+DOCUMENT_ACCOUNTS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {t} (sha256 TEXT NOT NULL, account TEXT NOT NULL,"
+    " PRIMARY KEY (sha256, account))"
+)
 
 
 class PostgresDocumentStore(SchemaTable, DocumentStore):
@@ -562,7 +566,17 @@ class PostgresDocumentStore(SchemaTable, DocumentStore):
 
     name, ddl = "documents", DOCUMENTS_TABLE
 
-    def put(self, account: str, content: bytes) -> str:
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(DOCUMENT_ACCOUNTS_TABLE.format(t=self._accounts))
+
+    @property
+    def _accounts(self) -> str:
+        """The table of each further account a document is attached to."""
+        return f'"{self.datastore.schema}"."document_accounts"'
+
+    def put(self, account: str, content: bytes) -> tuple[str, bool]:
         digest = document_digest(content)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
@@ -570,13 +584,26 @@ class PostgresDocumentStore(SchemaTable, DocumentStore):
                 " ON CONFLICT DO NOTHING",
                 [digest, account, content],
             )
-        return digest
+            if cursor.rowcount == 1:
+                return digest, True
+            cursor.execute(
+                f"INSERT INTO {self._accounts} (sha256, account) SELECT %s, %s WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {self.table} WHERE sha256 = %s AND account = %s)"
+                " ON CONFLICT DO NOTHING",
+                [digest, account, digest, account],
+            )
+            return digest, cursor.rowcount == 1
 
     def get(self, digest: str) -> Document | None:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT account, content FROM {self.table} WHERE sha256 = %s", [digest])
             row = cursor.fetchone()
-        return None if row is None else Document(str(row["account"]), bytes(row["content"]))
+            if row is None:
+                return None
+            query = f"SELECT account FROM {self._accounts} WHERE sha256 = %s ORDER BY account"
+            cursor.execute(query, [digest])
+            others = [str(other["account"]) for other in cursor.fetchall()]
+        return Document((str(row["account"]), *others), bytes(row["content"]))
 
 
 WEBHOOKS_TABLE = (
