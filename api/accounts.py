@@ -36,7 +36,8 @@ def _no_such_account() -> NotFound:
 
 
 def _check_scope(principal: Principal, account_id: str) -> None:
-    if not principal.can_read(account_id):
+    """Entries to whoever may read the account's statements: a statement carries its chain."""
+    if not principal.can_read_statements(account_id):
         raise _no_such_account()
 
 

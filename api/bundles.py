@@ -74,7 +74,7 @@ async def evidence(
     request: Request, account_id: AccountId, period: Period, principal: PrincipalDep, node: NodeDep
 ) -> dict[str, Any]:
     check_period(period, "period")
-    if not principal.can_read(account_id) or not account_id.startswith(("ind:", "agr:")):
+    if not principal.can_read_statements(account_id) or not account_id.startswith(("ind:", "agr:")):
         raise NotFound("no such account")
     views = views_of(request)
     return await run_in_threadpool(

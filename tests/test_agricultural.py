@@ -190,8 +190,15 @@ def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
     year = node.ledger.accounts.get(GRAIN).state  # a year sums its quarters' retirements
     assert (year.retired_in("2026"), year.unretired("2026")) == (150_000, 0)
     assert client.get(f"/v1/accounts/{GRAIN}/grades", headers=headers).status_code == 200
+    # its entries too, as its statements carry them (one scope for a farm's chain)
+    entries = client.get(f"/v1/accounts/{GRAIN}/entries", headers=headers)
+    assert entries.status_code == 200 and entries.json()["entries"]
+    # and its evidence: past the scope (the farm has no grade here, so that is what is said)
+    evidence = client.get(f"/v1/accounts/{GRAIN}/evidence?period=2026-Q3", headers=headers)
+    assert (evidence.status_code, evidence.json()["field"]) == (404, "period"), evidence.text
     person = f"per:abc:{pid('p1')}"
-    assert client.get(f"/v1/accounts/{person}", headers=headers).status_code == 404
+    for path in (f"/v1/accounts/{person}", f"/v1/accounts/{person}/entries"):
+        assert client.get(path, headers=headers).status_code == 404
 
 
 def test_grade_history_shows_each_dispute_and_its_outcome(node):
