@@ -161,6 +161,24 @@ def test_init_moves_a_map_kept_a_row_per_account(data_dir, storage, node, city):
         moved.close()
 
 
+def test_integrators_sharing_a_map_keeper_take_turns(node, city):
+    """One process's integrators (the background one, and `integrate_pending`) share the
+    map's top, which a step changes before it commits: a step holds it to its commit."""
+    integrator = node.integrator()
+    held = []
+    integrator.before_commit = lambda batch: held.append(node.map_keeper.turn.locked())
+    node.ledger.submit(
+        signed(
+            bank_key(city, personal_account(city)),
+            personal_account(city),
+            "GreenBehaviourRecorded",
+            {"behaviour": "online_transfer", "count": 1, "on": DAY, "ref": "in-turn-2"},
+        )
+    )
+    assert integrator.step() == 1 and held == [True]
+    assert not node.map_keeper.turn.locked()
+
+
 def test_a_failed_commit_leaves_the_map_as_it_was(node, city):
     account = personal_account(city)
     integrator = node.integrator()

@@ -49,6 +49,10 @@ class Integrator:
 
     def ensure_checkpoint(self) -> tuple[int, str]:
         """The newest checkpoint as (size, note), signing the empty tree's if the log has none."""
+        with self.map.turn:
+            return self._ensure_checkpoint()
+
+    def _ensure_checkpoint(self) -> tuple[int, str]:
         latest = self.log.latest_checkpoint()
         if latest is None:
             checkpoint = Checkpoint(self.origin, 0, MerkleTree(PendingHashes(self.log, 0)).root())
@@ -63,7 +67,12 @@ class Integrator:
         return max(0, (self.store.recorder.max_notification_id() or 0) - position)
 
     def step(self, limit: int = BATCH_LIMIT) -> int:
-        """Integrate up to `limit` new entries in one transaction; return how many."""
+        """Integrate up to `limit` new entries in one transaction; return how many. Steps of
+        integrators sharing a map keeper (one process) take turns: each changes its top."""
+        with self.map.turn:
+            return self._step(limit)
+
+    def _step(self, limit: int) -> int:
         position = self.log.max_tracking_id(self.store.name) or 0
         notifications = entries_after(self.store, position, limit)
         if not notifications:

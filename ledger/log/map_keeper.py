@@ -9,6 +9,7 @@ written before the map existed) gets it built once from its entries, before the 
 """
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from crypto.account_map import TOP_BITS, AccountMap, MapTop, bucket_of, map_key, subtree_hash
@@ -46,6 +47,7 @@ class MapKeeper:
         self.keys = keys
         self.top: MapTop | None = None  # None: to be read again before the next change
         self.size = -1  # the tree size the top is the map of
+        self.turn = threading.Lock()  # held by an integrator's step from its read to its commit
 
     def forget(self) -> None:
         """Drop the top held in memory (a commit failed: what it held may not have landed)."""
