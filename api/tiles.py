@@ -87,6 +87,6 @@ def entry(
 ) -> Response:
     index = int(index_text)
     leaves = node.log.leaves(index, index + 1)
-    if not leaves or not principal.can_read(leaves[0].account):
+    if not leaves or not principal.can_read_statements(leaves[0].account):
         raise NotFound(f"no entry at index {index}", "index")
     return Response(leaves[0].entry, media_type=OCTETS)

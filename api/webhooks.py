@@ -71,10 +71,21 @@ async def register(
     return FastJSONResponse(webhook.to_json(), status_code=201, headers=headers)
 
 
-@router.get("", summary="The caller's webhooks, with the last feed position each was sent")
+@router.get(
+    "",
+    summary="The caller's webhooks, with the last feed position each was sent and whether the"
+    " token that registered it is still live (a revoked one's get nothing more)",
+)
 async def webhooks(principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
     found = await run_in_threadpool(node.webhooks.list, principal_name(principal))
-    return {"webhooks": [webhook.to_json() for webhook in found]}
+    tokens = await run_in_threadpool(node.tokens.list)
+    live = {record.id for record in tokens if not record.revoked}
+    return {
+        "webhooks": [
+            {**webhook.to_json(), "live": not webhook.token or webhook.token in live}
+            for webhook in found
+        ]
+    }
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete one of the caller's webhooks")

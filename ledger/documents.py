@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from crypto.records import document_message
 from ledger.errors import Forbidden, Invalid, LedgerError, TooLarge, Unauthenticated
-from ledger.files import write_atomically
+from ledger.files import create_atomically
 from ledger.registry import KeyRegistry
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -85,19 +85,20 @@ class DocumentStore(ABC):
 
 class FileDocumentStore(DocumentStore):
     """A file per document, `<digest>` holding its first account, a newline and the bytes;
-    a file `<digest>.<hash of the account>` holding each other account it is attached to."""
+    in a directory `<digest>.accounts`, a file per other account it is attached to (named by
+    a hash of the account, holding the account)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
     def put(self, account: str, content: bytes) -> tuple[str, bool]:
         digest = document_digest(content)
+        if create_atomically(self.directory / digest, account.encode() + b"\n" + content):
+            return digest, True
         found = self.get(digest)
-        if found is None:
-            write_atomically(self.directory / digest, account.encode() + b"\n" + content)
-        elif account not in found.accounts:
-            write_atomically(self._also(digest, account), account.encode())
-        return digest, found is None or account not in found.accounts
+        if found is not None and found.accounts[0] == account:
+            return digest, False
+        return digest, create_atomically(self._also(digest, account), account.encode())
 
     def get(self, digest: str) -> Document | None:
         if not DIGEST.fullmatch(digest):
@@ -107,8 +108,11 @@ class FileDocumentStore(DocumentStore):
         except FileNotFoundError:
             return None
         first, _, content = stored.partition(b"\n")
-        others = sorted(path.read_text() for path in self.directory.glob(f"{digest}.*"))
-        return Document((first.decode(), *others), content)
+        others = self.directory / f"{digest}.accounts"
+        named = others.iterdir() if others.is_dir() else ()
+        also = sorted(path.read_text() for path in named if not path.name.startswith("."))
+        return Document((first.decode(), *also), content)
 
     def _also(self, digest: str, account: str) -> Path:
-        return self.directory / f"{digest}.{hashlib.sha256(account.encode()).hexdigest()[:16]}"
+        name = hashlib.sha256(account.encode()).hexdigest()[:32]
+        return self.directory / f"{digest}.accounts" / name

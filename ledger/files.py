@@ -53,6 +53,30 @@ def replacing(path: Path, mode: int = 0o600) -> Iterator[Path]:
     _sync_directory(path.parent)
 
 
+def create_atomically(path: Path, data: bytes, mode: int = 0o600) -> bool:
+    """Write `path` whole if it does not exist yet: False (and `path` as it was) if it does,
+    even when another process creates it at the same moment (the file is linked into place,
+    which never overwrites)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    _sync_directory(path.parent)
+    return True
+
+
 def _sync_directory(directory: Path) -> None:
     """fsync a directory, so that a rename in it survives a power cut."""
     descriptor = os.open(directory, os.O_RDONLY)

@@ -10,12 +10,14 @@ PAGE = 1000
 
 
 def chain(log: LogRecorder, account: str, below: int) -> list[LogLeaf]:
-    """An account's entries with log index below `below`, in seq order."""
+    """An account's entries with log index below `below`, in seq order (an account's entries
+    are in the log in seq order: the first at or past `below` ends it)."""
     leaves: list[LogLeaf] = []
     while True:
         page = log.account_leaves(account, leaves[-1].seq if leaves else -1, PAGE)
-        leaves += [leaf for leaf in page if leaf.index < below]
-        if len(page) < PAGE:
+        kept = [leaf for leaf in page if leaf.index < below]
+        leaves += kept
+        if len(page) < PAGE or len(kept) < len(page):
             return leaves
 
 

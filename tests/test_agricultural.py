@@ -193,6 +193,8 @@ def test_an_exchange_retires_a_farms_reduction_once(client, node, bureau):
     # its entries too, as its statements carry them (one scope for a farm's chain)
     entries = client.get(f"/v1/accounts/{GRAIN}/entries", headers=headers)
     assert entries.status_code == 200 and entries.json()["entries"]
+    index = entries.json()["entries"][0]["index"]
+    assert client.get(f"/v1/log/entries/{index}", headers=headers).status_code == 200
     # and its evidence: past the scope (the farm has no grade here, so that is what is said)
     evidence = client.get(f"/v1/accounts/{GRAIN}/evidence?period=2026-Q3", headers=headers)
     assert (evidence.status_code, evidence.json()["field"]) == (404, "period"), evidence.text

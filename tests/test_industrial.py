@@ -408,3 +408,12 @@ def test_evidence_documents_are_attached_by_their_key_and_read_in_scope(client, 
     refused(
         client.get(f"/v1/documents/{'0' * 64}", headers=bearer(node, "regulator")), 404, "digest"
     )
+
+
+def test_a_file_is_created_whole_once_and_never_overwritten(tmp_path):
+    from ledger.files import create_atomically
+
+    path = tmp_path / "documents" / "d"
+    assert create_atomically(path, b"first")
+    assert not create_atomically(path, b"second")  # as when another process won the race
+    assert path.read_bytes() == b"first" and [p.name for p in path.parent.iterdir()] == ["d"]

@@ -3,6 +3,7 @@ log's tables point at; hashes are kept a row per run of records; used ids by 16 
 their hash."""
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
@@ -10,6 +11,7 @@ from eventsourcing.utils import get_topic
 
 from crypto.merkle import MemoryHashStore, MerkleTree, leaf_hash, stored_hash_count
 from crypto.records import decode_entry
+from ledger import history
 from ledger.account import ENTRY_TOPICS, Account, account_uuid
 from ledger.errors import Conflict
 from ledger.faults import IntegrityFault
@@ -18,6 +20,7 @@ from ledger.storage import base as storage_base
 from ledger.storage.base import (
     TREE_RUN,
     EarlierLayout,
+    LogLeaf,
     claim_key,
     run_ranges,
     tree_rows,
@@ -60,6 +63,27 @@ def test_an_event_is_stored_as_its_entry_and_read_back_whole(node, city):
     assert account not in node.log.accounts("per:")  # listed by person instead
     firm = next(leaf.account for leaf in leaves if leaf.account.startswith("ind:"))
     assert firm in node.log.accounts("ind:")
+
+
+def test_an_account_s_chain_below_an_index_is_read_in_pages_and_ends(node, city, monkeypatch):
+    """Pages of an account's entries past the cut used to be read again and again."""
+    leaves = node.log.leaves(0, node.reader.size())
+    counts: dict[str, list[LogLeaf]] = {}
+    for leaf in leaves:
+        counts.setdefault(leaf.account, []).append(leaf)
+    account, mine = max(counts.items(), key=lambda item: len(item[1]))
+    assert len(mine) >= 5
+    monkeypatch.setattr(history, "PAGE", 2)
+    real, calls = node.log.account_leaves, [0]
+
+    def counted(*args: Any, **kwargs: Any) -> list[LogLeaf]:
+        calls[0] += 1
+        assert calls[0] < 50, "the chain's pages never end"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(node.log, "account_leaves", counted)
+    for cut in (mine[2].index, mine[3].index + 1, node.reader.size()):
+        assert history.chain(node.log, account, cut) == [leaf for leaf in mine if leaf.index < cut]
 
 
 def test_events_stored_as_json_by_an_earlier_version_still_load():

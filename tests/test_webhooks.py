@@ -146,7 +146,9 @@ def test_deliveries_are_in_order_signed_retried_and_survive_a_restart(
         hooks[path] = response.json()
         assert response.headers["Location"] == f"/v1/webhooks/{hooks[path]['id']}"
         assert hooks[path]["cursor"] == 0 and hooks[path]["url"] == receiver.origin + path
-    assert client.get("/v1/webhooks", headers=bank).json()["webhooks"] == [hooks[ABC]]
+    assert client.get("/v1/webhooks", headers=bank).json()["webhooks"] == [
+        hooks[ABC] | {"live": True}
+    ]
     mine, every = feed_items(client, bank), feed_items(client, regulator)
     assert len(mine) == 3 and len(every) == 4
 
@@ -216,6 +218,11 @@ def test_a_webhook_lives_on_its_token(node, banks, monkeypatch):
         )
         assert live.status_code == 201
         node.tokens.revoke(token_id)
+        listed = client.get("/v1/webhooks", headers=bearer(node, "bank:abc")).json()["webhooks"]
+        assert {hook["url"].rpartition("/")[2]: hook["live"] for hook in listed} == {
+            "leaked": False,
+            "live": True,
+        }
         with delivering(node):
             wait_until(lambda: len(receiver.delivered("/live")) == 1, "the live one's delivery")
             time.sleep(0.5)  # passes enough for the revoked one's, had it any

@@ -158,8 +158,9 @@ def verify(args: argparse.Namespace) -> int:
         if report.current:
             accounts = report.current["accounts"]
             print(
-                f"current: as of tree size {report.current['size']} the account map proves the"
-                f" newest entry (or none) of {len(accounts)} accounts: {', '.join(accounts[:3])}"
+                f"current: as of tree size {report.current['size']} the account map proves"
+                f" {len(accounts)} accounts' chains whole (the statement's newest, the system"
+                f" accounts' up to the bundle): {', '.join(accounts[:3])}"
                 + (" ..." if len(accounts) > 3 else "")
             )
         if args.state:
