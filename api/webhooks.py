@@ -14,7 +14,7 @@ from api.feeds import owner_of
 from api.responses import FastJSONResponse
 from ledger.errors import Invalid, Malformed
 from ledger.tokens import REGULATOR
-from ledger.webhooks import MAX_URL_CHARS, check_url
+from ledger.webhooks import MAX_URL_CHARS, check_public, check_url
 
 MAX_REQUEST_BODY = 4 * 1024
 MAX_CURSOR = 2**53 - 1
@@ -65,6 +65,8 @@ async def register(
 ) -> FastJSONResponse:
     owner_of(principal)  # only a principal with a feed
     url, cursor = _request(await read_json(request, MAX_REQUEST_BODY))
+    if node.settings.production:
+        await run_in_threadpool(check_public, url)
     name = principal_name(principal)
     webhook = await run_in_threadpool(node.webhooks.add, name, url, cursor, token)
     headers = {"Location": f"/v1/webhooks/{webhook.id}"}

@@ -1,9 +1,12 @@
 """Webhook subscriptions: a principal's URL that its change feed is POSTed to, item by item,
 and the cursor of the last item delivered there. Kept like the bearer tokens: a 0600 JSON file
 beside an SQLite ledger, a table on PostgreSQL (ledger/storage/postgres.py) that every node
-sees at once. The delivery itself is projections/webhook_delivery.py."""
+sees at once. The delivery itself is projections/webhook_delivery.py. A production ledger
+delivers only to https URLs of public addresses (`check_public`)."""
 
+import ipaddress
 import secrets
+import socket
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -52,6 +55,24 @@ def check_url(url: str) -> str:
         raise Invalid("a webhook URL names a host", "url")
     if "@" in parts.netloc:
         raise Invalid("a webhook URL holds no credentials (deliveries are signed)", "url")
+    return url
+
+
+def check_public(url: str) -> str:
+    """`url` if a production ledger may POST to it: https, to a host whose every address is a
+    public one (not loopback, private, link-local or reserved: the ledger host must not be
+    turned on its own network); Invalid naming `url` if not. Resolved now: a delivery checks
+    again before it sends."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise Invalid("a production ledger delivers to https:// URLs only", "url")
+    try:
+        found = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise Invalid(f"the webhook's host {parts.hostname!r} does not resolve", "url") from None
+    for *_, address in found:
+        if not ipaddress.ip_address(str(address[0]).partition("%")[0]).is_global:
+            raise Invalid("a webhook's host must have public addresses only", "url")
     return url
 
 

@@ -44,11 +44,12 @@ import msgspec
 
 from crypto.keys import Signer
 from crypto.note import sign_note
+from ledger.errors import Invalid
 from ledger.follow import follow
 from ledger.node import Node
 from ledger.storage.base import wait_for_lease
 from ledger.tokens import REGULATOR
-from ledger.webhooks import Webhook, origin_of
+from ledger.webhooks import Webhook, check_public, origin_of
 from projections.feed import feed
 from projections.views import ReadModels, Views
 
@@ -166,7 +167,11 @@ class Deliveries:
             ),
         }
         try:
+            if self.node.settings.production:
+                check_public(webhook.url)  # its host may resolve elsewhere by now
             status = post(webhook.url, body, headers)
+        except Invalid:
+            return "not sent (its host has non-public addresses now)"
         except (OSError, http.client.HTTPException, ValueError) as error:  # (may name the URL)
             return f"not answered ({type(error).__name__})"
         return None if 200 <= status < 300 else f"answered {status}"

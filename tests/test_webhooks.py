@@ -4,6 +4,7 @@ restart; the change feed as server-sent events, resumed from Last-Event-ID."""
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import threading
@@ -17,8 +18,8 @@ from fastapi.testclient import TestClient
 from api import stream
 from api.app import create_app
 from crypto.note import open_note
-from ledger.errors import NotFound
-from ledger.webhooks import MAX_URL_CHARS, FileWebhookStore
+from ledger.errors import Invalid, NotFound
+from ledger.webhooks import MAX_URL_CHARS, FileWebhookStore, check_public
 from projections import webhook_delivery
 from projections.runner import Projector
 from projections.webhook_delivery import run_webhooks
@@ -245,6 +246,44 @@ def test_a_webhook_an_earlier_version_registered_loads_without_a_token(node):
         store.create_table()
     (earlier,) = store.list()
     assert (earlier.url, earlier.token) == ("https://bank.example/hook", "")
+
+
+PRIVATE_URLS = (
+    "http://93.184.216.34/hook",  # public, but not https
+    "https://127.0.0.1/hook",
+    "https://localhost:8443/hook",
+    "https://10.1.2.3/hook",
+    "https://192.168.0.9/hook",
+    "https://169.254.169.254/latest/meta-data",  # a cloud's metadata service
+    "https://[::1]/hook",
+    "https://[fd00::1]/hook",
+)
+
+
+def test_a_production_ledger_posts_only_to_public_https_hosts(node, banks, monkeypatch):
+    for url in PRIVATE_URLS:
+        with pytest.raises(Invalid) as refused:
+            check_public(url)
+        assert refused.value.field == "url", url
+    assert check_public("https://93.184.216.34/hook")  # an address literal: no lookup
+    monkeypatch.setattr(node, "settings", dataclasses.replace(node.settings, production=True))
+    client = TestClient(create_app(node))
+    answer = client.post(
+        "/v1/webhooks", json={"url": "https://127.0.0.1/hook"}, headers=bearer(node, "bank:abc")
+    )
+    problem(answer, 422)
+    assert answer.json()["field"] == "url"
+    # registered before its host moved to a private address: not sent there, retried later
+    monkeypatch.setattr(webhook_delivery, "POLL_SECONDS", 0.05)
+    receiver = Receiver(failures=0)
+    try:
+        open_accounts(node, banks[0], "abc", ["p1"])
+        node.webhooks.add("bank:abc", receiver.origin + "/moved")
+        with delivering(node):
+            time.sleep(1.0)
+        assert receiver.to("/moved") == []
+    finally:
+        receiver.close()
 
 
 def test_registrations_are_refused_as_problems(node):
