@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import TokenNotAccepted
-from ledger.tokens import REGULATOR, TokenStore, parse_principal, token_hash
+from ledger.tokens import REGULATOR, TokenStore, parse_principal, token_id
 
 bearer = HTTPBearer(auto_error=False, description="a token from `carbon-ledger tokens create`")
 
@@ -71,8 +71,8 @@ PrincipalDep = Annotated[Principal, Depends(principal_of)]
 def token_id_of(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
-    """The id of the request's bearer token (ledger.tokens: its hash's first 8 hex digits)."""
-    return "" if credentials is None else token_hash(credentials.credentials)[:8]
+    """The id of the request's bearer token ("" without one)."""
+    return "" if credentials is None else token_id(credentials.credentials)
 
 
 TokenIdDep = Annotated[str, Depends(token_id_of)]

@@ -14,7 +14,7 @@ from api.feeds import owner_of
 from api.responses import FastJSONResponse
 from ledger.errors import Invalid, Malformed
 from ledger.tokens import REGULATOR
-from ledger.webhooks import MAX_URL_CHARS, check_public, check_url
+from ledger.webhooks import MAX_URL_CHARS, check_public, check_url, live_tokens
 
 MAX_REQUEST_BODY = 4 * 1024
 MAX_CURSOR = 2**53 - 1
@@ -80,14 +80,8 @@ async def register(
 )
 async def webhooks(principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
     found = await run_in_threadpool(node.webhooks.list, principal_name(principal))
-    tokens = await run_in_threadpool(node.tokens.list)
-    live = {record.id for record in tokens if not record.revoked}
-    return {
-        "webhooks": [
-            {**webhook.to_json(), "live": not webhook.token or webhook.token in live}
-            for webhook in found
-        ]
-    }
+    live = await run_in_threadpool(live_tokens, node.tokens)
+    return {"webhooks": [{**hook.to_json(), "live": hook.lives_on(live)} for hook in found]}
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete one of the caller's webhooks")

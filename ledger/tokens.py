@@ -43,6 +43,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def token_id(token: str) -> str:
+    """A token's id (what lists, revocations and webhooks name): its hash's first 8 digits."""
+    return token_hash(token)[:8]
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """One issued token as stored: its hash, never the token."""

@@ -8,6 +8,7 @@ import ipaddress
 import secrets
 import socket
 from abc import ABC, abstractmethod
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 from ledger.errors import Conflict, Invalid, NotFound
 from ledger.files import RecordFile
-from ledger.tokens import now_text
+from ledger.tokens import TokenStore, now_text
 
 WEBHOOKS_FILE = "webhooks.json"
 MAX_WEBHOOKS = 5  # per principal
@@ -36,6 +37,16 @@ class Webhook:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def lives_on(self, live: AbstractSet[str]) -> bool:
+        """Whether it is still delivered to: its token is among the `live` ones (an earlier
+        version's names none)."""
+        return not self.token or self.token in live
+
+
+def live_tokens(tokens: TokenStore) -> frozenset[str]:
+    """The ids of the tokens not revoked, asked of the store now."""
+    return frozenset(record.id for record in tokens.list() if not record.revoked)
 
 
 def check_url(url: str) -> str:

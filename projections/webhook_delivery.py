@@ -49,7 +49,7 @@ from ledger.follow import follow
 from ledger.node import Node
 from ledger.storage.base import wait_for_lease
 from ledger.tokens import REGULATOR
-from ledger.webhooks import Webhook, check_public, origin_of
+from ledger.webhooks import Webhook, check_public, live_tokens, origin_of
 from projections.feed import feed
 from projections.views import ReadModels, Views
 
@@ -120,8 +120,8 @@ class Deliveries:
         """Start delivering to each subscription that is due and idle; return how many."""
         # forget finished deliveries before listing, so their cursors are read anew
         self.running = {key: run for key, run in self.running.items() if not run.done()}
-        live = {record.id for record in self.node.tokens.list() if not record.revoked}
-        webhooks = [w for w in self.node.webhooks.list() if w.token in live or not w.token]
+        live = live_tokens(self.node.tokens)
+        webhooks = [webhook for webhook in self.node.webhooks.list() if webhook.lives_on(live)]
         for gone in set(self.retries) - {webhook.id for webhook in webhooks}:  # deleted
             self.retries.pop(gone, None)
         started = 0

@@ -5,7 +5,7 @@ import base64
 import binascii
 import functools
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -335,11 +335,13 @@ class Audit:
         """A partial bundle's entries were replayed with the keys, factor tables and methods
         it holds: the map must show those histories whole (check_current), or a revocation or
         a newer table could have been left out."""
+        if missing := self._unproven(SYSTEM_ACCOUNTS):
+            raise Failure("references", "system accounts", "map", "a map proof of each", missing)
+
+    def _unproven(self, accounts: Iterable[str]) -> list[str]:
+        """Those of `accounts` the bundle's map proofs do not cover."""
         proven = set(self.report.current["accounts"]) if self.report.current else set()
-        missing = [account for account in SYSTEM_ACCOUNTS if account not in proven]
-        if missing:
-            where = "system accounts"
-            raise Failure("references", where, "map", "a map proof of each", missing)
+        return [account for account in accounts if account not in proven]
 
     def _statement_current(self, note: str, stated: dict[str, Any]) -> None:
         """A balance statement must come with the map proof that its account's head is the
@@ -353,9 +355,7 @@ class Audit:
             needed, check = every_account(stated["pid"], registry), "person summary"
         else:
             return
-        proven = set(self.report.current["accounts"]) if self.report.current else set()
-        missing = [account for account in needed if account not in proven]
-        if missing:
+        if missing := self._unproven(needed):
             raise Failure(check, "statement", "map", "a map proof of each account", missing)
 
     def _checkpoints(self, bundle: Bundle) -> Checkpoint:

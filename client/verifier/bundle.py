@@ -55,14 +55,14 @@ def _from_header(header: dict[str, Any], entries: Iterator[dict[str, Any]]) -> B
         raise BundleError(f"bundle header lacks {error}") from None
 
 
-def _lines(path: Path, read: "hashlib._Hash") -> Iterator[dict[str, Any]]:
+def _lines(path: Path, read: Callable[[bytes], object]) -> Iterator[dict[str, Any]]:
     """An export's entry lines, decoded by msgspec (every worker of an audit reads them all),
-    each line's bytes (the header's too) added to `read`."""
+    each line's bytes (the header's too) handed to `read`."""
     decode = msgspec.json.Decoder().decode
     with path.open("rb") as file:
-        read.update(next(file))
+        read(next(file))
         for number, line in enumerate(file, start=2):
-            read.update(line)
+            read(line)
             if line.strip():
                 try:
                     yield decode(line)
@@ -104,7 +104,7 @@ def load_bundle(path: Path) -> Bundle:
     if "entries" in header:
         return _from_header(header, _entries(header))
     read = hashlib.sha256()
-    bundle = _from_header(header, _lines(path, read))
+    bundle = _from_header(header, _lines(path, read.update))
     bundle.digest = read.hexdigest
     return bundle
 

@@ -19,7 +19,7 @@ from crypto.map_head import MapHead, parse_map_head, sign_map_head
 from crypto.note import split_note
 from ledger.faults import IntegrityFault
 from ledger.log.ledger_keys import LedgerKeys
-from ledger.storage.base import Fence, LogLeaf, LogRecorder
+from ledger.storage.base import Fence, LogLeaf, LogRecorder, tree_size_in
 from ledger.storage.map_tables import (
     BucketChange,
     MapChange,
@@ -96,7 +96,7 @@ class MapKeeper:
             self._build(fence)
         top = MapTop()
         with self.log.snapshot() as select:  # the buckets as of the newest checkpoint
-            newest = select("SELECT MAX(size) FROM {t}", t="checkpoints")[0][0] or 0
+            newest = tree_size_in(select)
             read_buckets(select, top)
         if newest != size:
             raise LogMoved(f"the log is at size {newest}, not {size}: another integrator moved it")

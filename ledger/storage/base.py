@@ -342,6 +342,15 @@ def writer_of(index: int) -> tuple[int, int]:
     return ((n + 1) << level) - 1, level
 
 
+Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> rows
+
+
+def tree_size_in(select: Select) -> int:
+    """The newest checkpoint's size as `select` reads it (0 before the first)."""
+    size: int | None = select("SELECT MAX(size) FROM {t}", t="checkpoints")[0][0]
+    return size or 0
+
+
 def tree_rows(start: int, hashes: Sequence[bytes]) -> list[tuple[int, bytes]]:
     """The `tree` rows of hashes appended from stored position `start` (a record's first):
     each the records of one aligned run of TREE_RUN that the append reached."""
@@ -506,8 +515,7 @@ class LogRecorder(TrackingRecorder):
         return stored_hash_count(rows[0][0]) + rows[0][1] // HASH_SIZE if rows else 0
 
     def tree_size(self) -> int:
-        rows = self._all("SELECT MAX(size) FROM {t}", t="checkpoints")
-        return rows[0][0] or 0
+        return tree_size_in(self._all)
 
     def latest_checkpoint(self) -> tuple[int, str] | None:
         """The newest signed checkpoint as (size, note)."""
@@ -729,9 +737,6 @@ class ViewRecorderClass(Protocol):
 
 class StalePosition(RuntimeError):
     """Another projector moved the position since this batch was read; the batch is dropped."""
-
-
-Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> rows
 
 
 class ViewRecorder(TrackingRecorder):

@@ -492,6 +492,8 @@ class SchemaTable:
 
     name: str
     ddl: str  # CREATE TABLE IF NOT EXISTS {t} ...
+    # what later versions added, run after `ddl` ({t}: the table, {schema}: its schema)
+    upgrades: tuple[str, ...] = ()
 
     def __init__(self, datastore: Any) -> None:
         self.datastore = datastore
@@ -499,7 +501,8 @@ class SchemaTable:
 
     def create_table(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(self.ddl.format(t=self.table))
+            for statement in (self.ddl, *self.upgrades):
+                cursor.execute(statement.format(t=self.table, schema=self.datastore.schema))
 
 
 SchemaTableT = TypeVar("SchemaTableT", bound=SchemaTable)
@@ -555,26 +558,20 @@ DOCUMENTS_TABLE = (
     "CREATE TABLE IF NOT EXISTS {t} (sha256 TEXT PRIMARY KEY, account TEXT NOT NULL,"
     " content BYTEA NOT NULL)"
 )
-DOCUMENT_ACCOUNTS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS {t} (sha256 TEXT NOT NULL, account TEXT NOT NULL,"
-    " PRIMARY KEY (sha256, account))"
+DOCUMENT_ACCOUNTS_TABLE = (  # each further account a document is attached to
+    'CREATE TABLE IF NOT EXISTS "{schema}".document_accounts (sha256 TEXT NOT NULL,'
+    " account TEXT NOT NULL, PRIMARY KEY (sha256, account))"
 )
 
 
 class PostgresDocumentStore(SchemaTable, DocumentStore):
     """Evidence documents by SHA-256: every node serves them."""
 
-    name, ddl = "documents", DOCUMENTS_TABLE
-
-    def create_table(self) -> None:
-        super().create_table()
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(DOCUMENT_ACCOUNTS_TABLE.format(t=self._accounts))
+    name, ddl, upgrades = "documents", DOCUMENTS_TABLE, (DOCUMENT_ACCOUNTS_TABLE,)
 
     @property
     def _accounts(self) -> str:
-        """The table of each further account a document is attached to."""
-        return f'"{self.datastore.schema}"."document_accounts"'
+        return f'"{self.datastore.schema}".document_accounts'
 
     def put(self, account: str, content: bytes) -> tuple[str, bool]:
         digest = document_digest(content)
@@ -611,6 +608,7 @@ WEBHOOKS_TABLE = (
     " url TEXT NOT NULL, cursor BIGINT NOT NULL, created TEXT NOT NULL, added BIGSERIAL,"
     " token TEXT NOT NULL DEFAULT '')"
 )
+WEBHOOKS_TOKEN = "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS token TEXT NOT NULL DEFAULT ''"
 WEBHOOK_COLUMNS = "id, principal, url, cursor, created, token"
 
 
@@ -618,14 +616,7 @@ class PostgresWebhookStore(SchemaTable, WebhookStore):
     """Webhook subscriptions: registered through one node, delivered by whichever holds the
     webhooks lease."""
 
-    name, ddl = "webhooks", WEBHOOKS_TABLE
-
-    def create_table(self) -> None:
-        super().create_table()
-        with self.datastore.transaction(commit=True) as cursor:  # a table an earlier version made
-            cursor.execute(
-                f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS token TEXT NOT NULL DEFAULT ''"
-            )
+    name, ddl, upgrades = "webhooks", WEBHOOKS_TABLE, (WEBHOOKS_TOKEN,)
 
     def add(self, principal: str, url: str, cursor: int = 0, token: str = "") -> Webhook:
         webhook = Webhook(new_id(), principal, url, cursor, now_text(), token)
