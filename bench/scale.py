@@ -2,6 +2,7 @@
 table of figures at every million entries (issue #16).
 
     python bench/scale.py --to 5000000 --backend postgres      # a new schema of `test`
+    python bench/scale.py --to 10000000 --database scale --audit  # out of the tests' way
     python bench/scale.py --to 1000000 --backend sqlite --data DIR
     python bench/scale.py --to 200000 --every 100000 --audit   # smaller steps, audits too
 
@@ -371,11 +372,18 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1_000_000, help="entries between rows")
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--schema", help="an existing PostgreSQL schema (default: a new one)")
+    parser.add_argument(
+        "--database",
+        default=PG["dbname"],
+        help="PostgreSQL database (another than the tests' `test`: a test that ends every"
+        " session of its database cannot end the run)",
+    )
     parser.add_argument("--data", type=Path, help="data directory (default: a temporary one)")
     parser.add_argument("--samples", type=int, default=200, help="requests per latency figure")
     parser.add_argument("--fold", type=int, default=100_000, help="entries folded per row")
     parser.add_argument("--audit", action="store_true", help="audit what is new at every row")
     args = parser.parse_args()
+    PG["dbname"] = args.database
     tune_collector()  # as in the ledger's own processes
     scale = Scale(args)
     try:
