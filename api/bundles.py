@@ -51,7 +51,8 @@ async def grade_statement_of(
 @router.get(
     "/{account_id}/period-statement",
     summary="A ledger-signed statement of an account's reductions, emissions and retirements"
-    " in a period, with the head entry's proof (the account's reader; exchanges any farm's)",
+    " in a period, with the head entry's proof and the account map's proof that the head is"
+    " the newest (the account's reader; exchanges any farm's)",
 )
 async def period_statement_of(
     account_id: AccountId,

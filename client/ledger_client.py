@@ -27,6 +27,7 @@ import msgspec
 
 from client.verifier.audit import Audit, Report
 from client.verifier.bundle import bundle_from_object
+from client.verifier.current import proven_heads
 from client.verifier.failure import Failure
 from crypto.checkpoint import Checkpoint
 from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosignatures
@@ -386,9 +387,11 @@ class LedgerClient:
     def period_statement(self, account: str, period: str) -> PeriodStatement:
         """What a person, enterprise or farm proves for a period (reduction, emission and
         retired grams), as the ledger signs it, checked offline: the signature, the checkpoint
-        (consistent with every one seen) and the head entry's inclusion proof. The figures
-        are the ledger's signed word here; `history=true` on the same path gives the bundle
-        that `carbon-ledger verify` recomputes them from."""
+        (consistent with every one seen), the head entry's inclusion proof and the account
+        map's proof that the head is the account's newest as of the newest checkpoint (a
+        stale statement fails `current`). The figures are the ledger's signed word here;
+        `history=true` on the same path gives the bundle that `carbon-ledger verify`
+        recomputes them from."""
         path = f"/v1/accounts/{_quote(account)}/period-statement?"
         stated, checkpoint, entry_bytes, entry, answer = self._signed_statement(
             "period statement",
@@ -403,7 +406,34 @@ class LedgerClient:
         if not isinstance(index, int):
             raise VerificationError("period statement", "no index for the head entry")
         _check_inclusion(index, leaf, answer.get("inclusion") or [], checkpoint)
+        self._current(answer, checkpoint, account, stated.head)
         return stated
+
+    def _current(
+        self, answer: dict[str, Any], checkpoint: Checkpoint, account: str, head: str
+    ) -> int:
+        """The size of the map head in `answer` that shows `head` is the account's newest
+        entry; VerificationError if the map is missing, unproven or shows another."""
+        consistency = answer.get("consistency", [])
+        if not isinstance(consistency, list):
+            raise VerificationError("map head", "consistency is not a list of proofs")
+
+        def check(keys: KeyHistory) -> int:
+            try:
+                signed, shown = proven_heads(
+                    answer.get("map"), keys, checkpoint.origin, checkpoint, consistency
+                )
+            except Failure as failure:
+                raise VerificationError(failure.check, str(failure), failure) from None
+            found = shown.get(account)
+            if found is None or found.hex() != head:
+                newest = found.hex() if found else "no entry"
+                raise VerificationError(
+                    "current", f"the account map shows {newest} as {account}'s newest, not {head}"
+                )
+            return signed.checkpoint.size
+
+        return self._with_keys(check)
 
     def _signed_statement(
         self, check: str, path: str, parse: Callable[[str], Stated]

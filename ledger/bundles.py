@@ -221,13 +221,19 @@ def period_statement(
     node: Node, account: str, period: str, history: bool = False
 ) -> dict[str, Any]:
     """A ledger-signed statement of what a person, enterprise or farm proves for a period
-    as of the current checkpoint, with the head entry and its inclusion proof; or, with
-    `history`, as a bundle holding the account's whole chain for an offline recomputation."""
-    size, bundle = _header(node)
+    as of a checkpoint, with the head entry, its inclusion proof and the account map's proof
+    that the head is the account's newest as of the newest checkpoint; or, with `history`,
+    as a bundle holding the account's whole chain for an offline recomputation."""
+    current = node.map_reader.prove([account, *SYSTEM_ACCOUNTS] if history else [account])
+    newest = current.proofs[account].head(map_key(account))
+    index = None if newest is None else node.log.index_of(newest)
+    if index is None:
+        raise NotFound(f"{account} has no entries in the log yet", "account")
+    size, bundle = _covering(node, index, current)
     state, leaves = state_before(node.log, account, size)
     figures = period_figures(state, period)
-    if not leaves or figures is None:
-        raise NotFound(f"{account} has no entries in the log yet", "account")
+    if figures is None:
+        raise NotFound(f"{account} is not a person's, an enterprise's or a farm's", "account")
     note = bundle["checkpoints"][0]
     head = leaves[-1]
     statement = PeriodStatement(
@@ -238,13 +244,13 @@ def period_statement(
         head=head.leaf_hash.hex(),
         checkpoint=checkpoint_of(note),
     )
-    signed = _signed(node, statement.body(), statement.checkpoint)
+    bundle["statement"] = _signed(node, statement.body(), statement.checkpoint)
     if history:
         chains = _history(node, size, [account])
-        bundle = _with_references(node, bundle | {"statement": signed}, size, chains)
-        return _with_history(bundle, chains)
+        return _with_history(_with_successors(node, bundle, chains, current), chains)
     item = entry_item(head, node.reader.inclusion(head.index, size)[1])
-    return _with_keys(node, {"statement": signed, "checkpoint": note} | item, size)
+    kept = ("statement", "map", "consistency", "ledger_keys")
+    return {key: bundle[key] for key in kept if key in bundle} | {"checkpoint": note} | item
 
 
 def person_summary(

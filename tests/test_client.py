@@ -30,7 +30,7 @@ from crypto.merkle import leaf_hash
 from crypto.note import sign_note
 from crypto.records import signed_submission as submission
 from tests.support import pid, register, settle
-from tools.demo import grade_all, load, make_plan
+from tools.demo import demo_signer, grade_all, load, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://testserver"
@@ -544,6 +544,44 @@ def test_an_exchange_verifies_what_a_farm_proves_for_a_quarter(node, city, serve
     with pytest.raises(LedgerRefused) as refused:
         banker.period_statement(sold, "2026-Q3")
     assert refused.value.problem.status == 404
+
+
+def test_a_stale_period_statement_is_caught(node, city, server):
+    """The account map shows a period statement's head is the account's newest: after the
+    farm moves on, yesterday's statement with today's map fails `current`."""
+    token = node.tokens.create("exchange:cex")[1]
+    sold = next(op.account for op in city.operations if op.type == "ReductionRetired")
+    path = f"/v1/accounts/{sold}/period-statement"
+    query = path + "?period=2026-Q3"
+    old = client_for(node, server, token=token).get_json(query, auth=True)
+    assert old["map"]["proofs"].keys() == {sold}
+    exchange = demo_signer(3, "exchange.demo")
+    sale = {"period": "2026-Q3", "quantity_g": 1, "ref": "lot:stale-test"}
+    node.ledger.submit(submission(exchange, sold, "ReductionRetired", sale))
+    settle(node)
+    fresh = client_for(node, server, token=token)
+    assert fresh.period_statement(sold, "2026-Q3").seq == entry_of(old)["seq"] + 1
+    old_size = checkpoint_of(node, old["checkpoint"]).size
+
+    def stale(answer):
+        new_size = int(answer["map"]["head"].split("\n")[3])
+        hashes = [h.hex() for h in node.reader.consistency(old_size, new_size)]
+        kept = {
+            "map": answer["map"],
+            "consistency": [{"first": old_size, "second": new_size, "hashes": hashes}],
+        }
+        return {k: v for k, v in old.items() if k not in kept} | kept
+
+    def unproven(answer):
+        answer["map"]["proofs"][sold]["siblings"][0] = "00" * 32
+        return answer
+
+    def unmapped(answer):
+        return {k: v for k, v in answer.items() if k != "map"}
+
+    for edit, checks in ((stale, {"current"}), (unproven, {"map proof"}), (unmapped, {"map head"})):
+        liar = client_for(node, lying(server, path, json_edit(edit)), token=token)
+        caught(checks, liar.period_statement, sold, "2026-Q3")
 
 
 def test_a_credit_score_system_verifies_a_persons_summary(node, city, server):

@@ -76,6 +76,35 @@ def _extends(head: MapHead, checkpoint: Checkpoint, consistency: Sequence[dict[s
         raise Failure("consistency", where, "hashes", "a valid proof", str(error)) from None
 
 
+def proven_heads(
+    value: object,
+    keys: KeyHistory,
+    origin: str,
+    checkpoint: Checkpoint,
+    consistency: Sequence[dict[str, Any]],
+) -> tuple[MapHead, dict[str, bytes | None]]:
+    """A statement's `map`: its map head, signed by the log key of its size, at the
+    statement's checkpoint or a later one that extends it, and the head each of its proofs
+    shows for its account (None: the map holds none)."""
+    if not isinstance(value, dict) or not isinstance(value.get("proofs"), dict):
+        raise Failure("map head", "statement", "map", "a map head and proofs", value)
+    head = _opened(value.get("head"), keys, origin, "statement")
+    _extends(head, checkpoint, consistency)
+    shown = {}
+    for account, proof in value["proofs"].items():
+        try:
+            shown[account] = verify_map_proof(head.root, map_key(account), parse_map_proof(proof))
+        except MapProofError as error:
+            raise Failure(
+                "map proof",
+                f"map proof ({account})",
+                "proof",
+                "a proof to the map root",
+                str(error),
+            ) from None
+    return head, shown
+
+
 def check_current(
     value: object,
     keys: KeyHistory,
@@ -91,18 +120,8 @@ def check_current(
     on past the bundle's checkpoint: then `successors` holds the entry after its chain's
     last, which must be in the map's tree at or past the checkpoint's size. Either way its
     history below that size is whole: no revocation or table version was left out."""
-    if not isinstance(value, dict) or not isinstance(value.get("proofs"), dict):
-        raise Failure("map head", "statement", "map", "a map head and proofs", value)
-    head = _opened(value.get("head"), keys, origin, "statement")
-    _extends(head, checkpoint, consistency)
-    for account, proof in value["proofs"].items():
-        where = f"map proof ({account})"
-        try:
-            shown = verify_map_proof(head.root, map_key(account), parse_map_proof(proof))
-        except MapProofError as error:
-            raise Failure(
-                "map proof", where, "proof", "a proof to the map root", str(error)
-            ) from None
+    head, shown_heads = proven_heads(value, keys, origin, checkpoint, consistency)
+    for account, shown in shown_heads.items():
         chain = chains.get(account)
         newest = chain.head if chain is not None else None
         if (shown.hex() if shown else None) == newest:
@@ -110,8 +129,9 @@ def check_current(
         if account in SYSTEM_ACCOUNTS and shown is not None:
             _successor(account, (successors or {}).get(account), chain, head, checkpoint.size)
             continue
+        where = f"map proof ({account})"
         raise Failure("current", where, "head", shown.hex() if shown else "no entries", newest)
-    return {"size": head.checkpoint.size, "accounts": sorted(value["proofs"])}
+    return {"size": head.checkpoint.size, "accounts": sorted(shown_heads)}
 
 
 def _successor(account: str, item: object, chain: Chain | None, head: MapHead, size: int) -> None:
