@@ -10,6 +10,7 @@ what verifyDocument answered to results.json, which is checked here too.
 """
 
 import base64
+import copy
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ from ledger.log.ledger_keys import CURRENT_FOR
 from ledger.node import Node
 from tests.conftest import IN_CI
 from tests.support import integrate_all, load_city, pid, register, signed
+from tools.demo import demo_signer
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_TEST = ROOT / "tests" / "js" / "verify.test.mjs"
@@ -223,6 +225,7 @@ class Documents:
                     "leafHash": head,
                     "index": self.period["index"],
                     "checkpointSize": latest.size,
+                    "currentAsOf": latest.size,
                 },
             ),
         )
@@ -507,6 +510,64 @@ class Documents:
             lastCheckpoint={"size": -1, "rootHash": "00"},
         )
 
+    def moved_on(self) -> None:
+        """After the farm retires a gram more: its statement from before, with the new map,
+        is stale; the enterprise's, which did not move, is current as of the new map."""
+        node, old = self.node, self.period
+        enterprise = period_statement(node, self.enterprise, PERIOD)
+        sale = {"period": PERIOD, "quantity_g": 1, "ref": "lot:moved-on"}
+        node.ledger.submit(
+            signed(demo_signer(3, "exchange.demo"), self.farm, "ReductionRetired", sale)
+        )
+        integrate_all(node)
+        snapshot = node.map_reader.prove([self.farm, self.enterprise])
+        size = snapshot.size
+        assert size > self.latest.size
+
+        def with_map(answer: dict[str, Any], account: str) -> dict[str, Any]:
+            hashes = [h.hex() for h in node.reader.consistency(self.latest.size, size)]
+            proof = snapshot.proofs[account].to_json()
+            consistency = [{"first": self.latest.size, "second": size, "hashes": hashes}]
+            return {**answer, "map": {"head": snapshot.head, "proofs": {account: proof}}} | {
+                "consistency": consistency
+            }
+
+        self.add(
+            "period statement: current as of a newer map head",
+            with_map(enterprise, self.enterprise),
+            ok("period-statement", {"account": self.enterprise, "currentAsOf": size}),
+        )
+        stale = with_map(old, self.farm)
+        self.add("period statement: stale (the farm moved on)", stale, failed("current"))
+        bad = copy.deepcopy(with_map(enterprise, self.enterprise))
+        bad["consistency"][0]["hashes"][0] = flip_hex(bad["consistency"][0]["hashes"][0])
+        self.add(
+            "period statement: a bad consistency hash to the map head", bad, failed("consistency")
+        )
+        self.add(
+            "period statement: no consistency proof to the map head",
+            {**with_map(enterprise, self.enterprise), "consistency": []},
+            failed("consistency"),
+        )
+        sibling = copy.deepcopy(old)
+        proof = sibling["map"]["proofs"][self.farm]
+        proof["siblings"][0] = flip_hex(proof["siblings"][0])
+        self.add("period statement: a map proof sibling changed", sibling, failed("map proof"))
+        other = {**old, "map": {**old["map"], "proofs": {"ind:other": proof}}}
+        self.add("period statement: no map proof of its account", other, failed("map proof"))
+        self.add(
+            "period statement: no map",
+            {k: v for k, v in old.items() if k != "map"},
+            failed("map head"),
+        )
+        forger = generate_signer(node.origin)
+        forged = sign_note(note_text(old["map"]["head"]), forger)
+        self.add(
+            "period statement: a map head signed by another key",
+            {**old, "map": {**old["map"], "head": forged}},
+            failed("map head"),
+        )
+
     def rotated(self) -> None:
         """The ledger key rotated after the documents above: a receipt from before it and one
         after verify with the key history the page gives (options.logKeys); the newest key
@@ -579,6 +640,7 @@ def test_the_browser_verifier_checks_real_documents_and_names_what_was_tampered(
     documents.tampered_statements()
     documents.tampered_proofs()
     documents.malformed()
+    documents.moved_on()
     documents.rotated()
     cases = documents.cases
     assert len({case["name"] for case in cases}) == len(cases)

@@ -5,7 +5,8 @@
  *
  * The Python code is the source of truth for every format checked here: crypto/note.py,
  * crypto/keys.py, crypto/checkpoint.py, crypto/merkle.py, crypto/records.py,
- * crypto/grade_statement.py, crypto/period_statement.py and client/ledger_client.py.
+ * crypto/grade_statement.py, crypto/period_statement.py, crypto/account_map.py,
+ * crypto/map_head.py and client/ledger_client.py.
  *
  * verifyDocument(input, options) -> Promise<result>
  *   input: the text a person pastes or drops (a string, or its UTF-8 bytes), one of
@@ -16,7 +17,9 @@
  *       {statement, checkpoint, entry, inclusion} (the grade's leaf and index are in the
  *       ledger-signed statement).
  *     - kind "period-statement": the JSON answer of GET /v1/accounts/{id}/period-statement,
- *       {statement, checkpoint, index, entry, inclusion} (the account's head entry).
+ *       {statement, checkpoint, index, entry, inclusion, map, consistency} (the account's
+ *       head entry, and the account map's signed head with the proof that the head is the
+ *       account's newest: facts.currentAsOf is the map head's tree size).
  *     - kind "tlog-proof": a c2sp.org/tlog-proof@v1 file (https://c2sp.org/tlog-proof). The
  *       format carries no entry, only its index: the leaf hash comes from options.leafHash,
  *       options.entry, or the proof's `extra` data, which this page reads as the entry's
@@ -67,12 +70,21 @@
  *                            not the checkpoint sent with it;
  *     "entry"                the entry (whose hash is the signed leaf) is not an entry, or not
  *                            the one the document says: another account or seq than the
- *                            receipt, not the stated grade, not the stated head.
+ *                            receipt, not the stated grade, not the stated head;
+ *     "map head"             a period statement's account map head (crypto/map_head.py) is
+ *                            missing, malformed, of another log, not signed by the log key of
+ *                            its size, or older than the statement's checkpoint;
+ *     "map proof"            the map proof of the statement's account is missing, malformed
+ *                            or does not lead to the map head's root;
+ *     "current"              the map shows another head (or none) as the account's newest:
+ *                            the statement is stale.
  *   The first failure is reported; the checks run in this order (format checks throughout):
  *     receipt:    leaf hash, origin (its `log`), receipt signature, entry, inclusion (none
  *                 yet?), checkpoint signature, origin, inclusion, consistency;
  *     statements: statement signature, statement (its text), checkpoint signature, origin,
- *                 statement (same checkpoint), leaf hash, inclusion, entry, consistency;
+ *                 statement (same checkpoint), leaf hash, inclusion, entry, then for a
+ *                 period statement map head, consistency (to the map head's checkpoint if
+ *                 newer), map proof, current; then consistency;
  *     tlog-proof: leaf hash (extra data against options.entry/leafHash), checkpoint
  *                 signature, origin, inclusion, entry, consistency;
  *     checkpoint: checkpoint signature, origin, consistency.
@@ -97,8 +109,9 @@
  * "inclusion" / "consistency"), parseVkey(text), keyHash(name, publicKey),
  * openNote(note, keys) (rejects with reason "malformed", "invalid signature" or
  * "unverified"), parseCheckpoint(body), checkpointBody(checkpoint),
- * openCheckpoint(note, key, origin), canonicalJson(value), decodeEntry(bytes), toHex(bytes),
- * and CHECKS, the list of check names.
+ * openCheckpoint(note, key, origin), verifyMapProof(root, key, proof) (resolves to the head
+ * the map holds for the key, hex, or null), canonicalJson(value), decodeEntry(bytes),
+ * toHex(bytes), and CHECKS, the list of check names.
  */
 
 const RECEIPT_CONTEXT = "carbon-ledger/receipt/v1\n";
@@ -132,6 +145,9 @@ export const CHECKS = Object.freeze([
   "statement signature",
   "statement",
   "entry",
+  "map head",
+  "map proof",
+  "current",
 ]);
 
 // ASCII control characters other than newline: never allowed in a signed note.
@@ -723,6 +739,157 @@ export async function verifyConsistency(first, second, firstRoot, secondRoot, pr
 }
 
 // ---------------------------------------------------------------------------------------
+// The account map (crypto/account_map.py, crypto/map_head.py)
+
+const MAP_HEADER = "carbon-ledger/account-map/v1";
+const MAP_KEY_BITS = 256;
+
+function mapBit(key, depth) {
+  return (key[depth >> 3] >> (7 - (depth & 7))) & 1;
+}
+
+/**
+ * Verify an account map proof (crypto/account_map.py verify_map_proof): `proof` is its JSON
+ * form {leaf: {key, head} | null, siblings: [hex, ...]} (siblings from the root's children
+ * down), `root` and `key` (SHA-256 of the account id) are 32-byte hashes. Resolves to the
+ * head (hex) the map with `root` holds for `key`, or null if it holds none; rejects with
+ * VerifyError("map proof") if the proof is malformed or does not lead to the root.
+ */
+export async function verifyMapProof(root, key, proof) {
+  const check = "map proof";
+  const rootBytes = hashArgument(root, "map root", check);
+  const keyBytes = hashArgument(key, "map key", check);
+  if (!isObject(proof) || !Array.isArray(proof.siblings)) {
+    throw fail(check, "a map proof is an object with `leaf` and a `siblings` list");
+  }
+  if (proof.siblings.length > MAP_KEY_BITS) {
+    throw fail(check, `a map proof has at most ${MAP_KEY_BITS} siblings`);
+  }
+  const siblings = proof.siblings.map((s, i) => hexHash(s, `sibling ${i}`, check));
+  const depth = siblings.length;
+  let leaf = null;
+  let hash = new Uint8Array(HASH_SIZE); // an empty subtree
+  if (proof.leaf !== null && proof.leaf !== undefined) {
+    if (!isObject(proof.leaf)) throw fail(check, "leaf is not an object");
+    leaf = {
+      key: hexHash(proof.leaf.key, "leaf.key", check),
+      head: hexHash(proof.leaf.head, "leaf.head", check),
+    };
+    for (let d = 0; d < depth; d++) {
+      if (mapBit(leaf.key, d) !== mapBit(keyBytes, d)) {
+        throw fail(check, "the proof's leaf is not on the key's path");
+      }
+    }
+    hash = await leafHash(concat(leaf.key, leaf.head)); // SHA-256(0x00 || key || head)
+  }
+  for (let level = depth - 1; level >= 0; level--) {
+    hash = mapBit(keyBytes, level)
+      ? await nodeHash(siblings[level], hash)
+      : await nodeHash(hash, siblings[level]);
+  }
+  if (!equalBytes(hash, rootBytes)) throw fail(check, "the proof does not lead to the map root");
+  return leaf !== null && equalBytes(leaf.key, keyBytes) ? toHex(leaf.head) : null;
+}
+
+function hexHash(value, what, check) {
+  if (typeof value !== "string" || !HEX_HASH.test(value)) {
+    throw fail(check, `${what} is not 64 hex digits`);
+  }
+  return fromHex(value);
+}
+
+/** A map head note's text parsed strictly (crypto/map_head.py parse_map_head). */
+function parseMapHead(body) {
+  const at = body.indexOf("\n");
+  const rootEnd = body.indexOf("\n", at + 1);
+  const rootLine = at < 0 || rootEnd < 0 ? "" : body.slice(at + 1, rootEnd);
+  if (body.slice(0, at) !== MAP_HEADER || !rootLine.startsWith("root ")) {
+    throw fail("map head", `not a ${MAP_HEADER} note`);
+  }
+  const root = fromBase64(rootLine.slice(5));
+  if (!root || root.length !== HASH_SIZE) throw fail("map head", "the map root is not 32 bytes");
+  let checkpoint;
+  try {
+    checkpoint = parseCheckpoint(body.slice(rootEnd + 1));
+  } catch (error) {
+    if (error instanceof VerifyError) throw fail("map head", `its checkpoint: ${error.detail}`);
+    throw error;
+  }
+  if (`${MAP_HEADER}\nroot ${toBase64(root)}\n${checkpointBody(checkpoint)}` !== body) {
+    throw fail("map head", "the map head is not in canonical form");
+  }
+  return { root, checkpoint };
+}
+
+/**
+ * A period statement's map head: signed by the log key of its size, of this log, for the
+ * statement's checkpoint or a later one that the answer's `consistency` proves extends it.
+ */
+async function openMapHead(answer, checkpoint, context) {
+  const map = answer.map;
+  if (!isObject(map) || typeof map.head !== "string" || !isObject(map.proofs)) {
+    throw fail("map head", "the answer has no account map head and proofs (`map`)");
+  }
+  let head;
+  try {
+    head = parseMapHead(splitNote(map.head).text);
+    await openNote(map.head, [keyAt(context, head.checkpoint.size)]);
+  } catch (error) {
+    if (error instanceof NoteError) throw fail("map head", `map head note: ${error.message}`);
+    throw error;
+  }
+  const signed = head.checkpoint;
+  safeNumber(signed.size, "map head tree size");
+  if (signed.origin !== context.origin) {
+    const origin = JSON.stringify(signed.origin);
+    throw fail("map head", `the map head's origin ${origin} is another log`);
+  }
+  if (signed.size === checkpoint.size && equalBytes(signed.rootHash, checkpoint.rootHash)) {
+    return { ...head, proofs: map.proofs };
+  }
+  if (signed.size <= checkpoint.size) {
+    const past = `is not past the statement's ${checkpoint.size}`;
+    throw fail("map head", `the map head's tree size ${signed.size} ${past}`);
+  }
+  const proofs = Array.isArray(answer.consistency) ? answer.consistency : [];
+  const proof = proofs.find(
+    (p) =>
+      isObject(p) &&
+      Number.isSafeInteger(p.first) &&
+      Number.isSafeInteger(p.second) &&
+      BigInt(p.first) === checkpoint.size &&
+      BigInt(p.second) === signed.size,
+  );
+  if (!proof) {
+    throw fail(
+      "consistency",
+      `no proof that the map head's size ${signed.size} extends ${checkpoint.size}`,
+    );
+  }
+  const [first, second] = [checkpoint, signed];
+  await verifyConsistency(first.size, second.size, first.rootHash, second.rootHash, proof.hashes);
+  return { ...head, proofs: map.proofs };
+}
+
+/** The tree size as of which the account map shows `head` is `account`'s newest entry. */
+async function proveCurrent(answer, checkpoint, context, account, head) {
+  const mapHead = await openMapHead(answer, checkpoint, context);
+  if (!Object.hasOwn(mapHead.proofs, account)) {
+    throw fail("map proof", `the answer has no map proof of ${account}`);
+  }
+  const key = await sha256(utf8(account));
+  const shown = await verifyMapProof(mapHead.root, key, mapHead.proofs[account]);
+  if (shown !== head) {
+    throw fail(
+      "current",
+      `the account map of tree size ${mapHead.checkpoint.size} shows ${shown ?? "no entry"} ` +
+        `as ${account}'s newest, not the stated head ${head}`,
+    );
+  }
+  return Number(mapHead.checkpoint.size);
+}
+
+// ---------------------------------------------------------------------------------------
 // Canonical JSON (RFC 8785 JCS restricted as crypto/canonical.py) and entries
 
 /**
@@ -1150,10 +1317,13 @@ async function verifyStatement(answer, context) {
         `not the stated head ${stated.account} #${stated.seq}`,
     );
   }
+  const { account, head } = stated;
+  const currentAsOf = await proveCurrent(answer, checkpoint, context, account, head);
   const facts = {
     ...base,
     seq: entry.seq,
     head: stated.head,
+    currentAsOf,
     accountKind: stated.kind,
     period: stated.period,
     reduction_g: figure(stated.reduction_g),
