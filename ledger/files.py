@@ -33,23 +33,10 @@ def replacing(path: Path, mode: int = 0o600) -> Iterator[Path]:
     """A temporary file beside `path` that replaces it when the block ends without an error:
     its bytes synced, renamed over `path`, then its directory synced (so the rename itself
     survives a power cut). An error leaves `path` as it was and removes the temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(descriptor)
-    temporary = Path(name)
-    try:
+    with _beside(path) as temporary:
         yield temporary
-        descriptor = os.open(temporary, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.chmod(temporary, mode)
+        _sync_file(temporary, mode)
         os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
     _sync_directory(path.parent)
 
 
@@ -57,24 +44,40 @@ def create_atomically(path: Path, data: bytes, mode: int = 0o600) -> bool:
     """Write `path` whole if it does not exist yet: False (and `path` as it was) if it does,
     even when another process creates it at the same moment (the file is linked into place,
     which never overwrites)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
+    with _beside(path) as temporary:
+        temporary.write_bytes(data)
+        _sync_file(temporary, mode)
         try:
             os.link(temporary, path)
         except FileExistsError:
             return False
+    _sync_directory(path.parent)
+    return True
+
+
+@contextlib.contextmanager
+def _beside(path: Path) -> Iterator[Path]:
+    """An empty temporary file in `path`'s directory, gone when the block ends (unless the
+    block renamed it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()
-    _sync_directory(path.parent)
-    return True
+
+
+def _sync_file(path: Path, mode: int) -> None:
+    """fsync a file's bytes and set its mode."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.chmod(path, mode)
 
 
 def _sync_directory(directory: Path) -> None:

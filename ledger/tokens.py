@@ -45,7 +45,12 @@ def token_hash(token: str) -> str:
 
 def token_id(token: str) -> str:
     """A token's id (what lists, revocations and webhooks name): its hash's first 8 digits."""
-    return token_hash(token)[:8]
+    return id_of_hash(token_hash(token))
+
+
+def id_of_hash(digest: str) -> str:
+    """The id of the token whose hash is `digest`."""
+    return digest[:8]
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,11 @@ class FileTokenStore(TokenStore):
                 raise replayed(request)
             used = {record.id for record in records.values()}
             token, digest = new_token()
-            while digest[:8] in used:
+            while id_of_hash(digest) in used:
                 token, digest = new_token()
-            records[digest] = TokenRecord(digest[:8], digest, principal, now_text(), False, request)
-        return digest[:8], token
+            record = TokenRecord(id_of_hash(digest), digest, principal, now_text(), False, request)
+            records[digest] = record
+        return record.id, token
 
     def revoke(self, token_id: str) -> None:
         with self.file.writing() as records:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger.domain.common import period_before
 from ledger.node import Node
-from ledger.storage.base import Select
+from ledger.storage.map_tables import Select
 from ledger.store import LedgerStore
 from projections.periods import period_filter
 from projections.recorder import ViewRecorder, open_view_recorder

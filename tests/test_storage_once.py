@@ -157,7 +157,7 @@ def test_hashes_are_kept_a_row_per_run_of_records_in_the_dense_layout():
     rows = dict(tree_rows(0, hashes))
     assert sorted(rows) == [0, 16, 32, 48, 64]  # one append: its aligned runs of records
     for index, expected in enumerate(hashes):
-        record, _ = writer_of(index)
+        record = writer_of(index)
         first = record - record % TREE_RUN
         offset = 32 * (index - stored_hash_count(first))
         assert rows[first][offset : offset + 32] == expected

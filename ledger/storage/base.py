@@ -57,6 +57,7 @@ from ledger.storage.map_tables import (
     UPSERT_BUCKETS,
     BucketQuery,
     MapChange,
+    Select,
     in_list,
 )
 from ledger.storage.transcoder import entry_bytes, entry_head
@@ -336,13 +337,10 @@ def listed(account: str, seq: int) -> bool:
     return seq == 0 and not account.startswith(personal.PREFIX)
 
 
-def writer_of(index: int) -> tuple[int, int]:
-    """(record, position among the hashes it wrote) of stored hash `index`."""
+def writer_of(index: int) -> int:
+    """The record that wrote stored hash `index` (the last leaf of the subtree it roots)."""
     level, n = split_stored_hash_index(index)
-    return ((n + 1) << level) - 1, level
-
-
-Select = Callable[..., list[tuple[Any, ...]]]  # (text, params, **tables) -> rows
+    return ((n + 1) << level) - 1
 
 
 def tree_size_in(select: Select) -> int:
@@ -483,7 +481,7 @@ class LogRecorder(TrackingRecorder):
         """Stored Merkle hashes at the given storage indexes, in that order."""
         if not indexes:
             return []
-        where = {index: writer_of(index)[0] for index in set(indexes)}
+        where = {index: writer_of(index) for index in set(indexes)}
         ranges = run_ranges(where.values())
         written: dict[int, bytes] = {}
         for start in range(0, len(ranges), RANGES):

@@ -53,6 +53,7 @@ from ledger.storage.map_tables import probe_each
 from ledger.tokens import (
     TokenRecord,
     TokenStore,
+    id_of_hash,
     new_token,
     now_text,
     parse_principal,
@@ -521,10 +522,10 @@ class PostgresTokenStore(SchemaTable, TokenStore):
                 cursor.execute(
                     f"INSERT INTO {self.table} (id, sha256, principal, created, request)"
                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [digest[:8], digest, principal, now_text(), request],
+                    [id_of_hash(digest), digest, principal, now_text(), request],
                 )
                 if cursor.rowcount == 1:
-                    return digest[:8], token
+                    return id_of_hash(digest), token
                 cursor.execute(f"SELECT 1 FROM {self.table} WHERE request = %s", [request])
                 if cursor.fetchone() is not None:
                     raise replayed(str(request))
