@@ -120,8 +120,10 @@ class Deliveries:
         """Start delivering to each subscription that is due and idle; return how many."""
         # forget finished deliveries before listing, so their cursors are read anew
         self.running = {key: run for key, run in self.running.items() if not run.done()}
-        live = live_tokens(self.node.tokens)
-        webhooks = [webhook for webhook in self.node.webhooks.list() if webhook.lives_on(live)]
+        listed = self.node.webhooks.list()
+        # the token store is asked only when a subscription names a token (not while idle)
+        live = live_tokens(self.node.tokens) if any(w.token for w in listed) else frozenset()
+        webhooks = [webhook for webhook in listed if webhook.lives_on(live)]
         for gone in set(self.retries) - {webhook.id for webhook in webhooks}:  # deleted
             self.retries.pop(gone, None)
         started = 0
