@@ -34,6 +34,7 @@ from crypto.cosignature import CosignatureError, CosignatureVerifier, count_cosi
 from crypto.grade_statement import GradeStatement, parse_grade_statement
 from crypto.key_history import KeyHistory, RotationError
 from crypto.keys import KeyFormatError, Verifier, parse_verifier
+from crypto.map_head import parse_map_head
 from crypto.merkle import ProofError, verify_consistency, verify_inclusion
 from crypto.note import NoteError, open_note, split_note
 from crypto.period_statement import PeriodStatement, parse_period_statement
@@ -418,22 +419,26 @@ class LedgerClient:
         if not isinstance(consistency, list):
             raise VerificationError("map head", "consistency is not a list of proofs")
 
-        def check(keys: KeyHistory) -> int:
+        def check(keys: KeyHistory) -> Checkpoint:
             try:
                 signed, shown = proven_heads(
                     answer.get("map"), keys, checkpoint.origin, checkpoint, consistency
                 )
             except Failure as failure:
                 raise VerificationError(failure.check, str(failure), failure) from None
-            found = shown.get(account)
+            if account not in shown:
+                raise VerificationError("map proof", f"the answer has no map proof of {account}")
+            found = shown[account]
             if found is None or found.hex() != head:
                 newest = found.hex() if found else "no entry"
                 raise VerificationError(
                     "current", f"the account map shows {newest} as {account}'s newest, not {head}"
                 )
-            return signed.checkpoint.size
+            return signed.checkpoint
 
-        return self._with_keys(check)
+        mapped = self._with_keys(check)
+        self._consistent_with_seen(mapped, checkpoint)
+        return mapped.size
 
     def _signed_statement(
         self, check: str, path: str, parse: Callable[[str], Stated]
@@ -591,7 +596,11 @@ class LedgerClient:
             raise VerificationError(failure.check, str(failure), failure) from None
         except (AttributeError, KeyError, TypeError, ValueError) as error:  # BundleError too
             raise VerificationError("bundle", f"malformed bundle: {error!r}") from None
-        return body, report, self._observe(body["checkpoints"][-1], floor)
+        observed = self._observe(body["checkpoints"][-1], floor)
+        if report.current is not None:  # its map head is verified: of this log, past `observed`
+            mapped = parse_map_head(split_note(body["map"]["head"])[0]).checkpoint
+            self._consistent_with_seen(mapped, observed)
+        return body, report, observed
 
     def _floor(self) -> int:
         """The size of the last verified checkpoint: no later answer may be smaller."""
@@ -637,6 +646,21 @@ class LedgerClient:
             if newer is checkpoint:
                 self._keep(checkpoint, note)
             return checkpoint
+
+    def _consistent_with_seen(self, checkpoint: Checkpoint, extends: Checkpoint) -> None:
+        """A checkpoint proven to extend `extends` (an observed one), such as a statement's
+        newer map head, is consistent with the newest seen too: no fork hides behind it.
+        Only a newest seen past `extends` (another thread's answer) needs a proof."""
+        with self._lock:
+            if self._last is None or self._last[0].size <= extends.size:
+                return
+            last = self._last[0]
+            if checkpoint.size == last.size:
+                if checkpoint.root_hash != last.root_hash:
+                    raise VerificationError("split view", f"two roots for tree size {last.size}")
+                return
+            older, newer = sorted((last, checkpoint), key=lambda c: c.size)
+            self._check_consistency(older, newer)
 
     def _check_consistency(self, older: Checkpoint, newer: Checkpoint) -> None:
         """Fetch and verify the proof that `newer` extends `older`."""

@@ -33,9 +33,9 @@ def replacing(path: Path, mode: int = 0o600) -> Iterator[Path]:
     """A temporary file beside `path` that replaces it when the block ends without an error:
     its bytes synced, renamed over `path`, then its directory synced (so the rename itself
     survives a power cut). An error leaves `path` as it was and removes the temporary file."""
-    with _beside(path) as temporary:
+    with _beside(path) as (temporary, descriptor):
         yield temporary
-        _sync_file(temporary, mode)
+        _sync_file(descriptor, mode)
         os.replace(temporary, path)
     _sync_directory(path.parent)
 
@@ -44,9 +44,10 @@ def create_atomically(path: Path, data: bytes, mode: int = 0o600) -> bool:
     """Write `path` whole if it does not exist yet: False (and `path` as it was) if it does,
     even when another process creates it at the same moment (the file is linked into place,
     which never overwrites)."""
-    with _beside(path) as temporary:
-        temporary.write_bytes(data)
-        _sync_file(temporary, mode)
+    with _beside(path) as (temporary, descriptor):
+        with os.fdopen(descriptor, "wb", closefd=False) as file:
+            file.write(data)
+        _sync_file(descriptor, mode)
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -56,28 +57,24 @@ def create_atomically(path: Path, data: bytes, mode: int = 0o600) -> bool:
 
 
 @contextlib.contextmanager
-def _beside(path: Path) -> Iterator[Path]:
-    """An empty temporary file in `path`'s directory, gone when the block ends (unless the
-    block renamed it)."""
+def _beside(path: Path) -> Iterator[tuple[Path, int]]:
+    """A new temporary file in `path`'s directory and its open descriptor, both gone when
+    the block ends (the name unless the block renamed it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(descriptor)
     temporary = Path(name)
     try:
-        yield temporary
+        yield temporary, descriptor
     finally:
+        os.close(descriptor)
         with contextlib.suppress(OSError):
             temporary.unlink()
 
 
-def _sync_file(path: Path, mode: int) -> None:
-    """fsync a file's bytes and set its mode."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.chmod(path, mode)
+def _sync_file(descriptor: int, mode: int) -> None:
+    """fsync an open file's bytes and set its mode."""
+    os.fsync(descriptor)
+    os.fchmod(descriptor, mode)
 
 
 def _sync_directory(directory: Path) -> None:

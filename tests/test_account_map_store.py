@@ -321,12 +321,20 @@ def test_every_partial_bundle_shows_the_system_accounts_histories_whole(node, ci
     ):
         proven = verify(node, bundle).report.current["accounts"]
         assert proven == sorted([*current, *SYSTEM_ACCOUNTS])
-        caught = failure(node, {k: v for k, v in bundle.items() if k != "map"})
-        assert (caught.check, caught.field, caught.found) == (
-            "references",
-            "map",
-            list(SYSTEM_ACCOUNTS),
-        )
+        without_account = copy.deepcopy(bundle)  # only the system accounts' proofs left
+        for account in current:
+            del without_account["map"]["proofs"][account]
+        bare = {k: v for k, v in bundle.items() if k != "map"}
+        for cut in (bare, without_account) if current else (bare,):
+            caught = failure(node, cut)
+            expected = ("current", current) if current else ("references", list(SYSTEM_ACCOUNTS))
+            assert (caught.check, caught.field, caught.found) == (expected[0], "map", expected[1])
+        if current:  # the system accounts' proofs are required on their own too
+            only_account = copy.deepcopy(bundle)
+            for account in SYSTEM_ACCOUNTS:
+                del only_account["map"]["proofs"][account]
+            caught = failure(node, only_account)
+            assert (caught.check, caught.found) == ("references", list(SYSTEM_ACCOUNTS))
 
 
 def entry_of(item: dict) -> dict:

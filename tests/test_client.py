@@ -579,9 +579,38 @@ def test_a_stale_period_statement_is_caught(node, city, server):
     def unmapped(answer):
         return {k: v for k, v in answer.items() if k != "map"}
 
-    for edit, checks in ((stale, {"current"}), (unproven, {"map proof"}), (unmapped, {"map head"})):
+    def no_proof(answer):
+        answer["map"]["proofs"] = {}
+        return answer
+
+    def odd_consistency(answer):
+        return stale(answer) | {"consistency": [1]}
+
+    for edit, checks in (
+        (stale, {"current"}),
+        (unproven, {"map proof"}),
+        (unmapped, {"map head"}),
+        (no_proof, {"map proof"}),
+        (odd_consistency, {"consistency"}),
+    ):
         liar = client_for(node, lying(server, path, json_edit(edit)), token=token)
         caught(checks, liar.period_statement, sold, "2026-Q3")
+
+
+def test_a_map_head_on_a_fork_of_what_was_seen_is_caught(node, city, server):
+    """Another thread saw a newer checkpoint than a statement's: the statement's map head,
+    though proven to extend the statement's checkpoint, must not fork from it."""
+    client = client_for(node, server)
+    before = client.latest_checkpoint()
+    grow(node, register(node, "bank.fork", ["bank"]), 3, "fork")
+    seen = client.latest_checkpoint()
+    assert seen.size > before.size
+    same_size = Checkpoint(node.origin, seen.size, hashlib.sha256(b"fork").digest())
+    caught({"split view"}, client._consistent_with_seen, same_size, before)
+    beyond = Checkpoint(node.origin, seen.size + 5, hashlib.sha256(b"fork").digest())
+    caught({"consistency"}, client._consistent_with_seen, beyond, before)
+    client._consistent_with_seen(seen, before)  # the real one
+    client._consistent_with_seen(beyond, seen)  # nothing seen past what it extends
 
 
 def test_a_credit_score_system_verifies_a_persons_summary(node, city, server):

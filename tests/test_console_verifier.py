@@ -29,6 +29,8 @@ from crypto.canonical import canonical_json
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.grade_statement import parse_grade_statement
 from crypto.keys import generate_signer
+from crypto.map_head import MapHead, parse_map_head, sign_map_head
+from crypto.merkle import MemoryHashStore, MerkleTree, prove_consistency
 from crypto.note import sign_note, split_note
 from crypto.records import receipt_message, receipt_promise
 from ledger.bundles import grade_statement, period_statement
@@ -139,10 +141,11 @@ class Documents:
         self.grade = grade_statement(node, self.enterprise, PERIOD)
         self.period = period_statement(node, self.farm, PERIOD)
         self.cases: list[Case] = []
+        self.later_sizes: set[int] = set()  # of checkpoints the cases made later
 
     def proofs(self) -> dict[str, list[str]]:
         """Every consistency proof among the checkpoints the cases hold, as the API has them."""
-        sizes = sorted({self.old.size, self.mid.size, self.latest.size})
+        sizes = sorted({self.old.size, self.mid.size, self.latest.size, *self.later_sizes})
         return {
             f"{m} {n}": [h.hex() for h in self.node.reader.consistency(m, n)]
             for m in sizes
@@ -523,6 +526,7 @@ class Documents:
         snapshot = node.map_reader.prove([self.farm, self.enterprise])
         size = snapshot.size
         assert size > self.latest.size
+        self.later_sizes.add(size)
 
         def with_map(answer: dict[str, Any], account: str) -> dict[str, Any]:
             hashes = [h.hex() for h in node.reader.consistency(self.latest.size, size)]
@@ -559,6 +563,31 @@ class Documents:
             "period statement: no map",
             {k: v for k, v in old.items() if k != "map"},
             failed("map head"),
+        )
+        # the real key signs a map head on a fork that extends the statement's checkpoint:
+        # the page, which saw the real tree at that size, catches the split view
+        store = MemoryHashStore()
+        fork = MerkleTree(store)
+        fork.append_many(leaf.leaf_hash for leaf in node.log.leaves(0, self.latest.size))
+        fork.append_many(
+            hashlib.sha256(bytes([n])).digest() for n in range(size - self.latest.size)
+        )
+        real = parse_map_head(note_text(snapshot.head))
+        forked = MapHead(real.root, Checkpoint(node.origin, size, fork.root()))
+        hashes = [h.hex() for h in prove_consistency(self.latest.size, size, store)]
+        self.add(
+            "period statement: a map head on a fork of the tree the page saw",
+            {
+                **enterprise,
+                "map": {
+                    "head": sign_map_head(forked, node.ledger_key),
+                    "proofs": {self.enterprise: snapshot.proofs[self.enterprise].to_json()},
+                },
+                "consistency": [{"first": self.latest.size, "second": size, "hashes": hashes}],
+            },
+            failed("consistency"),
+            lastCheckpoint=remembered(checkpoint_of(node, snapshot.checkpoint)),
+            allowOlder=True,
         )
         forger = generate_signer(node.origin)
         forged = sign_note(note_text(old["map"]["head"]), forger)

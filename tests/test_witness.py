@@ -229,6 +229,20 @@ def test_ledger_serves_cosigned_checkpoints(
             node.close()
 
 
+def test_the_cosigned_checkpoint_is_looked_for_at_or_below_the_newest_allowed(node: Node):
+    """A statement is made at the newest cosigned checkpoint no newer than the map's: the
+    search window of recent checkpoints ends there, not at the log's newest (64 newer ones
+    would otherwise hide every cosigned one)."""
+    sizes = [_grow(node, 1)[0] for _ in range(5)]
+    assert [size for size, _ in node.log.recent_checkpoints(0, 2, sizes[2])] == sizes[2:0:-1]
+    assert [size for size, _ in node.log.recent_checkpoints(sizes[1], 9, sizes[3])] == [
+        sizes[3],
+        sizes[2],
+        sizes[1],
+    ]
+    assert node.log.recent_checkpoints(0, 1)[0][0] == sizes[-1]
+
+
 def test_keygen_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "witness.key"
     assert main(["witness", "keygen", "witness.example", "--out", str(out)]) == 0

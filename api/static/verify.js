@@ -84,7 +84,8 @@
  *     statements: statement signature, statement (its text), checkpoint signature, origin,
  *                 statement (same checkpoint), leaf hash, inclusion, entry, then for a
  *                 period statement map head, consistency (to the map head's checkpoint if
- *                 newer), map proof, current; then consistency;
+ *                 newer), map proof (each proof the answer holds), current; then
+ *                 consistency (the statement's checkpoint, then the map head's);
  *     tlog-proof: leaf hash (extra data against options.entry/leafHash), checkpoint
  *                 signature, origin, inclusion, entry, consistency;
  *     checkpoint: checkpoint signature, origin, consistency.
@@ -871,14 +872,21 @@ async function openMapHead(answer, checkpoint, context) {
   return { ...head, proofs: map.proofs };
 }
 
-/** The tree size as of which the account map shows `head` is `account`'s newest entry. */
+/**
+ * The checkpoint of the map head as of which the account map shows `head` is `account`'s
+ * newest entry. Every proof the answer holds must verify (as the Python client checks).
+ */
 async function proveCurrent(answer, checkpoint, context, account, head) {
   const mapHead = await openMapHead(answer, checkpoint, context);
   if (!Object.hasOwn(mapHead.proofs, account)) {
     throw fail("map proof", `the answer has no map proof of ${account}`);
   }
-  const key = await sha256(utf8(account));
-  const shown = await verifyMapProof(mapHead.root, key, mapHead.proofs[account]);
+  let shown = null;
+  for (const [proven, proof] of Object.entries(mapHead.proofs)) {
+    const key = await sha256(utf8(proven));
+    const held = await verifyMapProof(mapHead.root, key, proof);
+    if (proven === account) shown = held;
+  }
   if (shown !== head) {
     throw fail(
       "current",
@@ -886,7 +894,7 @@ async function proveCurrent(answer, checkpoint, context, account, head) {
         `as ${account}'s newest, not the stated head ${head}`,
     );
   }
-  return Number(mapHead.checkpoint.size);
+  return mapHead.checkpoint;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1318,19 +1326,19 @@ async function verifyStatement(answer, context) {
     );
   }
   const { account, head } = stated;
-  const currentAsOf = await proveCurrent(answer, checkpoint, context, account, head);
+  const mapCheckpoint = await proveCurrent(answer, checkpoint, context, account, head);
   const facts = {
     ...base,
     seq: entry.seq,
     head: stated.head,
-    currentAsOf,
+    currentAsOf: Number(mapCheckpoint.size),
     accountKind: stated.kind,
     period: stated.period,
     reduction_g: figure(stated.reduction_g),
     emission_g: figure(stated.emission_g),
     retired_g: figure(stated.retired_g),
   };
-  return { kind: "period-statement", checkpoint, facts };
+  return { kind: "period-statement", checkpoint, facts, mapCheckpoint };
 }
 
 /** Parse a c2sp.org/tlog-proof@v1 file: {extra, index (BigInt), proof, note}. */
@@ -1619,6 +1627,7 @@ async function verify(input, options) {
     }
   }
   const consistentWith = await checkConsistency(verified.checkpoint, options);
+  if (verified.mapCheckpoint) await checkConsistency(verified.mapCheckpoint, options); // no fork
   const checkpoint = verified.checkpoint;
   return {
     ok: true,

@@ -32,7 +32,7 @@ from client.verifier.state import (
     right_edge,
 )
 from client.verifier.statements import check_statement
-from crypto import person_summary
+from crypto import period_statement, person_summary
 from crypto import statement as balance_statement
 from crypto.account_map import AccountMap, map_key
 from crypto.canonical import CanonicalError, parse_canonical, parse_canonical_as
@@ -344,11 +344,11 @@ class Audit:
         return [account for account in accounts if account not in proven]
 
     def _statement_current(self, note: str, stated: dict[str, Any]) -> None:
-        """A balance statement must come with the map proof that its account's head is the
-        newest (what lets an exchange take the balance as current); a person summary, with
-        the map proof of every account the person could have (present ones must have been
-        summed, which the summary's check saw to: so none was left out)."""
-        if note.startswith(balance_statement.HEADER + "\n"):
+        """A balance or period statement must come with the map proof that its account's head
+        is the newest (what lets an exchange take the figures as current); a person summary,
+        with the map proof of every account the person could have (present ones must have
+        been summed, which the summary's check saw to: so none was left out)."""
+        if note.startswith((balance_statement.HEADER + "\n", period_statement.HEADER + "\n")):
             needed, check = [stated["account"]], "current"
         elif note.startswith(person_summary.HEADER + "\n"):
             registry = self._state(REGISTRY_ACCOUNT)

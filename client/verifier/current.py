@@ -60,7 +60,8 @@ def _extends(head: MapHead, checkpoint: Checkpoint, consistency: Sequence[dict[s
         (
             p
             for p in consistency
-            if (p.get("first"), p.get("second")) == (checkpoint.size, newer.size)
+            if isinstance(p, dict)
+            and (p.get("first"), p.get("second")) == (checkpoint.size, newer.size)
         ),
         None,
     )

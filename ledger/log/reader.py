@@ -35,8 +35,8 @@ class LogReader:
         if latest is None:
             raise NotFound("the log has no checkpoint yet")
         if self.witnesses:
-            for size, note in self.log.recent_checkpoints(covering, RECENT):
-                if size <= latest[0] and cosignature_count(note) >= self.witnesses:
+            for size, note in self.log.recent_checkpoints(covering, RECENT, latest[0]):
+                if cosignature_count(note) >= self.witnesses:
                     return size, note
         return latest
 

@@ -520,11 +520,14 @@ class LogRecorder(TrackingRecorder):
         rows = self._all("SELECT size, note FROM {t} ORDER BY size DESC LIMIT 1", t="checkpoints")
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def recent_checkpoints(self, at_least: int, limit: int) -> list[tuple[int, str]]:
-        """Up to `limit` checkpoints of size >= at_least, newest first."""
+    def recent_checkpoints(
+        self, at_least: int, limit: int, at_most: int | None = None
+    ) -> list[tuple[int, str]]:
+        """Up to `limit` checkpoints of size at_least..at_most (no bound: the newest), newest
+        first."""
         rows = self._all(
-            "SELECT size, note FROM {t} WHERE size >= ? ORDER BY size DESC LIMIT ?",
-            [at_least, limit],
+            "SELECT size, note FROM {t} WHERE size >= ? AND size <= ? ORDER BY size DESC LIMIT ?",
+            [at_least, 2**63 - 1 if at_most is None else at_most, limit],
             t="checkpoints",
         )
         return [(size, note) for size, note in rows]
