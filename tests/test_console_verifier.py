@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -589,6 +590,25 @@ class Documents:
             lastCheckpoint=remembered(checkpoint_of(node, snapshot.checkpoint)),
             allowOlder=True,
         )
+        signed_head = parse_map_head(note_text(old["map"]["head"]))
+        for name, head in (
+            (
+                "of another log",
+                MapHead(signed_head.root, replace(signed_head.checkpoint, origin="x")),
+            ),
+            (
+                "at the same size, another root",
+                MapHead(
+                    signed_head.root,
+                    replace(signed_head.checkpoint, root_hash=hashlib.sha256(b"other").digest()),
+                ),
+            ),
+        ):
+            self.add(
+                f"period statement: a map head {name}",
+                {**old, "map": {**old["map"], "head": sign_map_head(head, node.ledger_key)}},
+                failed("map head"),
+            )
         forger = generate_signer(node.origin)
         forged = sign_note(note_text(old["map"]["head"]), forger)
         self.add(

@@ -18,6 +18,7 @@ import {
   checkpointBody,
   lastCheckpoint,
   leafHash,
+  nodeHash,
   openNote,
   parseCheckpoint,
   parseVkey,
@@ -26,6 +27,7 @@ import {
   verifyConsistency,
   verifyDocument,
   verifyInclusion,
+  verifyMapProof,
 } from "../../api/static/verify.js";
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url)));
@@ -147,6 +149,41 @@ test("consistency proofs verify as RFC 9162 2.1.4.2 says, and tampered ones do n
   await rejectsWith(verifyConsistency(0, 5, merkle.Roots[0], merkle.Roots[4], []), "consistency");
   await rejectsWith(verifyConsistency(5, 4, merkle.Roots[4], merkle.Roots[3], []), "consistency");
 });
+
+test("account map proofs verify as crypto/account_map.py says, and bad ones do not", async () => {
+  const key = (byte) => new Uint8Array(32).fill(byte); // 0x00.. goes left, 0xff.. right
+  const head = (byte) => toHex(new Uint8Array(32).fill(byte));
+  const left = { key: toHex(key(0x00)), head: head(1) };
+  const right = { key: toHex(key(0xff)), head: head(2) };
+  const leafOf = (leaf) => leafHash(fromHexText(leaf.key + leaf.head)); // 0x00 || key || head
+  const [l, r] = [await leafOf(left), await leafOf(right)];
+  const root = await nodeHash(l, r);
+  const proofOf = (leaf, sibling) => ({ leaf, siblings: [toHex(sibling)] });
+  assert.equal(await verifyMapProof(root, key(0x00), proofOf(left, r)), left.head);
+  assert.equal(await verifyMapProof(root, key(0xff), proofOf(right, l)), right.head);
+  // non-membership: another key on the left's path ends at the left account
+  const near = key(0x01);
+  assert.equal(await verifyMapProof(root, near, proofOf(left, r)), null);
+  // one account alone is the root; an empty map's root is 32 zero bytes
+  assert.equal(await verifyMapProof(l, key(0x00), { leaf: left, siblings: [] }), left.head);
+  assert.equal(await verifyMapProof(new Uint8Array(32), near, { leaf: null, siblings: [] }), null);
+  const bad = [
+    { leaf: right, siblings: [toHex(l)] }, // the right account is not on 0x00's path
+    { leaf: left, siblings: [flipped(toHex(r))] },
+    { leaf: left, siblings: [toHex(r), toHex(r)] },
+    { leaf: left, siblings: Array(257).fill(toHex(r)) },
+    { leaf: left, siblings: [7] },
+    { leaf: "left", siblings: [toHex(r)] },
+    { leaf: { key: left.key }, siblings: [toHex(r)] },
+    { leaf: left },
+    null,
+  ];
+  for (const proof of bad) await rejectsWith(verifyMapProof(root, key(0x00), proof), "map proof");
+});
+
+function fromHexText(hex) {
+  return Uint8Array.from(hex.match(/../g), (pair) => parseInt(pair, 16));
+}
 
 test("verifier keys parse as C2SP signed-note says, bad ones are refused", async () => {
   const key = await parseVkey(notes.verifier_key);
