@@ -4,6 +4,7 @@ column names, CRLF line ends, nested values as JSON, missing cells empty."""
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,12 +12,13 @@ BOM = "\ufeff"
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # a decimal string (tonnes, yuan): a number
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not NUMBER.fullmatch(value):
         return "'" + value  # text someone typed (a reason, a name) stays text
     return "" if value is None else value
 

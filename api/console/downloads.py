@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.console.render import HEADERS
 from api.console.roles import OWN
 from api.console.session import Session, SessionDep
 from api.deps import NodeDep
@@ -79,7 +80,7 @@ async def evidence(
     bundle = await run_in_threadpool(
         evidence_bundle, node, views_of(request), account, period, session.principal.can_read
     )
-    headers = {"Content-Disposition": f'attachment; filename="evidence-{period}.json"'}
+    headers = HEADERS | {"Content-Disposition": f'attachment; filename="evidence-{period}.json"'}
     return Response(json.dumps(bundle).encode(), media_type="application/json", headers=headers)
 
 
@@ -90,5 +91,5 @@ async def download(
     if session is None or len(name) > 40:
         raise NotFound("no such download")
     body = await run_in_threadpool(_csv, views_of(request), name, session, period)
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    headers = HEADERS | {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)

@@ -32,10 +32,18 @@ def language(request: Request) -> str:
     return asked if asked in LANGUAGES else "zh"
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(
+    request: Request,
+    template: str,
+    status: int = 200,
+    query: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The page; its link to the other language keeps `query` (default: the request's)."""
     lang = language(request)
     other = "en" if lang == "zh" else "zh"
-    switch = f"{request.url.path}?{urlencode(dict(request.query_params) | {'lang': other})}"
+    kept = dict(request.query_params) if query is None else query
+    switch = f"{request.url.path}?{urlencode(kept | {'lang': other})}"
     response = TEMPLATES.TemplateResponse(
         request,
         template,

@@ -19,6 +19,7 @@ from api.deps import NodeDep
 from api.reads import views_of
 from crypto.records import decode_entry
 from ledger import queries
+from ledger.domain.personal import PSEUDONYM
 from ledger.domain.reference import METHODS_ACCOUNT
 from ledger.errors import Invalid
 from ledger.node import Node
@@ -150,11 +151,21 @@ async def firm(
     return page(request, "firm.html", session=session, session_page="firm", **context)
 
 
+def _pseudonym(asked: str | None) -> str | None:
+    """A person's pseudonym as asked, or "" for anything else (a national id typed in, say:
+    never looked up, shown back or kept); None if nothing was asked."""
+    if not asked:
+        return None
+    return asked if PSEUDONYM.fullmatch(asked) else ""
+
+
 def _bank(views: Views, bank: str, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         period = breakdowns.period_or_default(snapshot, asked["period"])
-        person = None
-        if asked["pid"]:
+        person: dict[str, Any] | None = None
+        if asked["pid"] == "":
+            person = {"missing": True}
+        elif asked["pid"]:
             found = snapshot.person(asked["pid"])
             person = found if found and bank in found["banks"] else {"missing": True}
             if found and bank in found["banks"]:
@@ -185,11 +196,12 @@ async def bank(
         return refused or RedirectResponse("/console/sign-in", 303)
     asked = {
         "period": period if period and READ_PERIOD.fullmatch(period) else None,
-        "pid": _text(pid, 60),
+        "pid": _pseudonym(pid),
         "cursor": _text(cursor, 200),
     }
     context = await run_in_threadpool(_bank, views_of(request), session.principal.code, asked)
-    return page(request, "bank.html", session=session, session_page="bank", **context)
+    kept = {name: value for name, value in asked.items() if value}  # never what was not a pid
+    return page(request, "bank.html", query=kept, session=session, session_page="bank", **context)
 
 
 def _exchange(node: Node, views: Views, exchange: str) -> dict[str, Any]:

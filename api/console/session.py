@@ -65,10 +65,13 @@ def end(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/")
 
 
-def check_same_origin(request: Request) -> None:
-    """Refuse a POST another site made: its Origin (or Referer) must be this host."""
+def check_same_origin(request: Request, required: bool = False) -> None:
+    """Refuse a POST another site made: its Origin (or Referer) must be this host; if
+    `required` (signing in, which no CSRF token guards yet), it must be there too."""
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if claimed is None:
+        if required:
+            raise Forbidden("a form that says neither its Origin nor its Referer", "origin")
         return  # not a browser, or one that sends neither: the CSRF token still guards
     host = request.headers.get("host", "")
     try:

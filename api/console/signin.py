@@ -9,6 +9,7 @@ from api.auth import token_store
 from api.console import session as sessions
 from api.console.render import language, page
 from api.console.session import SessionDep
+from api.deps import NodeDep
 from ledger.tokens import REGULATOR, TokenStore
 
 router = APIRouter(include_in_schema=False)
@@ -32,14 +33,18 @@ async def sign_in_form(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.post("/console/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, store: Annotated[TokenStore, Depends(token_store)]) -> Response:
-    sessions.check_same_origin(request)
+async def sign_in(
+    request: Request, store: Annotated[TokenStore, Depends(token_store)], node: NodeDep
+) -> Response:
+    sessions.check_same_origin(request, required=True)
     token = (await sessions.form_fields(request)).get("token", "")[:200]
     principal = store.principal_for(token.strip())
     if principal is None:
         return page(request, "signin.html", status=401, session=None, failed=True)
     response = RedirectResponse(f"/console?lang={language(request)}", status_code=303)
-    sessions.start(response, token.strip(), secure=request.url.scheme == "https")
+    # a production ledger is served over TLS, maybe by a proxy on another host
+    secure = request.url.scheme == "https" or node.settings.production
+    sessions.start(response, token.strip(), secure=secure)
     return response
 
 
