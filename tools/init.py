@@ -11,6 +11,7 @@ from crypto.keys import KeyFormatError, parse_verifier
 from ledger.keyfiles import read_key
 from ledger.node import Governance, NotInitialised, init_node, open_node
 from ledger.settings import Settings
+from ledger.storage.base import TextOrder
 from projections.recorder import open_view_recorder
 from tools.settings import add_data_option, settings_from
 
@@ -47,7 +48,7 @@ def init(args: argparse.Namespace) -> int:
     try:
         founders = _founders(args)
         created = initialise(settings, founders)
-    except (ValueError, OSError, NotInitialised) as error:
+    except (ValueError, OSError, NotInitialised, TextOrder) as error:
         print(f"carbon-ledger init: {error}", file=sys.stderr)
         return 2
     where = settings.data_dir.resolve()

@@ -23,6 +23,7 @@ from api.app import create_app
 from api.stream import end_streams_on_signals
 from ledger.node import NotInitialised, ProductionKeys, open_node
 from ledger.settings import LOG_FORMAT_ENV, LOG_FORMATS, SETTINGS_ENV, Settings
+from ledger.storage.base import TextOrder
 from projections.webhook_delivery import run_webhooks
 from tools.collector import tune_collector
 from tools.init import initialise
@@ -135,7 +136,7 @@ def _serve(args: argparse.Namespace) -> None:
     configure_logging(settings.log_format)
     try:
         node = open_node(settings)
-    except ProductionKeys as error:
+    except (ProductionKeys, TextOrder) as error:
         sys.exit(f"carbon-ledger serve: {error}")
     except NotInitialised as error:  # empty: a development ledger, before workers start
         if settings.production:

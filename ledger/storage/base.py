@@ -309,6 +309,11 @@ class EarlierLayout(RuntimeError):
     """The database holds the log in a layout this version does not read."""
 
 
+class TextOrder(RuntimeError):
+    """The database sorts text by a locale, not by code point: key ranges (a bank's
+    accounts, every enterprise) and cursors would silently miss rows."""
+
+
 class LeaseLost(RuntimeError):
     """Another process took the lease since this one did: its commit was rolled back."""
 

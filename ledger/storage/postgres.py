@@ -38,6 +38,7 @@ from ledger.storage.base import (
     PersonCounts,
     SQLCursor,
     SQLFactory,
+    TextOrder,
     Versions,
     ViewRecorder,
     ViewSchema,
@@ -658,12 +659,37 @@ class PostgresWebhookStore(SchemaTable, WebhookStore):
             )
 
 
+# Strings whose code point order a locale's order would change: punctuation (a locale's
+# first pass skips it, so 'per:b01;' would sort before 'per:b01:x'), case and accents.
+ORDER_SAMPLE = ("per:b01:x", "per:b01;", "per:b01_", "B", "a", "Z", "é", "ind:1", "ind;")
+
+
+def check_text_order(connection: psycopg.Connection[Any]) -> None:
+    """The database sorts text by code point, as the ledger's key ranges, cursors and
+    SQLite do (`LC_COLLATE` C, POSIX or C.UTF-8); TextOrder otherwise."""
+    row = connection.execute(
+        "SELECT array_agg(x ORDER BY x) FROM unnest(%s::text[]) AS x", [list(ORDER_SAMPLE)]
+    ).fetchone()
+    if row is None or row[0] != sorted(ORDER_SAMPLE):
+        found = connection.execute(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+        raise TextOrder(
+            f"PostgreSQL database {connection.info.dbname!r} sorts text by a locale"
+            f" ({found[0] if found else 'unknown'}), so a bank's accounts and other key ranges"
+            " would miss rows: create the ledger's database with code point order (createdb"
+            " --locale=C.UTF-8 --template=template0, or POSTGRES_INITDB_ARGS=--locale=C.UTF-8"
+            " for the postgres image) and move the data there (pg_dump, pg_restore)"
+        )
+
+
 class Postgres(Backend):
     name = "postgres"
     persistence_module = "eventsourcing.postgres"
     application_recorder = LedgerPostgresRecorder
     log_recorder_class = PostgresLogRecorder
     view_recorder_class = PostgresViewRecorder
+    _order_checked = False  # once an instance: check_text_order
 
     @classmethod
     def defaults(cls, data_dir: Path) -> dict[str, str]:
@@ -689,6 +715,9 @@ class Postgres(Backend):
             password=settings.get("POSTGRES_PASSWORD"),
             autocommit=True,
         ) as connection:
+            if not self._order_checked:
+                check_text_order(connection)
+                self._order_checked = True
             connection.execute("SELECT pg_advisory_lock(%s)", [key])
             yield
 
