@@ -9,6 +9,7 @@ AS_OF = {
         "size": 1592,
         "note": "ledger.quzhou\n1592\new7u...oAw=\n\n— ledger.quzhou 137...\n",
     },
+    "ahead_of_log": False,
 }
 
 ENTERPRISE = {

@@ -3,7 +3,8 @@
 
 CSV (`?format=csv`) is UTF-8 with a byte order mark, for spreadsheets; its header row holds
 the column names each route documents, nested values are JSON, and `as_of` travels in the
-`Carbon-Ledger-Log-Size` and `Carbon-Ledger-Checkpoint-Size` headers."""
+`Carbon-Ledger-Log-Size`, `Carbon-Ledger-Checkpoint-Size` and `Carbon-Ledger-Ahead-Of-Log`
+headers."""
 
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar, cast
@@ -70,6 +71,7 @@ def csv_response(
         "Content-Disposition": f'attachment; filename="{name}.csv"',
         "Carbon-Ledger-Log-Size": str(stated["log_size"]),
         "Carbon-Ledger-Checkpoint-Size": str(checkpoint["size"]) if checkpoint else "",
+        "Carbon-Ledger-Ahead-Of-Log": "true" if stated["ahead_of_log"] else "false",
     }
     return Response(csv_bytes(rows, columns), media_type="text/csv; charset=utf-8", headers=headers)
 

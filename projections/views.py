@@ -169,11 +169,14 @@ class ReadModels(ABC):
 
 def as_of(node: Node, position: int) -> dict[str, Any]:
     """What a read at views position `position` reflects: the log size holding those
-    entries and the smallest signed checkpoint covering it (None until one is signed)."""
+    entries and the smallest signed checkpoint covering it (None until one is signed), and
+    whether the read models had folded entries the log did not hold yet (`ahead_of_log`:
+    the figures then include entries past `log_size`, in no checkpoint so far)."""
     size = node.log.size_through(position)
     covering = node.log.checkpoint_covering(size)
     checkpoint = {"size": covering[0], "note": covering[1]} if covering else None
-    return {"log_size": size, "checkpoint": checkpoint}
+    integrated = node.log.max_tracking_id(node.store.name) or 0
+    return {"log_size": size, "checkpoint": checkpoint, "ahead_of_log": position > integrated}
 
 
 class Snapshot(ReadModels):
