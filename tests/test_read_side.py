@@ -334,13 +334,12 @@ def test_console_downloads_and_sign_in_hold_the_pages_rules(node, http, monkeypa
 
     from api.console.render import HEADERS
 
-    regulator, bank = node.tokens.create("regulator")[1], node.tokens.create("bank:bank01")[1]
-    for name, token in (("enterprises.csv", regulator), ("accounts.csv", bank)):
-        response = http.get(f"/console/download/{name}", cookies={"cl_session": token})
+    for name, principal in (("enterprises.csv", "regulator"), ("accounts.csv", "bank:bank01")):
+        response = http.get(f"/console/download/{name}", headers=session(node, principal))
         assert response.status_code == 200, name
         for header, value in HEADERS.items():  # no-store: not left in a shared PC's cache
             assert response.headers[header] == value, (name, header)
-    form = {"token": regulator}
+    form = {"token": node.tokens.create("regulator")[1]}
     assert http.post("/console/sign-in", data=form, follow_redirects=False).status_code == 403
     same = {"Origin": "http://testserver"}
     plain = http.post("/console/sign-in", data=form, headers=same, follow_redirects=False)
@@ -350,12 +349,31 @@ def test_console_downloads_and_sign_in_hold_the_pages_rules(node, http, monkeypa
     assert "secure" in behind_tls.headers["set-cookie"].lower()
 
 
+def test_console_pages_say_what_their_figures_are_as_of(node, http):
+    size = node.reader.size()
+    for path, principal in (
+        ("/console/regulator", "regulator"),
+        ("/console/bank", "bank:bank01"),
+        ("/console/exchange", "exchange:cex"),
+    ):
+        page = http.get(f"{path}?lang=en", headers=session(node, principal))
+        assert page.status_code == 200, path
+        assert f"Figures as of log size {size} · signed checkpoint" in page.text, path
+        assert "not yet in the log" not in page.text
+    register(node, "bank.ahead", ["bank"])
+    Projector(node.store).catch_up()
+    page = http.get("/console/regulator?lang=en", headers=session(node, "regulator"))
+    assert "includes entries not yet in the log" in page.text
+
+
+def session(node, principal):
+    """The headers of a console session of a new token of `principal`."""
+    return {"Cookie": f"cl_session={node.tokens.create(principal)[1]}"}
+
+
 def test_a_bank_console_never_looks_up_or_shows_what_is_not_a_pseudonym(node, http):
     national_id = "33080219900101123X"
-    page = http.get(
-        f"/console/bank?pid={national_id}",
-        cookies={"cl_session": node.tokens.create("bank:bank01")[1]},
-    )
+    page = http.get(f"/console/bank?pid={national_id}", headers=session(node, "bank:bank01"))
     assert page.status_code == 200 and national_id not in page.text
     assert 'pattern="[a-z2-7]{52}"' in page.text  # the browser will not send one either
 

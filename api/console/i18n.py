@@ -86,6 +86,9 @@ WORDS: dict[str, dict[str, str]] = {
     "outcome": {"zh": "结果", "en": "Outcome"},
     "not_found": {"zh": "未找到", "en": "Not found"},
     "language": {"zh": "English", "en": "中文"},
+    "as_of": {"zh": "数据截至日志条目数", "en": "Figures as of log size"},
+    "as_of_checkpoint": {"zh": "签名检查点", "en": "signed checkpoint"},
+    "ahead_of_log": {"zh": "含尚未写入日志的条目", "en": "includes entries not yet in the log"},
 }
 
 

@@ -29,7 +29,7 @@ from projections import breakdowns, registries
 from projections.explanations import explain_history
 from projections.periods import READ_PERIOD
 from projections.registries import GradedFilter
-from projections.views import Views
+from projections.views import Views, as_of
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -61,7 +61,13 @@ def _require(request: Request, session: Session | None, kinds: tuple[str, ...]) 
     return None
 
 
-def _regulator(views: Views, asked: dict[str, str | None]) -> dict[str, Any]:
+def _stated(node: Node, position: int, context: dict[str, Any]) -> dict[str, Any]:
+    """A page's context with `as_of`: what its figures were read at (views position
+    `position`), as the API states it on every read."""
+    return {**context, "as_of": as_of(node, position)}
+
+
+def _regulator(node: Node, views: Views, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         city = city_view(snapshot, asked["period"])
         period = city["period"]
@@ -75,18 +81,22 @@ def _regulator(views: Views, asked: dict[str, str | None]) -> dict[str, Any]:
         )
         firms = registries.graded_registry(snapshot, "enterprises", where, asked["cursor"], PAGE)
         by_industry = breakdowns.industrial_totals(snapshot, period, "industry")
-        return {
-            **city,
-            "personal": breakdowns.personal_totals(snapshot, period, []),
-            "by_industry": by_industry,
-            "industry_chart": bar_chart(
-                [(r["industry"], r["co2e_g"], r["co2e_t"]) for r in by_industry]
-            ),
-            "changes": breakdowns.grade_changes(snapshot, period) if graded else [],
-            "open_disputes": registries.disputes(snapshot, None, "open", None, PAGE).items,
-            "firms": firms,
-            "asked": asked,
-        }
+        return _stated(
+            node,
+            snapshot.position,
+            {
+                **city,
+                "personal": breakdowns.personal_totals(snapshot, period, []),
+                "by_industry": by_industry,
+                "industry_chart": bar_chart(
+                    [(r["industry"], r["co2e_g"], r["co2e_t"]) for r in by_industry]
+                ),
+                "changes": breakdowns.grade_changes(snapshot, period) if graded else [],
+                "open_disputes": registries.disputes(snapshot, None, "open", None, PAGE).items,
+                "firms": firms,
+                "asked": asked,
+            },
+        )
 
 
 @router.get("/console/regulator", response_class=HTMLResponse)
@@ -99,6 +109,8 @@ async def regulator(
     grade: str | None = None,
     q: str | None = None,
     cursor: str | None = None,
+    *,
+    node: NodeDep,
 ) -> Response:
     refused = _require(request, session, (REGULATOR,))
     if refused is not None:
@@ -111,12 +123,13 @@ async def regulator(
         "q": _text(q),
         "cursor": _text(cursor, 200),
     }
-    context = await run_in_threadpool(_regulator, views_of(request), asked)
+    context = await run_in_threadpool(_regulator, node, views_of(request), asked)
     return page(request, "regulator.html", session=session, session_page="regulator", **context)
 
 
 def _firm(node: Node, views: Views, account: str, asked: str | None) -> dict[str, Any]:
     with views.snapshot() as snapshot:
+        position = snapshot.position
         history = snapshot.grade_history(account)
         series = breakdowns.account_series(snapshot, account, "quarter")
         period = breakdowns.period_or_default(snapshot, asked)
@@ -128,15 +141,19 @@ def _firm(node: Node, views: Views, account: str, asked: str | None) -> dict[str
     latest = explained[-1] if explained else None
     figure = "co2e_g" if account.startswith("ind:") else "reduction_g"
     shown = figure[:-2] + "_t"
-    return {
-        "account": account,
-        "registered": registered,
-        "latest": latest,
-        "history": list(reversed(explained)),
-        "chart": bar_chart([(row["period"], row[figure], row[shown]) for row in series]),
-        "series": series,
-        "period": period,
-    }
+    return _stated(
+        node,
+        position,
+        {
+            "account": account,
+            "registered": registered,
+            "latest": latest,
+            "history": list(reversed(explained)),
+            "chart": bar_chart([(row["period"], row[figure], row[shown]) for row in series]),
+            "series": series,
+            "period": period,
+        },
+    )
 
 
 @router.get("/console/firm", response_class=HTMLResponse)
@@ -159,7 +176,7 @@ def _pseudonym(asked: str | None) -> str | None:
     return asked if PSEUDONYM.fullmatch(asked) else ""
 
 
-def _bank(views: Views, bank: str, asked: dict[str, str | None]) -> dict[str, Any]:
+def _bank(node: Node, views: Views, bank: str, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         period = breakdowns.period_or_default(snapshot, asked["period"])
         person: dict[str, Any] | None = None
@@ -170,17 +187,21 @@ def _bank(views: Views, bank: str, asked: dict[str, str | None]) -> dict[str, An
             person = found if found and bank in found["banks"] else {"missing": True}
             if found and bank in found["banks"]:
                 person = {**found, "banks": [bank]}
-        return {
-            "bank": bank,
-            "period": period,
-            "accounts": registries.bank_accounts(snapshot, bank, asked["cursor"], PAGE),
-            "flows": breakdowns.personal_totals(snapshot, period, [bank])["banks"].get(bank),
-            "person": person,
-            "pid": asked["pid"] or "",
-            "lending": registries.graded_registry(
-                snapshot, "enterprises", GradedFilter(period=period), None, PAGE
-            ),
-        }
+        return _stated(
+            node,
+            snapshot.position,
+            {
+                "bank": bank,
+                "period": period,
+                "accounts": registries.bank_accounts(snapshot, bank, asked["cursor"], PAGE),
+                "flows": breakdowns.personal_totals(snapshot, period, [bank])["banks"].get(bank),
+                "person": person,
+                "pid": asked["pid"] or "",
+                "lending": registries.graded_registry(
+                    snapshot, "enterprises", GradedFilter(period=period), None, PAGE
+                ),
+            },
+        )
 
 
 @router.get("/console/bank", response_class=HTMLResponse)
@@ -190,6 +211,8 @@ async def bank(
     period: str | None = None,
     pid: str | None = None,
     cursor: str | None = None,
+    *,
+    node: NodeDep,
 ) -> Response:
     refused = _require(request, session, ("bank",))
     if refused is not None or session is None:
@@ -199,7 +222,8 @@ async def bank(
         "pid": _pseudonym(pid),
         "cursor": _text(cursor, 200),
     }
-    context = await run_in_threadpool(_bank, views_of(request), session.principal.code, asked)
+    bank_code = session.principal.code
+    context = await run_in_threadpool(_bank, node, views_of(request), bank_code, asked)
     kept = {name: value for name, value in asked.items() if value}  # never what was not a pid
     return page(request, "bank.html", query=kept, session=session, session_page="bank", **context)
 
@@ -207,10 +231,15 @@ async def bank(
 def _exchange(node: Node, views: Views, exchange: str) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         retired = registries.retirements(snapshot, exchange, None, PAGE)
-    return {
-        "retired": retired,
-        "log": {**log_keys(node, node.reader.size()), "origin": node.origin},
-    }
+        position = snapshot.position
+    return _stated(
+        node,
+        position,
+        {
+            "retired": retired,
+            "log": {**log_keys(node, node.reader.size()), "origin": node.origin},
+        },
+    )
 
 
 @router.get("/console/exchange", response_class=HTMLResponse)
