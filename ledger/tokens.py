@@ -96,6 +96,11 @@ class TokenStore(ABC):
         """The principal of a live token, asked of the store now; None if unknown or revoked."""
 
     @abstractmethod
+    def principal_of_id(self, token_id: str) -> str | None:
+        """The principal of the live token with this id, asked of the store now; None if
+        unknown or revoked."""
+
+    @abstractmethod
     def list(self) -> list["TokenRecord"]:
         """Every token record, oldest first."""
 
@@ -130,6 +135,10 @@ class FileTokenStore(TokenStore):
     def principal_for(self, token: str) -> str | None:
         record = self.file.current().get(token_hash(token))
         return None if record is None or record.revoked else record.principal
+
+    def principal_of_id(self, token_id: str) -> str | None:
+        live = (r for r in self.file.current().values() if r.id == token_id and not r.revoked)
+        return next((record.principal for record in live), None)
 
     def list(self) -> list[TokenRecord]:
         return sorted(self.file.current().values(), key=lambda record: (record.created, record.id))

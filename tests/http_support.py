@@ -3,6 +3,7 @@
 The `app` and `client` fixtures are in conftest.py.
 """
 
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -87,3 +88,12 @@ def publish_version_2(client: TestClient, node: Node, name: str) -> dict[str, An
     data = {**table, "factors": body, "source": source}
     assert node.authority_key is not None
     return ok(send(client, node.authority_key, "sys:factors", "FactorTablePublished", data))
+
+
+def console_cookie(node: Node, token: str, ends: int | None = None) -> str:
+    """The console session cookie a sign-in with `token` sets (ending at `ends`, Unix time)."""
+    from api.console.session import SESSION_SECONDS, session_cookie, session_key
+    from ledger.tokens import token_id
+
+    ends = int(time.time()) + SESSION_SECONDS if ends is None else ends
+    return session_cookie(session_key(node), token_id(token), ends)

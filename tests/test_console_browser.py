@@ -21,6 +21,7 @@ from tests.browser import (
     sign_in,
     timed_goto,
 )
+from tests.http_support import console_cookie
 from tests.support import pid, register, signed
 
 pytestmark = pytest.mark.slow
@@ -142,7 +143,7 @@ def test_markup_in_data_is_shown_as_text(console, browser):
 def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console, browser):
     base, node = console
     token = node.tokens.create("regulator")[1]
-    cookies = {"cl_session": token}
+    cookies = {"cl_session": console_cookie(node, token)}
     forged = httpx.post(f"{base}/console/sign-out", data={"csrf": "0" * 64}, cookies=cookies)
     assert forged.status_code == 403
     other_site = httpx.post(

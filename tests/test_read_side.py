@@ -3,6 +3,7 @@ series by period, explanations, feeds, CSV, `as_of`, and who may read what."""
 
 import csv
 import io
+import time
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.domain.personal import period_reduction
 from projections.runner import Projector
-from tests.http_support import bearer
+from tests.http_support import bearer, console_cookie
 from tests.support import accounts_with, integrate_all, load_city, register
 from tools.demo import dispute_some
 from tools.report import write_report
@@ -349,6 +350,35 @@ def test_console_downloads_and_sign_in_hold_the_pages_rules(node, http, monkeypa
     assert "secure" in behind_tls.headers["set-cookie"].lower()
 
 
+def test_a_console_session_is_a_signed_expiring_cookie_not_the_token(node, http):
+    token = node.tokens.create("regulator")[1]
+    signed_in = http.post(
+        "/console/sign-in",
+        data={"token": token},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    cookie = signed_in.cookies["cl_session"]
+    assert token not in signed_in.headers["set-cookie"]  # a copied cookie is no API token
+    as_bearer = http.get("/v1/enterprises", headers={"Authorization": f"Bearer {cookie}"})
+    assert as_bearer.status_code == 401
+
+    def page(value):
+        return http.get(
+            "/console/regulator", headers={"Cookie": f"cl_session={value}"}, follow_redirects=False
+        )
+
+    assert page(cookie).status_code == 200
+    token_id, ends, mac = cookie.split(".")
+    assert int(ends) - time.time() > 7 * 3600
+    tampered = f"{token_id}.{int(ends) + 3600}.{mac}"  # a longer session than was signed
+    ended = console_cookie(node, token, ends=int(time.time()) - 1)
+    for value in (tampered, ended, "", "x" * 500, f"{token_id}.{ends}", f"{token_id}.x.{mac}"):
+        assert page(value).status_code == 303, value  # to sign in
+    node.tokens.revoke(token_id)
+    assert page(cookie).status_code == 303  # revoking the token ends the session
+
+
 def test_console_pages_say_what_their_figures_are_as_of(node, http):
     size = node.reader.size()
     for path, principal in (
@@ -368,7 +398,7 @@ def test_console_pages_say_what_their_figures_are_as_of(node, http):
 
 def session(node, principal):
     """The headers of a console session of a new token of `principal`."""
-    return {"Cookie": f"cl_session={node.tokens.create(principal)[1]}"}
+    return {"Cookie": f"cl_session={console_cookie(node, node.tokens.create(principal)[1])}"}
 
 
 def test_a_bank_console_never_looks_up_or_shows_what_is_not_a_pseudonym(node, http):

@@ -1,9 +1,12 @@
-"""Console sign-in: a bearer token exchanged for an HttpOnly, SameSite=Strict cookie holding
-it (checked against the token store on every request, so revoking the token ends the
-session), a CSRF token bound to it on every form, and same-origin checks on every POST."""
+"""Console sign-in: a bearer token exchanged for an HttpOnly, SameSite=Strict cookie that
+names the token and when the session ends, signed by the ledger (not the token itself: a
+copied cookie is no API token, and it ends within SESSION_SECONDS); the token is checked
+against the store on every request, so revoking it ends the session; a CSRF token bound to
+the session on every form, and same-origin checks on every POST."""
 
 import hashlib
 import hmac
+import time
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,48 +14,72 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from api.auth import Principal, token_store
+from api.deps import NodeDep
 from ledger.errors import Forbidden, Malformed
+from ledger.node import Node
 from ledger.tokens import TokenStore
 
 COOKIE = "cl_session"
 SESSION_SECONDS = 8 * 3600
 CSRF_CONTEXT = b"carbon-ledger/console-csrf/v1"
+SESSION_CONTEXT = b"carbon-ledger/console-session/v1"
 MAX_FORM_BYTES = 4096
+MAX_COOKIE = 120
 
 
-def csrf_for(token: str) -> str:
+def csrf_for(cookie: str) -> str:
     """The CSRF token of a session: only a page that could read the HttpOnly cookie's value
     (none can) or was served it by this server (every console form) knows it."""
-    return hmac.new(token.encode(), CSRF_CONTEXT, hashlib.sha256).hexdigest()
+    return hmac.new(cookie.encode(), CSRF_CONTEXT, hashlib.sha256).hexdigest()
+
+
+def session_key(node: Node) -> bytes:
+    """What signs session cookies: derived from the ledger key every node holds, so a
+    session made on one node is good on all."""
+    return hmac.new(node.ledger_key.seed, SESSION_CONTEXT, hashlib.sha256).digest()
+
+
+def session_cookie(key: bytes, token_id: str, ends: int) -> str:
+    """`TOKEN_ID.ENDS.MAC`: the token's id, the Unix time the session ends, their HMAC."""
+    body = f"{token_id}.{ends}"
+    return f"{body}.{hmac.new(key, body.encode(), hashlib.sha256).hexdigest()}"
 
 
 class Session:
-    """A signed-in principal, the session's token and its CSRF token."""
+    """A signed-in principal, the session's cookie and its CSRF token."""
 
-    def __init__(self, principal: Principal, token: str) -> None:
+    def __init__(self, principal: Principal, cookie: str) -> None:
         self.principal = principal
-        self.token = token
-        self.csrf = csrf_for(token)
+        self.cookie = cookie
+        self.csrf = csrf_for(cookie)
 
 
 def session_of(
-    request: Request, store: Annotated[TokenStore, Depends(token_store)]
+    request: Request, store: Annotated[TokenStore, Depends(token_store)], node: NodeDep
 ) -> Session | None:
-    """The request's session if its cookie holds a token the store still accepts."""
-    token = request.cookies.get(COOKIE)
-    if not token or len(token) > 200:
+    """The request's session if its cookie is one this ledger signed, has not ended, and
+    names a token the store still accepts."""
+    cookie = request.cookies.get(COOKIE)
+    if not cookie or len(cookie) > MAX_COOKIE:
         return None
-    principal = store.principal_for(token)
-    return None if principal is None else Session(Principal.parse(principal), token)
+    token_id, _, rest = cookie.partition(".")
+    ends, _, _ = rest.partition(".")
+    if not ends.isascii() or not ends.isdigit() or int(ends) <= time.time():
+        return None
+    if not hmac.compare_digest(session_cookie(session_key(node), token_id, int(ends)), cookie):
+        return None
+    principal = store.principal_of_id(token_id)
+    return None if principal is None else Session(Principal.parse(principal), cookie)
 
 
 SessionDep = Annotated[Session | None, Depends(session_of)]
 
 
-def start(response: Response, token: str, secure: bool) -> None:
+def start(response: Response, key: bytes, token_id: str, secure: bool) -> None:
+    """Set the session cookie of the token with `token_id`, ending in SESSION_SECONDS."""
     response.set_cookie(
         COOKIE,
-        token,
+        session_cookie(key, token_id, int(time.time()) + SESSION_SECONDS),
         max_age=SESSION_SECONDS,
         path="/",
         httponly=True,

@@ -10,7 +10,7 @@ from api.console import session as sessions
 from api.console.render import language, page
 from api.console.session import SessionDep
 from api.deps import NodeDep
-from ledger.tokens import REGULATOR, TokenStore
+from ledger.tokens import REGULATOR, TokenStore, token_id
 
 router = APIRouter(include_in_schema=False)
 PAGES = {
@@ -44,7 +44,7 @@ async def sign_in(
     response = RedirectResponse(f"/console?lang={language(request)}", status_code=303)
     # a production ledger is served over TLS, maybe by a proxy on another host
     secure = request.url.scheme == "https" or node.settings.production
-    sessions.start(response, token.strip(), secure=secure)
+    sessions.start(response, sessions.session_key(node), token_id(token.strip()), secure)
     return response
 
 

@@ -547,6 +547,14 @@ class PostgresTokenStore(SchemaTable, TokenStore):
             row = cursor.fetchone()
         return None if row is None else str(row["principal"])
 
+    def principal_of_id(self, token_id: str) -> str | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT principal FROM {self.table} WHERE id = %s AND NOT revoked", [token_id]
+            )
+            row = cursor.fetchone()
+        return None if row is None else str(row["principal"])
+
     def list(self) -> list[TokenRecord]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(
