@@ -14,7 +14,7 @@ from api.feeds import owner_of
 from api.responses import FastJSONResponse
 from ledger.errors import Invalid, Malformed
 from ledger.tokens import REGULATOR
-from ledger.webhooks import MAX_URL_CHARS, check_public, check_url, live_tokens
+from ledger.webhooks import MAX_URL_CHARS, check_target, check_url, live_tokens
 
 MAX_REQUEST_BODY = 4 * 1024
 MAX_CURSOR = 2**53 - 1
@@ -65,8 +65,7 @@ async def register(
 ) -> FastJSONResponse:
     owner_of(principal)  # only a principal with a feed
     url, cursor = _request(await read_json(request, MAX_REQUEST_BODY))
-    if node.settings.production:
-        await run_in_threadpool(check_public, url)
+    await run_in_threadpool(check_target, url, node.settings.production)
     name = principal_name(principal)
     webhook = await run_in_threadpool(node.webhooks.add, name, url, cursor, token)
     headers = {"Location": f"/v1/webhooks/{webhook.id}"}
@@ -80,7 +79,7 @@ async def register(
 )
 async def webhooks(principal: PrincipalDep, node: NodeDep) -> dict[str, Any]:
     found = await run_in_threadpool(node.webhooks.list, principal_name(principal))
-    live = await run_in_threadpool(live_tokens, node.tokens)
+    live = await run_in_threadpool(live_tokens, node.tokens, found)
     return {"webhooks": [{**hook.to_json(), "live": hook.lives_on(live)} for hook in found]}
 
 

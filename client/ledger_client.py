@@ -637,13 +637,8 @@ class LedgerClient:
                 raise VerificationError(
                     "rollback", f"tree size {checkpoint.size} after size {floor} was verified"
                 )
-            if checkpoint.size == last.size:
-                if checkpoint.root_hash != last.root_hash:
-                    raise VerificationError("split view", f"two roots for tree size {last.size}")
-                return checkpoint
-            older, newer = sorted((last, checkpoint), key=lambda c: c.size)
-            self._check_consistency(older, newer)
-            if newer is checkpoint:
+            self._agrees(last, checkpoint)
+            if checkpoint.size > last.size:
                 self._keep(checkpoint, note)
             return checkpoint
 
@@ -652,15 +647,18 @@ class LedgerClient:
         newer map head, is consistent with the newest seen too: no fork hides behind it.
         Only a newest seen past `extends` (another thread's answer) needs a proof."""
         with self._lock:
-            if self._last is None or self._last[0].size <= extends.size:
-                return
-            last = self._last[0]
-            if checkpoint.size == last.size:
-                if checkpoint.root_hash != last.root_hash:
-                    raise VerificationError("split view", f"two roots for tree size {last.size}")
-                return
-            older, newer = sorted((last, checkpoint), key=lambda c: c.size)
-            self._check_consistency(older, newer)
+            if self._last is not None and self._last[0].size > extends.size:
+                self._agrees(self._last[0], checkpoint)
+
+    def _agrees(self, last: Checkpoint, checkpoint: Checkpoint) -> None:
+        """The same root at the same size, or a fetched proof that the larger extends the
+        smaller; VerificationError otherwise."""
+        if checkpoint.size == last.size:
+            if checkpoint.root_hash != last.root_hash:
+                raise VerificationError("split view", f"two roots for tree size {last.size}")
+            return
+        older, newer = sorted((last, checkpoint), key=lambda c: c.size)
+        self._check_consistency(older, newer)
 
     def _check_consistency(self, older: Checkpoint, newer: Checkpoint) -> None:
         """Fetch and verify the proof that `newer` extends `older`."""

@@ -8,6 +8,7 @@ import ipaddress
 import secrets
 import socket
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -44,9 +45,13 @@ class Webhook:
         return not self.token or self.token in live
 
 
-def live_tokens(tokens: TokenStore) -> frozenset[str]:
-    """The ids of the tokens not revoked, asked of the store now."""
-    return frozenset(record.id for record in tokens.list() if not record.revoked)
+def live_tokens(tokens: TokenStore, webhooks: Iterable[Webhook]) -> frozenset[str]:
+    """The ids of the tokens these webhooks name that are not revoked, asked of the store now
+    (not at all when none names one: an idle ledger does not read its tokens each pass)."""
+    named = {webhook.token for webhook in webhooks if webhook.token}
+    if not named:
+        return frozenset()
+    return frozenset(r.id for r in tokens.list() if r.id in named and not r.revoked)
 
 
 def check_url(url: str) -> str:
@@ -85,6 +90,12 @@ def check_public(url: str) -> str:
         if not ipaddress.ip_address(str(address[0]).partition("%")[0]).is_global:
             raise Invalid("a webhook's host must have public addresses only", "url")
     return url
+
+
+def check_target(url: str, production: bool) -> str:
+    """`url` if this ledger may POST to it: a production ledger only to public https hosts
+    (`check_public`), a development one anywhere `check_url` allowed."""
+    return check_public(url) if production else url
 
 
 def origin_of(url: str) -> str:

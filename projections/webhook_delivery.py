@@ -49,7 +49,7 @@ from ledger.follow import follow
 from ledger.node import Node
 from ledger.storage.base import wait_for_lease
 from ledger.tokens import REGULATOR
-from ledger.webhooks import Webhook, check_public, live_tokens, origin_of
+from ledger.webhooks import Webhook, check_target, live_tokens, origin_of
 from projections.feed import feed
 from projections.views import ReadModels, Views
 
@@ -121,8 +121,7 @@ class Deliveries:
         # forget finished deliveries before listing, so their cursors are read anew
         self.running = {key: run for key, run in self.running.items() if not run.done()}
         listed = self.node.webhooks.list()
-        # the token store is asked only when a subscription names a token (not while idle)
-        live = live_tokens(self.node.tokens) if any(w.token for w in listed) else frozenset()
+        live = live_tokens(self.node.tokens, listed)
         webhooks = [webhook for webhook in listed if webhook.lives_on(live)]
         for gone in set(self.retries) - {webhook.id for webhook in webhooks}:  # deleted
             self.retries.pop(gone, None)
@@ -169,8 +168,7 @@ class Deliveries:
             ),
         }
         try:
-            if self.node.settings.production:
-                check_public(webhook.url)  # its host may resolve elsewhere by now
+            check_target(webhook.url, self.node.settings.production)  # it may resolve anew
             status = post(webhook.url, body, headers)
         except Invalid:
             return "not sent (its host has non-public addresses now)"

@@ -61,12 +61,6 @@ def _require(request: Request, session: Session | None, kinds: tuple[str, ...]) 
     return None
 
 
-def _stated(node: Node, position: int, context: dict[str, Any]) -> dict[str, Any]:
-    """A page's context with `as_of`: what its figures were read at (views position
-    `position`), as the API states it on every read."""
-    return {**context, "as_of": as_of(node, position)}
-
-
 def _regulator(node: Node, views: Views, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         city = city_view(snapshot, asked["period"])
@@ -81,22 +75,19 @@ def _regulator(node: Node, views: Views, asked: dict[str, str | None]) -> dict[s
         )
         firms = registries.graded_registry(snapshot, "enterprises", where, asked["cursor"], PAGE)
         by_industry = breakdowns.industrial_totals(snapshot, period, "industry")
-        return _stated(
-            node,
-            snapshot.position,
-            {
-                **city,
-                "personal": breakdowns.personal_totals(snapshot, period, []),
-                "by_industry": by_industry,
-                "industry_chart": bar_chart(
-                    [(r["industry"], r["co2e_g"], r["co2e_t"]) for r in by_industry]
-                ),
-                "changes": breakdowns.grade_changes(snapshot, period) if graded else [],
-                "open_disputes": registries.disputes(snapshot, None, "open", None, PAGE).items,
-                "firms": firms,
-                "asked": asked,
-            },
-        )
+        return {
+            **city,
+            "personal": breakdowns.personal_totals(snapshot, period, []),
+            "by_industry": by_industry,
+            "industry_chart": bar_chart(
+                [(r["industry"], r["co2e_g"], r["co2e_t"]) for r in by_industry]
+            ),
+            "changes": breakdowns.grade_changes(snapshot, period) if graded else [],
+            "open_disputes": registries.disputes(snapshot, None, "open", None, PAGE).items,
+            "firms": firms,
+            "asked": asked,
+            "as_of": as_of(node, snapshot.position),  # what the figures were read at
+        }
 
 
 @router.get("/console/regulator", response_class=HTMLResponse)
@@ -129,7 +120,7 @@ async def regulator(
 
 def _firm(node: Node, views: Views, account: str, asked: str | None) -> dict[str, Any]:
     with views.snapshot() as snapshot:
-        position = snapshot.position
+        stated = as_of(node, snapshot.position)
         history = snapshot.grade_history(account)
         series = breakdowns.account_series(snapshot, account, "quarter")
         period = breakdowns.period_or_default(snapshot, asked)
@@ -141,19 +132,16 @@ def _firm(node: Node, views: Views, account: str, asked: str | None) -> dict[str
     latest = explained[-1] if explained else None
     figure = "co2e_g" if account.startswith("ind:") else "reduction_g"
     shown = figure[:-2] + "_t"
-    return _stated(
-        node,
-        position,
-        {
-            "account": account,
-            "registered": registered,
-            "latest": latest,
-            "history": list(reversed(explained)),
-            "chart": bar_chart([(row["period"], row[figure], row[shown]) for row in series]),
-            "series": series,
-            "period": period,
-        },
-    )
+    return {
+        "account": account,
+        "registered": registered,
+        "latest": latest,
+        "history": list(reversed(explained)),
+        "chart": bar_chart([(row["period"], row[figure], row[shown]) for row in series]),
+        "series": series,
+        "period": period,
+        "as_of": stated,
+    }
 
 
 @router.get("/console/firm", response_class=HTMLResponse)
@@ -179,29 +167,23 @@ def _pseudonym(asked: str | None) -> str | None:
 def _bank(node: Node, views: Views, bank: str, asked: dict[str, str | None]) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         period = breakdowns.period_or_default(snapshot, asked["period"])
-        person: dict[str, Any] | None = None
-        if asked["pid"] == "":
-            person = {"missing": True}
-        elif asked["pid"]:
-            found = snapshot.person(asked["pid"])
-            person = found if found and bank in found["banks"] else {"missing": True}
-            if found and bank in found["banks"]:
-                person = {**found, "banks": [bank]}
-        return _stated(
-            node,
-            snapshot.position,
-            {
-                "bank": bank,
-                "period": period,
-                "accounts": registries.bank_accounts(snapshot, bank, asked["cursor"], PAGE),
-                "flows": breakdowns.personal_totals(snapshot, period, [bank])["banks"].get(bank),
-                "person": person,
-                "pid": asked["pid"] or "",
-                "lending": registries.graded_registry(
-                    snapshot, "enterprises", GradedFilter(period=period), None, PAGE
-                ),
-            },
-        )
+        person = None
+        if asked["pid"] is not None:  # "" (not a pseudonym) is never looked up
+            found = snapshot.person(asked["pid"]) if asked["pid"] else None
+            held = found is not None and bank in found["banks"]
+            person = {**found, "banks": [bank]} if found and held else {"missing": True}
+        return {
+            "bank": bank,
+            "period": period,
+            "accounts": registries.bank_accounts(snapshot, bank, asked["cursor"], PAGE),
+            "flows": breakdowns.personal_totals(snapshot, period, [bank])["banks"].get(bank),
+            "person": person,
+            "pid": asked["pid"] or "",
+            "lending": registries.graded_registry(
+                snapshot, "enterprises", GradedFilter(period=period), None, PAGE
+            ),
+            "as_of": as_of(node, snapshot.position),
+        }
 
 
 @router.get("/console/bank", response_class=HTMLResponse)
@@ -231,15 +213,12 @@ async def bank(
 def _exchange(node: Node, views: Views, exchange: str) -> dict[str, Any]:
     with views.snapshot() as snapshot:
         retired = registries.retirements(snapshot, exchange, None, PAGE)
-        position = snapshot.position
-    return _stated(
-        node,
-        position,
-        {
-            "retired": retired,
-            "log": {**log_keys(node, node.reader.size()), "origin": node.origin},
-        },
-    )
+        stated = as_of(node, snapshot.position)
+    return {
+        "retired": retired,
+        "log": {**log_keys(node, node.reader.size()), "origin": node.origin},
+        "as_of": stated,
+    }
 
 
 @router.get("/console/exchange", response_class=HTMLResponse)

@@ -1086,10 +1086,7 @@ function base64Field(value, what) {
 
 /** Hex proof hashes from a document: a hash that is not 32 bytes of hex fails `check`. */
 function hexHashes(hashes, check, what) {
-  return hashes.map((h, i) => {
-    if (!HEX_HASH.test(h)) throw fail(check, `${what} hash ${i} is not 32 bytes of hex`);
-    return fromHex(h);
-  });
+  return hashes.map((h, i) => hexHash(h, `${what} hash ${i}`, check));
 }
 
 async function proveIncluded(index, leaf, proof, checkpoint) {
